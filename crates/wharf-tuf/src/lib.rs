@@ -1,0 +1,1 @@
+//! Notary v1 flavoured TUF (placeholder, see ARCHITECTURE.md).
