@@ -1,1 +1,33 @@
-//! Notary v1 flavoured TUF (placeholder, see ARCHITECTURE.md).
+//! Notary v1 flavoured TUF: docker/go canonical JSON, keys and key IDs,
+//! signatures, typed metadata and the server-side update validator.
+//! Pure library: no I/O, no clock (callers pass "now"), no async.
+//!
+//! Server flow for `POST /v2/<gun>/_trust/tuf/`:
+//! 1. each multipart part -> [`parse_upload_part`] (NO_FILENAME /
+//!    INVALID_ROLE / MALFORMED_JSON);
+//! 2. [`validate_update`] with the current stored file of each role, the
+//!    server's keys ([`KeyLookup`], e.g. `Vec<PrivateKey>`) and "now";
+//! 3. store the returned [`NewFile`]s in one transaction (unique
+//!    (gun, role, version) -> [`UpdateError::Version`]);
+//! 4. on error answer `err.http_status()` with `err.to_body()`.
+//!
+//! `GET timestamp.json`: [`refresh_timestamp`] returns re-signed files to
+//! store first when the timestamp or a server-managed snapshot expired.
+//! `GET <role>.key` (timestamp/snapshot key): [`generate_server_key`] +
+//! [`PublicKey::to_key_endpoint_json`].
+
+pub mod canonical;
+pub mod error;
+pub mod keys;
+pub mod metadata;
+pub mod signature;
+pub mod update;
+
+pub use error::{Error, UpdateError};
+pub use keys::PublicKey;
+pub use metadata::{Envelope, FileMeta, Root, Signed, Snapshot, Targets, Timestamp};
+pub use signature::{CertSigner, PrivateKey, Signature, Signer};
+pub use update::{
+    KeyLookup, NewFile, UpdateInput, Upload, generate_server_key, parse_upload_part, refresh_timestamp,
+    validate_update,
+};

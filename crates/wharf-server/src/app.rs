@@ -1,0 +1,42 @@
+//! Wiring: stores → services → shared state → router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use wharf_store::{BlobStore, MetadataStore};
+
+use crate::observe::Metrics;
+use crate::services::blobs::BlobService;
+use crate::services::identity::IdentityService;
+use crate::services::manifests::ManifestService;
+use crate::services::uploads::UploadService;
+
+pub struct AppInner {
+    pub uploads: UploadService,
+    pub manifests: ManifestService,
+    pub blobs: BlobService,
+    pub identity: IdentityService,
+    pub metrics: Metrics,
+}
+
+pub type AppState = Arc<AppInner>;
+
+pub struct AppParts {
+    pub blob_store: Arc<dyn BlobStore>,
+    pub meta: Arc<dyn MetadataStore>,
+    pub identity: IdentityService,
+    pub manifest_max_bytes: u64,
+    pub upload_idle_timeout_seconds: u64,
+}
+
+pub fn build(parts: AppParts) -> (AppState, Router) {
+    let state = Arc::new(AppInner {
+        uploads: UploadService::new(parts.blob_store.clone(), parts.meta.clone(), parts.upload_idle_timeout_seconds),
+        manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
+        blobs: BlobService::new(parts.blob_store, parts.meta),
+        identity: parts.identity,
+        metrics: Metrics::default(),
+    });
+    let router = crate::routes::router(state.clone());
+    (state, router)
+}

@@ -1,0 +1,8 @@
+//! Authentication and authorisation: tokens, passwords, key sealing and the access policy.
+
+pub mod access;
+pub mod password;
+pub mod secrets;
+pub mod token;
+
+pub use access::{AccessEntry, AccessPolicy, Action, Caller};

@@ -1,0 +1,50 @@
+//! Password hashing with Argon2id (PHC strings). Hashing is deliberately slow, so it runs
+//! on the blocking pool, never on the async workers.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+
+use super::secrets::{SecretError, random_bytes};
+
+pub async fn hash_password(password: String) -> Result<String, SecretError> {
+    let salt = random_bytes::<16>()?;
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password_with_salt(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|_| SecretError::Random)
+    })
+    .await
+    .map_err(|_| SecretError::Random)?
+}
+
+/// Compare in constant time (argon2 does); a missing hash still costs one hash so that
+/// response time does not reveal which user names exist.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    // A valid PHC string for a password nobody knows, used when there is no user.
+    const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$K7VmqL4uqFtn4XQZmZPtWHFYc1MVDoQPszL9GVHCGGg";
+    tokio::task::spawn_blocking(move || {
+        let (target, real) = match &hash {
+            Some(h) => (h.as_str(), true),
+            None => (DECOY, false),
+        };
+        let ok = Argon2::default().verify_password(password.as_bytes(), target).is_ok();
+        ok && real
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_reject() {
+        let h = hash_password("s3cret".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret".into(), Some(h.clone())).await);
+        assert!(!verify_password("S3cret".into(), Some(h)).await);
+        assert!(!verify_password("anything".into(), None).await);
+    }
+}

@@ -1,0 +1,119 @@
+//! Key-encryption key: seals server-held private keys (token signing, and later the
+//! trust timestamp/snapshot keys) before they reach the metadata store.
+
+use std::io::Write;
+use std::path::Path;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("key-encryption key must be base64 of exactly 32 bytes")]
+    BadKey,
+    #[error("cannot read or create the key-encryption key file {0}: {1}")]
+    File(String, std::io::Error),
+    #[error("sealed value is corrupt or was sealed with a different key-encryption key")]
+    Unseal,
+    #[error("random number generator failed")]
+    Random,
+}
+
+pub struct KeyEncryptionKey {
+    key: LessSafeKey,
+}
+
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], SecretError> {
+    let mut out = [0u8; N];
+    aws_lc_rs::rand::fill(&mut out).map_err(|_| SecretError::Random)?;
+    Ok(out)
+}
+
+impl KeyEncryptionKey {
+    fn from_raw(raw: &[u8]) -> Result<Self, SecretError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| SecretError::BadKey)?;
+        Ok(Self { key: LessSafeKey::new(unbound) })
+    }
+
+    pub fn from_base64(b64: &str) -> Result<Self, SecretError> {
+        let raw = STANDARD.decode(b64.trim()).map_err(|_| SecretError::BadKey)?;
+        if raw.len() != 32 {
+            return Err(SecretError::BadKey);
+        }
+        Self::from_raw(&raw)
+    }
+
+    /// The configured key, else the one in `file`, else a new one written there with 0600.
+    pub fn load_or_create(configured: &str, file: &Path) -> Result<Self, SecretError> {
+        if !configured.is_empty() {
+            return Self::from_base64(configured);
+        }
+        let io = |e| SecretError::File(file.display().to_string(), e);
+        match std::fs::read_to_string(file) {
+            Ok(text) => Self::from_base64(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let raw = random_bytes::<32>()?;
+                write_private_file(file, format!("{}\n", STANDARD.encode(raw)).as_bytes()).map_err(io)?;
+                Self::from_raw(&raw)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// nonce ‖ ciphertext ‖ tag; `label` binds the value to its purpose.
+    pub fn seal(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, SecretError> {
+        let nonce_bytes = random_bytes::<NONCE_LEN>()?;
+        let mut buf = plaintext.to_vec();
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(label.as_bytes()), &mut buf)
+            .map_err(|_| SecretError::Random)?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    pub fn open(&self, label: &str, sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(SecretError::Unseal);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Unseal)?;
+        let mut buf = body.to_vec();
+        let plain = self.key.open_in_place(nonce, Aad::from(label.as_bytes()), &mut buf).map_err(|_| SecretError::Unseal)?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// Create a file readable by its owner only (secrets, generated passwords, keys).
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_the_same_key_and_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kek");
+        let kek = KeyEncryptionKey::load_or_create("", &file).unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        let sealed = kek.seal("token-key", b"secret").unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        let again = KeyEncryptionKey::load_or_create("", &file).unwrap();
+        assert_eq!(again.open("token-key", &sealed).unwrap(), b"secret");
+        assert!(matches!(again.open("other", &sealed), Err(SecretError::Unseal)));
+        let other = KeyEncryptionKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
+        assert!(matches!(other.open("token-key", &sealed), Err(SecretError::Unseal)));
+        assert!(matches!(KeyEncryptionKey::from_base64("c2hvcnQ="), Err(SecretError::BadKey)));
+    }
+}

@@ -1,0 +1,265 @@
+//! Server configuration: one typed struct, read from TOML, every key overridable by
+//! `WHARF_<SECTION>_<KEY>` environment variables, validated before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the single HTTPS listener.
+    pub listen: String,
+    /// Where SQLite metadata, blobs, TLS material and generated secrets live.
+    pub data_dir: PathBuf,
+    /// Host names (optionally `:port`) clients use to reach this server; they go into the
+    /// generated certificate and identify this registry in trust GUNs.
+    pub public_hosts: Vec<String>,
+    pub tls: TlsConfig,
+    pub content_trust: ContentTrustConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub security: SecurityConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; empty = generate a local CA and certificate in `<data_dir>/tls`.
+    pub cert: String,
+    /// PEM private key for `cert`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContentTrustConfig {
+    /// Content-trust policy on first start (later changes are made through the admin API).
+    pub enabled_at_bootstrap: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The `service` of the token challenge and the audience of issued tokens.
+    pub service: String,
+    /// Lifetime of access tokens; short so that role changes apply quickly.
+    pub token_ttl_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub manifest_max_bytes: u64,
+    /// An upload session idle this long is forgotten and its bytes deleted.
+    pub upload_idle_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Base64 of 32 bytes that encrypt server-held keys at rest; empty = generated into
+    /// `<data_dir>/key-encryption-key` (mode 0600) on first start. Prefer the environment
+    /// variable `WHARF_SECURITY_KEY_ENCRYPTION_KEY` over the file for this one.
+    pub key_encryption_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `wharf_server=debug`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5000".into(),
+            data_dir: PathBuf::from("./wharf-data"),
+            public_hosts: Vec::new(),
+            tls: TlsConfig::default(),
+            content_trust: ContentTrustConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            security: SecurityConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { service: "wharf".into(), token_ttl_seconds: 300 }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { manifest_max_bytes: 4 * 1024 * 1024, upload_idle_timeout_seconds: 3600 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `WHARF_*` variables from `env`.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut merged = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(format!("defaults: {e}")))?;
+        let origin = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("<defaults>"));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            let from_file: toml::Table = toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+            merge(&mut merged, toml::Value::Table(from_file));
+        }
+        apply_env(&mut merged, "WHARF", &env)?;
+        let config: Config = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: origin, message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("listen {:?} is not an address like 127.0.0.1:5000", self.listen)))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            return Err(ConfigError::Invalid("tls.cert and tls.key must be set together".into()));
+        }
+        for host in &self.public_hosts {
+            let ok = !host.is_empty()
+                && host.len() <= 253
+                && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "public_hosts entry {host:?} must be a host name or address, optionally with :port"
+                )));
+            }
+        }
+        if !(30..=3600).contains(&self.auth.token_ttl_seconds) {
+            return Err(ConfigError::Invalid("auth.token_ttl_seconds must be between 30 and 3600".into()));
+        }
+        if self.auth.service.is_empty() || self.auth.service.contains('"') {
+            return Err(ConfigError::Invalid("auth.service must be a non-empty name without quotes".into()));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.limits.manifest_max_bytes) {
+            return Err(ConfigError::Invalid("limits.manifest_max_bytes must be between 1 KiB and 64 MiB".into()));
+        }
+        if self.limits.upload_idle_timeout_seconds < 60 {
+            return Err(ConfigError::Invalid("limits.upload_idle_timeout_seconds must be at least 60".into()));
+        }
+        Ok(())
+    }
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    // Unknown keys stay, so deserialisation names them in its error.
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// Walk the defaults: each leaf `a.b` can be replaced by `WHARF_A_B`, parsed as the leaf's type.
+fn apply_env(value: &mut toml::Value, prefix: &str, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let toml::Value::Table(table) = value else { return Ok(()) };
+    for (key, leaf) in table.iter_mut() {
+        let var = format!("{prefix}_{}", key.to_ascii_uppercase());
+        if leaf.is_table() {
+            apply_env(leaf, &var, env)?;
+            continue;
+        }
+        let Some(raw) = env(&var) else { continue };
+        let bad = |message: &str| ConfigError::Env { var: var.clone(), message: message.to_owned() };
+        *leaf = match leaf {
+            toml::Value::Boolean(_) => match raw.as_str() {
+                "true" | "1" | "yes" => toml::Value::Boolean(true),
+                "false" | "0" | "no" => toml::Value::Boolean(false),
+                _ => return Err(bad("expected true or false")),
+            },
+            toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| bad("expected an integer"))?),
+            toml::Value::Array(_) => toml::Value::Array(
+                raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+            ),
+            _ => toml::Value::String(raw),
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wharf.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:6000\"\n[content_trust]\nenabled_at_bootstrap = true\n").unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("WHARF_LISTEN", "0.0.0.0:7000"), ("WHARF_PUBLIC_HOSTS", "reg.example.com, other:5000"), ("WHARF_TLS_CERT", "/c"), ("WHARF_TLS_KEY", "/k")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:7000");
+        assert_eq!(c.public_hosts, vec!["reg.example.com", "other:5000"]);
+        assert!(c.content_trust.enabled_at_bootstrap);
+        assert_eq!(c.tls.cert, "/c");
+        assert_eq!(c.data_dir, PathBuf::from("./wharf-data"));
+    }
+
+    #[test]
+    fn bad_input_gets_a_message_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wharf.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("unknown field `lisen`"), "{err}");
+        let err = Config::load(None, env(&[("WHARF_LISTEN", "nope")])).unwrap_err().to_string();
+        assert_eq!(err, "invalid configuration: listen \"nope\" is not an address like 127.0.0.1:5000");
+        let err = Config::load(None, env(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "maybe")])).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP: expected true or false");
+        let err = Config::load(None, env(&[("WHARF_TLS_CERT", "/only-cert")])).unwrap_err();
+        assert_eq!(err.to_string(), "invalid configuration: tls.cert and tls.key must be set together");
+    }
+}

@@ -1,0 +1,103 @@
+//! Wharf's server: one HTTPS listener for the registry API, the token service and
+//! metrics (trust, admin API and portal join it). See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod listener;
+pub mod names;
+pub mod observe;
+pub mod routes;
+pub mod services;
+pub mod tls;
+pub mod wire;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wharf_store::{FsBlobStore, SqliteMetadataStore, StoreError};
+
+use crate::auth::secrets::{KeyEncryptionKey, SecretError};
+use crate::config::Config;
+use crate::services::identity::{IdentityError, IdentityService};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("cannot open storage: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// What an operator needs to know once the server is up.
+pub struct Started {
+    pub url: String,
+    pub generated_ca: Option<PathBuf>,
+    /// The bootstrap owner's password, when Wharf generated it (shown once).
+    pub generated_admin_password: Option<String>,
+    pub admin_password_file: PathBuf,
+}
+
+/// Prepare everything, bind, report through `on_started`, then serve until `shutdown`.
+pub async fn run(
+    config: Config,
+    admin_password: Option<String>,
+    on_started: impl FnOnce(&Started),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let data = config.data_dir.clone();
+    std::fs::create_dir_all(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
+    let meta = Arc::new(SqliteMetadataStore::open(&data.join("metadata.db")).await?);
+    let blob_store = Arc::new(FsBlobStore::open(data.join("storage"))?);
+    let kek = KeyEncryptionKey::load_or_create(&config.security.key_encryption_key, &data.join("key-encryption-key"))?;
+    let identity = IdentityService::open(meta.clone(), &kek, &config.auth.service, config.auth.token_ttl_seconds).await?;
+    let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
+    let tls = tls::setup(&config)?;
+    let (state, router) = app::build(app::AppParts {
+        blob_store,
+        meta,
+        identity,
+        manifest_max_bytes: config.limits.manifest_max_bytes,
+        upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
+    });
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match state.uploads.sweep_stale().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(sessions = n, "expired idle upload sessions"),
+                    Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
+                }
+            }
+        })
+    };
+    let addr = config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| StartError::Bind(addr.to_string(), e))?;
+    let bound = listener.local_addr().map_err(|e| StartError::Bind(addr.to_string(), e))?;
+    on_started(&Started {
+        url: format!("https://{bound}"),
+        generated_ca: tls.generated_ca.clone(),
+        generated_admin_password,
+        admin_password_file: data.join("initial-admin-password"),
+    });
+    tracing::info!(%bound, "wharf listening");
+    listener::serve(listener, tls.config, router, shutdown).await;
+    sweeper.abort();
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! The access gate every registry route passes: a valid bearer token that grants the
+//! needed action, or a 401 with the challenge telling the client which token to fetch.
+
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, HOST};
+
+use crate::app::AppState;
+use crate::auth::{Action, Caller};
+use crate::wire::WireError;
+
+pub enum Need<'a> {
+    /// Any valid token (the `/v2/` ping).
+    AnyToken,
+    Repo(&'a str, Action),
+    Catalog,
+}
+
+/// The host the client addressed, for the token realm. Clients must be able to reach the
+/// realm at the same origin they used; only header-safe characters are echoed.
+pub fn request_host(headers: &HeaderMap) -> String {
+    headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+fn challenge(state: &AppState, headers: &HeaderMap, need: &Need<'_>, insufficient: bool) -> String {
+    let mut c = format!(
+        "Bearer realm=\"https://{}/token\",service=\"{}\"",
+        request_host(headers),
+        state.identity.service()
+    );
+    match need {
+        Need::AnyToken => {}
+        Need::Repo(name, action) => c.push_str(&format!(",scope=\"repository:{name}:{}\"", action.as_str())),
+        Need::Catalog => c.push_str(",scope=\"registry:catalog:*\""),
+    }
+    if insufficient {
+        c.push_str(",error=\"insufficient_scope\"");
+    }
+    c
+}
+
+pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Result<Caller, WireError> {
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let Some(token) = bearer else {
+        return Err(WireError::unauthorized(challenge(state, headers, &need, false), "authentication required"));
+    };
+    let caller = state.identity.verify(token.trim()).map_err(|e| {
+        WireError::unauthorized(challenge(state, headers, &need, false), format!("authentication required: {e}"))
+    })?;
+    tracing::Span::current().record("principal", caller.principal.as_str());
+    let allowed = match &need {
+        Need::AnyToken => true,
+        Need::Repo(name, action) => caller.may(name, *action),
+        Need::Catalog => caller.may_list_catalog(),
+    };
+    if !allowed {
+        return Err(WireError::unauthorized(
+            challenge(state, headers, &need, true),
+            "access to the requested resource is not authorized",
+        ));
+    }
+    Ok(caller)
+}

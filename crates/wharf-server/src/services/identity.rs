@@ -1,0 +1,156 @@
+//! Principals and credentials: password and refresh-token logins, access-token issuing,
+//! and the bootstrap owner on first start.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use sha2::{Digest as _, Sha256};
+use wharf_store::{MetadataStore, Principal, StoreError};
+
+use crate::auth::password::{hash_password, verify_password};
+use crate::auth::secrets::{KeyEncryptionKey, SecretError, random_bytes, write_private_file};
+use crate::auth::token::{Claims, TokenError, TokenSigner};
+use crate::auth::{AccessEntry, AccessPolicy, Caller};
+use crate::clock::now;
+
+const TOKEN_KEY_SETTING: &str = "token_signing_key";
+const REFRESH_PREFIX: &str = "wharf_rt_";
+/// Name of the owner created on first start.
+pub const BOOTSTRAP_OWNER: &str = "admin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("refresh token is invalid or revoked")]
+    InvalidRefreshToken,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {0}: {1}")]
+    File(String, std::io::Error),
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: i64,
+    pub issued_at: i64,
+}
+
+pub struct IdentityService {
+    meta: Arc<dyn MetadataStore>,
+    signer: TokenSigner,
+    policy: AccessPolicy,
+    service: String,
+    ttl: i64,
+}
+
+fn refresh_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+impl IdentityService {
+    /// Load (or create once, race-free across replicas) the token signing key.
+    pub async fn open(
+        meta: Arc<dyn MetadataStore>,
+        kek: &KeyEncryptionKey,
+        service: &str,
+        ttl_seconds: u64,
+    ) -> Result<Self, IdentityError> {
+        let candidate = kek.seal(TOKEN_KEY_SETTING, &TokenSigner::generate_pkcs8()?)?;
+        let sealed = meta.init_setting(TOKEN_KEY_SETTING, &candidate).await?;
+        let signer = TokenSigner::from_pkcs8(&kek.open(TOKEN_KEY_SETTING, &sealed)?, "wharf")?;
+        Ok(Self {
+            meta,
+            signer,
+            policy: AccessPolicy,
+            service: service.to_owned(),
+            ttl: i64::try_from(ttl_seconds).unwrap_or(300),
+        })
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// First start: create the owner with `WHARF_ADMIN_PASSWORD`, or a generated password
+    /// written once to `<data>/initial-admin-password` (0600). Returns the generated one.
+    pub async fn bootstrap_owner(
+        &self,
+        configured_password: Option<String>,
+        data_dir: &Path,
+    ) -> Result<Option<String>, IdentityError> {
+        if self.meta.count_principals().await? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match configured_password.filter(|p| !p.is_empty()) {
+            Some(p) => (p, false),
+            None => (B64URL.encode(random_bytes::<18>()?), true),
+        };
+        let hash = hash_password(password.clone()).await?;
+        match self.meta.create_principal(BOOTSTRAP_OWNER, "user", Some(&hash), now()).await {
+            Ok(_) => {}
+            // Another replica bootstrapped first.
+            Err(StoreError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        if !generated {
+            return Ok(None);
+        }
+        let file = data_dir.join("initial-admin-password");
+        write_private_file(&file, format!("{password}\n").as_bytes())
+            .map_err(|e| IdentityError::File(file.display().to_string(), e))?;
+        Ok(Some(password))
+    }
+
+    pub async fn login_password(&self, name: &str, password: &str) -> Result<Principal, IdentityError> {
+        let principal = self.meta.find_principal(name).await?;
+        let hash = principal.as_ref().and_then(|p| p.password_hash.clone());
+        if !verify_password(password.to_owned(), hash).await {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        principal.ok_or(IdentityError::InvalidCredentials)
+    }
+
+    pub async fn login_refresh(&self, token: &str) -> Result<Principal, IdentityError> {
+        if !token.starts_with(REFRESH_PREFIX) {
+            return Err(IdentityError::InvalidRefreshToken);
+        }
+        let id = self.meta.use_refresh_token(&refresh_hash(token), now()).await?;
+        let id = id.ok_or(IdentityError::InvalidRefreshToken)?;
+        self.meta.principal_by_id(id).await?.ok_or(IdentityError::InvalidRefreshToken)
+    }
+
+    /// A new long-lived refresh token; only its hash is stored.
+    pub async fn new_refresh_token(&self, principal: &Principal) -> Result<String, IdentityError> {
+        let token = format!("{REFRESH_PREFIX}{}", B64URL.encode(random_bytes::<32>()?));
+        self.meta.store_refresh_token(&refresh_hash(&token), principal.id, now()).await?;
+        Ok(token)
+    }
+
+    pub fn issue(&self, principal: &Principal, requested: &[AccessEntry]) -> Result<IssuedToken, IdentityError> {
+        let t = now();
+        let jti = B64URL.encode(random_bytes::<12>()?);
+        let claims = Claims {
+            iss: self.signer.issuer().to_owned(),
+            sub: principal.name.clone(),
+            aud: self.service.clone(),
+            exp: t + self.ttl,
+            nbf: t,
+            iat: t,
+            jti,
+            access: self.policy.grant(principal, requested),
+        };
+        Ok(IssuedToken { token: self.signer.sign(&claims)?, expires_in: self.ttl, issued_at: t })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let claims = self.signer.verify(token, &self.service, now())?;
+        Ok(Caller { principal: claims.sub, access: claims.access })
+    }
+}

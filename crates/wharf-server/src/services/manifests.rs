@@ -1,0 +1,140 @@
+//! Manifests, tags, listings and referrers: the rules for storing and finding manifests.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wharf_store::{Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, ReferrerRecord};
+
+use super::error::{RegistryError, RegistryResult};
+use super::manifest_doc::{is_index, parse_manifest};
+use crate::clock::now;
+use crate::names::Reference;
+
+/// Page size cap for catalog and tag listings.
+pub const MAX_PAGE: u32 = 1000;
+
+pub struct ManifestService {
+    meta: Arc<dyn MetadataStore>,
+    max_bytes: u64,
+}
+
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// One page of a listing, and whether more follow.
+pub struct Page {
+    pub items: Vec<String>,
+    pub more: bool,
+}
+
+impl ManifestService {
+    pub fn new(meta: Arc<dyn MetadataStore>, max_bytes: u64) -> Self {
+        Self { meta, max_bytes }
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    pub async fn put(
+        &self,
+        repository: &str,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> RegistryResult<StoredManifest> {
+        if body.len() as u64 > self.max_bytes {
+            return Err(RegistryError::ManifestTooLarge { limit: self.max_bytes });
+        }
+        let parsed = parse_manifest(&body, content_type)?;
+        let digest = Digest::of(&body);
+        let tag = match reference {
+            Reference::Digest(d) if d != &digest => {
+                return Err(RegistryError::DigestInvalid(format!(
+                    "manifest has digest {digest}, not {d} as the URL says"
+                )));
+            }
+            Reference::Digest(_) => None,
+            Reference::Tag(t) => Some(t.clone()),
+        };
+        let record = ManifestRecord {
+            digest: digest.clone(),
+            media_type: parsed.media_type,
+            content: body,
+            subject: parsed.subject.clone(),
+            artifact_type: parsed.artifact_type,
+            annotations: parsed.annotations,
+            created_at: now(),
+        };
+        let new = NewManifest { record, blobs: parsed.blobs, manifests: parsed.manifests, tag };
+        match self.meta.put_manifest(repository, &new).await? {
+            ManifestPutOutcome::Stored => Ok(StoredManifest { digest, subject: parsed.subject }),
+            ManifestPutOutcome::MissingBlob(d) | ManifestPutOutcome::MissingManifest(d) => {
+                Err(RegistryError::ManifestBlobUnknown(d))
+            }
+        }
+    }
+
+    pub async fn get(&self, repository: &str, reference: &Reference) -> RegistryResult<ManifestRecord> {
+        let unknown = || RegistryError::ManifestUnknown(match reference {
+            Reference::Tag(t) => format!("{repository}:{t}"),
+            Reference::Digest(d) => format!("{repository}@{d}"),
+        });
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => self.meta.resolve_tag(repository, t).await?.ok_or_else(unknown)?,
+        };
+        self.meta.get_manifest(repository, &digest).await?.ok_or_else(unknown)
+    }
+
+    /// Whether a client that accepts `accepted` media types may receive `record`. Indexes
+    /// are withheld from clients that only take single manifests (they could not use them).
+    pub fn acceptable(record: &ManifestRecord, accepted: &[String]) -> bool {
+        if accepted.is_empty() || accepted.iter().any(|a| a == "*/*" || a == &record.media_type) {
+            return true;
+        }
+        !is_index(&record.media_type)
+    }
+
+    /// Delete by digest (manifest and its tags) or by tag (the tag only).
+    pub async fn delete(&self, repository: &str, reference: &Reference) -> RegistryResult<()> {
+        let found = match reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repository, d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repository, t).await?,
+        };
+        if !found {
+            return Err(RegistryError::ManifestUnknown(format!("{repository} {reference:?}")));
+        }
+        Ok(())
+    }
+
+    pub async fn tags(&self, repository: &str, last: Option<&str>, n: Option<u32>) -> RegistryResult<Page> {
+        if !self.meta.repository_exists(repository).await? {
+            return Err(RegistryError::NameUnknown(repository.to_owned()));
+        }
+        let limit = n.unwrap_or(u32::MAX - 1);
+        let mut items = self.meta.list_tags(repository, last, limit.saturating_add(1)).await?;
+        let more = items.len() as u64 > u64::from(limit);
+        items.truncate(limit as usize);
+        Ok(Page { items, more })
+    }
+
+    pub async fn catalog(&self, last: Option<&str>, n: Option<u32>) -> RegistryResult<Page> {
+        let limit = n.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+        let mut items = self.meta.list_repositories(last, limit + 1).await?;
+        let more = items.len() as u64 > u64::from(limit);
+        items.truncate(limit as usize);
+        Ok(Page { items, more })
+    }
+
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> RegistryResult<Vec<ReferrerRecord>> {
+        Ok(self.meta.referrers(repository, subject, artifact_type).await?)
+    }
+}

@@ -1,0 +1,11 @@
+//! Services hold the rules; they call stores and never know HTTP.
+
+pub mod blobs;
+pub mod error;
+mod hash_state;
+pub mod identity;
+pub mod manifest_doc;
+pub mod manifests;
+pub mod uploads;
+
+pub use error::{RegistryError, RegistryResult};

@@ -1,0 +1,104 @@
+//! The one place where errors become HTTP: the distribution-spec JSON error body
+//! `{"errors":[{"code","message","detail"}]}` with the matching status.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::services::RegistryError;
+use crate::services::identity::IdentityError;
+
+#[derive(Debug)]
+pub struct WireError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub detail: Option<Value>,
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+impl WireError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), detail: None, headers: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error; see the server log")
+    }
+
+    /// 401 with the Bearer challenge that tells clients where to get a token.
+    pub fn unauthorized(challenge: String, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+            .with_header(axum::http::header::WWW_AUTHENTICATE, challenge)
+    }
+}
+
+impl IntoResponse for WireError {
+    fn into_response(self) -> Response {
+        let mut entry = json!({ "code": self.code, "message": self.message });
+        if let Some(d) = self.detail {
+            entry["detail"] = d;
+        }
+        let mut resp = (self.status, axum::Json(json!({ "errors": [entry] }))).into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().append(name, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<RegistryError> for WireError {
+    fn from(e: RegistryError) -> Self {
+        use RegistryError as E;
+        let (status, code) = match &e {
+            E::NameInvalid(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
+            E::NameUnknown(_) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
+            E::TagInvalid(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
+            E::DigestInvalid(_) => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+            E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
+            E::UploadUnknown => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
+            E::UploadInvalid(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
+            E::RangeInvalid { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"),
+            E::SizeInvalid(_) => (StatusCode::BAD_REQUEST, "SIZE_INVALID"),
+            E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
+            E::ManifestTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID"),
+            E::ManifestUnknown(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+            E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+            E::PaginationInvalid(_) => (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID"),
+            E::Unsupported(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+            E::Store(err) => {
+                tracing::error!(error = %err, "storage failure");
+                return Self::internal();
+            }
+        };
+        let mut w = Self::new(status, code, e.to_string());
+        match &e {
+            E::BlobUnknown(d) | E::ManifestBlobUnknown(d) => w.detail = Some(json!({ "digest": d.as_str() })),
+            E::ManifestTooLarge { limit } => w.detail = Some(json!({ "limit": limit })),
+            _ => {}
+        }
+        w
+    }
+}
+
+/// Token endpoint failures (the body format docker prints from).
+impl From<IdentityError> for WireError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::InvalidCredentials | IdentityError::InvalidRefreshToken => {
+                Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "identity failure");
+                Self::internal()
+            }
+        }
+    }
+}

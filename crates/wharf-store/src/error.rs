@@ -1,0 +1,20 @@
+//! The storage layer's error type. Services map it; nothing here knows HTTP.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// An optimistic check failed (e.g. an upload moved on since it was read).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid storage key: {0}")]
+    InvalidKey(String),
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metadata database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

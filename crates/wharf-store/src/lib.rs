@@ -1,0 +1,16 @@
+//! Wharf's storage layer: `BlobStore` (content-addressed bytes) and `MetadataStore`
+//! (everything else, transactional). Services depend on the traits only.
+
+pub mod blob;
+mod digest;
+mod error;
+pub mod fs_blob;
+pub mod metadata;
+pub mod sqlite;
+
+pub use blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
+pub use digest::{Digest, DigestError};
+pub use error::{StoreError, StoreResult};
+pub use fs_blob::FsBlobStore;
+pub use metadata::{ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, Principal, ReferrerRecord, UploadSession};
+pub use sqlite::SqliteMetadataStore;

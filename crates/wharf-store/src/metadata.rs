@@ -1,0 +1,135 @@
+//! `MetadataStore`: everything that is not blob bytes, with real transactions.
+//! One implementation per database (SQLite now, PostgreSQL later); services only see this
+//! trait. Times are unix seconds supplied by the caller, so services own the clock.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Digest, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    pub id: String,
+    pub repository: String,
+    /// Bytes acknowledged so far.
+    pub offset: u64,
+    /// Serialized SHA-256 state after `offset` bytes, so any replica can resume.
+    pub hash_state: Vec<u8>,
+    pub started_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    /// Exactly the bytes the client sent: the digest covers them.
+    pub content: Bytes,
+    pub subject: Option<Digest>,
+    pub artifact_type: Option<String>,
+    /// The manifest's `annotations` object as JSON text, for the referrers API.
+    pub annotations: Option<String>,
+    pub created_at: i64,
+}
+
+/// A manifest to store, with the blobs and manifests it points at.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    pub record: ManifestRecord,
+    /// Blobs (config, layers) that must be linked to the repository.
+    pub blobs: Vec<Digest>,
+    /// Manifests (index children) that must exist in the repository.
+    pub manifests: Vec<Digest>,
+    /// Tag to point at it, if pushed by tag.
+    pub tag: Option<String>,
+}
+
+/// Why a manifest could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestPutOutcome {
+    Stored,
+    MissingBlob(Digest),
+    MissingManifest(Digest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    // Repositories and listings.
+    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+    async fn repository_exists(&self, name: &str) -> StoreResult<bool>;
+    async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+
+    // Blobs.
+    /// Size of `digest` if it is linked to `repository`.
+    async fn linked_blob(&self, repository: &str, digest: &Digest) -> StoreResult<Option<u64>>;
+    /// Size of `digest` if any repository holds it (for mounts and dedup).
+    async fn known_blob(&self, digest: &Digest) -> StoreResult<Option<u64>>;
+    /// Record the blob and link it to `repository` (creating the repository); idempotent.
+    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()>;
+    /// Remove the link; false if there was none.
+    async fn unlink_blob(&self, repository: &str, digest: &Digest) -> StoreResult<bool>;
+
+    // Upload sessions.
+    async fn create_upload(&self, session: &UploadSession) -> StoreResult<()>;
+    async fn get_upload(&self, id: &str) -> StoreResult<Option<UploadSession>>;
+    /// Advance a session only if nobody else moved it since `expected_offset`.
+    async fn advance_upload(
+        &self,
+        id: &str,
+        expected_offset: u64,
+        new_offset: u64,
+        hash_state: &[u8],
+        now: i64,
+    ) -> StoreResult<bool>;
+    async fn delete_upload(&self, id: &str) -> StoreResult<bool>;
+    /// Sessions idle since before `before`, for expiry.
+    async fn stale_uploads(&self, before: i64) -> StoreResult<Vec<String>>;
+
+    // Manifests and tags.
+    /// Store a manifest (and tag) in one transaction after checking its references.
+    async fn put_manifest(&self, repository: &str, manifest: &NewManifest) -> StoreResult<ManifestPutOutcome>;
+    async fn get_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
+    async fn resolve_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<Digest>>;
+    /// Delete a manifest and every tag pointing at it; false if absent.
+    async fn delete_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<bool>;
+    async fn delete_tag(&self, repository: &str, tag: &str) -> StoreResult<bool>;
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> StoreResult<Vec<ReferrerRecord>>;
+
+    // Principals and credentials.
+    async fn count_principals(&self) -> StoreResult<u64>;
+    async fn create_principal(&self, name: &str, kind: &str, password_hash: Option<&str>, now: i64) -> StoreResult<Principal>;
+    async fn find_principal(&self, name: &str) -> StoreResult<Option<Principal>>;
+    async fn principal_by_id(&self, id: i64) -> StoreResult<Option<Principal>>;
+    async fn store_refresh_token(&self, token_hash: &[u8], principal_id: i64, now: i64) -> StoreResult<()>;
+    /// The principal a refresh token belongs to, marking it used.
+    async fn use_refresh_token(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<i64>>;
+
+    // Settings (server keys, policies): small opaque values.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Insert only if absent; returns the value now stored (ours or a concurrent winner's).
+    async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+    async fn put_setting(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+}

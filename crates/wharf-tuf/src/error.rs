@@ -1,0 +1,141 @@
+//! Errors. `Error` is the low-level failure of parsing/crypto helpers;
+//! `UpdateError` is what `update::validate_update` returns and maps 1:1 to the
+//! notary-server error code / HTTP status / typed `detail` (spec §1.8), so the
+//! server can answer byte-compatibly and the docker client prints the right
+//! message.
+
+use crate::canonical::go_json_string;
+
+/// Low-level error. `Display` is the message notary would put in `Msg`
+/// where one exists (e.g. `json: unsupported value: 1.5`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A value that docker/go canonical JSON cannot encode.
+    #[error("{0}")]
+    Canonical(String),
+    /// Input is not the expected JSON shape.
+    #[error("{0}")]
+    Json(String),
+    /// A key could not be decoded or is unsupported.
+    #[error("{0}")]
+    Key(String),
+    /// Signature verification or threshold failure.
+    #[error("{0}")]
+    Signature(String),
+    /// Signing or key generation failed.
+    #[error("{0}")]
+    Crypto(String),
+}
+
+/// Result of a failed update (POST /tuf/) or server re-sign. Each variant is
+/// one notary error code; the five typed validation errors carry the exact
+/// `Msg` notary sends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    /// Multipart part without filename (400 NO_FILENAME).
+    #[error("no file/role name provided")]
+    NoFilename,
+    /// Part name is not a valid role (400 INVALID_ROLE, detail = name).
+    #[error("invalid role {0}")]
+    InvalidRole(String),
+    /// Part body is not a TUF envelope (400 MALFORMED_JSON).
+    #[error("malformed json: {0}")]
+    MalformedJson(String),
+    /// INVALID_UPDATE / `ErrValidation`.
+    #[error("An error occurred during validation: {0}")]
+    Validation(String),
+    /// INVALID_UPDATE / `ErrBadHierarchy`.
+    #[error("Metadata hierarchy is incomplete: {msg}")]
+    BadHierarchy { missing: String, msg: String },
+    /// INVALID_UPDATE / `ErrBadRoot`.
+    #[error("The root metadata is invalid: {0}")]
+    BadRoot(String),
+    /// INVALID_UPDATE / `ErrBadTargets`.
+    #[error("The targets metadata is invalid: {0}")]
+    BadTargets(String),
+    /// INVALID_UPDATE / `ErrBadSnapshot`.
+    #[error("The snapshot metadata is invalid: {0}")]
+    BadSnapshot(String),
+    /// INVALID_UPDATE without typed detail (e.g. a stored parent that no
+    /// longer verifies against the new root).
+    #[error("invalid update: {0}")]
+    InvalidUpdate(String),
+    /// 400 VERSION: some (role, version) is not newer than what is stored.
+    #[error("a newer version of {role} is already stored (new version {version})")]
+    Version { role: String, version: i64 },
+    /// 500 UNKNOWN: stored data unreadable, signer failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl UpdateError {
+    /// HTTP status notary answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            UpdateError::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+
+    /// notary errcode `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UpdateError::NoFilename => "NO_FILENAME",
+            UpdateError::InvalidRole(_) => "INVALID_ROLE",
+            UpdateError::MalformedJson(_) => "MALFORMED_JSON",
+            UpdateError::Version { .. } => "VERSION",
+            UpdateError::Internal(_) => "UNKNOWN",
+            _ => "INVALID_UPDATE",
+        }
+    }
+
+    /// notary errcode `message` (fixed per code).
+    pub fn message(&self) -> &'static str {
+        match self.code() {
+            "NO_FILENAME" => "No file/role name provided.",
+            "INVALID_ROLE" => "The role you are attempting to operate on is invalid.",
+            "MALFORMED_JSON" => "JSON sent by the client could not be parsed by the server",
+            "VERSION" => "A newer version of metadata is already available.",
+            "UNKNOWN" => "unknown error",
+            _ => "Update sent by the client is invalid.",
+        }
+    }
+
+    /// The `detail` member as raw JSON text (member order as Go writes it),
+    /// or `None` when notary omits it.
+    pub fn detail_json(&self) -> Option<String> {
+        let typed = |name: &str, msg: &str| {
+            format!(r#"{{"Name":"{name}","Error":{{"Msg":{}}}}}"#, go_json_string(msg))
+        };
+        match self {
+            UpdateError::InvalidRole(name) => Some(go_json_string(name)),
+            UpdateError::Version { .. } => Some("{}".to_string()),
+            UpdateError::Validation(m) => Some(typed("ErrValidation", m)),
+            UpdateError::BadRoot(m) => Some(typed("ErrBadRoot", m)),
+            UpdateError::BadTargets(m) => Some(typed("ErrBadTargets", m)),
+            UpdateError::BadSnapshot(m) => Some(typed("ErrBadSnapshot", m)),
+            UpdateError::BadHierarchy { missing, msg } => Some(format!(
+                r#"{{"Name":"ErrBadHierarchy","Error":{{"Missing":{},"Msg":{}}}}}"#,
+                go_json_string(missing),
+                go_json_string(msg)
+            )),
+            _ => None,
+        }
+    }
+
+    /// Complete response body as notary-server sends it (errcode envelope,
+    /// one element, trailing newline).
+    pub fn to_body(&self) -> Vec<u8> {
+        let mut s = format!(
+            r#"{{"errors":[{{"code":{},"message":{}"#,
+            go_json_string(self.code()),
+            go_json_string(self.message())
+        );
+        if let Some(d) = self.detail_json() {
+            s.push_str(",\"detail\":");
+            s.push_str(&d);
+        }
+        s.push_str("}]}\n");
+        s.into_bytes()
+    }
+}

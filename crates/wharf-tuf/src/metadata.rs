@@ -1,0 +1,565 @@
+//! Typed views of notary metadata files. An [`Envelope`] keeps the original
+//! bytes (what is stored and served, byte for byte) next to the parsed
+//! `signed` value (what signatures are checked over, after
+//! re-canonicalisation) and the signatures.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::canonical::{go_html_escape, to_canonical};
+use crate::error::Error;
+use crate::keys::{PublicKey, de_b64_nullable};
+use crate::signature::Signature;
+
+pub const ROOT: &str = "root";
+pub const TARGETS: &str = "targets";
+pub const SNAPSHOT: &str = "snapshot";
+pub const TIMESTAMP: &str = "timestamp";
+/// Base roles in the order notary checks them in a root.
+pub const BASE_ROLES: [&str; 4] = [ROOT, TARGETS, SNAPSHOT, TIMESTAMP];
+
+/// notary `data.IsDelegation`: `targets/…`, `[-a-z0-9_/]` only, < 256 bytes,
+/// path-clean (no `//`, no trailing `/`).
+pub fn is_delegation(name: &str) -> bool {
+    name.starts_with("targets/")
+        && name.len() < 256
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'-' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'/'))
+        && !name.ends_with('/')
+        && !name.contains("//")
+}
+
+/// A role name the update endpoint accepts.
+pub fn is_valid_role(name: &str) -> bool {
+    BASE_ROLES.contains(&name) || is_delegation(name)
+}
+
+/// Parent of a delegation (`targets/a/b` -> `targets/a`), `targets` -> `root`.
+pub fn parent_role(name: &str) -> &str {
+    match name.rfind('/') {
+        Some(i) => &name[..i],
+        None => ROOT,
+    }
+}
+
+/// `time.Time` as Go's JSON encoder writes it in UTC (RFC 3339, up to 9
+/// fractional digits with trailing zeros trimmed, `Z`).
+pub fn format_go_time(t: DateTime<Utc>) -> String {
+    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos == 0 {
+        return format!("{base}Z");
+    }
+    let frac = format!("{nanos:09}");
+    format!("{base}.{}Z", frac.trim_end_matches('0'))
+}
+
+/// Go `Format("Mon Jan 2 15:04:05 MST 2006")`, used in `<role> expired at …`.
+pub fn format_go_expiry(t: &DateTime<FixedOffset>) -> String {
+    let off = t.offset().local_minus_utc();
+    let zone = if off == 0 {
+        "UTC".to_string()
+    } else {
+        let sign = if off < 0 { '-' } else { '+' };
+        let a = off.unsigned_abs();
+        format!("{sign}{:02}{:02}", a / 3600, (a % 3600) / 60)
+    };
+    format!("{} {} {}", t.format("%a %b %-d %H:%M:%S"), zone, t.format("%Y"))
+}
+
+/// notary `signed.VerifyExpiry`: expired if `expires` is before now. A missing
+/// `expires` is Go's zero time, i.e. expired.
+pub fn check_expiry(
+    role: &str,
+    expires: Option<&DateTime<FixedOffset>>,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    match expires {
+        Some(e) if *e >= now => Ok(()),
+        Some(e) => Err(format!("{role} expired at {}", format_go_expiry(e))),
+        None => Err(format!("{role} expired at Mon Jan 1 00:00:00 UTC 1")),
+    }
+}
+
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn de_expires<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => DateTime::parse_from_rfc3339(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// The members every role has; all notary parses at upload time.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Common {
+    #[serde(rename = "_type", default, deserialize_with = "nullable")]
+    pub typ: String,
+    #[serde(default, deserialize_with = "de_expires")]
+    pub expires: Option<DateTime<FixedOffset>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub version: i64,
+}
+
+/// One metadata file: original bytes + parsed parts.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// Exactly the bytes received / stored.
+    pub bytes: Vec<u8>,
+    /// The parsed `signed` object.
+    pub signed: Value,
+    pub signatures: Vec<Signature>,
+    pub common: Common,
+}
+
+impl Envelope {
+    /// Parses `{"signed":{…},"signatures":[…]}` with the leniency of notary's
+    /// upload handler (any JSON layout, unknown members ignored, `null` ok).
+    /// An error here is what the server reports as MALFORMED_JSON.
+    pub fn parse(bytes: impl Into<Vec<u8>>) -> Result<Self, Error> {
+        let bytes = bytes.into();
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Json(e.to_string()))?;
+        let Value::Object(mut top) = v else {
+            return Err(Error::Json("metadata is not a JSON object".into()));
+        };
+        let signed = match top.remove("signed") {
+            Some(s @ Value::Object(_)) => s,
+            Some(Value::Null) | None => return Err(Error::Json("missing signed object".into())),
+            Some(_) => return Err(Error::Json("signed is not an object".into())),
+        };
+        let signatures: Vec<Signature> = match top.remove("signatures") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(s) => serde_json::from_value(s).map_err(|e| Error::Json(e.to_string()))?,
+        };
+        let common: Common =
+            serde_json::from_value(signed.clone()).map_err(|e| Error::Json(e.to_string()))?;
+        Ok(Envelope {
+            bytes,
+            signed,
+            signatures,
+            common,
+        })
+    }
+
+    /// Canonical bytes of `signed` (the signed message).
+    pub fn canonical_signed(&self) -> Result<Vec<u8>, Error> {
+        to_canonical(&self.signed)
+    }
+
+    /// The file re-serialised the way notary writes files (§2.1). Equal to
+    /// `bytes` for every file a real client or notary produced.
+    pub fn to_go_layout(&self) -> Result<Vec<u8>, Error> {
+        encode_file(&self.signed, &self.signatures)
+    }
+
+    /// Typed view of `signed`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_value(self.signed.clone()).map_err(|e| Error::Json(e.to_string()))
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+}
+
+/// Writes a metadata file like notary: canonical `signed` with Go HTML
+/// escaping, then the signatures in Go member order, no whitespace.
+pub fn encode_file(signed: &Value, signatures: &[Signature]) -> Result<Vec<u8>, Error> {
+    let mut out = b"{\"signed\":".to_vec();
+    out.extend_from_slice(&go_html_escape(&to_canonical(signed)?));
+    out.extend_from_slice(b",\"signatures\":[");
+    for (i, s) in signatures.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(s.to_go_json().as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+/// A parsed file with its typed `signed` part.
+#[derive(Debug, Clone)]
+pub struct Signed<T> {
+    pub envelope: Envelope,
+    pub signed: T,
+}
+
+impl<T: DeserializeOwned> Signed<T> {
+    pub fn parse(bytes: impl Into<Vec<u8>>) -> Result<Self, Error> {
+        let envelope = Envelope::parse(bytes)?;
+        let signed = envelope.decode()?;
+        Ok(Signed { envelope, signed })
+    }
+}
+
+/// `keyids` + `threshold` of a role.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RoleKeys {
+    #[serde(default, deserialize_with = "nullable")]
+    pub keyids: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub threshold: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Root {
+    #[serde(rename = "_type", default, deserialize_with = "nullable")]
+    pub typ: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub consistent_snapshot: bool,
+    #[serde(default, deserialize_with = "de_expires")]
+    pub expires: Option<DateTime<FixedOffset>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub keys: BTreeMap<String, PublicKey>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub roles: BTreeMap<String, RoleKeys>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub version: i64,
+}
+
+fn invalid(role: &str, msg: impl std::fmt::Display) -> String {
+    format!("{role} type metadata invalid: {msg}")
+}
+
+/// notary `isValidRootRoleStructure` (also used for delegation entries).
+fn check_role_keys(
+    container: &str,
+    role: &str,
+    r: &RoleKeys,
+    keys: &BTreeMap<String, PublicKey>,
+) -> Result<(), String> {
+    if r.threshold < 1 {
+        return Err(invalid(
+            container,
+            format!("invalid threshold specified for {role}: {} ", r.threshold),
+        ));
+    }
+    for id in &r.keyids {
+        if !keys.contains_key(id) {
+            return Err(invalid(
+                container,
+                format!("key ID {id} specified in {role} without corresponding key"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Root {
+    /// notary `isValidRootStructure`; message = notary's.
+    pub fn validate_structure(&self) -> Result<(), String> {
+        if self.typ != "Root" {
+            return Err(invalid(ROOT, format!("expected type Root, not {}", self.typ)));
+        }
+        if self.version < 1 {
+            return Err(invalid(ROOT, "version cannot be less than 1"));
+        }
+        for role in BASE_ROLES {
+            let Some(r) = self.roles.get(role) else {
+                return Err(invalid(ROOT, format!("missing {role} role specification")));
+            };
+            check_role_keys(ROOT, role, r, &self.keys)?;
+        }
+        Ok(())
+    }
+
+    /// Keys (by ID) and threshold of a base role, `None` if not declared.
+    pub fn role_keys(&self, role: &str) -> Option<(BTreeMap<String, PublicKey>, i64)> {
+        let r = self.roles.get(role)?;
+        let keys = r
+            .keyids
+            .iter()
+            .filter_map(|id| Some((id.clone(), self.keys.get(id)?.clone())))
+            .collect();
+        Some((keys, r.threshold))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DelegationRole {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub keyids: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub threshold: i64,
+    /// Plain string prefixes; `[""]` = everything. Not enforced by the
+    /// server (clients filter), kept for the policy enforcer.
+    #[serde(default, deserialize_with = "nullable")]
+    pub paths: Vec<String>,
+}
+
+impl DelegationRole {
+    /// Whether this delegation may sign `target` (string-prefix match).
+    pub fn allows_path(&self, target: &str) -> bool {
+        self.paths.iter().any(|p| target.starts_with(p.as_str()))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Delegations {
+    #[serde(default, deserialize_with = "nullable")]
+    pub keys: BTreeMap<String, PublicKey>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub roles: Vec<DelegationRole>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Targets {
+    #[serde(rename = "_type", default, deserialize_with = "nullable")]
+    pub typ: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub delegations: Delegations,
+    #[serde(default, deserialize_with = "de_expires")]
+    pub expires: Option<DateTime<FixedOffset>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub targets: BTreeMap<String, FileMeta>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub version: i64,
+}
+
+impl Targets {
+    /// notary `isValidTargetsStructure` for a file of role `role`.
+    pub fn validate_structure(&self, role: &str) -> Result<(), String> {
+        if role != TARGETS && !is_delegation(role) {
+            return Err(format!("tuf: invalid role {role}. not a valid targets role"));
+        }
+        if self.typ != "Targets" {
+            return Err(invalid(role, format!("expected type Targets, not {}", self.typ)));
+        }
+        if self.version < 1 {
+            return Err(invalid(role, "version cannot be less than one"));
+        }
+        for d in &self.delegations.roles {
+            if !is_delegation(&d.name) || parent_role(&d.name) != role {
+                return Err(invalid(role, format!("delegation role {} invalid", d.name)));
+            }
+            let rk = RoleKeys {
+                keyids: d.keyids.clone(),
+                threshold: d.threshold,
+            };
+            check_role_keys(role, &d.name, &rk, &self.delegations.keys)?;
+        }
+        Ok(())
+    }
+
+    /// The delegation entry `name` declared in this file.
+    pub fn delegation(&self, name: &str) -> Option<&DelegationRole> {
+        self.delegations.roles.iter().find(|d| d.name == name)
+    }
+
+    /// Keys (by ID) of a delegation entry.
+    pub fn delegation_keys(&self, d: &DelegationRole) -> BTreeMap<String, PublicKey> {
+        d.keyids
+            .iter()
+            .filter_map(|id| Some((id.clone(), self.delegations.keys.get(id)?.clone())))
+            .collect()
+    }
+}
+
+/// Snapshot and timestamp share this shape.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetaFile {
+    #[serde(rename = "_type", default, deserialize_with = "nullable")]
+    pub typ: String,
+    #[serde(default, deserialize_with = "de_expires")]
+    pub expires: Option<DateTime<FixedOffset>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub meta: BTreeMap<String, FileMeta>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub version: i64,
+}
+
+pub type Snapshot = MetaFile;
+pub type Timestamp = MetaFile;
+
+impl MetaFile {
+    /// notary `IsValidSnapshotStructure` / `IsValidTimestampStructure`.
+    pub fn validate_structure(&self, role: &str) -> Result<(), String> {
+        let (typ, required): (&str, &[&str]) = if role == TIMESTAMP {
+            ("Timestamp", &[SNAPSHOT])
+        } else {
+            ("Snapshot", &[ROOT, TARGETS])
+        };
+        if self.typ != typ {
+            return Err(invalid(role, format!("expected type {typ}, not {}", self.typ)));
+        }
+        if self.version < 1 {
+            return Err(invalid(role, "version cannot be less than one"));
+        }
+        for file in required {
+            let hashes = self.meta.get(*file).map(|m| &m.hashes);
+            if !hashes.is_some_and(|h| h.contains_key("sha256")) {
+                return Err(invalid(
+                    role,
+                    format!("missing {file} sha256 checksum information"),
+                ));
+            }
+            if let Some(h) = hashes {
+                check_hash_structure(h)
+                    .map_err(|e| invalid(role, format!("invalid {file} checksum information, {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The signed object (to sign / encode).
+    pub fn to_value(&self, typ: &str, expires: &str) -> Value {
+        let meta: Map<String, Value> = self.meta.iter().map(|(k, m)| (k.clone(), m.to_value())).collect();
+        json!({"_type": typ, "expires": expires, "meta": meta, "version": self.version})
+    }
+}
+
+/// notary `CheckValidHashStructures`.
+fn check_hash_structure(h: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+    let mut known = 0;
+    for (alg, v) in h {
+        match alg.as_str() {
+            "sha256" if v.len() != 32 => return Err("invalid sha256 checksum".into()),
+            "sha512" if v.len() != 64 => return Err("invalid sha512 checksum".into()),
+            "sha256" | "sha512" => known += 1,
+            _ => {}
+        }
+    }
+    if known == 0 {
+        return Err("at least one supported hash needed".into());
+    }
+    Ok(())
+}
+
+/// `{"hashes":{alg: base64}, "length": n, "custom"?: …}`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct FileMeta {
+    #[serde(default, deserialize_with = "nullable")]
+    pub length: i64,
+    #[serde(default, deserialize_with = "de_hashes")]
+    pub hashes: BTreeMap<String, Vec<u8>>,
+    #[serde(default)]
+    pub custom: Option<Value>,
+}
+
+fn de_hashes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+    #[derive(Deserialize)]
+    struct B(#[serde(deserialize_with = "de_b64_nullable")] Vec<u8>);
+    let m: Option<BTreeMap<String, B>> = Option::deserialize(d)?;
+    Ok(m.unwrap_or_default()
+        .into_iter()
+        .map(|(k, B(v))| (k, v))
+        .collect())
+}
+
+impl FileMeta {
+    /// Meta of exactly these bytes, with sha256 and sha512 like notary writes.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let mut hashes = BTreeMap::new();
+        hashes.insert("sha256".to_string(), Sha256::digest(bytes).to_vec());
+        hashes.insert("sha512".to_string(), Sha512::digest(bytes).to_vec());
+        FileMeta {
+            length: bytes.len() as i64,
+            hashes,
+            custom: None,
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        let hashes: Map<String, Value> = self
+            .hashes
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(B64.encode(v))))
+            .collect();
+        let mut m = Map::new();
+        m.insert("hashes".into(), Value::Object(hashes));
+        m.insert("length".into(), json!(self.length));
+        if let Some(c) = &self.custom {
+            m.insert("custom".into(), c.clone());
+        }
+        Value::Object(m)
+    }
+
+    /// notary `data.CheckHashes`: every known hash must match, at least one
+    /// known hash must be present. Length is not compared (as in notary).
+    pub fn check_hashes(&self, payload: &[u8], name: &str) -> Result<(), String> {
+        let mut count = 0;
+        for (alg, expected) in &self.hashes {
+            let actual = match alg.as_str() {
+                "sha256" => Sha256::digest(payload).to_vec(),
+                "sha512" => Sha512::digest(payload).to_vec(),
+                _ => continue,
+            };
+            if &actual != expected {
+                return Err(format!(
+                    "{alg} checksum for {name} did not match: expected {}",
+                    hex::encode(expected)
+                ));
+            }
+            count += 1;
+        }
+        if count == 0 {
+            return Err(format!("tuf: sha256 checksum required for {name}"));
+        }
+        Ok(())
+    }
+
+    /// Hashes and length both match (what clients check on download).
+    pub fn matches(&self, payload: &[u8]) -> bool {
+        self.length == payload.len() as i64 && self.check_hashes(payload, "").is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names() {
+        for ok in [
+            "root",
+            "targets",
+            "snapshot",
+            "timestamp",
+            "targets/releases",
+            "targets/a/b-c_1",
+        ] {
+            assert!(is_valid_role(ok), "{ok}");
+        }
+        for bad in [
+            "foo",
+            "targets/Releases",
+            "targets/",
+            "targets//a",
+            "targets/a/",
+            "targets/a.b",
+            "",
+        ] {
+            assert!(!is_valid_role(bad), "{bad}");
+        }
+        assert_eq!(parent_role("targets/a/b"), "targets/a");
+        assert_eq!(parent_role("targets"), "root");
+    }
+
+    #[test]
+    fn go_time_formats() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T16:40:53.123400Z").unwrap();
+        assert_eq!(format_go_time(t.with_timezone(&Utc)), "2026-11-22T16:40:53.1234Z");
+        assert_eq!(format_go_expiry(&t), "Sun Nov 22 16:40:53 UTC 2026");
+        let t = DateTime::parse_from_rfc3339("2026-11-02T01:00:00+01:00").unwrap();
+        assert_eq!(format_go_expiry(&t), "Mon Nov 2 01:00:00 +0100 2026");
+    }
+}
