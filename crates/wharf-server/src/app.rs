@@ -31,7 +31,11 @@ pub struct AppParts {
 
 pub fn build(parts: AppParts) -> (AppState, Router) {
     let state = Arc::new(AppInner {
-        uploads: UploadService::new(parts.blob_store.clone(), parts.meta.clone(), parts.upload_idle_timeout_seconds),
+        uploads: UploadService::new(
+            parts.blob_store.clone(),
+            parts.meta.clone(),
+            parts.upload_idle_timeout_seconds,
+        ),
         manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
         blobs: BlobService::new(parts.blob_store, parts.meta),
         identity: parts.identity,

@@ -91,13 +91,19 @@ impl Default for Config {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { service: "wharf".into(), token_ttl_seconds: 300 }
+        Self {
+            service: "wharf".into(),
+            token_ttl_seconds: 300,
+        }
     }
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { manifest_max_bytes: 4 * 1024 * 1024, upload_idle_timeout_seconds: 3600 }
+        Self {
+            manifest_max_bytes: 4 * 1024 * 1024,
+            upload_idle_timeout_seconds: 3600,
+        }
     }
 }
 
@@ -124,37 +130,53 @@ impl Config {
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut merged = toml::Value::try_from(Config::default())
             .map_err(|e| ConfigError::Invalid(format!("defaults: {e}")))?;
-        let origin = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let origin = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("<defaults>"));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-            let from_file: toml::Table = toml::from_str(&text)
-                .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let from_file: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
             merge(&mut merged, toml::Value::Table(from_file));
         }
         apply_env(&mut merged, "WHARF", &env)?;
         let config: Config = merged
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { path: origin, message: e.to_string() })?;
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: origin,
+                message: e.to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|_| ConfigError::Invalid(format!("listen {:?} is not an address like 127.0.0.1:5000", self.listen)))
+        self.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen {:?} is not an address like 127.0.0.1:5000",
+                self.listen
+            ))
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
-            return Err(ConfigError::Invalid("tls.cert and tls.key must be set together".into()));
+            return Err(ConfigError::Invalid(
+                "tls.cert and tls.key must be set together".into(),
+            ));
         }
         for host in &self.public_hosts {
             let ok = !host.is_empty()
                 && host.len() <= 253
-                && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
             if !ok {
                 return Err(ConfigError::Invalid(format!(
                     "public_hosts entry {host:?} must be a host name or address, optionally with :port"
@@ -162,16 +184,24 @@ impl Config {
             }
         }
         if !(30..=3600).contains(&self.auth.token_ttl_seconds) {
-            return Err(ConfigError::Invalid("auth.token_ttl_seconds must be between 30 and 3600".into()));
+            return Err(ConfigError::Invalid(
+                "auth.token_ttl_seconds must be between 30 and 3600".into(),
+            ));
         }
         if self.auth.service.is_empty() || self.auth.service.contains('"') {
-            return Err(ConfigError::Invalid("auth.service must be a non-empty name without quotes".into()));
+            return Err(ConfigError::Invalid(
+                "auth.service must be a non-empty name without quotes".into(),
+            ));
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.limits.manifest_max_bytes) {
-            return Err(ConfigError::Invalid("limits.manifest_max_bytes must be between 1 KiB and 64 MiB".into()));
+            return Err(ConfigError::Invalid(
+                "limits.manifest_max_bytes must be between 1 KiB and 64 MiB".into(),
+            ));
         }
         if self.limits.upload_idle_timeout_seconds < 60 {
-            return Err(ConfigError::Invalid("limits.upload_idle_timeout_seconds must be at least 60".into()));
+            return Err(ConfigError::Invalid(
+                "limits.upload_idle_timeout_seconds must be at least 60".into(),
+            ));
         }
         Ok(())
     }
@@ -195,8 +225,14 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
 }
 
 /// Walk the defaults: each leaf `a.b` can be replaced by `WHARF_A_B`, parsed as the leaf's type.
-fn apply_env(value: &mut toml::Value, prefix: &str, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    let toml::Value::Table(table) = value else { return Ok(()) };
+fn apply_env(
+    value: &mut toml::Value,
+    prefix: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let toml::Value::Table(table) = value else {
+        return Ok(());
+    };
     for (key, leaf) in table.iter_mut() {
         let var = format!("{prefix}_{}", key.to_ascii_uppercase());
         if leaf.is_table() {
@@ -204,16 +240,25 @@ fn apply_env(value: &mut toml::Value, prefix: &str, env: &impl Fn(&str) -> Optio
             continue;
         }
         let Some(raw) = env(&var) else { continue };
-        let bad = |message: &str| ConfigError::Env { var: var.clone(), message: message.to_owned() };
+        let bad = |message: &str| ConfigError::Env {
+            var: var.clone(),
+            message: message.to_owned(),
+        };
         *leaf = match leaf {
             toml::Value::Boolean(_) => match raw.as_str() {
                 "true" | "1" | "yes" => toml::Value::Boolean(true),
                 "false" | "0" | "no" => toml::Value::Boolean(false),
                 _ => return Err(bad("expected true or false")),
             },
-            toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| bad("expected an integer"))?),
+            toml::Value::Integer(_) => {
+                toml::Value::Integer(raw.parse().map_err(|_| bad("expected an integer"))?)
+            }
             toml::Value::Array(_) => toml::Value::Array(
-                raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.into()))
+                    .collect(),
             ),
             _ => toml::Value::String(raw),
         };
@@ -227,7 +272,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -235,10 +283,19 @@ mod tests {
     fn environment_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("wharf.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:6000\"\n[content_trust]\nenabled_at_bootstrap = true\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:6000\"\n[content_trust]\nenabled_at_bootstrap = true\n",
+        )
+        .unwrap();
         let c = Config::load(
             Some(&file),
-            env(&[("WHARF_LISTEN", "0.0.0.0:7000"), ("WHARF_PUBLIC_HOSTS", "reg.example.com, other:5000"), ("WHARF_TLS_CERT", "/c"), ("WHARF_TLS_KEY", "/k")]),
+            env(&[
+                ("WHARF_LISTEN", "0.0.0.0:7000"),
+                ("WHARF_PUBLIC_HOSTS", "reg.example.com, other:5000"),
+                ("WHARF_TLS_CERT", "/c"),
+                ("WHARF_TLS_KEY", "/k"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.listen, "0.0.0.0:7000");
@@ -255,11 +312,26 @@ mod tests {
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
         let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
         assert!(err.contains("unknown field `lisen`"), "{err}");
-        let err = Config::load(None, env(&[("WHARF_LISTEN", "nope")])).unwrap_err().to_string();
-        assert_eq!(err, "invalid configuration: listen \"nope\" is not an address like 127.0.0.1:5000");
-        let err = Config::load(None, env(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "maybe")])).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP: expected true or false");
+        let err = Config::load(None, env(&[("WHARF_LISTEN", "nope")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid configuration: listen \"nope\" is not an address like 127.0.0.1:5000"
+        );
+        let err = Config::load(
+            None,
+            env(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "maybe")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP: expected true or false"
+        );
         let err = Config::load(None, env(&[("WHARF_TLS_CERT", "/only-cert")])).unwrap_err();
-        assert_eq!(err.to_string(), "invalid configuration: tls.cert and tls.key must be set together");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: tls.cert and tls.key must be set together"
+        );
     }
 }

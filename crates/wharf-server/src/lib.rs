@@ -62,8 +62,17 @@ pub async fn run(
     std::fs::create_dir_all(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
     let meta = Arc::new(SqliteMetadataStore::open(&data.join("metadata.db")).await?);
     let blob_store = Arc::new(FsBlobStore::open(data.join("storage"))?);
-    let kek = KeyEncryptionKey::load_or_create(&config.security.key_encryption_key, &data.join("key-encryption-key"))?;
-    let identity = IdentityService::open(meta.clone(), &kek, &config.auth.service, config.auth.token_ttl_seconds).await?;
+    let kek = KeyEncryptionKey::load_or_create(
+        &config.security.key_encryption_key,
+        &data.join("key-encryption-key"),
+    )?;
+    let identity = IdentityService::open(
+        meta.clone(),
+        &kek,
+        &config.auth.service,
+        config.auth.token_ttl_seconds,
+    )
+    .await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
     let tls = tls::setup(&config)?;
     let (state, router) = app::build(app::AppParts {
@@ -88,8 +97,12 @@ pub async fn run(
         })
     };
     let addr = config.listen_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| StartError::Bind(addr.to_string(), e))?;
-    let bound = listener.local_addr().map_err(|e| StartError::Bind(addr.to_string(), e))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind(addr.to_string(), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(addr.to_string(), e))?;
     on_started(&Started {
         url: format!("https://{bound}"),
         generated_ca: tls.generated_ca.clone(),

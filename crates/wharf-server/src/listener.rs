@@ -68,7 +68,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not finish within {DRAIN_TIMEOUT:?}");
     }
 }

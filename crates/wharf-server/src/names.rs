@@ -64,7 +64,9 @@ pub enum ReferenceError {
 impl Reference {
     pub fn parse(s: &str) -> Result<Self, ReferenceError> {
         if s.contains(':') {
-            Digest::parse(s).map(Reference::Digest).map_err(ReferenceError::Digest)
+            Digest::parse(s)
+                .map(Reference::Digest)
+                .map_err(ReferenceError::Digest)
         } else if valid_tag(s) {
             Ok(Reference::Tag(s.to_owned()))
         } else {
@@ -79,14 +81,40 @@ mod tests {
 
     #[test]
     fn repository_names() {
-        for ok in ["a", "library/ubuntu", "a/b/c/d/e/f/g/h/i", "my-app", "my__app", "a.b_c--d", "0"] {
+        for ok in [
+            "a",
+            "library/ubuntu",
+            "a/b/c/d/e/f/g/h/i",
+            "my-app",
+            "my__app",
+            "a.b_c--d",
+            "0",
+        ] {
             assert!(valid_repository_name(ok), "{ok}");
         }
-        for bad in ["", "A", "Upper/case", "a/../b", "..", "a/", "/a", "a//b", "-a", "a-", "a..b", "a___b", "a b", "a%2Fb", "a/_b"] {
+        for bad in [
+            "",
+            "A",
+            "Upper/case",
+            "a/../b",
+            "..",
+            "a/",
+            "/a",
+            "a//b",
+            "-a",
+            "a-",
+            "a..b",
+            "a___b",
+            "a b",
+            "a%2Fb",
+            "a/_b",
+        ] {
             assert!(!valid_repository_name(bad), "{bad}");
         }
         assert!(!valid_repository_name(&"a".repeat(256)));
-        assert!(valid_repository_name(&"a/".repeat(100).trim_end_matches('/').to_string()));
+        assert!(valid_repository_name(
+            &"a/".repeat(100).trim_end_matches('/').to_string()
+        ));
     }
 
     #[test]
@@ -98,7 +126,10 @@ mod tests {
             assert!(!valid_tag(bad), "{bad}");
         }
         assert_eq!(Reference::parse("v1"), Ok(Reference::Tag("v1".into())));
-        assert!(matches!(Reference::parse("sha256:zz"), Err(ReferenceError::Digest(_))));
+        assert!(matches!(
+            Reference::parse("sha256:zz"),
+            Err(ReferenceError::Digest(_))
+        ));
         assert_eq!(Reference::parse(".."), Err(ReferenceError::Tag));
     }
 }

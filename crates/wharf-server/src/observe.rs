@@ -60,7 +60,11 @@ impl Metrics {
         keys.sort();
         for k in &keys {
             let s = &map[*k];
-            let _ = writeln!(out, "wharf_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}", k.0, k.1, k.2, s.count);
+            let _ = writeln!(
+                out,
+                "wharf_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}",
+                k.0, k.1, k.2, s.count
+            );
         }
         out.push_str("# HELP wharf_http_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE wharf_http_request_duration_seconds histogram\n");
@@ -68,15 +72,43 @@ impl Metrics {
             let s = &map[*k];
             let labels = format!("route=\"{}\",method=\"{}\",status=\"{}\"", k.0, k.1, k.2);
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "wharf_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "wharf_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "wharf_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "wharf_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "wharf_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "wharf_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "wharf_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "wharf_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
-        let _ = writeln!(out, "# HELP wharf_blob_bytes_received_total Blob bytes accepted by uploads.\n# TYPE wharf_blob_bytes_received_total counter\nwharf_blob_bytes_received_total {}", self.bytes_in.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP wharf_blob_bytes_sent_total Blob bytes served.\n# TYPE wharf_blob_bytes_sent_total counter\nwharf_blob_bytes_sent_total {}", self.bytes_out.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP wharf_uploads_in_flight Upload requests being received now.\n# TYPE wharf_uploads_in_flight gauge\nwharf_uploads_in_flight {}", self.uploads_in_flight.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP wharf_blob_bytes_received_total Blob bytes accepted by uploads.\n# TYPE wharf_blob_bytes_received_total counter\nwharf_blob_bytes_received_total {}",
+            self.bytes_in.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_blob_bytes_sent_total Blob bytes served.\n# TYPE wharf_blob_bytes_sent_total counter\nwharf_blob_bytes_sent_total {}",
+            self.bytes_out.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_uploads_in_flight Upload requests being received now.\n# TYPE wharf_uploads_in_flight gauge\nwharf_uploads_in_flight {}",
+            self.uploads_in_flight.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -101,7 +133,9 @@ fn request_id(req: &Request) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| {
             let r = crate::auth::secrets::random_bytes::<8>().unwrap_or_default();
@@ -120,9 +154,15 @@ pub async fn trace_requests(State(state): State<AppState>, req: Request, next: N
     let mut resp = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
-    state.metrics.observe(route, &method, status, elapsed.as_secs_f64());
+    state
+        .metrics
+        .observe(route, &method, status, elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::info!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request done");
+        tracing::info!(
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request done"
+        );
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);

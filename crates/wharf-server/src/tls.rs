@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose,
 };
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -76,7 +76,11 @@ fn ensure_generated(config: &Config) -> Result<(PathBuf, PathBuf, PathBuf), TlsE
     let dir = config.data_dir.join("tls");
     std::fs::create_dir_all(&dir).map_err(|e| TlsError::Write(dir.display().to_string(), e))?;
     let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
-    let (srv_crt, srv_key, names_file) = (dir.join("server.crt"), dir.join("server.key"), dir.join("server.names"));
+    let (srv_crt, srv_key, names_file) = (
+        dir.join("server.crt"),
+        dir.join("server.key"),
+        dir.join("server.names"),
+    );
     let ca_keypair = if ca_key.exists() {
         KeyPair::from_pem(&read(&ca_key)?)?
     } else {
@@ -115,13 +119,20 @@ pub fn setup(config: &Config) -> Result<TlsSetup, TlsError> {
         let (c, k, ca) = ensure_generated(config)?;
         (c, k, Some(ca))
     } else {
-        (PathBuf::from(&config.tls.cert), PathBuf::from(&config.tls.key), None)
+        (
+            PathBuf::from(&config.tls.cert),
+            PathBuf::from(&config.tls.key),
+            None,
+        )
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| TlsError::Read(cert_path.display().to_string(), e.to_string()))?;
     if certs.is_empty() {
-        return Err(TlsError::Read(cert_path.display().to_string(), "no certificate in file".into()));
+        return Err(TlsError::Read(
+            cert_path.display().to_string(),
+            "no certificate in file".into(),
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| TlsError::Read(key_path.display().to_string(), e.to_string()))?;
@@ -131,5 +142,8 @@ pub fn setup(config: &Config) -> Result<TlsSetup, TlsError> {
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsSetup { config: Arc::new(server), generated_ca })
+    Ok(TlsSetup {
+        config: Arc::new(server),
+        generated_ca,
+    })
 }

@@ -19,7 +19,13 @@ pub struct WireError {
 
 impl WireError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), detail: None, headers: Vec::new() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            detail: None,
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
@@ -28,7 +34,11 @@ impl WireError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN",
+            "internal server error; see the server log",
+        )
     }
 
     /// 401 with the Bearer challenge that tells clients where to get a token.

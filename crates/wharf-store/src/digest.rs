@@ -32,7 +32,11 @@ impl Digest {
                 DigestError::Malformed
             });
         }
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestError::Malformed);
         }
         Ok(Self(s.to_owned()))
@@ -85,7 +89,10 @@ mod tests {
             DigestError::UnsupportedAlgorithm("sha512".into())
         );
         assert_eq!(Digest::parse("nocolon").unwrap_err(), DigestError::Malformed);
-        assert_eq!(Digest::parse("../../etc:passwd").unwrap_err(), DigestError::Malformed);
+        assert_eq!(
+            Digest::parse("../../etc:passwd").unwrap_err(),
+            DigestError::Malformed
+        );
     }
 
     #[test]

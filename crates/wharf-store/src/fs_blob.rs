@@ -89,7 +89,11 @@ impl BlobStore for FsBlobStore {
 
     async fn create_upload(&self, id: &str) -> StoreResult<()> {
         let path = self.upload_path(id)?;
-        tokio::fs::OpenOptions::new().write(true).create_new(true).open(path).await?;
+        tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .await?;
         Ok(())
     }
 
@@ -123,7 +127,9 @@ impl BlobStore for FsBlobStore {
         let from = self.upload_path(id)?;
         let to = self.blob_path(digest);
         tokio::task::spawn_blocking(move || -> StoreResult<()> {
-            let dir = to.parent().ok_or_else(|| StoreError::InvalidKey(to.display().to_string()))?;
+            let dir = to
+                .parent()
+                .ok_or_else(|| StoreError::InvalidKey(to.display().to_string()))?;
             fs::create_dir_all(dir)?;
             if to.exists() {
                 // Same digest, same bytes: the earlier copy stays, ours goes.
@@ -164,14 +170,19 @@ struct FsUploadWriter {
 
 impl FsUploadWriter {
     async fn join(thread: JoinHandle<StoreResult<()>>) -> StoreResult<()> {
-        thread.await.map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+        thread
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
     }
 }
 
 #[async_trait]
 impl UploadWriter for FsUploadWriter {
     async fn write(&mut self, chunk: Bytes) -> StoreResult<()> {
-        let tx = self.tx.as_ref().ok_or_else(|| StoreError::Corrupt("writer already finished".into()))?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt("writer already finished".into()))?;
         if tx.send(chunk).await.is_err() {
             // The writer thread stopped early; its result says why.
             self.tx = None;
@@ -219,7 +230,13 @@ mod tests {
         assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
         let all = collect(store.read(&digest, None).await.unwrap()).await;
         assert_eq!(all, b"hello world");
-        let part = collect(store.read(&digest, Some(ByteRange { start: 6, end: 9 })).await.unwrap()).await;
+        let part = collect(
+            store
+                .read(&digest, Some(ByteRange { start: 6, end: 9 }))
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(part, b"worl");
     }
 
@@ -228,7 +245,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).unwrap();
         for id in ["../x", "a/b", "", "a.b"] {
-            assert!(matches!(store.create_upload(id).await, Err(StoreError::InvalidKey(_))), "{id}");
+            assert!(
+                matches!(store.create_upload(id).await, Err(StoreError::InvalidKey(_))),
+                "{id}"
+            );
         }
     }
 }

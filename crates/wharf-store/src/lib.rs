@@ -12,5 +12,7 @@ pub use blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
 pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
-pub use metadata::{ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, Principal, ReferrerRecord, UploadSession};
+pub use metadata::{
+    ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, Principal, ReferrerRecord, UploadSession,
+};
 pub use sqlite::SqliteMetadataStore;

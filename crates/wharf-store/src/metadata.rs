@@ -105,7 +105,8 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // Manifests and tags.
     /// Store a manifest (and tag) in one transaction after checking its references.
-    async fn put_manifest(&self, repository: &str, manifest: &NewManifest) -> StoreResult<ManifestPutOutcome>;
+    async fn put_manifest(&self, repository: &str, manifest: &NewManifest)
+    -> StoreResult<ManifestPutOutcome>;
     async fn get_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
     async fn resolve_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<Digest>>;
     /// Delete a manifest and every tag pointing at it; false if absent.
@@ -120,7 +121,13 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // Principals and credentials.
     async fn count_principals(&self) -> StoreResult<u64>;
-    async fn create_principal(&self, name: &str, kind: &str, password_hash: Option<&str>, now: i64) -> StoreResult<Principal>;
+    async fn create_principal(
+        &self,
+        name: &str,
+        kind: &str,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Principal>;
     async fn find_principal(&self, name: &str) -> StoreResult<Option<Principal>>;
     async fn principal_by_id(&self, id: i64) -> StoreResult<Option<Principal>>;
     async fn store_refresh_token(&self, token_hash: &[u8], principal_id: i64, now: i64) -> StoreResult<()>;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::metadata::{
@@ -47,7 +49,10 @@ impl SqliteMetadataStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
@@ -55,7 +60,9 @@ impl SqliteMetadataStore {
 
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        let applied: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
+        let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?;
         let applied = usize::try_from(applied).unwrap_or(0);
         if applied > MIGRATIONS.len() {
             return Err(StoreError::Corrupt(format!(
@@ -65,7 +72,9 @@ impl SqliteMetadataStore {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
             sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {}", i + 1))).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {}", i + 1)))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -75,12 +84,18 @@ impl SqliteMetadataStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn ensure_repository(tx: &mut Transaction<'static, Sqlite>, name: &str, now: i64) -> StoreResult<i64> {
-        sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING")
-            .bind(name)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+    async fn ensure_repository(
+        tx: &mut Transaction<'static, Sqlite>,
+        name: &str,
+        now: i64,
+    ) -> StoreResult<i64> {
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
         Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
             .bind(name)
             .fetch_one(&mut **tx)
@@ -104,11 +119,13 @@ impl MetadataStore for SqliteMetadataStore {
     }
 
     async fn repository_exists(&self, name: &str) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar::<_, i64>("SELECT 1 FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT 1 FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
@@ -148,12 +165,14 @@ impl MetadataStore for SqliteMetadataStore {
     async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let repo = Self::ensure_repository(&mut tx, repository, now).await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT(digest) DO NOTHING")
-            .bind(digest.as_str())
-            .bind(to_i64(size))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT(digest) DO NOTHING",
+        )
+        .bind(digest.as_str())
+        .bind(to_i64(size))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
@@ -235,7 +254,10 @@ impl MetadataStore for SqliteMetadataStore {
     }
 
     async fn delete_upload(&self, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -404,11 +426,19 @@ impl MetadataStore for SqliteMetadataStore {
     }
 
     async fn count_principals(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM principals").fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM principals")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
-    async fn create_principal(&self, name: &str, kind: &str, password_hash: Option<&str>, now: i64) -> StoreResult<Principal> {
+    async fn create_principal(
+        &self,
+        name: &str,
+        kind: &str,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Principal> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO principals (name, kind, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -432,12 +462,18 @@ impl MetadataStore for SqliteMetadataStore {
     }
 
     async fn find_principal(&self, name: &str) -> StoreResult<Option<Principal>> {
-        let row = sqlx::query("SELECT * FROM principals WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM principals WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| principal_row(&r)).transpose()
     }
 
     async fn principal_by_id(&self, id: i64) -> StoreResult<Option<Principal>> {
-        let row = sqlx::query("SELECT * FROM principals WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM principals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| principal_row(&r)).transpose()
     }
 
@@ -475,8 +511,10 @@ impl MetadataStore for SqliteMetadataStore {
             .bind(value)
             .execute(&mut *tx)
             .await?;
-        let stored: Vec<u8> =
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&mut *tx).await?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(stored)
     }

@@ -45,8 +45,16 @@ impl AccessEntry {
         if kind.is_empty() || name.is_empty() {
             return None;
         }
-        let actions: Vec<String> = actions.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect();
-        Some(Self { kind: kind.to_owned(), name: name.to_owned(), actions })
+        let actions: Vec<String> = actions
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some(Self {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            actions,
+        })
     }
 
     pub fn scope_string(&self) -> String {
@@ -56,7 +64,10 @@ impl AccessEntry {
 
 /// Parse every space-separated scope in each of `raw` (GET repeats `scope=`, POST joins with spaces).
 pub fn parse_scopes<'a>(raw: impl IntoIterator<Item = &'a str>) -> Vec<AccessEntry> {
-    raw.into_iter().flat_map(str::split_whitespace).filter_map(AccessEntry::parse_scope).collect()
+    raw.into_iter()
+        .flat_map(str::split_whitespace)
+        .filter_map(AccessEntry::parse_scope)
+        .collect()
 }
 
 /// The authorisation decision point.
@@ -76,15 +87,21 @@ impl AccessPolicy {
                     .filter(|a| matches!(a.as_str(), "pull" | "push" | "delete" | "*"))
                     .cloned()
                     .collect(),
-                "registry" if req.name == "catalog" => {
-                    req.actions.iter().filter(|a| a.as_str() == "*").cloned().collect()
-                }
+                "registry" if req.name == "catalog" => req
+                    .actions
+                    .iter()
+                    .filter(|a| a.as_str() == "*")
+                    .cloned()
+                    .collect(),
                 _ => Vec::new(),
             };
             if actions.is_empty() {
                 continue;
             }
-            match granted.iter_mut().find(|g| g.kind == req.kind && g.name == req.name) {
+            match granted
+                .iter_mut()
+                .find(|g| g.kind == req.kind && g.name == req.name)
+            {
                 Some(g) => {
                     for a in actions {
                         if !g.actions.contains(&a) {
@@ -92,7 +109,11 @@ impl AccessPolicy {
                         }
                     }
                 }
-                None => granted.push(AccessEntry { kind: req.kind.clone(), name: req.name.clone(), actions }),
+                None => granted.push(AccessEntry {
+                    kind: req.kind.clone(),
+                    name: req.name.clone(),
+                    actions,
+                }),
             }
         }
         granted
@@ -111,8 +132,16 @@ fn repository_part(name: &str) -> Option<&str> {
 /// `name[:port]` where name is `localhost` or has dots between non-empty labels, the way
 /// docker tells a registry host from a first path component.
 fn looks_like_host(s: &str) -> bool {
-    let name = s.rsplit_once(':').map_or(s, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { "" });
-    let labels_ok = name.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let name = s.rsplit_once(':').map_or(s, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            ""
+        }
+    });
+    let labels_ok = name
+        .split('.')
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     labels_ok && (name == "localhost" || name.contains('.') || s.contains(':'))
 }
 
@@ -126,12 +155,16 @@ pub struct Caller {
 impl Caller {
     pub fn may(&self, repository: &str, action: Action) -> bool {
         self.access.iter().any(|e| {
-            e.kind == "repository" && e.name == repository && e.actions.iter().any(|a| a == action.as_str() || a == "*")
+            e.kind == "repository"
+                && e.name == repository
+                && e.actions.iter().any(|a| a == action.as_str() || a == "*")
         })
     }
 
     pub fn may_list_catalog(&self) -> bool {
-        self.access.iter().any(|e| e.kind == "registry" && e.name == "catalog" && e.actions.iter().any(|a| a == "*"))
+        self.access
+            .iter()
+            .any(|e| e.kind == "registry" && e.name == "catalog" && e.actions.iter().any(|a| a == "*"))
     }
 }
 
@@ -140,15 +173,29 @@ mod tests {
     use super::*;
 
     fn owner() -> Principal {
-        Principal { id: 1, name: "admin".into(), kind: "user".into(), password_hash: None, created_at: 0 }
+        Principal {
+            id: 1,
+            name: "admin".into(),
+            kind: "user".into(),
+            password_hash: None,
+            created_at: 0,
+        }
     }
 
     #[test]
     fn scopes_parse_including_gun_with_port() {
         let s = AccessEntry::parse_scope("repository:localhost:5000/team/app:pull,push").unwrap();
-        assert_eq!((s.kind.as_str(), s.name.as_str()), ("repository", "localhost:5000/team/app"));
+        assert_eq!(
+            (s.kind.as_str(), s.name.as_str()),
+            ("repository", "localhost:5000/team/app")
+        );
         assert_eq!(s.actions, vec!["pull", "push"]);
-        assert_eq!(AccessEntry::parse_scope("repository(plugin):a:pull").unwrap().kind, "repository");
+        assert_eq!(
+            AccessEntry::parse_scope("repository(plugin):a:pull")
+                .unwrap()
+                .kind,
+            "repository"
+        );
         assert!(AccessEntry::parse_scope("nocolons").is_none());
         let all = parse_scopes(["repository:a:pull repository:b:push", "registry:catalog:*"]);
         assert_eq!(all.len(), 3);
@@ -168,11 +215,22 @@ mod tests {
         assert_eq!(
             granted,
             vec![
-                AccessEntry { kind: "repository".into(), name: "a/b".into(), actions: vec!["pull".into(), "push".into()] },
-                AccessEntry { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] },
+                AccessEntry {
+                    kind: "repository".into(),
+                    name: "a/b".into(),
+                    actions: vec!["pull".into(), "push".into()]
+                },
+                AccessEntry {
+                    kind: "registry".into(),
+                    name: "catalog".into(),
+                    actions: vec!["*".into()]
+                },
             ]
         );
-        let caller = Caller { principal: "admin".into(), access: granted };
+        let caller = Caller {
+            principal: "admin".into(),
+            access: granted,
+        };
         assert!(caller.may("a/b", Action::Push));
         assert!(!caller.may("a/b", Action::Delete));
         assert!(!caller.may("a/c", Action::Pull));

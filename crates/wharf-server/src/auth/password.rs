@@ -1,8 +1,8 @@
 //! Password hashing with Argon2id (PHC strings). Hashing is deliberately slow, so it runs
 //! on the blocking pool, never on the async workers.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::secrets::{SecretError, random_bytes};
 
@@ -22,13 +22,16 @@ pub async fn hash_password(password: String) -> Result<String, SecretError> {
 /// response time does not reveal which user names exist.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     // A valid PHC string for a password nobody knows, used when there is no user.
-    const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$K7VmqL4uqFtn4XQZmZPtWHFYc1MVDoQPszL9GVHCGGg";
+    const DECOY: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$K7VmqL4uqFtn4XQZmZPtWHFYc1MVDoQPszL9GVHCGGg";
     tokio::task::spawn_blocking(move || {
         let (target, real) = match &hash {
             Some(h) => (h.as_str(), true),
             None => (DECOY, false),
         };
-        let ok = Argon2::default().verify_password(password.as_bytes(), target).is_ok();
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), target)
+            .is_ok();
         ok && real
     })
     .await

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -33,7 +33,9 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], SecretError> {
 impl KeyEncryptionKey {
     fn from_raw(raw: &[u8]) -> Result<Self, SecretError> {
         let unbound = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| SecretError::BadKey)?;
-        Ok(Self { key: LessSafeKey::new(unbound) })
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     pub fn from_base64(b64: &str) -> Result<Self, SecretError> {
@@ -66,7 +68,11 @@ impl KeyEncryptionKey {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let mut buf = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(label.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(label.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| SecretError::Random)?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
@@ -80,7 +86,10 @@ impl KeyEncryptionKey {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Unseal)?;
         let mut buf = body.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(label.as_bytes()), &mut buf).map_err(|_| SecretError::Unseal)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(label.as_bytes()), &mut buf)
+            .map_err(|_| SecretError::Unseal)?;
         Ok(plain.to_vec())
     }
 }
@@ -91,7 +100,11 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents)?;
     f.sync_all()
 }
@@ -113,7 +126,13 @@ mod tests {
         assert_eq!(again.open("token-key", &sealed).unwrap(), b"secret");
         assert!(matches!(again.open("other", &sealed), Err(SecretError::Unseal)));
         let other = KeyEncryptionKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
-        assert!(matches!(other.open("token-key", &sealed), Err(SecretError::Unseal)));
-        assert!(matches!(KeyEncryptionKey::from_base64("c2hvcnQ="), Err(SecretError::BadKey)));
+        assert!(matches!(
+            other.open("token-key", &sealed),
+            Err(SecretError::Unseal)
+        ));
+        assert!(matches!(
+            KeyEncryptionKey::from_base64("c2hvcnQ="),
+            Err(SecretError::BadKey)
+        ));
     }
 }

@@ -69,7 +69,11 @@ impl TokenSigner {
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
             .map_err(|e| TokenError::Key(e.to_string()))?;
         let kid = hex::encode(&Sha256::digest(key.public_key().as_ref())[..12]);
-        Ok(Self { key, kid, issuer: issuer.to_owned() })
+        Ok(Self {
+            key,
+            kid,
+            issuer: issuer.to_owned(),
+        })
     }
 
     pub fn issuer(&self) -> &str {
@@ -77,7 +81,11 @@ impl TokenSigner {
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
-        let header = Header { alg: "ES256".into(), typ: "JWT".into(), kid: self.kid.clone() };
+        let header = Header {
+            alg: "ES256".into(),
+            typ: "JWT".into(),
+            kid: self.kid.clone(),
+        };
         let enc = |v: &[u8]| B64URL.encode(v);
         let head = serde_json::to_vec(&header).map_err(|e| TokenError::Key(e.to_string()))?;
         let body = serde_json::to_vec(claims).map_err(|e| TokenError::Key(e.to_string()))?;
@@ -92,7 +100,8 @@ impl TokenSigner {
     /// Check signature, audience and validity window; returns the claims.
     pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(TokenError::Malformed);
         };
         let header: Header = B64URL
@@ -140,7 +149,11 @@ mod tests {
             nbf: now,
             iat: now,
             jti: "j1".into(),
-            access: vec![AccessEntry { kind: "repository".into(), name: "a/b".into(), actions: vec!["pull".into()] }],
+            access: vec![AccessEntry {
+                kind: "repository".into(),
+                name: "a/b".into(),
+                actions: vec!["pull".into()],
+            }],
         }
     }
 
@@ -150,17 +163,29 @@ mod tests {
         let now = 1_700_000_000;
         let token = signer.sign(&claims(now)).unwrap();
         assert_eq!(signer.verify(&token, "wharf", now + 10).unwrap(), claims(now));
-        assert_eq!(signer.verify(&token, "other", now), Err(TokenError::WrongAudience));
-        assert_eq!(signer.verify(&token, "wharf", now + 400), Err(TokenError::Expired));
+        assert_eq!(
+            signer.verify(&token, "other", now),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            signer.verify(&token, "wharf", now + 400),
+            Err(TokenError::Expired)
+        );
         // A token whose claims were edited no longer verifies.
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let mut forged = claims(now);
         forged.access[0].actions.push("push".into());
         parts[1] = B64URL.encode(serde_json::to_vec(&forged).unwrap());
-        assert_eq!(signer.verify(&parts.join("."), "wharf", now), Err(TokenError::BadSignature));
+        assert_eq!(
+            signer.verify(&parts.join("."), "wharf", now),
+            Err(TokenError::BadSignature)
+        );
         // Signed by another key.
         let other = TokenSigner::from_pkcs8(&TokenSigner::generate_pkcs8().unwrap(), "wharf").unwrap();
-        assert_eq!(signer.verify(&other.sign(&claims(now)).unwrap(), "wharf", now), Err(TokenError::BadSignature));
+        assert_eq!(
+            signer.verify(&other.sign(&claims(now)).unwrap(), "wharf", now),
+            Err(TokenError::BadSignature)
+        );
         assert_eq!(signer.verify("a.b", "wharf", now), Err(TokenError::Malformed));
     }
 }

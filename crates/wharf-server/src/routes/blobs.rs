@@ -3,7 +3,9 @@
 use std::sync::atomic::Ordering;
 
 use axum::body::Body;
-use axum::http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE};
+use axum::http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE,
+};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -44,22 +46,36 @@ fn parse_range(header: &str, size: u64) -> Result<Option<ByteRange>, ()> {
     Ok(Some(ByteRange { start, end }))
 }
 
-pub async fn get(state: &AppState, name: &str, digest: &str, headers: &HeaderMap, head: bool) -> Result<Response, WireError> {
+pub async fn get(
+    state: &AppState,
+    name: &str,
+    digest: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response, WireError> {
     let digest = parse_digest(digest)?;
     let size = state.blobs.stat(name, &digest).await?;
     let range = match headers.get(RANGE).and_then(|v| v.to_str().ok()) {
         Some(h) => match parse_range(h, size) {
             Ok(r) => r,
             Err(()) => {
-                return Err(WireError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", format!("range {h:?} does not fit a {size}-byte blob"))
-                    .with_header(CONTENT_RANGE, format!("bytes */{size}")));
+                return Err(WireError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "RANGE_INVALID",
+                    format!("range {h:?} does not fit a {size}-byte blob"),
+                )
+                .with_header(CONTENT_RANGE, format!("bytes */{size}")));
             }
         },
         None => None,
     };
     let len = range.map_or(size, |r| r.len());
     let mut builder = Response::builder()
-        .status(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
+        .status(if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
         .header(CONTENT_TYPE, "application/octet-stream")
         .header(CONTENT_LENGTH, len)
         .header(ACCEPT_RANGES, "bytes")
@@ -80,7 +96,9 @@ pub async fn get(state: &AppState, name: &str, digest: &str, headers: &HeaderMap
             st.metrics.bytes_out.fetch_add(c.len() as u64, Ordering::Relaxed);
         }
     });
-    builder.body(Body::from_stream(counted)).map_err(|_| WireError::internal())
+    builder
+        .body(Body::from_stream(counted))
+        .map_err(|_| WireError::internal())
 }
 
 pub async fn delete(state: &AppState, name: &str, digest: &str) -> Result<Response, WireError> {

@@ -21,7 +21,11 @@ pub fn request_host(headers: &HeaderMap) -> String {
     headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
         .unwrap_or("localhost")
         .to_owned()
 }
@@ -49,10 +53,16 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     let Some(token) = bearer else {
-        return Err(WireError::unauthorized(challenge(state, headers, &need, false), "authentication required"));
+        return Err(WireError::unauthorized(
+            challenge(state, headers, &need, false),
+            "authentication required",
+        ));
     };
     let caller = state.identity.verify(token.trim()).map_err(|e| {
-        WireError::unauthorized(challenge(state, headers, &need, false), format!("authentication required: {e}"))
+        WireError::unauthorized(
+            challenge(state, headers, &need, false),
+            format!("authentication required: {e}"),
+        )
     })?;
     tracing::Span::current().record("principal", caller.principal.as_str());
     let allowed = match &need {

@@ -14,7 +14,10 @@ use crate::wire::WireError;
 
 fn pagination(query: &str) -> Result<(Option<u32>, Option<String>), WireError> {
     let n = query_value(query, "n")
-        .map(|n| n.parse::<u32>().map_err(|_| RegistryError::PaginationInvalid(format!("n={n:?} is not a number"))))
+        .map(|n| {
+            n.parse::<u32>()
+                .map_err(|_| RegistryError::PaginationInvalid(format!("n={n:?} is not a number")))
+        })
         .transpose()?;
     Ok((n, query_value(query, "last").filter(|l| !l.is_empty())))
 }
@@ -43,10 +46,18 @@ pub async fn tags(state: &AppState, name: &str, query: &str) -> Result<Response,
     Ok(page_response(&format!("/v2/{name}/tags/list"), body, &page, n))
 }
 
-pub async fn referrers(state: &AppState, name: &str, digest: &str, query: &str) -> Result<Response, WireError> {
+pub async fn referrers(
+    state: &AppState,
+    name: &str,
+    digest: &str,
+    query: &str,
+) -> Result<Response, WireError> {
     let subject = parse_digest(digest)?;
     let filter = query_value(query, "artifactType").filter(|t| !t.is_empty());
-    let found = state.manifests.referrers(name, &subject, filter.as_deref()).await?;
+    let found = state
+        .manifests
+        .referrers(name, &subject, filter.as_deref())
+        .await?;
     let manifests: Vec<Value> = found
         .into_iter()
         .map(|r| {
@@ -65,9 +76,15 @@ pub async fn referrers(state: &AppState, name: &str, digest: &str, query: &str) 
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": manifests,
     });
-    let mut resp = (StatusCode::OK, [(CONTENT_TYPE, "application/vnd.oci.image.index.v1+json")], body.to_string()).into_response();
+    let mut resp = (
+        StatusCode::OK,
+        [(CONTENT_TYPE, "application/vnd.oci.image.index.v1+json")],
+        body.to_string(),
+    )
+        .into_response();
     if filter.is_some() {
-        resp.headers_mut().insert("oci-filters-applied", HeaderValue::from_static("artifactType"));
+        resp.headers_mut()
+            .insert("oci-filters-applied", HeaderValue::from_static("artifactType"));
     }
     Ok(resp)
 }

@@ -32,7 +32,13 @@ fn accepted_types(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-pub async fn get(state: &AppState, name: &str, reference: &str, headers: &HeaderMap, head: bool) -> Result<Response, WireError> {
+pub async fn get(
+    state: &AppState,
+    name: &str,
+    reference: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response, WireError> {
     let reference = parse_reference(reference)?;
     let record = state.manifests.get(name, &reference).await?;
     if !ManifestService::acceptable(&record, &accepted_types(headers)) {
@@ -48,26 +54,44 @@ pub async fn get(state: &AppState, name: &str, reference: &str, headers: &Header
         .header(CONTENT_LENGTH, record.content.len())
         .header("docker-content-digest", record.digest.as_str())
         .header(ETAG, format!("\"{}\"", record.digest));
-    let body = if head { Body::empty() } else { Body::from(record.content) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(record.content)
+    };
     resp.body(body).map_err(|_| WireError::internal())
 }
 
-pub async fn put(state: &AppState, name: &str, reference: &str, headers: &HeaderMap, body: Body) -> Result<Response, WireError> {
+pub async fn put(
+    state: &AppState,
+    name: &str,
+    reference: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, WireError> {
     let reference = parse_reference(reference)?;
     let limit = state.manifests.max_bytes();
     let too_large = || WireError::from(RegistryError::ManifestTooLarge { limit });
-    let announced = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let announced = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await.map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| too_large())?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let stored = state.manifests.put(name, &reference, content_type, bytes).await?;
     let mut resp = (
         StatusCode::CREATED,
         [
             (LOCATION, format!("/v2/{name}/manifests/{}", stored.digest)),
-            ("docker-content-digest".parse().expect("static header"), stored.digest.to_string()),
+            (
+                "docker-content-digest".parse().expect("static header"),
+                stored.digest.to_string(),
+            ),
             (CONTENT_LENGTH, "0".to_owned()),
         ],
     )

@@ -7,5 +7,8 @@ use axum::response::IntoResponse;
 use crate::app::AppState;
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

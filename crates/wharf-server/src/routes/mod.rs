@@ -25,6 +25,24 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(v2::dispatch))
         .route("/token", get(token::get_token).post(token::post_token))
         .route("/metrics", get(metrics::render))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::observe::trace_requests))
+        .layer(axum::middleware::map_request(host_from_authority))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::observe::trace_requests,
+        ))
         .with_state(state)
+}
+
+/// HTTP/2 carries the host in `:authority`, not `Host`; give every route one header to read.
+async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(axum::http::header::HOST) {
+        let authority = req
+            .uri()
+            .authority()
+            .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok());
+        if let Some(v) = authority {
+            req.headers_mut().insert(axum::http::header::HOST, v);
+        }
+    }
+    req
 }

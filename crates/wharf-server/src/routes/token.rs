@@ -36,36 +36,58 @@ fn bad_request(message: &str) -> WireError {
 
 fn check_service(state: &AppState, pairs: &[(String, String)]) -> Result<(), WireError> {
     match first(pairs, "service") {
-        Some(s) if s != state.identity.service() => {
-            Err(bad_request(&format!("this token service issues tokens for service {:?}", state.identity.service())))
-        }
+        Some(s) if s != state.identity.service() => Err(bad_request(&format!(
+            "this token service issues tokens for service {:?}",
+            state.identity.service()
+        ))),
         _ => Ok(()),
     }
 }
 
 fn issued_at(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let raw = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let encoded = raw.strip_prefix("Basic ").or_else(|| raw.strip_prefix("basic "))?;
+    let encoded = raw
+        .strip_prefix("Basic ")
+        .or_else(|| raw.strip_prefix("basic "))?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (user, pass) = decoded.split_once(':')?;
     Some((user.to_owned(), pass.to_owned()))
 }
 
-pub async fn get_token(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, WireError> {
+pub async fn get_token(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
     let pairs = pairs(query.as_deref().unwrap_or(""));
     check_service(&state, &pairs)?;
     let Some((user, pass)) = basic_credentials(&headers) else {
-        return Err(WireError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required: send Basic credentials"));
+        return Err(WireError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required: send Basic credentials",
+        ));
     };
-    let principal = state.identity.login_password(&user, &pass).await.inspect_err(|_| {
-        tracing::warn!(user = %user, "token request with invalid credentials");
-    })?;
+    let principal = state
+        .identity
+        .login_password(&user, &pass)
+        .await
+        .inspect_err(|_| {
+            tracing::warn!(user = %user, "token request with invalid credentials");
+        })?;
     tracing::Span::current().record("principal", principal.name.as_str());
-    let scopes = parse_scopes(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
+    let scopes = parse_scopes(
+        pairs
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str()),
+    );
     let issued = state.identity.issue(&principal, &scopes)?;
     let mut body = json!({
         "token": issued.token,
@@ -84,7 +106,8 @@ pub async fn post_token(State(state): State<AppState>, body: Bytes) -> Result<Re
     check_service(&state, &form)?;
     let principal = match first(&form, "grant_type") {
         Some("refresh_token") => {
-            let token = first(&form, "refresh_token").ok_or_else(|| bad_request("refresh_token is missing"))?;
+            let token =
+                first(&form, "refresh_token").ok_or_else(|| bad_request("refresh_token is missing"))?;
             state.identity.login_refresh(token).await?
         }
         Some("password") => {

@@ -18,7 +18,9 @@ use crate::services::uploads::ChunkRange;
 use crate::wire::WireError;
 
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    query
+        .split('&')
+        .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
 }
 
 /// Percent-decoding for the few query values we read (digests contain `:`, encoded as %3A).
@@ -64,7 +66,10 @@ fn accepted(name: &str, id: &str, offset: u64) -> Response {
         [
             (LOCATION, upload_location(name, id)),
             (RANGE, progress(offset)),
-            ("docker-upload-uuid".parse().expect("static header"), id.to_owned()),
+            (
+                "docker-upload-uuid".parse().expect("static header"),
+                id.to_owned(),
+            ),
             (CONTENT_LENGTH, "0".to_owned()),
         ],
     )
@@ -76,7 +81,10 @@ fn created(name: &str, digest: &str) -> Response {
         StatusCode::CREATED,
         [
             (LOCATION, format!("/v2/{name}/blobs/{digest}")),
-            ("docker-content-digest".parse().expect("static header"), digest.to_owned()),
+            (
+                "docker-content-digest".parse().expect("static header"),
+                digest.to_owned(),
+            ),
             (CONTENT_LENGTH, "0".to_owned()),
         ],
     )
@@ -100,8 +108,16 @@ fn upload_error(e: RegistryError, name: &str, id: &str) -> WireError {
 }
 
 fn content_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, WireError> {
-    let Some(raw) = headers.get("content-range") else { return Ok(None) };
-    let bad = || WireError::new(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID", "Content-Range must look like <start>-<end>");
+    let Some(raw) = headers.get("content-range") else {
+        return Ok(None);
+    };
+    let bad = || {
+        WireError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UPLOAD_INVALID",
+            "Content-Range must look like <start>-<end>",
+        )
+    };
     let s = raw.to_str().map_err(|_| bad())?;
     let s = s.trim().strip_prefix("bytes ").unwrap_or(s.trim());
     let s = s.split('/').next().unwrap_or(s);
@@ -111,18 +127,30 @@ fn content_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, WireError> {
     Ok(Some(ChunkRange { start, end }))
 }
 
-pub async fn start(state: &AppState, caller: &Caller, name: &str, query: &str, body: Body) -> Result<Response, WireError> {
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    query: &str,
+    body: Body,
+) -> Result<Response, WireError> {
     if let (Some(mount), Some(from)) = (query_value(query, "mount"), query_value(query, "from")) {
         let digest = parse_digest(&mount)?;
         // Mount only from a repository the caller may read; otherwise a normal upload.
-        if valid_repository_name(&from) && caller.may(&from, Action::Pull) && state.uploads.mount(name, &from, &digest).await? {
+        if valid_repository_name(&from)
+            && caller.may(&from, Action::Pull)
+            && state.uploads.mount(name, &from, &digest).await?
+        {
             return Ok(created(name, digest.as_str()));
         }
     }
     if let Some(d) = query_value(query, "digest") {
         let digest = parse_digest(&d)?;
         let _in_flight = InFlight::start(&state.metrics);
-        let size = state.uploads.upload_whole(name, &digest, body.into_data_stream()).await?;
+        let size = state
+            .uploads
+            .upload_whole(name, &digest, body.into_data_stream())
+            .await?;
         state.metrics.bytes_in.fetch_add(size, Ordering::Relaxed);
         return Ok(created(name, digest.as_str()));
     }
@@ -137,7 +165,13 @@ pub async fn status(state: &AppState, name: &str, id: &str) -> Result<Response, 
     Ok(resp)
 }
 
-pub async fn patch(state: &AppState, name: &str, id: &str, headers: &HeaderMap, body: Body) -> Result<Response, WireError> {
+pub async fn patch(
+    state: &AppState,
+    name: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, WireError> {
     let range = content_range(headers)?;
     let _in_flight = InFlight::start(&state.metrics);
     let before = state.uploads.status(name, id).await?.offset;
@@ -146,7 +180,10 @@ pub async fn patch(state: &AppState, name: &str, id: &str, headers: &HeaderMap, 
         .append(name, id, range, body.into_data_stream())
         .await
         .map_err(|e| upload_error(e, name, id))?;
-    state.metrics.bytes_in.fetch_add(s.offset.saturating_sub(before), Ordering::Relaxed);
+    state
+        .metrics
+        .bytes_in
+        .fetch_add(s.offset.saturating_sub(before), Ordering::Relaxed);
     Ok(accepted(name, id, s.offset))
 }
 
@@ -182,7 +219,10 @@ mod tests {
 
     #[test]
     fn query_values_are_decoded() {
-        assert_eq!(query_value("digest=sha256%3Aab&x=1", "digest").as_deref(), Some("sha256:ab"));
+        assert_eq!(
+            query_value("digest=sha256%3Aab&x=1", "digest").as_deref(),
+            Some("sha256:ab")
+        );
         assert_eq!(query_value("mount=a&from=b%2Fc", "from").as_deref(), Some("b/c"));
         assert_eq!(query_value("a=1", "digest"), None);
         assert_eq!(decode("bad%zzend%4"), "bad%zzend%4");

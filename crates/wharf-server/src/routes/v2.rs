@@ -45,7 +45,10 @@ pub fn parse(tail: &str) -> V2Route<'_> {
     if let Some((name, reference)) = tail.rsplit_once("/manifests/") {
         return V2Route::Manifest(name, reference);
     }
-    if let Some(name) = tail.strip_suffix("/blobs/uploads/").or_else(|| tail.strip_suffix("/blobs/uploads")) {
+    if let Some(name) = tail
+        .strip_suffix("/blobs/uploads/")
+        .or_else(|| tail.strip_suffix("/blobs/uploads"))
+    {
         return V2Route::UploadStart(name);
     }
     if let Some((name, id)) = tail.rsplit_once("/blobs/uploads/") {
@@ -96,16 +99,29 @@ fn not_found() -> WireError {
 }
 
 fn method_not_allowed() -> WireError {
-    WireError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed on this endpoint")
+    WireError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UNSUPPORTED",
+        "method not allowed on this endpoint",
+    )
 }
 
-pub async fn dispatch(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+pub async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let path = uri.path();
     let tail = path.strip_prefix("/v2").unwrap_or("").trim_start_matches('/');
     let query = uri.query().unwrap_or("");
     let result = route(&state, &method, parse(tail), query, &headers, body).await;
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
-    resp.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
+    resp.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
     resp
 }
 
@@ -197,15 +213,27 @@ mod tests {
     #[test]
     fn paths_split_at_the_last_endpoint_marker() {
         assert_eq!(parse(""), V2Route::Ping);
-        assert_eq!(parse("a/b/c/d/e/f/g/h/i/manifests/v1"), V2Route::Manifest("a/b/c/d/e/f/g/h/i", "v1"));
-        assert_eq!(parse("x/manifests/y/manifests/latest"), V2Route::Manifest("x/manifests/y", "latest"));
+        assert_eq!(
+            parse("a/b/c/d/e/f/g/h/i/manifests/v1"),
+            V2Route::Manifest("a/b/c/d/e/f/g/h/i", "v1")
+        );
+        assert_eq!(
+            parse("x/manifests/y/manifests/latest"),
+            V2Route::Manifest("x/manifests/y", "latest")
+        );
         assert_eq!(parse("a/blobs/uploads/"), V2Route::UploadStart("a"));
         assert_eq!(parse("a/blobs/uploads/abc"), V2Route::Upload("a", "abc"));
         assert_eq!(parse("a/blobs/sha256:00"), V2Route::Blob("a", "sha256:00"));
         assert_eq!(parse("a/tags/list"), V2Route::Tags("a"));
         assert_eq!(parse("_catalog"), V2Route::Catalog);
-        assert_eq!(parse("localhost:5000/a/_trust/tuf/root.json"), V2Route::Trust("localhost:5000/a", "tuf/root.json"));
-        assert_eq!(parse("a/referrers/sha256:00"), V2Route::Referrers("a", "sha256:00"));
+        assert_eq!(
+            parse("localhost:5000/a/_trust/tuf/root.json"),
+            V2Route::Trust("localhost:5000/a", "tuf/root.json")
+        );
+        assert_eq!(
+            parse("a/referrers/sha256:00"),
+            V2Route::Referrers("a", "sha256:00")
+        );
         assert_eq!(parse("a/unknown"), V2Route::Unknown);
     }
 }

@@ -18,7 +18,10 @@ impl BlobService {
 
     /// Size of a blob visible in `repository`.
     pub async fn stat(&self, repository: &str, digest: &Digest) -> RegistryResult<u64> {
-        self.meta.linked_blob(repository, digest).await?.ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
+        self.meta
+            .linked_blob(repository, digest)
+            .await?
+            .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
     }
 
     pub async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> RegistryResult<ByteStream> {

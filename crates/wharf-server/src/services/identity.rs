@@ -93,7 +93,11 @@ impl IdentityService {
             None => (B64URL.encode(random_bytes::<18>()?), true),
         };
         let hash = hash_password(password.clone()).await?;
-        match self.meta.create_principal(BOOTSTRAP_OWNER, "user", Some(&hash), now()).await {
+        match self
+            .meta
+            .create_principal(BOOTSTRAP_OWNER, "user", Some(&hash), now())
+            .await
+        {
             Ok(_) => {}
             // Another replica bootstrapped first.
             Err(StoreError::Conflict(_)) => return Ok(None),
@@ -123,17 +127,26 @@ impl IdentityService {
         }
         let id = self.meta.use_refresh_token(&refresh_hash(token), now()).await?;
         let id = id.ok_or(IdentityError::InvalidRefreshToken)?;
-        self.meta.principal_by_id(id).await?.ok_or(IdentityError::InvalidRefreshToken)
+        self.meta
+            .principal_by_id(id)
+            .await?
+            .ok_or(IdentityError::InvalidRefreshToken)
     }
 
     /// A new long-lived refresh token; only its hash is stored.
     pub async fn new_refresh_token(&self, principal: &Principal) -> Result<String, IdentityError> {
         let token = format!("{REFRESH_PREFIX}{}", B64URL.encode(random_bytes::<32>()?));
-        self.meta.store_refresh_token(&refresh_hash(&token), principal.id, now()).await?;
+        self.meta
+            .store_refresh_token(&refresh_hash(&token), principal.id, now())
+            .await?;
         Ok(token)
     }
 
-    pub fn issue(&self, principal: &Principal, requested: &[AccessEntry]) -> Result<IssuedToken, IdentityError> {
+    pub fn issue(
+        &self,
+        principal: &Principal,
+        requested: &[AccessEntry],
+    ) -> Result<IssuedToken, IdentityError> {
         let t = now();
         let jti = B64URL.encode(random_bytes::<12>()?);
         let claims = Claims {
@@ -146,11 +159,18 @@ impl IdentityService {
             jti,
             access: self.policy.grant(principal, requested),
         };
-        Ok(IssuedToken { token: self.signer.sign(&claims)?, expires_in: self.ttl, issued_at: t })
+        Ok(IssuedToken {
+            token: self.signer.sign(&claims)?,
+            expires_in: self.ttl,
+            issued_at: t,
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         let claims = self.signer.verify(token, &self.service, now())?;
-        Ok(Caller { principal: claims.sub, access: claims.access })
+        Ok(Caller {
+            principal: claims.sub,
+            access: claims.access,
+        })
     }
 }

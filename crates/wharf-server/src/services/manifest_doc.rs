@@ -67,7 +67,10 @@ fn descriptor(d: &RawDescriptor, what: &str) -> Result<Digest, RegistryError> {
     if media.is_empty() {
         return Err(invalid(format!("{what} has no mediaType")));
     }
-    let digest = d.digest.as_deref().ok_or_else(|| invalid(format!("{what} has no digest")))?;
+    let digest = d
+        .digest
+        .as_deref()
+        .ok_or_else(|| invalid(format!("{what} has no digest")))?;
     let digest = Digest::parse(digest).map_err(|e| invalid(format!("{what} digest {digest:?}: {e}")))?;
     match d.size {
         Some(s) if s >= 0 => Ok(digest),
@@ -77,18 +80,23 @@ fn descriptor(d: &RawDescriptor, what: &str) -> Result<Digest, RegistryError> {
 
 /// Validate `bytes` sent with `content_type` (the request's Content-Type, if any).
 pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest, RegistryError> {
-    let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
+    let raw: RawManifest =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     let header = content_type
         .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "application/json" && c != "application/octet-stream");
     if let Some(h) = header.as_deref() {
         if h == DOCKER_SCHEMA1 || h == DOCKER_SCHEMA1_SIGNED {
-            return Err(invalid("Docker schema 1 manifests are not supported; push with a current client"));
+            return Err(invalid(
+                "Docker schema 1 manifests are not supported; push with a current client",
+            ));
         }
     }
     let media_type = match (&header, &raw.media_type) {
         (Some(h), Some(b)) if h != b => {
-            return Err(invalid(format!("Content-Type {h} does not match the manifest's mediaType {b}")));
+            return Err(invalid(format!(
+                "Content-Type {h} does not match the manifest's mediaType {b}"
+            )));
         }
         (Some(h), _) => h.clone(),
         (None, Some(b)) => b.clone(),
@@ -98,16 +106,29 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed
     if raw.schema_version != Some(2) {
         return Err(invalid("schemaVersion must be 2"));
     }
-    let subject = raw.subject.as_ref().map(|s| descriptor(s, "subject")).transpose()?;
-    let annotations = raw.annotations.as_ref().map(|a| Value::Object(a.clone()).to_string());
+    let subject = raw
+        .subject
+        .as_ref()
+        .map(|s| descriptor(s, "subject"))
+        .transpose()?;
+    let annotations = raw
+        .annotations
+        .as_ref()
+        .map(|a| Value::Object(a.clone()).to_string());
     match media_type.as_str() {
         DOCKER_MANIFEST | OCI_MANIFEST => {
             if raw.manifests.is_some() {
                 return Err(invalid("an image manifest must not have `manifests`"));
             }
-            let config = raw.config.as_ref().ok_or_else(|| invalid("image manifest has no config"))?;
+            let config = raw
+                .config
+                .as_ref()
+                .ok_or_else(|| invalid("image manifest has no config"))?;
             let mut blobs = vec![descriptor(config, "config")?];
-            let layers = raw.layers.as_ref().ok_or_else(|| invalid("image manifest has no layers"))?;
+            let layers = raw
+                .layers
+                .as_ref()
+                .ok_or_else(|| invalid("image manifest has no layers"))?;
             for (i, layer) in layers.iter().enumerate() {
                 let digest = descriptor(layer, &format!("layer {i}"))?;
                 let foreign = layer.urls.as_ref().is_some_and(|u| !u.is_empty())
@@ -118,13 +139,23 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed
             }
             // OCI 1.1: an artifact's type is artifactType, else its config media type.
             let artifact_type = raw.artifact_type.clone().or_else(|| config.media_type.clone());
-            Ok(ParsedManifest { media_type, blobs, manifests: Vec::new(), subject, artifact_type, annotations })
+            Ok(ParsedManifest {
+                media_type,
+                blobs,
+                manifests: Vec::new(),
+                subject,
+                artifact_type,
+                annotations,
+            })
         }
         DOCKER_LIST | OCI_INDEX => {
             if raw.config.is_some() || raw.layers.is_some() {
                 return Err(invalid("an index must not have config or layers"));
             }
-            let children = raw.manifests.as_ref().ok_or_else(|| invalid("index has no manifests"))?;
+            let children = raw
+                .manifests
+                .as_ref()
+                .ok_or_else(|| invalid("index has no manifests"))?;
             let manifests = children
                 .iter()
                 .enumerate()
@@ -162,7 +193,10 @@ mod tests {
             d('c')
         );
         let m = parse_manifest(body.as_bytes(), Some(DOCKER_MANIFEST)).unwrap();
-        assert_eq!(m.blobs, vec![Digest::parse(&d('a')).unwrap(), Digest::parse(&d('b')).unwrap()]);
+        assert_eq!(
+            m.blobs,
+            vec![Digest::parse(&d('a')).unwrap(), Digest::parse(&d('b')).unwrap()]
+        );
         assert_eq!(m.media_type, DOCKER_MANIFEST);
     }
 
@@ -171,18 +205,39 @@ mod tests {
         let cases: &[(&str, Option<&str>, &str)] = &[
             ("not json", None, "manifest is not valid JSON"),
             (r#"{"schemaVersion":1}"#, None, "schemaVersion must be 2"),
-            (r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#, None, "image manifest has no config"),
-            (r#"{"schemaVersion":2}"#, Some(OCI_INDEX), "index has no manifests"),
-            (r#"{"schemaVersion":2,"mediaType":"a/b"}"#, Some(OCI_INDEX), "does not match"),
+            (
+                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+                None,
+                "image manifest has no config",
+            ),
+            (
+                r#"{"schemaVersion":2}"#,
+                Some(OCI_INDEX),
+                "index has no manifests",
+            ),
+            (
+                r#"{"schemaVersion":2,"mediaType":"a/b"}"#,
+                Some(OCI_INDEX),
+                "does not match",
+            ),
             ("{}", Some(DOCKER_SCHEMA1_SIGNED), "schema 1"),
-            (r#"{"schemaVersion":2,"mediaType":"text/plain"}"#, None, "unsupported manifest media type"),
+            (
+                r#"{"schemaVersion":2,"mediaType":"text/plain"}"#,
+                None,
+                "unsupported manifest media type",
+            ),
         ];
         for (body, ct, want) in cases {
             let err = parse_manifest(body.as_bytes(), *ct).unwrap_err().to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
         let bad_digest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"x","digest":"sha256:nothex","size":1}]}"#;
-        assert!(parse_manifest(bad_digest.as_bytes(), None).unwrap_err().to_string().contains("manifest 0 digest"));
+        assert!(
+            parse_manifest(bad_digest.as_bytes(), None)
+                .unwrap_err()
+                .to_string()
+                .contains("manifest 0 digest")
+        );
     }
 
     #[test]

@@ -46,7 +46,9 @@ impl ManifestService {
         body: Bytes,
     ) -> RegistryResult<StoredManifest> {
         if body.len() as u64 > self.max_bytes {
-            return Err(RegistryError::ManifestTooLarge { limit: self.max_bytes });
+            return Err(RegistryError::ManifestTooLarge {
+                limit: self.max_bytes,
+            });
         }
         let parsed = parse_manifest(&body, content_type)?;
         let digest = Digest::of(&body);
@@ -68,9 +70,17 @@ impl ManifestService {
             annotations: parsed.annotations,
             created_at: now(),
         };
-        let new = NewManifest { record, blobs: parsed.blobs, manifests: parsed.manifests, tag };
+        let new = NewManifest {
+            record,
+            blobs: parsed.blobs,
+            manifests: parsed.manifests,
+            tag,
+        };
         match self.meta.put_manifest(repository, &new).await? {
-            ManifestPutOutcome::Stored => Ok(StoredManifest { digest, subject: parsed.subject }),
+            ManifestPutOutcome::Stored => Ok(StoredManifest {
+                digest,
+                subject: parsed.subject,
+            }),
             ManifestPutOutcome::MissingBlob(d) | ManifestPutOutcome::MissingManifest(d) => {
                 Err(RegistryError::ManifestBlobUnknown(d))
             }
@@ -78,15 +88,20 @@ impl ManifestService {
     }
 
     pub async fn get(&self, repository: &str, reference: &Reference) -> RegistryResult<ManifestRecord> {
-        let unknown = || RegistryError::ManifestUnknown(match reference {
-            Reference::Tag(t) => format!("{repository}:{t}"),
-            Reference::Digest(d) => format!("{repository}@{d}"),
-        });
+        let unknown = || {
+            RegistryError::ManifestUnknown(match reference {
+                Reference::Tag(t) => format!("{repository}:{t}"),
+                Reference::Digest(d) => format!("{repository}@{d}"),
+            })
+        };
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => self.meta.resolve_tag(repository, t).await?.ok_or_else(unknown)?,
         };
-        self.meta.get_manifest(repository, &digest).await?.ok_or_else(unknown)
+        self.meta
+            .get_manifest(repository, &digest)
+            .await?
+            .ok_or_else(unknown)
     }
 
     /// Whether a client that accepts `accepted` media types may receive `record`. Indexes
@@ -105,7 +120,9 @@ impl ManifestService {
             Reference::Tag(t) => self.meta.delete_tag(repository, t).await?,
         };
         if !found {
-            return Err(RegistryError::ManifestUnknown(format!("{repository} {reference:?}")));
+            return Err(RegistryError::ManifestUnknown(format!(
+                "{repository} {reference:?}"
+            )));
         }
         Ok(())
     }
@@ -115,7 +132,10 @@ impl ManifestService {
             return Err(RegistryError::NameUnknown(repository.to_owned()));
         }
         let limit = n.unwrap_or(u32::MAX - 1);
-        let mut items = self.meta.list_tags(repository, last, limit.saturating_add(1)).await?;
+        let mut items = self
+            .meta
+            .list_tags(repository, last, limit.saturating_add(1))
+            .await?;
         let more = items.len() as u64 > u64::from(limit);
         items.truncate(limit as usize);
         Ok(Page { items, more })

@@ -50,7 +50,14 @@ pub struct ChunkRange {
 fn new_upload_id() -> RegistryResult<String> {
     let r = random_bytes::<16>().map_err(|e| RegistryError::Unsupported(e.to_string()))?;
     let h = hex::encode(r);
-    Ok(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
 }
 
 impl UploadService {
@@ -81,7 +88,11 @@ impl UploadService {
 
     /// The live session `id` of `repository`; expired ones are cleaned up and unknown.
     pub async fn status(&self, repository: &str, id: &str) -> RegistryResult<UploadSession> {
-        let session = self.meta.get_upload(id).await?.ok_or(RegistryError::UploadUnknown)?;
+        let session = self
+            .meta
+            .get_upload(id)
+            .await?
+            .ok_or(RegistryError::UploadUnknown)?;
         if session.repository != repository {
             return Err(RegistryError::UploadUnknown);
         }
@@ -93,11 +104,19 @@ impl UploadService {
     }
 
     fn claim(&self, id: &str) -> RegistryResult<WriterSlot<'_>> {
-        let mut busy = self.busy.lock().map_err(|_| RegistryError::UploadInvalid("upload lock poisoned".into()))?;
+        let mut busy = self
+            .busy
+            .lock()
+            .map_err(|_| RegistryError::UploadInvalid("upload lock poisoned".into()))?;
         if !busy.insert(id.to_owned()) {
-            return Err(RegistryError::UploadInvalid("another request is writing to this upload".into()));
+            return Err(RegistryError::UploadInvalid(
+                "another request is writing to this upload".into(),
+            ));
         }
-        Ok(WriterSlot { busy: &self.busy, id: id.to_owned() })
+        Ok(WriterSlot {
+            busy: &self.busy,
+            id: id.to_owned(),
+        })
     }
 
     /// Append one chunk. With `range`, it must start at the current offset and its length
@@ -130,7 +149,9 @@ impl UploadService {
     {
         if let Some(r) = range {
             if r.start != session.offset || r.end < r.start {
-                return Err(RegistryError::RangeInvalid { offset: session.offset });
+                return Err(RegistryError::RangeInvalid {
+                    offset: session.offset,
+                });
             }
         }
         let mut hasher = ResumableSha256::restore(&session.hash_state)?;
@@ -138,7 +159,8 @@ impl UploadService {
         let mut pending = BytesMut::new();
         let mut written: u64 = 0;
         while let Some(frame) = body.next().await {
-            let frame = frame.map_err(|e| RegistryError::UploadInvalid(format!("upload body failed: {e}")))?;
+            let frame =
+                frame.map_err(|e| RegistryError::UploadInvalid(format!("upload body failed: {e}")))?;
             pending.extend_from_slice(&frame);
             if pending.len() >= COALESCE {
                 let chunk = pending.split().freeze();
@@ -165,10 +187,21 @@ impl UploadService {
         let new_offset = session.offset + written;
         let state = hasher.save();
         let t = now();
-        if !self.meta.advance_upload(&session.id, session.offset, new_offset, &state, t).await? {
-            return Err(RegistryError::UploadInvalid("upload changed while this chunk was written".into()));
+        if !self
+            .meta
+            .advance_upload(&session.id, session.offset, new_offset, &state, t)
+            .await?
+        {
+            return Err(RegistryError::UploadInvalid(
+                "upload changed while this chunk was written".into(),
+            ));
         }
-        Ok(UploadSession { offset: new_offset, hash_state: state, updated_at: t, ..session })
+        Ok(UploadSession {
+            offset: new_offset,
+            hash_state: state,
+            updated_at: t,
+            ..session
+        })
     }
 
     /// Finish an upload: append the last chunk (if any), verify the digest, make the blob
@@ -196,13 +229,20 @@ impl UploadService {
             )));
         }
         self.blobs.commit_upload(id, expected).await?;
-        self.meta.link_blob(repository, expected, session.offset, now()).await?;
+        self.meta
+            .link_blob(repository, expected, session.offset, now())
+            .await?;
         self.meta.delete_upload(id).await?;
         Ok(session.offset)
     }
 
     /// Monolithic upload in one POST (`?digest=` with the body).
-    pub async fn upload_whole<S, E>(&self, repository: &str, expected: &Digest, body: S) -> RegistryResult<u64>
+    pub async fn upload_whole<S, E>(
+        &self,
+        repository: &str,
+        expected: &Digest,
+        body: S,
+    ) -> RegistryResult<u64>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,

@@ -1,0 +1,6 @@
+//! The client side of `wharf`: talking to a server over HTTPS and keeping credentials
+//! where `docker` finds them.
+
+pub mod docker_config;
+pub mod http;
+pub mod login;

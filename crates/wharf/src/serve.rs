@@ -1,0 +1,68 @@
+//! `wharf serve`: load configuration, set up logging, run until SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use wharf_server::config::Config;
+
+pub async fn serve(config_file: Option<PathBuf>, print_config: bool) -> anyhow::Result<()> {
+    let config = Config::load(config_file.as_deref(), |k| std::env::var(k).ok())?;
+    if print_config {
+        let mut shown = config.clone();
+        if !shown.security.key_encryption_key.is_empty() {
+            shown.security.key_encryption_key = "<redacted>".into();
+        }
+        print!("{}", toml_text(&shown)?);
+        return Ok(());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .context("log.level is not a valid filter")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let admin_password = std::env::var("WHARF_ADMIN_PASSWORD").ok();
+    wharf_server::run(
+        config,
+        admin_password,
+        |s| {
+            // Operator-facing start-up notes go to stdout once; logs go to stderr.
+            println!("Wharf is listening on {}", s.url);
+            if let Some(ca) = &s.generated_ca {
+                println!("TLS: generated local CA at {}", ca.display());
+                println!("  trust it for docker:  sudo mkdir -p /etc/docker/certs.d/<host:port> && sudo cp {} /etc/docker/certs.d/<host:port>/ca.crt", ca.display());
+                println!("  trust it for wharf:   export WHARF_CA_FILE={}", ca.display());
+            }
+            if let Some(p) = &s.generated_admin_password {
+                println!("Created owner 'admin' with generated password: {p}");
+                println!("  (also stored once in {}, mode 0600)", s.admin_password_file.display());
+            }
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn toml_text(config: &Config) -> anyhow::Result<String> {
+    Ok(toml::to_string(config)?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
