@@ -9,6 +9,7 @@ use crate::observe::Metrics;
 use crate::services::blobs::BlobService;
 use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
+use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
 
 pub struct AppInner {
@@ -16,6 +17,7 @@ pub struct AppInner {
     pub manifests: ManifestService,
     pub blobs: BlobService,
     pub identity: IdentityService,
+    pub trust: TrustService,
     pub metrics: Metrics,
 }
 
@@ -25,6 +27,7 @@ pub struct AppParts {
     pub blob_store: Arc<dyn BlobStore>,
     pub meta: Arc<dyn MetadataStore>,
     pub identity: IdentityService,
+    pub trust: TrustService,
     pub manifest_max_bytes: u64,
     pub upload_idle_timeout_seconds: u64,
 }
@@ -39,6 +42,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
         blobs: BlobService::new(parts.blob_store, parts.meta),
         identity: parts.identity,
+        trust: parts.trust,
         metrics: Metrics::default(),
     });
     let router = crate::routes::router(state.clone());

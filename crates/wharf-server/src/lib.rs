@@ -23,6 +23,7 @@ use wharf_store::{FsBlobStore, SqliteMetadataStore, StoreError};
 use crate::auth::secrets::{KeyEncryptionKey, SecretError};
 use crate::config::Config;
 use crate::services::identity::{IdentityError, IdentityService};
+use crate::services::trust::TrustService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -62,15 +63,22 @@ pub async fn run(
     std::fs::create_dir_all(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
     let meta = Arc::new(SqliteMetadataStore::open(&data.join("metadata.db")).await?);
     let blob_store = Arc::new(FsBlobStore::open(data.join("storage"))?);
-    let kek = KeyEncryptionKey::load_or_create(
+    let kek = Arc::new(KeyEncryptionKey::load_or_create(
         &config.security.key_encryption_key,
         &data.join("key-encryption-key"),
-    )?;
+    )?);
     let identity = IdentityService::open(
         meta.clone(),
         &kek,
         &config.auth.service,
         config.auth.token_ttl_seconds,
+    )
+    .await?;
+    let trust = TrustService::open(
+        meta.clone(),
+        kek.clone(),
+        config.public_hosts.clone(),
+        config.content_trust.enabled_at_bootstrap,
     )
     .await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
@@ -79,6 +87,7 @@ pub async fn run(
         blob_store,
         meta,
         identity,
+        trust,
         manifest_max_bytes: config.limits.manifest_max_bytes,
         upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
     });

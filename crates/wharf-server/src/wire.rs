@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::services::RegistryError;
 use crate::services::identity::IdentityError;
+use crate::services::trust::TrustError;
 
 #[derive(Debug)]
 pub struct WireError {
@@ -107,6 +108,113 @@ impl From<IdentityError> for WireError {
             }
             other => {
                 tracing::error!(error = %other, "identity failure");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// notary-server's errcode body, byte for byte as notary writes it (clients read only the
+/// first KiB and match `detail` shapes exactly, so it is built by hand, not via `Value`).
+fn notary_body(status: StatusCode, code: &str, message: &str, detail_json: Option<String>) -> Response {
+    let mut body = format!(
+        r#"{{"errors":[{{"code":{},"message":{}"#,
+        Value::from(code),
+        Value::from(message)
+    );
+    if let Some(d) = detail_json {
+        body.push_str(",\"detail\":");
+        body.push_str(&d);
+    }
+    body.push_str("}]}\n");
+    notary_response(status, body.into_bytes())
+}
+
+fn notary_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+/// Trust (Notary v1) failures in notary's wire format, so docker and notary print the
+/// messages their users know (spec §1.8, §1.9).
+impl IntoResponse for TrustError {
+    fn into_response(self) -> Response {
+        match self {
+            TrustError::Update(u) => notary_response(
+                StatusCode::from_u16(u.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+                u.to_body(),
+            ),
+            TrustError::NotFound => notary_body(
+                StatusCode::NOT_FOUND,
+                "METADATA_NOT_FOUND",
+                "You have requested metadata that does not exist.",
+                None,
+            ),
+            TrustError::MalformedUpload(m) => {
+                tracing::debug!(reason = %m, "malformed trust upload");
+                notary_body(
+                    StatusCode::BAD_REQUEST,
+                    "MALFORMED_UPLOAD",
+                    "The body of your request is malformed.",
+                    None,
+                )
+            }
+            TrustError::InvalidGun(gun) => notary_body(
+                StatusCode::BAD_REQUEST,
+                "INVALID_GUN",
+                "The server does not support actions on images of this name.",
+                Some(Value::from(format!("GUN must be <registry host>/<repository>, got {gun}")).to_string()),
+            ),
+            TrustError::InvalidParameters(m) => notary_body(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETERS",
+                "The parameters provided are not valid.",
+                Some(Value::from(m).to_string()),
+            ),
+            TrustError::Updating(e) => {
+                tracing::error!(error = %e, "storing trust update failed");
+                notary_body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UPDATING",
+                    "An error has occurred while updating the TUF repository.",
+                    None,
+                )
+            }
+            TrustError::Store(e) => {
+                tracing::error!(error = %e, "trust storage failure");
+                notary_body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "unknown error",
+                    None,
+                )
+            }
+            TrustError::Internal(m) => {
+                tracing::error!(error = %m, "trust service failure");
+                notary_body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "unknown error",
+                    None,
+                )
+            }
+        }
+    }
+}
+
+/// Admin API failures: the same JSON error envelope as the registry API.
+impl From<TrustError> for WireError {
+    fn from(e: TrustError) -> Self {
+        match e {
+            TrustError::InvalidGun(_) | TrustError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "trust administration failed");
                 Self::internal()
             }
         }

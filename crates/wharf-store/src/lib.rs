@@ -13,6 +13,7 @@ pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
-    ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, Principal, ReferrerRecord, UploadSession,
+    AuditRecord, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, Principal,
+    ReferrerRecord, TrustChange, TrustFile, TrustKeyRecord, UploadSession,
 };
 pub use sqlite::SqliteMetadataStore;

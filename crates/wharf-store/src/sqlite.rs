@@ -14,12 +14,16 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::metadata::{
-    ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, Principal, ReferrerRecord, UploadSession,
+    AuditRecord, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, Principal,
+    ReferrerRecord, TrustChange, TrustFile, TrustKeyRecord, UploadSession,
 };
 use crate::{Digest, StoreError, StoreResult};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_registry.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_registry.sql"),
+    include_str!("../migrations/sqlite/0002_trust.sql"),
+];
 
 pub struct SqliteMetadataStore {
     pool: SqlitePool,
@@ -527,6 +531,335 @@ impl MetadataStore for SqliteMetadataStore {
             .await?;
         Ok(())
     }
+
+    async fn trust_current(&self, repository: &str) -> StoreResult<Vec<TrustFile>> {
+        let rows = sqlx::query(
+            "SELECT f.* FROM trust_files f
+             WHERE f.repository = $1
+               AND f.version = (SELECT max(g.version) FROM trust_files g
+                                WHERE g.repository = f.repository AND g.role = f.role)
+             ORDER BY f.role",
+        )
+        .bind(repository)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(trust_file_row).collect()
+    }
+
+    async fn trust_file_by_version(
+        &self,
+        repository: &str,
+        role: &str,
+        version: i64,
+    ) -> StoreResult<Option<TrustFile>> {
+        let row =
+            sqlx::query("SELECT * FROM trust_files WHERE repository = $1 AND role = $2 AND version = $3")
+                .bind(repository)
+                .bind(role)
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(trust_file_row).transpose()
+    }
+
+    async fn trust_file_by_sha256(
+        &self,
+        repository: &str,
+        role: &str,
+        sha256: &str,
+    ) -> StoreResult<Option<TrustFile>> {
+        let row = sqlx::query(
+            "SELECT * FROM trust_files WHERE repository = $1 AND role = $2 AND sha256 = $3
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(repository)
+        .bind(role)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(trust_file_row).transpose()
+    }
+
+    async fn trust_commit(
+        &self,
+        repository: &str,
+        gun: &str,
+        files: &[NewTrustFile],
+        audit: Option<&AuditRecord>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for f in files {
+            // The validator compared against what it read; re-check under the write lock so
+            // an update computed from an older state cannot slip in behind a newer one.
+            let stored: Option<i64> = sqlx::query_scalar(
+                "SELECT max(version) FROM trust_files WHERE repository = $1 AND role = $2",
+            )
+            .bind(repository)
+            .bind(&f.role)
+            .fetch_one(&mut *tx)
+            .await?;
+            if stored.is_some_and(|v| v >= f.version) {
+                return Err(StoreError::Conflict(format!(
+                    "{} version {} is not newer than the stored one",
+                    f.role, f.version
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO trust_files (repository, gun, role, version, sha256, content, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(repository)
+            .bind(gun)
+            .bind(&f.role)
+            .bind(f.version)
+            .bind(&f.sha256)
+            .bind(&f.content)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    StoreError::Conflict(format!("{} version {} already stored", f.role, f.version))
+                }
+                e => e.into(),
+            })?;
+            if f.role == "timestamp" {
+                sqlx::query(
+                    "INSERT INTO trust_changes (repository, gun, version, sha256, category, created_at)
+                     VALUES ($1, $2, $3, $4, 'update', $5)",
+                )
+                .bind(repository)
+                .bind(gun)
+                .bind(f.version)
+                .bind(&f.sha256)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if let Some(a) = audit {
+            insert_audit(&mut tx, a).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn trust_delete(&self, repository: &str, gun: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let existed = delete_trust_of(&mut tx, Some(repository)).await? > 0;
+        if existed {
+            sqlx::query(
+                "INSERT INTO trust_changes (repository, gun, version, sha256, category, created_at)
+                 VALUES ($1, $2, 0, '', 'deletion', $3)",
+            )
+            .bind(repository)
+            .bind(gun)
+            .bind(audit.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(existed)
+    }
+
+    async fn trust_delete_all(&self, setting: &str, value: &[u8], audit: &AuditRecord) -> StoreResult<u64> {
+        let mut tx = self.write().await?;
+        let repos: Vec<(String, String)> = sqlx::query_as(
+            "SELECT repository, max(gun) FROM trust_files GROUP BY repository ORDER BY repository",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        delete_trust_of(&mut tx, None).await?;
+        for (repository, gun) in &repos {
+            sqlx::query(
+                "INSERT INTO trust_changes (repository, gun, version, sha256, category, created_at)
+                 VALUES ($1, $2, 0, '', 'deletion', $3)",
+            )
+            .bind(repository)
+            .bind(gun)
+            .bind(audit.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(setting)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(repos.len() as u64)
+    }
+
+    async fn trust_changes(
+        &self,
+        repository: Option<&str>,
+        change_id: i64,
+        records: i64,
+    ) -> StoreResult<Vec<TrustChange>> {
+        let limit = records.unsigned_abs().min(10_000) as i64;
+        // `change_id < 0` means "start from the newest": the last `|records|` rows.
+        let rows = if records >= 0 && change_id >= 0 {
+            sqlx::query(
+                "SELECT * FROM trust_changes WHERE ($1 IS NULL OR repository = $1) AND id > $2
+                 ORDER BY id LIMIT $3",
+            )
+            .bind(repository)
+            .bind(change_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            let mut rows = sqlx::query(
+                "SELECT * FROM trust_changes
+                 WHERE ($1 IS NULL OR repository = $1) AND ($2 < 0 OR id < $2)
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(repository)
+            .bind(change_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.reverse();
+            rows
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(TrustChange {
+                    id: r.try_get("id")?,
+                    gun: r.try_get("gun")?,
+                    version: r.try_get("version")?,
+                    sha256: r.try_get("sha256")?,
+                    category: r.try_get("category")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn trust_keys(&self, repository: &str) -> StoreResult<Vec<TrustKeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM trust_keys WHERE repository = $1 ORDER BY id")
+            .bind(repository)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(trust_key_row).collect()
+    }
+
+    async fn trust_key_create(
+        &self,
+        repository: &str,
+        candidate: &TrustKeyRecord,
+        active_key_ids: Option<&[String]>,
+    ) -> StoreResult<TrustKeyRecord> {
+        let mut tx = self.write().await?;
+        let rows =
+            sqlx::query("SELECT * FROM trust_keys WHERE repository = $1 AND role = $2 ORDER BY id DESC")
+                .bind(repository)
+                .bind(&candidate.role)
+                .fetch_all(&mut *tx)
+                .await?;
+        let existing = rows
+            .iter()
+            .map(trust_key_row)
+            .collect::<StoreResult<Vec<_>>>()?
+            .into_iter()
+            .find(|k| active_key_ids.is_none_or(|active| !active.contains(&k.key_id)));
+        if let Some(k) = existing {
+            tx.commit().await?;
+            return Ok(k);
+        }
+        sqlx::query(
+            "INSERT INTO trust_keys (repository, role, key_id, keytype, sealed_key, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(repository)
+        .bind(&candidate.role)
+        .bind(&candidate.key_id)
+        .bind(&candidate.keytype)
+        .bind(&candidate.sealed_key)
+        .bind(candidate.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(candidate.clone())
+    }
+
+    async fn add_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        insert_audit(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) -> StoreResult<()> {
+    sqlx::query("INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(a.at)
+        .bind(&a.actor)
+        .bind(&a.action)
+        .bind(&a.target)
+        .bind(&a.detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Files and server keys of one repository (or of all); returns deleted file rows.
+async fn delete_trust_of(
+    tx: &mut Transaction<'static, Sqlite>,
+    repository: Option<&str>,
+) -> StoreResult<u64> {
+    let files = sqlx::query("DELETE FROM trust_files WHERE $1 IS NULL OR repository = $1")
+        .bind(repository)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM trust_keys WHERE $1 IS NULL OR repository = $1")
+        .bind(repository)
+        .execute(&mut **tx)
+        .await?;
+    Ok(files.rows_affected())
+}
+
+fn trust_file_row(r: &SqliteRow) -> StoreResult<TrustFile> {
+    Ok(TrustFile {
+        role: r.try_get("role")?,
+        version: r.try_get("version")?,
+        sha256: r.try_get("sha256")?,
+        content: r.try_get("content")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn trust_key_row(r: &SqliteRow) -> StoreResult<TrustKeyRecord> {
+    Ok(TrustKeyRecord {
+        role: r.try_get("role")?,
+        key_id: r.try_get("key_id")?,
+        keytype: r.try_get("keytype")?,
+        sealed_key: r.try_get("sealed_key")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 fn principal_row(r: &SqliteRow) -> StoreResult<Principal> {
@@ -537,4 +870,180 @@ fn principal_row(r: &SqliteRow) -> StoreResult<Principal> {
         password_hash: r.try_get("password_hash")?,
         created_at: r.try_get("created_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(role: &str, version: i64, body: &str) -> NewTrustFile {
+        NewTrustFile {
+            role: role.into(),
+            version,
+            sha256: format!("{role}{version}"),
+            content: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn audit(action: &str) -> AuditRecord {
+        AuditRecord {
+            at: 1,
+            actor: "admin".into(),
+            action: action.into(),
+            target: "t".into(),
+            detail: String::new(),
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, SqliteMetadataStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap();
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn trust_update_commits_whole_or_nothing_and_conflicts_on_versions() {
+        let (_d, s) = store().await;
+        let v1 = [
+            file("root", 1, "r1"),
+            file("targets", 1, "t1"),
+            file("snapshot", 1, "s1"),
+            file("timestamp", 1, "ts1"),
+        ];
+        s.trust_commit("a", "h/a", &v1, Some(&audit("trust.update")), 10)
+            .await
+            .unwrap();
+        // A second publisher computed from the same state: its snapshot/timestamp collide.
+        let racer = [
+            file("targets", 2, "t2b"),
+            file("snapshot", 2, "s2b"),
+            file("timestamp", 1, "ts1b"),
+        ];
+        assert!(matches!(
+            s.trust_commit("a", "h/a", &racer, None, 11).await,
+            Err(StoreError::Conflict(_))
+        ));
+        // Nothing of the failed update was stored (targets 2 must not exist).
+        assert!(
+            s.trust_file_by_version("a", "targets", 2)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let ok = [
+            file("targets", 2, "t2"),
+            file("snapshot", 2, "s2"),
+            file("timestamp", 2, "ts2"),
+        ];
+        s.trust_commit("a", "h/a", &ok, None, 12).await.unwrap();
+        let cur = s.trust_current("a").await.unwrap();
+        let versions: Vec<(String, i64)> = cur.iter().map(|f| (f.role.clone(), f.version)).collect();
+        assert_eq!(
+            versions,
+            vec![
+                ("root".into(), 1),
+                ("snapshot".into(), 2),
+                ("targets".into(), 2),
+                ("timestamp".into(), 2)
+            ]
+        );
+        assert_eq!(
+            s.trust_file_by_sha256("a", "targets", "targets1")
+                .await
+                .unwrap()
+                .unwrap()
+                .content,
+            b"t1"
+        );
+        // Other repositories are independent.
+        s.trust_commit("b", "h/b", &v1, None, 13).await.unwrap();
+        let feed = s.trust_changes(None, 0, 100).await.unwrap();
+        assert_eq!(feed.iter().map(|c| c.version).collect::<Vec<_>>(), vec![1, 2, 1]);
+        assert_eq!(s.trust_changes(Some("a"), 0, 100).await.unwrap().len(), 2);
+        assert_eq!(s.trust_changes(None, -1, 1).await.unwrap()[0].gun, "h/b");
+        assert_eq!(s.trust_changes(None, 3, -2).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_identical_updates_one_wins() {
+        let (_d, s) = store().await;
+        let s = std::sync::Arc::new(s);
+        let v1 = vec![
+            file("root", 1, "r1"),
+            file("targets", 1, "t1"),
+            file("timestamp", 1, "ts"),
+        ];
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (s, v1) = (s.clone(), v1.clone());
+            tasks.push(tokio::spawn(async move {
+                s.trust_commit("a", "h/a", &v1, None, 1).await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok, 1);
+    }
+
+    #[tokio::test]
+    async fn deletes_are_scoped_and_disable_wipes_everything_atomically() {
+        let (_d, s) = store().await;
+        let v1 = [file("root", 1, "r1"), file("timestamp", 1, "ts")];
+        for r in ["a", "b"] {
+            s.trust_commit(r, &format!("h/{r}"), &v1, None, 1).await.unwrap();
+            let key = TrustKeyRecord {
+                role: "timestamp".into(),
+                key_id: format!("k{r}"),
+                keytype: "ed25519".into(),
+                sealed_key: vec![1],
+                created_at: 1,
+            };
+            // Create-if-absent returns the first key for every later candidate.
+            s.trust_key_create(r, &key, None).await.unwrap();
+            let other = TrustKeyRecord {
+                key_id: "other".into(),
+                ..key.clone()
+            };
+            assert_eq!(
+                s.trust_key_create(r, &other, None).await.unwrap().key_id,
+                key.key_id
+            );
+            // With the first key active, a rotation creates exactly one pending key.
+            let active = vec![key.key_id.clone()];
+            assert_eq!(
+                s.trust_key_create(r, &other, Some(&active)).await.unwrap().key_id,
+                "other"
+            );
+            let third = TrustKeyRecord {
+                key_id: "third".into(),
+                ..key.clone()
+            };
+            assert_eq!(
+                s.trust_key_create(r, &third, Some(&active)).await.unwrap().key_id,
+                "other"
+            );
+        }
+        assert!(s.trust_delete("a", "h/a", &audit("trust.reset")).await.unwrap());
+        assert!(s.trust_current("a").await.unwrap().is_empty());
+        assert!(s.trust_keys("a").await.unwrap().is_empty());
+        assert_eq!(s.trust_current("b").await.unwrap().len(), 2);
+        assert!(!s.trust_delete("a", "h/a", &audit("trust.reset")).await.unwrap());
+        assert_eq!(
+            s.trust_delete_all("content_trust", b"false", &audit("disable"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(s.trust_current("b").await.unwrap().is_empty());
+        assert_eq!(s.get_setting("content_trust").await.unwrap().unwrap(), b"false");
+        assert_eq!(s.list_audit(10).await.unwrap()[0].action, "disable");
+        let feed = s.trust_changes(None, 0, 100).await.unwrap();
+        assert_eq!(feed.iter().filter(|c| c.category == "deletion").count(), 2);
+    }
 }

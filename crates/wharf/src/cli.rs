@@ -28,6 +28,40 @@ pub enum Command {
     },
     /// Log in to a registry and store a refresh token in the Docker config file.
     Login(LoginArgs),
+    /// Show or change the registry-level content-trust policy (owner only).
+    ContentTrust(ContentTrustArgs),
+}
+
+#[derive(Args)]
+pub struct ContentTrustArgs {
+    #[command(subcommand)]
+    pub command: ContentTrustCommand,
+    /// Registry host[:port]; defaults to the one `wharf login` used.
+    #[arg(long, env = "WHARF_REGISTRY", global = true)]
+    pub registry: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ContentTrustCommand {
+    /// Print whether content trust is enabled.
+    Show,
+    /// Enable content trust (signed pushes become possible).
+    Enable,
+    /// Disable content trust: deletes ALL trust data of every repository, irreversibly.
+    Disable {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete the trust data of one repository (e.g. after losing its root key).
+    Reset {
+        repository: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Args)]
@@ -54,5 +88,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, print_config } => crate::serve::serve(config, print_config).await,
         Command::Login(args) => crate::client::login::login(args).await,
+        Command::ContentTrust(args) => crate::client::content_trust::run(args).await,
     }
 }

@@ -87,7 +87,9 @@ impl AccessPolicy {
                     .filter(|a| matches!(a.as_str(), "pull" | "push" | "delete" | "*"))
                     .cloned()
                     .collect(),
-                "registry" if req.name == "catalog" => req
+                // Every authenticated principal is the owner until roles exist; the
+                // owner administers the registry.
+                "registry" if req.name == "catalog" || req.name == "admin" => req
                     .actions
                     .iter()
                     .filter(|a| a.as_str() == "*")
@@ -159,6 +161,13 @@ impl Caller {
                 && e.name == repository
                 && e.actions.iter().any(|a| a == action.as_str() || a == "*")
         })
+    }
+
+    /// Registry administration (content-trust policy, resets): `registry:admin:*`.
+    pub fn may_administer(&self) -> bool {
+        self.access
+            .iter()
+            .any(|e| e.kind == "registry" && e.name == "admin" && e.actions.iter().any(|a| a == "*"))
     }
 
     pub fn may_list_catalog(&self) -> bool {
@@ -235,5 +244,19 @@ mod tests {
         assert!(!caller.may("a/b", Action::Delete));
         assert!(!caller.may("a/c", Action::Pull));
         assert!(caller.may_list_catalog());
+        assert!(!caller.may_administer());
+    }
+
+    #[test]
+    fn trust_gun_and_admin_scopes_are_granted_to_the_owner() {
+        let req = parse_scopes(["repository:localhost:5000/team/app:push,pull", "registry:admin:*"]);
+        let caller = Caller {
+            principal: "admin".into(),
+            access: AccessPolicy.grant(&owner(), &req),
+        };
+        assert!(caller.may("localhost:5000/team/app", Action::Push));
+        assert!(caller.may("localhost:5000/team/app", Action::Pull));
+        assert!(!caller.may("team/app", Action::Pull));
+        assert!(caller.may_administer());
     }
 }

@@ -13,6 +13,21 @@ pub enum Need<'a> {
     AnyToken,
     Repo(&'a str, Action),
     Catalog,
+    /// Trust endpoints on a GUN (`host[:port]/repo`, the token's access entry name).
+    Trust(&'a str, TrustAccess),
+    /// The admin API (`registry:admin:*`).
+    Admin,
+}
+
+/// What a trust endpoint needs (notary's table, spec §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustAccess {
+    /// Metadata GETs and the changefeed: pull.
+    Read,
+    /// Updates and `GET <role>.key`: push and pull.
+    Write,
+    /// DELETE and key rotation: the owner-level right (`*` or delete).
+    Owner,
 }
 
 /// The host the client addressed, for the token realm. Clients must be able to reach the
@@ -40,6 +55,15 @@ fn challenge(state: &AppState, headers: &HeaderMap, need: &Need<'_>, insufficien
         Need::AnyToken => {}
         Need::Repo(name, action) => c.push_str(&format!(",scope=\"repository:{name}:{}\"", action.as_str())),
         Need::Catalog => c.push_str(",scope=\"registry:catalog:*\""),
+        Need::Trust(gun, access) => {
+            let actions = match access {
+                TrustAccess::Read => "pull",
+                TrustAccess::Write => "push,pull",
+                TrustAccess::Owner => "*",
+            };
+            c.push_str(&format!(",scope=\"repository:{gun}:{actions}\""));
+        }
+        Need::Admin => c.push_str(",scope=\"registry:admin:*\""),
     }
     if insufficient {
         c.push_str(",error=\"insufficient_scope\"");
@@ -69,6 +93,12 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
         Need::AnyToken => true,
         Need::Repo(name, action) => caller.may(name, *action),
         Need::Catalog => caller.may_list_catalog(),
+        Need::Trust(gun, TrustAccess::Read) => caller.may(gun, Action::Pull),
+        Need::Trust(gun, TrustAccess::Write) => {
+            caller.may(gun, Action::Push) && caller.may(gun, Action::Pull)
+        }
+        Need::Trust(gun, TrustAccess::Owner) => caller.may(gun, Action::Delete),
+        Need::Admin => caller.may_administer(),
     };
     if !allowed {
         return Err(WireError::unauthorized(

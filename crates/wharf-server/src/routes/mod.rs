@@ -2,17 +2,19 @@
 //! Repository names contain `/`, so everything under `/v2/` goes to one dispatcher that
 //! splits the tail itself (no depth limit).
 
+mod admin;
 mod blobs;
 mod gate;
 mod listings;
 mod manifests;
 mod metrics;
 mod token;
+mod trust;
 mod uploads;
 mod v2;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, delete, get};
 
 use crate::app::AppState;
 
@@ -25,6 +27,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*rest}", any(v2::dispatch))
         .route("/token", get(token::get_token).post(token::post_token))
         .route("/metrics", get(metrics::render))
+        .route(
+            "/api/v1/content-trust",
+            get(admin::get_content_trust).put(admin::put_content_trust),
+        )
+        // Repository names contain `/`: the trailing `/trust` is split off by the handler.
+        .route(
+            "/api/v1/repositories/{*rest}",
+            delete(admin::delete_repository_trust),
+        )
         .layer(axum::middleware::map_request(host_from_authority))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

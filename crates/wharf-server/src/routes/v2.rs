@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::gate::{Need, authorize};
-use super::{blobs, listings, manifests, uploads};
+use super::{blobs, listings, manifests, trust, uploads};
 use crate::app::AppState;
 use crate::auth::Action;
 use crate::names::valid_repository_name;
@@ -25,6 +25,7 @@ pub enum V2Route<'a> {
     Upload(&'a str, &'a str),
     Referrers(&'a str, &'a str),
     Trust(&'a str, &'a str),
+    TrustChangefeed,
     Unknown,
 }
 
@@ -34,6 +35,9 @@ pub fn parse(tail: &str) -> V2Route<'_> {
     }
     if tail == "_catalog" {
         return V2Route::Catalog;
+    }
+    if tail == "_trust/changefeed" {
+        return V2Route::TrustChangefeed;
     }
     // Trust first: a GUN is `host[:port]/name` and the rest is notary's own layout.
     if let Some((gun, rest)) = tail.split_once("/_trust/") {
@@ -80,7 +84,7 @@ pub fn route_kind(path: &str) -> &'static str {
         V2Route::Blob(..) => "blobs",
         V2Route::UploadStart(_) | V2Route::Upload(..) => "uploads",
         V2Route::Referrers(..) => "referrers",
-        V2Route::Trust(..) => "trust",
+        V2Route::Trust(..) | V2Route::TrustChangefeed => "trust",
         V2Route::Unknown => "other",
     }
 }
@@ -201,7 +205,11 @@ async fn route(
                 _ => Err(method_not_allowed()),
             }
         }
-        V2Route::Trust(..) | V2Route::Unknown => Err(not_found()),
+        V2Route::Trust(gun, rest) => Ok(trust::handle(state, method, gun, rest, query, headers, body).await),
+        V2Route::TrustChangefeed if method == Method::GET => {
+            Ok(trust::global_changefeed(state, query, headers).await)
+        }
+        V2Route::Unknown => Err(not_found()),
         _ => Err(method_not_allowed()),
     }
 }

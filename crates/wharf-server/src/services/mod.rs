@@ -6,6 +6,7 @@ mod hash_state;
 pub mod identity;
 pub mod manifest_doc;
 pub mod manifests;
+pub mod trust;
 pub mod uploads;
 
 pub use error::{RegistryError, RegistryResult};

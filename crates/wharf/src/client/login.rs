@@ -9,7 +9,7 @@ use super::docker_config::{WharfClientSettings, config_dir, store_identity_token
 use crate::cli::LoginArgs;
 
 /// `realm` and `service` from a `Bearer realm="…",service="…"` challenge.
-fn parse_challenge(header: &str) -> Option<(String, String)> {
+pub(crate) fn parse_challenge(header: &str) -> Option<(String, String)> {
     let params = header.strip_prefix("Bearer ")?;
     let mut realm = None;
     let mut service = None;

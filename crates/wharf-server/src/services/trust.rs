@@ -1,0 +1,754 @@
+//! Content trust: a Notary v1 compatible trust service per repository (spec
+//! `notary-server.md` §1), the registry-level content-trust policy and its audit trail.
+//! Validation and signing live in `wharf_tuf`; this service maps GUNs to repositories,
+//! holds the server keys (sealed with the KEK), and commits each update atomically.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use wharf_store::{AuditRecord, MetadataStore, NewTrustFile, StoreError, TrustFile, TrustKeyRecord};
+use wharf_tuf::metadata::{ROOT, SNAPSHOT, TIMESTAMP, is_valid_role};
+use wharf_tuf::{NewFile, PrivateKey, Root, Signed, Signer, Timestamp, UpdateError, UpdateInput};
+
+use crate::auth::secrets::KeyEncryptionKey;
+use crate::clock::now;
+use crate::names::valid_repository_name;
+
+/// Settings key of the registry-level content-trust switch (`true` / `false`).
+pub const POLICY_SETTING: &str = "content_trust_enabled";
+/// Largest accepted `POST …/_trust/tuf/` body. Real updates are a few KiB (spec §1.4);
+/// 10 MiB leaves room for big delegation sets without letting one request hog memory.
+pub const MAX_UPDATE_BYTES: usize = 10 << 20;
+/// Shown when a publisher signs while the policy is off. It travels as a typed
+/// `ErrValidation`, so docker prints it after "failed to sign <gun>:<tag>: ".
+pub const DISABLED_MESSAGE: &str =
+    "content trust is disabled on this registry; an owner can enable it with `wharf content-trust enable`";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// Update refused (or one of notary's upload errors); carries notary's exact body.
+    #[error("{0}")]
+    Update(UpdateError),
+    #[error("metadata not found")]
+    NotFound,
+    #[error("malformed upload: {0}")]
+    MalformedUpload(String),
+    #[error("the trust server does not serve GUN {0:?}")]
+    InvalidGun(String),
+    #[error("invalid parameters: {0}")]
+    InvalidParameters(String),
+    /// Storage failed while committing an update (notary `UPDATING`).
+    #[error("storing the update failed: {0}")]
+    Updating(StoreError),
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type TrustResult<T> = Result<T, TrustError>;
+
+/// How long clients and proxies may cache a metadata response (spec §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheKind {
+    /// `<role>.json`: may change on the next update.
+    Current,
+    /// By version or checksum: immutable.
+    Consistent,
+}
+
+/// A metadata file to serve.
+#[derive(Debug)]
+pub struct Served {
+    pub bytes: Vec<u8>,
+    pub cache: CacheKind,
+    pub created_at: i64,
+}
+
+/// The file named in `GET …/_trust/tuf/<name>`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MetaName<'a> {
+    Current(&'a str),
+    ByVersion(&'a str, i64),
+    ByChecksum(&'a str, &'a str),
+}
+
+/// Parse a metadata file name; `None` when it names nothing notary would serve.
+pub fn parse_meta_name(name: &str) -> Option<MetaName<'_>> {
+    let stem = name.strip_suffix(".json")?;
+    // Roles never contain '.', so a dot separates a version prefix or a checksum suffix.
+    if let Some((prefix, role)) = stem.split_once('.')
+        && !prefix.is_empty()
+        && prefix.bytes().all(|b| b.is_ascii_digit())
+    {
+        let version: i64 = prefix.parse().ok()?;
+        return (version > 0 && is_valid_role(role)).then_some(MetaName::ByVersion(role, version));
+    }
+    if let Some((role, hex)) = stem.rsplit_once('.') {
+        let hex_ok = matches!(hex.len(), 64 | 96 | 128) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        return (hex_ok && is_valid_role(role)).then_some(MetaName::ByChecksum(role, hex));
+    }
+    is_valid_role(stem).then_some(MetaName::Current(stem))
+}
+
+/// One changefeed page, already in notary's JSON shape.
+pub fn changefeed_json(changes: &[wharf_store::TrustChange]) -> Vec<u8> {
+    let records: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|c| {
+            let at = DateTime::<Utc>::from_timestamp(c.created_at, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            serde_json::json!({
+                "ID": c.id.to_string(),
+                "CreatedAt": at,
+                "GUN": c.gun,
+                "Version": c.version,
+                "SHA256": c.sha256,
+                "Category": c.category,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "count": records.len(), "records": records })).unwrap_or_default()
+}
+
+/// Notary's changefeed query: `records` required (0 = 100), `change_id` optional.
+pub fn parse_changefeed_query(query: &str) -> TrustResult<(i64, i64)> {
+    let mut change_id = None;
+    let mut records = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "change_id" => change_id = Some(v),
+            "records" => records = Some(v),
+            _ => {}
+        }
+    }
+    let records: i32 = records
+        .and_then(|r| r.parse().ok())
+        .ok_or_else(|| TrustError::InvalidParameters(format!("invalid records parameter: {records:?}")))?;
+    let records = if records == 0 { 100 } else { i64::from(records) };
+    let change_id = match change_id {
+        None | Some("") => 0,
+        Some(v) => v
+            .parse()
+            .map_err(|_| TrustError::InvalidParameters(format!("invalid change_id parameter: {v}")))?,
+    };
+    Ok((change_id, records))
+}
+
+/// A multipart/form-data body split into (filename, content) parts. The filename is
+/// taken raw: delegation roles contain `/` and must not be sanitised (spec §1.4).
+pub fn parse_multipart(content_type: &str, body: &[u8]) -> TrustResult<Vec<(String, Vec<u8>)>> {
+    let bad = |m: &str| TrustError::MalformedUpload(m.to_owned());
+    let mut params = content_type.split(';').map(str::trim);
+    if !params
+        .next()
+        .is_some_and(|t| t.eq_ignore_ascii_case("multipart/form-data"))
+    {
+        return Err(bad("content type is not multipart/form-data"));
+    }
+    let boundary = params
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad("no multipart boundary"))?;
+    let delim = format!("--{boundary}");
+    let delim = delim.as_bytes();
+    let mut pos = find(body, delim, 0).ok_or_else(|| bad("no multipart boundary in body"))?;
+    let mut parts = Vec::new();
+    loop {
+        pos += delim.len();
+        if body[pos..].starts_with(b"--") {
+            return Ok(parts);
+        }
+        // Skip transport padding, then the CRLF ending the delimiter line.
+        while body.get(pos).is_some_and(|b| *b == b' ' || *b == b'\t') {
+            pos += 1;
+        }
+        if !body[pos..].starts_with(b"\r\n") {
+            return Err(bad("malformed multipart delimiter"));
+        }
+        pos += 2;
+        let header_end = find(body, b"\r\n\r\n", pos).ok_or_else(|| bad("unterminated part headers"))?;
+        let headers =
+            std::str::from_utf8(&body[pos..header_end]).map_err(|_| bad("part headers are not UTF-8"))?;
+        let content_start = header_end + 4;
+        let mut end_marker = b"\r\n".to_vec();
+        end_marker.extend_from_slice(delim);
+        let content_end = find(body, &end_marker, content_start).ok_or_else(|| bad("unterminated part"))?;
+        let filename = headers
+            .split("\r\n")
+            .filter_map(|h| h.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-disposition"))
+            .and_then(|(_, v)| disposition_filename(v))
+            .unwrap_or_default();
+        parts.push((filename, body[content_start..content_end].to_vec()));
+        pos = content_end + 2;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// `filename="…"` of a Content-Disposition value, unescaping Go's `\"` and `\\`.
+fn disposition_filename(v: &str) -> Option<String> {
+    let idx = v.find("filename=")?;
+    let rest = &v[idx + "filename=".len()..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.push(chars.next()?),
+                '"' => return Some(out),
+                c => out.push(c),
+            }
+        }
+        None
+    } else {
+        Some(rest.split(';').next().unwrap_or("").trim().to_owned())
+    }
+}
+
+pub struct TrustService {
+    meta: Arc<dyn MetadataStore>,
+    kek: Arc<KeyEncryptionKey>,
+    public_hosts: Vec<String>,
+}
+
+impl TrustService {
+    /// Initialise the policy from config on the very first start only; afterwards the
+    /// stored value (changed through the admin API) wins.
+    pub async fn open(
+        meta: Arc<dyn MetadataStore>,
+        kek: Arc<KeyEncryptionKey>,
+        public_hosts: Vec<String>,
+        enabled_at_bootstrap: bool,
+    ) -> Result<Self, StoreError> {
+        meta.init_setting(POLICY_SETTING, policy_value(enabled_at_bootstrap))
+            .await?;
+        Ok(Self {
+            meta,
+            kek,
+            public_hosts,
+        })
+    }
+
+    pub async fn enabled(&self) -> TrustResult<bool> {
+        Ok(self
+            .meta
+            .get_setting(POLICY_SETTING)
+            .await?
+            .is_some_and(|v| v == b"true"))
+    }
+
+    /// The repository a GUN names: `<host[:port]>/<repository>` where host is a
+    /// configured public host or the host this request arrived on.
+    pub fn repository_of<'a>(&self, gun: &'a str, request_host: &str) -> TrustResult<&'a str> {
+        let invalid = || TrustError::InvalidGun(gun.to_owned());
+        let (host, repo) = gun.split_once('/').ok_or_else(invalid)?;
+        let ours = host.eq_ignore_ascii_case(request_host)
+            || self.public_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
+        if ours && valid_repository_name(repo) {
+            Ok(repo)
+        } else {
+            Err(invalid())
+        }
+    }
+
+    fn key_label(repository: &str, key_id: &str) -> String {
+        format!("trust-key:{repository}:{key_id}")
+    }
+
+    async fn server_keys(&self, repository: &str) -> TrustResult<Vec<PrivateKey>> {
+        let mut keys = Vec::new();
+        for rec in self.meta.trust_keys(repository).await? {
+            keys.push(self.open_key(repository, &rec)?);
+        }
+        Ok(keys)
+    }
+
+    fn open_key(&self, repository: &str, rec: &TrustKeyRecord) -> TrustResult<PrivateKey> {
+        let raw = self
+            .kek
+            .open(&Self::key_label(repository, &rec.key_id), &rec.sealed_key)
+            .map_err(|e| TrustError::Internal(format!("cannot unseal trust key {}: {e}", rec.key_id)))?;
+        PrivateKey::from_raw(&rec.keytype, &raw).map_err(|e| TrustError::Internal(e.to_string()))
+    }
+
+    fn new_key_record(&self, repository: &str, role: &str) -> TrustResult<TrustKeyRecord> {
+        let key = wharf_tuf::generate_server_key().map_err(|e| TrustError::Internal(e.to_string()))?;
+        let key_id = key.key_id();
+        let sealed = self
+            .kek
+            .seal(&Self::key_label(repository, &key_id), &key.raw_secret())
+            .map_err(|e| TrustError::Internal(e.to_string()))?;
+        Ok(TrustKeyRecord {
+            role: role.to_owned(),
+            key_id,
+            keytype: key.public_key().keytype.clone(),
+            sealed_key: sealed,
+            created_at: now(),
+        })
+    }
+
+    async fn current_map(&self, repository: &str) -> TrustResult<BTreeMap<String, TrustFile>> {
+        Ok(self
+            .meta
+            .trust_current(repository)
+            .await?
+            .into_iter()
+            .map(|f| (f.role.clone(), f))
+            .collect())
+    }
+
+    fn active_key_ids(current: &BTreeMap<String, TrustFile>, role: &str) -> Option<Vec<String>> {
+        let root = current.get(ROOT)?;
+        let root = Signed::<Root>::parse(root.content.clone()).ok()?;
+        Some(
+            root.signed
+                .roles
+                .get(role)
+                .map(|r| r.keyids.clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn key_role(role: &str) -> TrustResult<&'static str> {
+        match role {
+            TIMESTAMP => Ok(TIMESTAMP),
+            SNAPSHOT => Ok(SNAPSHOT),
+            _ => Err(TrustError::NotFound),
+        }
+    }
+
+    /// `GET <role>.key`: the key the server signs `role` with — the root's active key if
+    /// the server holds it, else one stable pending key (the same on every call).
+    pub async fn get_key(&self, repository: &str, role: &str) -> TrustResult<Vec<u8>> {
+        let role = Self::key_role(role)?;
+        let current = self.current_map(repository).await?;
+        let held = self.meta.trust_keys(repository).await?;
+        let active = Self::active_key_ids(&current, role);
+        if let Some(active) = &active
+            && let Some(id) = active.iter().find(|id| held.iter().any(|k| &k.key_id == *id))
+            && let Some(rec) = held.iter().find(|k| &k.key_id == id)
+        {
+            return Ok(self
+                .open_key(repository, rec)?
+                .public_key()
+                .to_key_endpoint_json());
+        }
+        let candidate = self.new_key_record(repository, role)?;
+        let rec = self
+            .meta
+            .trust_key_create(repository, &candidate, active.as_deref())
+            .await?;
+        Ok(self
+            .open_key(repository, &rec)?
+            .public_key()
+            .to_key_endpoint_json())
+    }
+
+    /// `POST <role>.key`: a pending key for rotation (the existing pending one if the
+    /// client asked before and has not used it yet, like notary-signer).
+    pub async fn rotate_key(&self, repository: &str, role: &str, actor: &str) -> TrustResult<Vec<u8>> {
+        let role = Self::key_role(role)?;
+        self.require_enabled().await?;
+        let current = self.current_map(repository).await?;
+        let active = Self::active_key_ids(&current, role).unwrap_or_default();
+        let candidate = self.new_key_record(repository, role)?;
+        let rec = self
+            .meta
+            .trust_key_create(repository, &candidate, Some(&active))
+            .await?;
+        self.meta
+            .add_audit(&audit(
+                actor,
+                "trust.key.create",
+                repository,
+                &format!("{role} key {}", rec.key_id),
+            ))
+            .await?;
+        Ok(self
+            .open_key(repository, &rec)?
+            .public_key()
+            .to_key_endpoint_json())
+    }
+
+    async fn require_enabled(&self) -> TrustResult<()> {
+        if self.enabled().await? {
+            Ok(())
+        } else {
+            Err(TrustError::Update(UpdateError::Validation(
+                DISABLED_MESSAGE.into(),
+            )))
+        }
+    }
+
+    /// `POST …/_trust/tuf/`: validate and commit one multi-role update atomically.
+    pub async fn update(
+        &self,
+        repository: &str,
+        gun: &str,
+        actor: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> TrustResult<()> {
+        self.require_enabled().await?;
+        let mut uploads = Vec::new();
+        for (filename, content) in parse_multipart(content_type, body)? {
+            uploads.push(wharf_tuf::parse_upload_part(&filename, content).map_err(TrustError::Update)?);
+        }
+        let current = self.current_map(repository).await?;
+        let bytes: BTreeMap<String, Vec<u8>> = current
+            .iter()
+            .map(|(r, f)| (r.clone(), f.content.clone()))
+            .collect();
+        let keys = self.server_keys(repository).await?;
+        let input = UpdateInput {
+            gun,
+            current: &bytes,
+            uploads: &uploads,
+            now: Utc::now(),
+        };
+        let files = wharf_tuf::validate_update(&input, &keys).map_err(TrustError::Update)?;
+        let roles: Vec<String> = files
+            .iter()
+            .map(|f| format!("{} v{}", f.role, f.version))
+            .collect();
+        let record = audit(actor, "trust.update", repository, &roles.join(", "));
+        self.commit(repository, gun, &files, Some(&record)).await?;
+        tracing::info!(%repository, %gun, files = %roles.join(", "), "trust update stored");
+        Ok(())
+    }
+
+    async fn commit(
+        &self,
+        repository: &str,
+        gun: &str,
+        files: &[NewFile],
+        record: Option<&AuditRecord>,
+    ) -> TrustResult<()> {
+        let rows: Vec<NewTrustFile> = files
+            .iter()
+            .map(|f| NewTrustFile {
+                role: f.role.clone(),
+                version: f.version,
+                sha256: f.sha256_hex(),
+                content: f.bytes.clone(),
+            })
+            .collect();
+        match self
+            .meta
+            .trust_commit(repository, gun, &rows, record, now())
+            .await
+        {
+            Ok(()) => Ok(()),
+            // Someone else committed first: notary's VERSION, nothing of ours is stored.
+            Err(StoreError::Conflict(m)) => {
+                let role = files.first().map(|f| f.role.clone()).unwrap_or_default();
+                tracing::info!(%repository, conflict = %m, "trust update lost a race");
+                Err(TrustError::Update(UpdateError::Version { role, version: 0 }))
+            }
+            Err(e) => Err(TrustError::Updating(e)),
+        }
+    }
+
+    /// The current timestamp, re-signed (and stored) first when it or a server-managed
+    /// snapshot has expired. A failed re-sign serves the stale file: clients then report
+    /// the expiry themselves, which is clearer than a 500.
+    async fn current_timestamp(
+        &self,
+        repository: &str,
+        gun: &str,
+    ) -> TrustResult<(TrustFile, BTreeMap<String, TrustFile>)> {
+        let mut current = self.current_map(repository).await?;
+        let ts = current.get(TIMESTAMP).cloned().ok_or(TrustError::NotFound)?;
+        let bytes: BTreeMap<String, Vec<u8>> = current
+            .iter()
+            .map(|(r, f)| (r.clone(), f.content.clone()))
+            .collect();
+        if !bytes.contains_key(ROOT) || !bytes.contains_key(SNAPSHOT) {
+            return Ok((ts, current));
+        }
+        let keys = self.server_keys(repository).await?;
+        match wharf_tuf::refresh_timestamp(&bytes, &keys, Utc::now()) {
+            Ok(files) if files.is_empty() => Ok((ts, current)),
+            Ok(files) => {
+                match self.commit(repository, gun, &files, None).await {
+                    // Lost the race to another reader's re-sign: use theirs.
+                    Ok(()) | Err(TrustError::Update(UpdateError::Version { .. })) => {}
+                    Err(e) => return Err(e),
+                }
+                current = self.current_map(repository).await?;
+                let ts = current.get(TIMESTAMP).cloned().ok_or(TrustError::NotFound)?;
+                Ok((ts, current))
+            }
+            Err(e) => {
+                tracing::warn!(%repository, error = %e, "cannot re-sign expired timestamp; serving it stale");
+                Ok((ts, current))
+            }
+        }
+    }
+
+    /// The file named by a snapshot/timestamp `meta` entry's sha256.
+    async fn by_meta(&self, repository: &str, parent: &TrustFile, role: &str) -> TrustResult<TrustFile> {
+        let parsed = Signed::<Timestamp>::parse(parent.content.clone())
+            .map_err(|e| TrustError::Internal(format!("stored {} unreadable: {e}", parent.role)))?;
+        let sha = parsed
+            .signed
+            .meta
+            .get(role)
+            .and_then(|m| m.hashes.get("sha256"))
+            .ok_or(TrustError::NotFound)?;
+        self.meta
+            .trust_file_by_sha256(repository, role, &hex::encode(sha))
+            .await?
+            .ok_or(TrustError::NotFound)
+    }
+
+    /// `GET …/_trust/tuf/<name>` (spec §1.3). "Current" walks timestamp → snapshot →
+    /// role so a reader always sees one consistent published state.
+    pub async fn get_metadata(&self, repository: &str, gun: &str, name: &str) -> TrustResult<Served> {
+        let name = parse_meta_name(name).ok_or(TrustError::NotFound)?;
+        let consistent = |f: TrustFile| Served {
+            bytes: f.content,
+            cache: CacheKind::Consistent,
+            created_at: f.created_at,
+        };
+        match name {
+            MetaName::ByVersion(role, version) => self
+                .meta
+                .trust_file_by_version(repository, role, version)
+                .await?
+                .map(consistent)
+                .ok_or(TrustError::NotFound),
+            MetaName::ByChecksum(role, hex) => self
+                .meta
+                .trust_file_by_sha256(repository, role, &hex.to_ascii_lowercase())
+                .await?
+                .map(consistent)
+                .ok_or(TrustError::NotFound),
+            MetaName::Current(role) => {
+                let (ts, _) = self.current_timestamp(repository, gun).await?;
+                let file = match role {
+                    TIMESTAMP => ts,
+                    SNAPSHOT => self.by_meta(repository, &ts, SNAPSHOT).await?,
+                    _ => {
+                        let sn = self.by_meta(repository, &ts, SNAPSHOT).await?;
+                        self.by_meta(repository, &sn, role).await?
+                    }
+                };
+                Ok(Served {
+                    bytes: file.content,
+                    cache: CacheKind::Current,
+                    created_at: file.created_at,
+                })
+            }
+        }
+    }
+
+    /// `DELETE …/_trust/tuf/` and `wharf content-trust reset`: wipe one repository.
+    pub async fn delete(&self, repository: &str, gun: &str, actor: &str) -> TrustResult<bool> {
+        let deleted = self
+            .meta
+            .trust_delete(repository, gun, &audit(actor, "trust.reset", repository, gun))
+            .await?;
+        tracing::info!(%repository, %actor, deleted, "trust data of repository deleted");
+        Ok(deleted)
+    }
+
+    /// `wharf content-trust reset REPOSITORY`: the lost-root-key path for one repository.
+    pub async fn reset(&self, repository: &str, actor: &str) -> TrustResult<bool> {
+        if !valid_repository_name(repository) {
+            return Err(TrustError::InvalidGun(repository.to_owned()));
+        }
+        // The changefeed names GUNs; without a configured public host the name alone.
+        let gun = self
+            .public_hosts
+            .first()
+            .map_or_else(|| repository.to_owned(), |h| format!("{h}/{repository}"));
+        self.delete(repository, &gun, actor).await
+    }
+
+    /// Changefeed of one repository (`Some`) or of all.
+    pub async fn changefeed(&self, repository: Option<&str>, query: &str) -> TrustResult<Vec<u8>> {
+        let (change_id, records) = parse_changefeed_query(query)?;
+        let changes = self.meta.trust_changes(repository, change_id, records).await?;
+        Ok(changefeed_json(&changes))
+    }
+
+    /// Turn the policy on or off. Off deletes all trust data of every repository in the
+    /// same transaction that records the switch, so no half-wiped state is observable.
+    pub async fn set_enabled(&self, actor: &str, enabled: bool) -> TrustResult<u64> {
+        if enabled {
+            self.meta.put_setting(POLICY_SETTING, policy_value(true)).await?;
+            self.meta
+                .add_audit(&audit(actor, "content_trust.enable", "registry", ""))
+                .await?;
+            tracing::info!(%actor, "content trust enabled");
+            return Ok(0);
+        }
+        let wiped = self
+            .meta
+            .trust_delete_all(
+                POLICY_SETTING,
+                policy_value(false),
+                &audit(
+                    actor,
+                    "content_trust.disable",
+                    "registry",
+                    "all trust data deleted",
+                ),
+            )
+            .await?;
+        tracing::warn!(%actor, repositories = wiped, "content trust disabled; all trust data deleted");
+        Ok(wiped)
+    }
+}
+
+fn policy_value(enabled: bool) -> &'static [u8] {
+    if enabled { b"true" } else { b"false" }
+}
+
+fn audit(actor: &str, action: &str, target: &str, detail: &str) -> AuditRecord {
+    AuditRecord {
+        at: now(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_names() {
+        assert_eq!(parse_meta_name("root.json"), Some(MetaName::Current("root")));
+        assert_eq!(
+            parse_meta_name("targets/releases.json"),
+            Some(MetaName::Current("targets/releases"))
+        );
+        assert_eq!(
+            parse_meta_name("01.root.json"),
+            Some(MetaName::ByVersion("root", 1))
+        );
+        assert_eq!(parse_meta_name("0.root.json"), None);
+        let hex = "a".repeat(64);
+        assert_eq!(
+            parse_meta_name(&format!("snapshot.{hex}.json")),
+            Some(MetaName::ByChecksum("snapshot", &hex))
+        );
+        assert_eq!(parse_meta_name("root.key"), None);
+        assert_eq!(parse_meta_name("bogus.json"), None);
+    }
+
+    #[test]
+    fn multipart_keeps_raw_filenames_and_accepts_empty_bodies() {
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"files\"; filename=\"targets/releases\"\r\n\
+Content-Type: application/octet-stream\r\n\r\n{\"a\":1}\r\n--XX\r\nContent-Disposition: form-data; name=\"files\"; filename=\"root\"\r\n\r\nline\r\nnext\r\n--XX--\r\n";
+        let parts = parse_multipart("multipart/form-data; boundary=XX", body).unwrap();
+        assert_eq!(parts[0], ("targets/releases".into(), b"{\"a\":1}".to_vec()));
+        assert_eq!(parts[1], ("root".into(), b"line\r\nnext".to_vec()));
+        assert!(
+            parse_multipart("multipart/form-data; boundary=XX", b"--XX--\r\n")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            parse_multipart("application/json", b"{}"),
+            Err(TrustError::MalformedUpload(_))
+        ));
+        assert!(parse_multipart("multipart/form-data; boundary=XX", b"--XX\r\nbroken").is_err());
+    }
+
+    async fn service(enabled: bool) -> (tempfile::TempDir, TrustService) {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(
+            wharf_store::SqliteMetadataStore::open(&dir.path().join("m.db"))
+                .await
+                .unwrap(),
+        );
+        let kek = Arc::new(KeyEncryptionKey::from_base64(&format!("{}=", "A".repeat(43))).unwrap());
+        let svc = TrustService::open(meta, kek, vec!["reg.example.com".into()], enabled)
+            .await
+            .unwrap();
+        (dir, svc)
+    }
+
+    #[tokio::test]
+    async fn keys_are_stable_before_init_and_writes_need_the_policy() {
+        let (_d, svc) = service(false).await;
+        assert!(!svc.enabled().await.unwrap());
+        assert_eq!(
+            svc.repository_of("reg.example.com/a/b", "localhost:1").unwrap(),
+            "a/b"
+        );
+        assert_eq!(svc.repository_of("localhost:1/a", "localhost:1").unwrap(), "a");
+        assert!(svc.repository_of("evil.example.com/a", "localhost:1").is_err());
+        assert!(svc.repository_of("reg.example.com/UPPER", "localhost:1").is_err());
+        let k1 = svc.get_key("a", "timestamp").await.unwrap();
+        assert_eq!(k1, svc.get_key("a", "timestamp").await.unwrap());
+        assert_ne!(k1, svc.get_key("a", "snapshot").await.unwrap());
+        assert!(matches!(
+            svc.get_key("a", "root").await,
+            Err(TrustError::NotFound)
+        ));
+        let body = b"--B--\r\n";
+        let refused = svc
+            .update(
+                "a",
+                "reg.example.com/a",
+                "me",
+                "multipart/form-data; boundary=B",
+                body,
+            )
+            .await;
+        assert!(
+            matches!(&refused, Err(TrustError::Update(UpdateError::Validation(m))) if m == DISABLED_MESSAGE),
+            "{refused:?}"
+        );
+        svc.set_enabled("me", true).await.unwrap();
+        let refused = svc
+            .update(
+                "a",
+                "reg.example.com/a",
+                "me",
+                "multipart/form-data; boundary=B",
+                body,
+            )
+            .await;
+        assert!(
+            matches!(&refused, Err(TrustError::Update(UpdateError::Validation(m))) if m.contains("no pre-existing root")),
+            "{refused:?}"
+        );
+        // Disabling wipes server keys too: the next pending key is a new one.
+        svc.set_enabled("me", false).await.unwrap();
+        assert_ne!(k1, svc.get_key("a", "timestamp").await.unwrap());
+        assert!(matches!(
+            svc.get_metadata("a", "reg.example.com/a", "root.json").await,
+            Err(TrustError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn changefeed_query_rules() {
+        assert_eq!(parse_changefeed_query("records=0").unwrap(), (0, 100));
+        assert_eq!(
+            parse_changefeed_query("change_id=-1&records=-5").unwrap(),
+            (-1, -5)
+        );
+        assert!(parse_changefeed_query("change_id=3").is_err());
+        assert!(parse_changefeed_query("change_id=x&records=1").is_err());
+    }
+}
