@@ -13,10 +13,17 @@ fn wharf_login_then_docker_push_and_pull_by_tag_and_digest_with_a_deep_name() {
     let server = Server::start();
     let docker = DockerClient::new();
     let login = docker.wharf_login(&server, "admin", &server.admin_password);
-    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
     let config = std::fs::read_to_string(docker.config.path().join("config.json")).unwrap();
     assert!(config.contains("\"identitytoken\": \"wharf_rt_"), "{config}");
-    assert!(!config.contains(&server.admin_password), "the password must not be stored");
+    assert!(
+        !config.contains(&server.admin_password),
+        "the password must not be stored"
+    );
 
     let image = format!("{}/a/b/c/d/e/f/g/h/i:v1", server.host);
     docker.import_image(&image);
@@ -27,7 +34,13 @@ fn wharf_login_then_docker_push_and_pull_by_tag_and_digest_with_a_deep_name() {
     let by_digest = format!("{}/a/b/c/d/e/f/g/h/i@{digest}", server.host);
     docker.ok(&["rmi", "-f", &image]);
     docker.ok(&["pull", &by_digest]);
-    let inspect = docker.ok(&["image", "inspect", "--format", "{{json .RepoDigests}}", &by_digest]);
+    let inspect = docker.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &by_digest,
+    ]);
     assert!(inspect.contains(&digest), "{inspect}");
 }
 
@@ -38,8 +51,14 @@ fn docker_login_with_a_password_and_wrong_password_is_refused() {
     let bad = docker.cmd(&["login", &server.host, "-u", "admin", "-p", "wrong"], &[]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("invalid username or password") || err.contains("unauthorized"), "{err}");
-    let good = docker.cmd(&["login", &server.host, "-u", "admin", "-p", &server.admin_password], &[]);
+    assert!(
+        err.contains("invalid username or password") || err.contains("unauthorized"),
+        "{err}"
+    );
+    let good = docker.cmd(
+        &["login", &server.host, "-u", "admin", "-p", &server.admin_password],
+        &[],
+    );
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     let image = format!("{}/team/app:1.0", server.host);
     docker.import_image(&image);
@@ -49,27 +68,45 @@ fn docker_login_with_a_password_and_wrong_password_is_refused() {
     let out = anon.cmd(&["pull", &image], &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unauthorized") || err.contains("authentication required"), "{err}");
+    assert!(
+        err.contains("unauthorized") || err.contains("authentication required"),
+        "{err}"
+    );
 }
 
 #[test]
 fn many_concurrent_docker_pushers_to_one_repository_end_consistent() {
     let server = Server::start();
     let docker = DockerClient::new();
-    assert!(docker.wharf_login(&server, "admin", &server.admin_password).status.success());
-    let images: Vec<String> = (0..4).map(|i| format!("{}/shared/repo:t{i}", server.host)).collect();
+    assert!(
+        docker
+            .wharf_login(&server, "admin", &server.admin_password)
+            .status
+            .success()
+    );
+    let images: Vec<String> = (0..4)
+        .map(|i| format!("{}/shared/repo:t{i}", server.host))
+        .collect();
     for img in &images {
         docker.import_image(img);
     }
     // Four pushes in parallel, plus the same tag pushed twice at once.
     let digests: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = images.iter().map(|img| s.spawn(|| pushed_digest(&docker.ok(&["push", img])))).collect();
+        let handles: Vec<_> = images
+            .iter()
+            .map(|img| s.spawn(|| pushed_digest(&docker.ok(&["push", img]))))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let http = server.http();
     let token = server.token(&["repository:shared/repo:pull"]);
-    let tags: serde_json::Value =
-        http.get(server.url("/v2/shared/repo/tags/list")).bearer_auth(&token).send().unwrap().json().unwrap();
+    let tags: serde_json::Value = http
+        .get(server.url("/v2/shared/repo/tags/list"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(tags["tags"], json!(["t0", "t1", "t2", "t3"]));
     for (i, d) in digests.iter().enumerate() {
         let resp = http
@@ -97,7 +134,17 @@ fn write_oci_layout(dir: &std::path::Path, platforms: &[(&str, &str)]) -> String
         let src = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join("platform"), format!("{os}/{arch}\n")).unwrap();
         let tar = src.path().join("layer.tar");
-        assert!(Command::new("tar").arg("-C").arg(src.path()).arg("-cf").arg(&tar).arg("platform").status().unwrap().success());
+        assert!(
+            Command::new("tar")
+                .arg("-C")
+                .arg(src.path())
+                .arg("-cf")
+                .arg(&tar)
+                .arg("platform")
+                .status()
+                .unwrap()
+                .success()
+        );
         let layer = std::fs::read(&tar).unwrap();
         let layer_digest = put(&layer);
         let config = json!({"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": [layer_digest]}, "config": {}});
@@ -123,7 +170,11 @@ fn write_oci_layout(dir: &std::path::Path, platforms: &[(&str, &str)]) -> String
 
 fn skopeo(args: &[&str]) -> String {
     let out = Command::new("skopeo").args(args).output().expect("run skopeo");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "skopeo {args:?} failed:\n{text}");
     text
 }
@@ -138,35 +189,85 @@ fn skopeo_copies_multi_platform_images_in_and_out_with_both_transports() {
     let layout = server.scratch("layout");
     let index_digest = write_oci_layout(&layout, &[("linux", "amd64"), ("linux", "arm64")]);
     let ours: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&index_digest[7..])).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&index_digest[7..])).unwrap())
+            .unwrap();
     let children = |index: &serde_json::Value| -> Vec<String> {
-        index["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap().to_owned()).collect()
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_owned())
+            .collect()
     };
     let src = format!("oci:{}:v1", layout.display());
     let dest = format!("docker://{}/multi/arch:v1", server.host);
-    skopeo(&["copy", "--all", "--dest-cert-dir", certs, "--dest-creds", &creds, &src, &dest]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-cert-dir",
+        certs,
+        "--dest-creds",
+        &creds,
+        &src,
+        &dest,
+    ]);
     // skopeo compresses the uncompressed layers on the way in (so manifests change); the
     // registry must hold both platforms, and from here on copies keep every digest.
     let served = skopeo(&["inspect", "--raw", "--cert-dir", certs, "--creds", &creds, &dest]);
     let served_index: serde_json::Value = serde_json::from_str(&served).unwrap();
-    let platforms: Vec<&str> = served_index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    let platforms: Vec<&str> = served_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
     assert_eq!(platforms, ["amd64", "arm64"]);
     assert_eq!(children(&ours).len(), 2);
     let served_digest = sha256(served.trim_end().as_bytes());
     // Registry to registry over the docker transport, then back out to an OCI layout.
     let copy = format!("docker://{}/multi/copy:v1", server.host);
-    skopeo(&["copy", "--all", "--src-cert-dir", certs, "--src-creds", &creds, "--dest-cert-dir", certs, "--dest-creds", &creds, &dest, &copy]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-cert-dir",
+        certs,
+        "--src-creds",
+        &creds,
+        "--dest-cert-dir",
+        certs,
+        "--dest-creds",
+        &creds,
+        &dest,
+        &copy,
+    ]);
     let out_dir = server.scratch("out");
     let out = format!("oci:{}:v1", out_dir.display());
-    skopeo(&["copy", "--all", "--src-cert-dir", certs, "--src-creds", &creds, &copy, &out]);
-    let top: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("index.json")).unwrap()).unwrap();
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-cert-dir",
+        certs,
+        "--src-creds",
+        &creds,
+        &copy,
+        &out,
+    ]);
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("index.json")).unwrap()).unwrap();
     assert_eq!(top["manifests"][0]["digest"], json!(served_digest));
-    let out_index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("blobs/sha256").join(&served_digest[7..])).unwrap()).unwrap();
+    let out_index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.join("blobs/sha256").join(&served_digest[7..])).unwrap(),
+    )
+    .unwrap();
     assert_eq!(children(&out_index), children(&served_index));
     // docker picks its own platform from the index.
     let docker = DockerClient::new();
-    assert!(docker.wharf_login(&server, "admin", &server.admin_password).status.success());
+    assert!(
+        docker
+            .wharf_login(&server, "admin", &server.admin_password)
+            .status
+            .success()
+    );
     let image = format!("{}/multi/arch:v1", server.host);
     docker.ok(&["pull", &image]);
     let arch = docker.ok(&["image", "inspect", "--format", "{{.Architecture}}", &image]);

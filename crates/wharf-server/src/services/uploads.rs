@@ -147,12 +147,12 @@ impl UploadService {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        if let Some(r) = range {
-            if r.start != session.offset || r.end < r.start {
-                return Err(RegistryError::RangeInvalid {
-                    offset: session.offset,
-                });
-            }
+        if let Some(r) = range
+            && (r.start != session.offset || r.end < r.start)
+        {
+            return Err(RegistryError::RangeInvalid {
+                offset: session.offset,
+            });
         }
         let mut hasher = ResumableSha256::restore(&session.hash_state)?;
         let mut writer = self.blobs.upload_writer(&session.id, session.offset).await?;
@@ -176,13 +176,13 @@ impl UploadService {
             writer.write(chunk).await?;
         }
         writer.finish().await?;
-        if let Some(r) = range {
-            if written != r.end - r.start + 1 {
-                return Err(RegistryError::SizeInvalid(format!(
-                    "Content-Range announced {} bytes but the body held {written}",
-                    r.end - r.start + 1
-                )));
-            }
+        if let Some(r) = range
+            && written != r.end - r.start + 1
+        {
+            return Err(RegistryError::SizeInvalid(format!(
+                "Content-Range announced {} bytes but the body held {written}",
+                r.end - r.start + 1
+            )));
         }
         let new_offset = session.offset + written;
         let state = hasher.save();

@@ -23,12 +23,22 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// Fail with a message naming the missing tool and how to get it.
 pub fn require_tool(name: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().map(|o| o.status.success());
-    assert!(matches!(found, Ok(true)), "missing tool `{name}`: run `sudo scripts/install-deps.sh`");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success());
+    assert!(
+        matches!(found, Ok(true)),
+        "missing tool `{name}`: run `sudo scripts/install-deps.sh`"
+    );
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub struct Server {
@@ -137,13 +147,20 @@ impl Server {
 
     /// An access token for `scopes` as the owner.
     pub fn token(&self, scopes: &[&str]) -> String {
-        self.token_as("admin", &self.admin_password, scopes).expect("owner token")
+        self.token_as("admin", &self.admin_password, scopes)
+            .expect("owner token")
     }
 
     pub fn token_as(&self, user: &str, password: &str, scopes: &[&str]) -> Result<String, u16> {
         let mut q: Vec<(&str, &str)> = vec![("service", "wharf")];
         q.extend(scopes.iter().map(|s| ("scope", *s)));
-        let resp = self.http().get(self.url("/token")).query(&q).basic_auth(user, Some(password)).send().expect("token");
+        let resp = self
+            .http()
+            .get(self.url("/token"))
+            .query(&q)
+            .basic_auth(user, Some(password))
+            .send()
+            .expect("token");
         if !resp.status().is_success() {
             return Err(resp.status().as_u16());
         }
@@ -178,8 +195,16 @@ pub fn ensure_dockerd() {
     require_tool("docker");
     require_tool("dockerd");
     DOCKERD.call_once(|| {
-        let out = Command::new("bash").arg(repo_root().join("scripts/start-dockerd.sh")).output().expect("run start-dockerd.sh");
-        assert!(out.status.success(), "cannot start dockerd: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/start-dockerd.sh"))
+            .output()
+            .expect("run start-dockerd.sh");
+        assert!(
+            out.status.success(),
+            "cannot start dockerd: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
 }
 
@@ -191,12 +216,16 @@ pub struct DockerClient {
 impl DockerClient {
     pub fn new() -> Self {
         ensure_dockerd();
-        Self { config: tempfile::tempdir().expect("tempdir") }
+        Self {
+            config: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         let mut c = Command::new("docker");
-        c.args(args).env("DOCKER_CONFIG", self.config.path()).stdin(Stdio::null());
+        c.args(args)
+            .env("DOCKER_CONFIG", self.config.path())
+            .stdin(Stdio::null());
         for (k, v) in envs {
             c.env(k, v);
         }
@@ -206,7 +235,11 @@ impl DockerClient {
     /// Run docker, assert success, return stdout+stderr.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd(args, &[]);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "docker {args:?} failed:\n{text}");
         text
     }
@@ -223,7 +256,12 @@ impl DockerClient {
             .stderr(Stdio::piped())
             .spawn()
             .expect("wharf login");
-        child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("write");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
         child.wait_with_output().expect("wait")
     }
 
@@ -232,10 +270,21 @@ impl DockerClient {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("root");
         std::fs::create_dir_all(root.join("etc")).expect("mkdir");
-        let unique = format!("{reference} {:?} {}", std::time::SystemTime::now(), std::process::id());
+        let unique = format!(
+            "{reference} {:?} {}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        );
         std::fs::write(root.join("etc/wharf-test"), unique).expect("write");
         let tar = dir.path().join("img.tar");
-        let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar");
         assert!(st.success());
         self.ok(&["import", tar.to_str().expect("path"), reference]);
     }
@@ -253,7 +302,8 @@ pub fn pushed_digest(output: &str) -> String {
 
 /// The `errors[0].code` of a registry error body.
 pub fn error_code(body: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON error body: {body}"));
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON error body: {body}"));
     v["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -262,7 +312,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
