@@ -26,10 +26,13 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Windows far above loopback/LAN bandwidth-delay products, yet small enough that a
+    // client outrunning the disk cannot park more than a few MiB per connection in memory
+    // (16/32 MiB windows measured +20 MiB RSS on an h2 upload).
     builder
         .http2()
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(32 << 20)
+        .initial_stream_window_size(4 << 20)
+        .initial_connection_window_size(8 << 20)
         .max_frame_size((1 << 20) - 1)
         .adaptive_window(false);
     let builder = Arc::new(builder);

@@ -112,9 +112,7 @@ mod tests {
             assert!(!valid_repository_name(bad), "{bad}");
         }
         assert!(!valid_repository_name(&"a".repeat(256)));
-        assert!(valid_repository_name(
-            &"a/".repeat(100).trim_end_matches('/').to_string()
-        ));
+        assert!(valid_repository_name("a/".repeat(100).trim_end_matches('/')));
     }
 
     #[test]

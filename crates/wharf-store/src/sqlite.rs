@@ -27,6 +27,71 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteMetadataStore {
     pool: SqlitePool,
+    cache: ReadCache,
+}
+
+/// Manifests this large are not kept in the read cache.
+const CACHE_MAX_MANIFEST: usize = 64 * 1024;
+/// Entries per map before the cache starts over.
+const CACHE_MAX_ENTRIES: usize = 4096;
+
+/// Tag and manifest lookups served from memory. SQLite means one server process owns the
+/// database, so this process sees every write. A write bumps `generation` under the lock
+/// after its commit; a reader only fills the cache if no write happened since it started
+/// its query, so a stale answer can never be cached after the write that replaced it.
+#[derive(Default)]
+struct ReadCache {
+    generation: std::sync::atomic::AtomicU64,
+    maps: std::sync::RwLock<CacheMaps>,
+}
+
+#[derive(Default)]
+struct CacheMaps {
+    tags: std::collections::HashMap<(String, String), Digest>,
+    manifests: std::collections::HashMap<(String, Digest), ManifestRecord>,
+}
+
+impl ReadCache {
+    fn start_read(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn tag(&self, repository: &str, tag: &str) -> Option<Digest> {
+        let maps = self.maps.read().ok()?;
+        maps.tags.get(&(repository.to_owned(), tag.to_owned())).cloned()
+    }
+
+    fn manifest(&self, repository: &str, digest: &Digest) -> Option<ManifestRecord> {
+        let maps = self.maps.read().ok()?;
+        maps.manifests
+            .get(&(repository.to_owned(), digest.clone()))
+            .cloned()
+    }
+
+    fn fill(&self, since: u64, f: impl FnOnce(&mut CacheMaps)) {
+        let Ok(mut maps) = self.maps.write() else { return };
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) != since {
+            return;
+        }
+        if maps.tags.len() >= CACHE_MAX_ENTRIES || maps.manifests.len() >= CACHE_MAX_ENTRIES {
+            *maps = CacheMaps::default();
+        }
+        f(&mut maps);
+    }
+
+    /// After a committed write: forget what it may have changed.
+    fn invalidate(&self, f: impl FnOnce(&mut CacheMaps)) {
+        match self.maps.write() {
+            Ok(mut maps) => {
+                self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                f(&mut maps);
+            }
+            Err(poisoned) => {
+                self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                *poisoned.into_inner() = CacheMaps::default();
+            }
+        }
+    }
 }
 
 fn digest_col(row: &SqliteRow, col: &str) -> StoreResult<Digest> {
@@ -57,7 +122,10 @@ impl SqliteMetadataStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            cache: ReadCache::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -338,10 +406,19 @@ impl MetadataStore for SqliteMetadataStore {
             .await?;
         }
         tx.commit().await?;
+        if let Some(tag) = &m.tag {
+            self.cache.invalidate(|c| {
+                c.tags.remove(&(repository.to_owned(), tag.clone()));
+            });
+        }
         Ok(ManifestPutOutcome::Stored)
     }
 
     async fn get_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<Option<ManifestRecord>> {
+        if let Some(hit) = self.cache.manifest(repository, digest) {
+            return Ok(Some(hit));
+        }
+        let since = self.cache.start_read();
         let row = sqlx::query(
             "SELECT m.* FROM manifests m JOIN repositories r ON r.id = m.repository_id
              WHERE r.name = $1 AND m.digest = $2",
@@ -362,9 +439,21 @@ impl MetadataStore for SqliteMetadataStore {
             })
         })
         .transpose()
+        .inspect(|found: &Option<ManifestRecord>| {
+            if let Some(rec) = found.as_ref().filter(|r| r.content.len() <= CACHE_MAX_MANIFEST) {
+                self.cache.fill(since, |c| {
+                    c.manifests
+                        .insert((repository.to_owned(), digest.clone()), rec.clone());
+                });
+            }
+        })
     }
 
     async fn resolve_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<Digest>> {
+        if let Some(hit) = self.cache.tag(repository, tag) {
+            return Ok(Some(hit));
+        }
+        let since = self.cache.start_read();
         let row = sqlx::query(
             "SELECT t.manifest_digest FROM tags t JOIN repositories r ON r.id = t.repository_id
              WHERE r.name = $1 AND t.name = $2",
@@ -373,7 +462,13 @@ impl MetadataStore for SqliteMetadataStore {
         .bind(tag)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| digest_col(&r, "manifest_digest")).transpose()
+        let found = row.map(|r| digest_col(&r, "manifest_digest")).transpose()?;
+        if let Some(d) = &found {
+            self.cache.fill(since, |c| {
+                c.tags.insert((repository.to_owned(), tag.to_owned()), d.clone());
+            });
+        }
+        Ok(found)
     }
 
     async fn delete_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<bool> {
@@ -385,6 +480,11 @@ impl MetadataStore for SqliteMetadataStore {
         .bind(digest.as_str())
         .execute(&self.pool)
         .await?;
+        // Its tags went with it (cascade); which ones is unknown here, so forget them all.
+        self.cache.invalidate(|c| {
+            c.manifests.remove(&(repository.to_owned(), digest.clone()));
+            c.tags.clear();
+        });
         Ok(done.rows_affected() > 0)
     }
 
@@ -396,6 +496,9 @@ impl MetadataStore for SqliteMetadataStore {
         .bind(tag)
         .execute(&self.pool)
         .await?;
+        self.cache.invalidate(|c| {
+            c.tags.remove(&(repository.to_owned(), tag.to_owned()));
+        });
         Ok(done.rows_affected() > 0)
     }
 
@@ -1045,5 +1148,66 @@ mod tests {
         assert_eq!(s.list_audit(10).await.unwrap()[0].action, "disable");
         let feed = s.trust_changes(None, 0, 100).await.unwrap();
         assert_eq!(feed.iter().filter(|c| c.category == "deletion").count(), 2);
+    }
+
+    fn tagged_manifest(body: &'static [u8], tag: &str) -> NewManifest {
+        NewManifest {
+            record: ManifestRecord {
+                digest: Digest::of(body),
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                content: Bytes::from_static(body),
+                subject: None,
+                artifact_type: None,
+                annotations: None,
+                created_at: 1,
+            },
+            blobs: Vec::new(),
+            manifests: Vec::new(),
+            tag: Some(tag.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn cached_tag_lookups_follow_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap();
+        let (a, b) = (tagged_manifest(b"a", "latest"), tagged_manifest(b"b", "latest"));
+        store.put_manifest("r", &a).await.unwrap();
+        assert_eq!(
+            store.resolve_tag("r", "latest").await.unwrap(),
+            Some(Digest::of(b"a"))
+        );
+        assert!(
+            store
+                .get_manifest("r", &Digest::of(b"a"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        store.put_manifest("r", &b).await.unwrap();
+        assert_eq!(
+            store.resolve_tag("r", "latest").await.unwrap(),
+            Some(Digest::of(b"b"))
+        );
+        store.delete_manifest("r", &Digest::of(b"b")).await.unwrap();
+        assert_eq!(store.resolve_tag("r", "latest").await.unwrap(), None);
+        store
+            .put_manifest("r", &tagged_manifest(b"a", "v1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.resolve_tag("r", "v1").await.unwrap(),
+            Some(Digest::of(b"a"))
+        );
+        store.delete_tag("r", "v1").await.unwrap();
+        assert_eq!(store.resolve_tag("r", "v1").await.unwrap(), None);
+        store.delete_manifest("r", &Digest::of(b"a")).await.unwrap();
+        assert!(
+            store
+                .get_manifest("r", &Digest::of(b"a"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

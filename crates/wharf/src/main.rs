@@ -7,6 +7,7 @@ mod serve;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    keep_large_allocations_out_of_the_heap();
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -23,5 +24,16 @@ fn main() -> std::process::ExitCode {
             eprintln!("wharf: {msg}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc raises its mmap threshold after the first large free; from then on Argon2's
+/// ~19 MiB working buffers (one per login) stay in the heap and RSS only grows
+/// (measured: +19.5 MiB per login). A fixed threshold returns them to the OS on free.
+fn keep_large_allocations_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator tuning; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }

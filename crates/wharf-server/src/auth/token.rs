@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use super::access::AccessEntry;
 
 /// Clock skew tolerated between replicas when checking `nbf`/`exp`.
-const LEEWAY_SECONDS: i64 = 30;
+pub const LEEWAY_SECONDS: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

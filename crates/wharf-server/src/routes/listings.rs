@@ -24,10 +24,10 @@ fn pagination(query: &str) -> Result<(Option<u32>, Option<String>), WireError> {
 
 fn page_response(path: &str, body: Value, page: &Page, n: Option<u32>) -> Response {
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-    if let (true, Some(n), Some(last)) = (page.more, n, page.items.last()) {
-        if let Ok(v) = HeaderValue::from_str(&format!("<{path}?n={n}&last={last}>; rel=\"next\"")) {
-            resp.headers_mut().insert(LINK, v);
-        }
+    if let (true, Some(n), Some(last)) = (page.more, n, page.items.last())
+        && let Ok(v) = HeaderValue::from_str(&format!("<{path}?n={n}&last={last}>; rel=\"next\""))
+    {
+        resp.headers_mut().insert(LINK, v);
     }
     resp
 }

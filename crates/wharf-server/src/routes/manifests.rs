@@ -67,7 +67,7 @@ pub async fn put(
     name: &str,
     reference: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Body,
 ) -> Result<Response, WireError> {
     let reference = parse_reference(reference)?;
     let limit = state.manifests.max_bytes();
@@ -79,7 +79,7 @@ pub async fn put(
     if announced.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+    let bytes = axum::body::to_bytes(std::mem::take(body), usize::try_from(limit).unwrap_or(usize::MAX))
         .await
         .map_err(|_| too_large())?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -96,10 +96,10 @@ pub async fn put(
         ],
     )
         .into_response();
-    if let Some(subject) = stored.subject {
-        if let Ok(v) = subject.as_str().parse() {
-            resp.headers_mut().insert("oci-subject", v);
-        }
+    if let Some(subject) = stored.subject
+        && let Ok(v) = subject.as_str().parse()
+    {
+        resp.headers_mut().insert("oci-subject", v);
     }
     Ok(resp)
 }

@@ -17,6 +17,24 @@ use crate::services::RegistryError;
 use crate::services::uploads::ChunkRange;
 use crate::wire::WireError;
 
+/// After refusing a request early, read (and drop) what the client is still sending, up to
+/// this much, so that it sees our error instead of a reset connection.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+pub async fn drain<S, E>(mut body: S)
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = body.next().await {
+        seen += chunk.len() as u64;
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
         .split('&')
@@ -132,7 +150,7 @@ pub async fn start(
     caller: &Caller,
     name: &str,
     query: &str,
-    body: Body,
+    body: &mut Body,
 ) -> Result<Response, WireError> {
     if let (Some(mount), Some(from)) = (query_value(query, "mount"), query_value(query, "from")) {
         let digest = parse_digest(&mount)?;
@@ -147,10 +165,14 @@ pub async fn start(
     if let Some(d) = query_value(query, "digest") {
         let digest = parse_digest(&d)?;
         let _in_flight = InFlight::start(&state.metrics);
-        let size = state
-            .uploads
-            .upload_whole(name, &digest, body.into_data_stream())
-            .await?;
+        let mut stream = std::mem::take(body).into_data_stream();
+        let size = match state.uploads.upload_whole(name, &digest, &mut stream).await {
+            Ok(size) => size,
+            Err(e) => {
+                drain(stream).await;
+                return Err(e.into());
+            }
+        };
         state.metrics.bytes_in.fetch_add(size, Ordering::Relaxed);
         return Ok(created(name, digest.as_str()));
     }
@@ -170,16 +192,26 @@ pub async fn patch(
     name: &str,
     id: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Body,
 ) -> Result<Response, WireError> {
     let range = content_range(headers)?;
     let _in_flight = InFlight::start(&state.metrics);
-    let before = state.uploads.status(name, id).await?.offset;
-    let s = state
-        .uploads
-        .append(name, id, range, body.into_data_stream())
-        .await
-        .map_err(|e| upload_error(e, name, id))?;
+    let mut stream = std::mem::take(body).into_data_stream();
+    let result = match state.uploads.status(name, id).await {
+        Ok(before) => state
+            .uploads
+            .append(name, id, range, &mut stream)
+            .await
+            .map(|s| (before.offset, s)),
+        Err(e) => Err(e),
+    };
+    let (before, s) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            drain(stream).await;
+            return Err(upload_error(e, name, id));
+        }
+    };
     state
         .metrics
         .bytes_in
@@ -193,18 +225,22 @@ pub async fn finish(
     id: &str,
     query: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Body,
 ) -> Result<Response, WireError> {
     let d = query_value(query, "digest")
         .ok_or_else(|| WireError::from(RegistryError::DigestInvalid("PUT needs ?digest=<digest>".into())))?;
     let digest = parse_digest(&d)?;
     let range = content_range(headers)?;
     let _in_flight = InFlight::start(&state.metrics);
-    state
+    let mut stream = std::mem::take(body).into_data_stream();
+    if let Err(e) = state
         .uploads
-        .complete(name, id, &digest, range, body.into_data_stream())
+        .complete(name, id, &digest, range, &mut stream)
         .await
-        .map_err(|e| upload_error(e, name, id))?;
+    {
+        drain(stream).await;
+        return Err(upload_error(e, name, id));
+    }
     Ok(created(name, digest.as_str()))
 }
 

@@ -115,13 +115,21 @@ pub async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Body,
+    mut body: Body,
 ) -> Response {
     let path = uri.path();
     let tail = path.strip_prefix("/v2").unwrap_or("").trim_start_matches('/');
     let query = uri.query().unwrap_or("");
-    let result = route(&state, &method, parse(tail), query, &headers, body).await;
-    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    let result = route(&state, &method, parse(tail), query, &headers, &mut body).await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Refused before the handler read the body (bad name, no token...): read what
+            // the client is still sending so that it receives this error, not a reset.
+            uploads::drain(std::mem::take(&mut body).into_data_stream()).await;
+            e.into_response()
+        }
+    };
     resp.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -135,7 +143,7 @@ async fn route(
     route: V2Route<'_>,
     query: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Body,
 ) -> Result<Response, WireError> {
     let head = method == Method::HEAD;
     match route {
@@ -205,7 +213,9 @@ async fn route(
                 _ => Err(method_not_allowed()),
             }
         }
-        V2Route::Trust(gun, rest) => Ok(trust::handle(state, method, gun, rest, query, headers, body).await),
+        V2Route::Trust(gun, rest) => {
+            Ok(trust::handle(state, method, gun, rest, query, headers, std::mem::take(body)).await)
+        }
         V2Route::TrustChangefeed if method == Method::GET => {
             Ok(trust::global_changefeed(state, query, headers).await)
         }

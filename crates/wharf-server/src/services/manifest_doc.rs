@@ -85,12 +85,12 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed
     let header = content_type
         .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "application/json" && c != "application/octet-stream");
-    if let Some(h) = header.as_deref() {
-        if h == DOCKER_SCHEMA1 || h == DOCKER_SCHEMA1_SIGNED {
-            return Err(invalid(
-                "Docker schema 1 manifests are not supported; push with a current client",
-            ));
-        }
+    if let Some(h) = header.as_deref()
+        && (h == DOCKER_SCHEMA1 || h == DOCKER_SCHEMA1_SIGNED)
+    {
+        return Err(invalid(
+            "Docker schema 1 manifests are not supported; push with a current client",
+        ));
     }
     let media_type = match (&header, &raw.media_type) {
         (Some(h), Some(b)) if h != b => {

@@ -147,12 +147,12 @@ impl UploadService {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        if let Some(r) = range {
-            if r.start != session.offset || r.end < r.start {
-                return Err(RegistryError::RangeInvalid {
-                    offset: session.offset,
-                });
-            }
+        if let Some(r) = range
+            && (r.start != session.offset || r.end < r.start)
+        {
+            return Err(RegistryError::RangeInvalid {
+                offset: session.offset,
+            });
         }
         let mut hasher = ResumableSha256::restore(&session.hash_state)?;
         let mut writer = self.blobs.upload_writer(&session.id, session.offset).await?;
@@ -176,13 +176,13 @@ impl UploadService {
             writer.write(chunk).await?;
         }
         writer.finish().await?;
-        if let Some(r) = range {
-            if written != r.end - r.start + 1 {
-                return Err(RegistryError::SizeInvalid(format!(
-                    "Content-Range announced {} bytes but the body held {written}",
-                    r.end - r.start + 1
-                )));
-            }
+        if let Some(r) = range
+            && written != r.end - r.start + 1
+        {
+            return Err(RegistryError::SizeInvalid(format!(
+                "Content-Range announced {} bytes but the body held {written}",
+                r.end - r.start + 1
+            )));
         }
         let new_offset = session.offset + written;
         let state = hasher.save();
@@ -285,5 +285,82 @@ impl UploadService {
             self.discard(id).await?;
         }
         Ok(stale.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_store::{FsBlobStore, SqliteMetadataStore};
+
+    async fn service(dir: &std::path::Path, idle: u64) -> (UploadService, Arc<dyn MetadataStore>) {
+        let meta: Arc<dyn MetadataStore> =
+            Arc::new(SqliteMetadataStore::open(&dir.join("m.db")).await.unwrap());
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(dir.join("s")).unwrap());
+        (UploadService::new(blobs, meta.clone(), idle), meta)
+    }
+
+    fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn idle_sessions_expire_and_their_bytes_are_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (uploads, meta) = service(dir.path(), 0).await;
+        let s = uploads.start("r").await.unwrap();
+        uploads.append("r", &s.id, None, body(&[b"abc"])).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(matches!(
+            uploads.status("r", &s.id).await,
+            Err(RegistryError::UploadUnknown)
+        ));
+        assert!(meta.get_upload(&s.id).await.unwrap().is_none());
+        assert!(!dir.path().join("s/uploads").join(&s.id).exists());
+        let s2 = uploads.start("r").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(uploads.sweep_stale().await.unwrap(), 1);
+        assert!(!dir.path().join("s/uploads").join(&s2.id).exists());
+    }
+
+    #[tokio::test]
+    async fn a_chunk_whose_length_differs_from_its_range_is_not_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (uploads, _) = service(dir.path(), 3600).await;
+        let s = uploads.start("r").await.unwrap();
+        let err = uploads
+            .append(
+                "r",
+                &s.id,
+                Some(ChunkRange { start: 0, end: 9 }),
+                body(&[b"short"]),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Content-Range announced 10 bytes but the body held 5"
+        );
+        assert_eq!(uploads.status("r", &s.id).await.unwrap().offset, 0);
+        // Resuming after the refusal writes from the acknowledged offset.
+        uploads
+            .append(
+                "r",
+                &s.id,
+                Some(ChunkRange { start: 0, end: 4 }),
+                body(&[b"hel", b"lo"]),
+            )
+            .await
+            .unwrap();
+        let size = uploads
+            .complete("r", &s.id, &Digest::of(b"hello"), None, body(&[]))
+            .await
+            .unwrap();
+        assert_eq!(size, 5);
     }
 }

@@ -1,0 +1,329 @@
+//! Test harness: the real `wharf` binary on a free port with its own data directory,
+//! real `docker` (with a daemon started by `scripts/start-dockerd.sh`), `skopeo`, `notary`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+pub const ADMIN_PASSWORD: &str = "test-owner-pw";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Fail with a message naming the missing tool and how to get it.
+pub fn require_tool(name: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success());
+    assert!(
+        matches!(found, Ok(true)),
+        "missing tool `{name}`: run `sudo scripts/install-deps.sh`"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    /// `localhost:PORT`, as clients address it.
+    pub host: String,
+    pub data: PathBuf,
+    pub ca: PathBuf,
+    pub admin_password: String,
+    env: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let port = free_port();
+        let mut s = Server {
+            child: None,
+            port,
+            host: format!("localhost:{port}"),
+            ca: data.join("tls/ca.crt"),
+            data,
+            admin_password: ADMIN_PASSWORD.to_owned(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            _dir: dir,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self._dir.path().join("server.log"))
+            .expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        cmd.arg("serve")
+            .env("WHARF_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("WHARF_DATA_DIR", &self.data)
+            .env("WHARF_ADMIN_PASSWORD", &self.admin_password)
+            .env("WHARF_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start wharf");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("Wharf is listening on") {
+                    let _ = tx.send(line.clone());
+                }
+            }
+        });
+        self.child = Some(child);
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            panic!("wharf did not start; log:\n{}", self.log());
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Graceful stop with SIGTERM; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.host)
+    }
+
+    pub fn http(&self) -> reqwest::blocking::Client {
+        let pem = std::fs::read(&self.ca).expect("ca");
+        reqwest::blocking::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("client")
+    }
+
+    /// An access token for `scopes` as the owner.
+    pub fn token(&self, scopes: &[&str]) -> String {
+        self.token_as("admin", &self.admin_password, scopes)
+            .expect("owner token")
+    }
+
+    pub fn token_as(&self, user: &str, password: &str, scopes: &[&str]) -> Result<String, u16> {
+        let mut q: Vec<(&str, &str)> = vec![("service", "wharf")];
+        q.extend(scopes.iter().map(|s| ("scope", *s)));
+        let resp = self
+            .http()
+            .get(self.url("/token"))
+            .query(&q)
+            .basic_auth(user, Some(password))
+            .send()
+            .expect("token");
+        if !resp.status().is_success() {
+            return Err(resp.status().as_u16());
+        }
+        let v: serde_json::Value = resp.json().expect("json");
+        Ok(v["token"].as_str().expect("token field").to_owned())
+    }
+
+    /// A directory holding only the CA (what skopeo's --*-cert-dir wants).
+    pub fn cert_dir(&self) -> PathBuf {
+        let d = self._dir.path().join("certs");
+        std::fs::create_dir_all(&d).expect("certs dir");
+        std::fs::copy(&self.ca, d.join("ca.crt")).expect("copy ca");
+        d
+    }
+
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let p = self._dir.path().join(name);
+        std::fs::create_dir_all(&p).expect("scratch");
+        p
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+static DOCKERD: Once = Once::new();
+
+pub fn ensure_dockerd() {
+    require_tool("docker");
+    require_tool("dockerd");
+    DOCKERD.call_once(|| {
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/start-dockerd.sh"))
+            .output()
+            .expect("run start-dockerd.sh");
+        assert!(
+            out.status.success(),
+            "cannot start dockerd: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// A docker CLI with its own config directory (credentials, trust keys).
+pub struct DockerClient {
+    pub config: tempfile::TempDir,
+}
+
+impl DockerClient {
+    pub fn new() -> Self {
+        ensure_dockerd();
+        Self {
+            config: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut c = Command::new("docker");
+        c.args(args)
+            .env("DOCKER_CONFIG", self.config.path())
+            .stdin(Stdio::null());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().expect("run docker")
+    }
+
+    /// Run docker, assert success, return stdout+stderr.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args, &[]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "docker {args:?} failed:\n{text}");
+        text
+    }
+
+    /// `wharf login` into this client's config, as a user would.
+    pub fn wharf_login(&self, server: &Server, user: &str, password: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .args(["login", &server.host, "-u", user, "--password-stdin", "--ca-file"])
+            .arg(&server.ca)
+            .env("DOCKER_CONFIG", self.config.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wharf login");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Build a small unique image with `docker import` and tag it `reference`.
+    pub fn import_image(&self, reference: &str) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+        let unique = format!(
+            "{reference} {:?} {}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        );
+        std::fs::write(root.join("etc/wharf-test"), unique).expect("write");
+        let tar = dir.path().join("img.tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar");
+        assert!(st.success());
+        self.ok(&["import", tar.to_str().expect("path"), reference]);
+    }
+}
+
+/// The digest docker printed for a push (`<tag>: digest: sha256:... size: N`).
+pub fn pushed_digest(output: &str) -> String {
+    output
+        .split_whitespace()
+        .skip_while(|w| *w != "digest:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no digest in push output:\n{output}"))
+        .to_owned()
+}
+
+/// The `errors[0].code` of a registry error body.
+pub fn error_code(body: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON error body: {body}"));
+    v["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Every file under `dir`, for asserting that nothing was stored.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
