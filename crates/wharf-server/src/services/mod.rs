@@ -7,6 +7,7 @@ pub mod identity;
 pub mod manifest_doc;
 pub mod manifests;
 pub mod trust;
+mod trust_cache;
 pub mod uploads;
 
 pub use error::{RegistryError, RegistryResult};

@@ -11,6 +11,7 @@ use wharf_store::{AuditRecord, MetadataStore, NewTrustFile, StoreError, TrustFil
 use wharf_tuf::metadata::{ROOT, SNAPSHOT, TIMESTAMP, is_valid_role};
 use wharf_tuf::{NewFile, PrivateKey, Root, Signed, Signer, Timestamp, UpdateError, UpdateInput};
 
+use super::trust_cache::{Published, PublishedCache, valid_until};
 use crate::auth::secrets::KeyEncryptionKey;
 use crate::clock::now;
 use crate::names::valid_repository_name;
@@ -221,6 +222,7 @@ pub struct TrustService {
     meta: Arc<dyn MetadataStore>,
     kek: Arc<KeyEncryptionKey>,
     public_hosts: Vec<String>,
+    published: PublishedCache,
 }
 
 impl TrustService {
@@ -238,6 +240,7 @@ impl TrustService {
             meta,
             kek,
             public_hosts,
+            published: PublishedCache::default(),
         })
     }
 
@@ -450,9 +453,13 @@ impl TrustService {
             .trust_commit(repository, gun, &rows, record, now())
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.published.invalidate(Some(repository));
+                Ok(())
+            }
             // Someone else committed first: notary's VERSION, nothing of ours is stored.
             Err(StoreError::Conflict(m)) => {
+                self.published.invalidate(Some(repository));
                 let role = files.first().map(|f| f.role.clone()).unwrap_or_default();
                 tracing::info!(%repository, conflict = %m, "trust update lost a race");
                 Err(TrustError::Update(UpdateError::Version { role, version: 0 }))
@@ -498,6 +505,53 @@ impl TrustService {
         }
     }
 
+    /// The current published state of a repository, from memory while nothing it depends
+    /// on has expired or been written since (see `trust_cache`).
+    async fn published_state(&self, repository: &str, gun: &str) -> TrustResult<Arc<Published>> {
+        if let Some(hit) = self.published.get(repository, now()) {
+            return Ok(hit);
+        }
+        let since = self.published.start_read();
+        let (ts, _) = self.current_timestamp(repository, gun).await?;
+        let expiry = |f: &TrustFile| {
+            Signed::<Timestamp>::parse(f.content.clone())
+                .ok()
+                .and_then(|s| s.signed.expires)
+                .map(|e| e.timestamp())
+        };
+        let mut roles = std::collections::HashMap::new();
+        let mut expiries = vec![expiry(&ts)];
+        match self.by_meta(repository, &ts, SNAPSHOT).await {
+            Ok(sn) => {
+                expiries.push(expiry(&sn));
+                roles.insert(SNAPSHOT.to_owned(), sn);
+            }
+            Err(TrustError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let published = Arc::new(Published {
+            timestamp: ts,
+            roles: std::sync::RwLock::new(roles),
+            valid_until: valid_until(now(), expiries),
+        });
+        self.published.fill(since, repository, published.clone());
+        Ok(published)
+    }
+
+    /// A role of the published state: the snapshot, or a role through the snapshot.
+    async fn resolve(&self, repository: &str, published: &Published, role: &str) -> TrustResult<TrustFile> {
+        let known = |r: &str| published.roles.read().ok().and_then(|m| m.get(r).cloned());
+        if let Some(f) = known(role) {
+            return Ok(f);
+        }
+        let snapshot = known(SNAPSHOT).ok_or(TrustError::NotFound)?;
+        let file = self.by_meta(repository, &snapshot, role).await?;
+        if let Ok(mut m) = published.roles.write() {
+            m.insert(role.to_owned(), file.clone());
+        }
+        Ok(file)
+    }
+
     /// The file named by a snapshot/timestamp `meta` entry's sha256.
     async fn by_meta(&self, repository: &str, parent: &TrustFile, role: &str) -> TrustResult<TrustFile> {
         let parsed = Signed::<Timestamp>::parse(parent.content.clone())
@@ -537,14 +591,10 @@ impl TrustService {
                 .map(consistent)
                 .ok_or(TrustError::NotFound),
             MetaName::Current(role) => {
-                let (ts, _) = self.current_timestamp(repository, gun).await?;
+                let published = self.published_state(repository, gun).await?;
                 let file = match role {
-                    TIMESTAMP => ts,
-                    SNAPSHOT => self.by_meta(repository, &ts, SNAPSHOT).await?,
-                    _ => {
-                        let sn = self.by_meta(repository, &ts, SNAPSHOT).await?;
-                        self.by_meta(repository, &sn, role).await?
-                    }
+                    TIMESTAMP => published.timestamp.clone(),
+                    _ => self.resolve(repository, &published, role).await?,
                 };
                 Ok(Served {
                     bytes: file.content,
@@ -561,6 +611,7 @@ impl TrustService {
             .meta
             .trust_delete(repository, gun, &audit(actor, "trust.reset", repository, gun))
             .await?;
+        self.published.invalidate(Some(repository));
         tracing::info!(%repository, %actor, deleted, "trust data of repository deleted");
         Ok(deleted)
     }
@@ -609,6 +660,7 @@ impl TrustService {
                 ),
             )
             .await?;
+        self.published.invalidate(None);
         tracing::warn!(%actor, repositories = wiped, "content trust disabled; all trust data deleted");
         Ok(wiped)
     }
