@@ -1372,4 +1372,52 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[tokio::test]
+    async fn assignments_tokens_and_revocation_cascade_with_the_principal() {
+        let (_d, s) = store().await;
+        let alice = s
+            .create_principal("alice", "user", Some("h"), None, 1)
+            .await
+            .unwrap();
+        // Names and client ids are one namespace.
+        assert!(matches!(
+            s.create_principal("sp1", "sp", Some("h"), Some("alice"), 1).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let sp = s
+            .create_principal("sp1", "sp", Some("h"), Some("sp-0011"), 1)
+            .await
+            .unwrap();
+        assert_eq!(s.find_principal("sp-0011").await.unwrap().unwrap().id, sp.id);
+        s.create_assignment(alice.id, "AcrPush", "registry", 2)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.create_assignment(alice.id, "AcrPush", "registry", 2).await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.store_refresh_token(b"rt", alice.id, 3).await.unwrap();
+        let t = s
+            .create_token(
+                "tok",
+                "h",
+                &[TokenScope {
+                    repository: "a".into(),
+                    action: "content/read".into(),
+                }],
+                4,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.token_scopes(t.id).await.unwrap().len(), 1);
+        assert_eq!(s.list_assignments(None).await.unwrap().len(), 1);
+        assert!(!s.delete_principal("alice", "sp").await.unwrap());
+        assert!(s.delete_principal("alice", "user").await.unwrap());
+        assert_eq!(s.use_refresh_token(b"rt", 5).await.unwrap(), None);
+        assert!(s.list_assignments(None).await.unwrap().is_empty());
+        s.store_refresh_token(b"rt2", sp.id, 6).await.unwrap();
+        s.set_principal_secret(sp.id, None).await.unwrap();
+        assert_eq!(s.use_refresh_token(b"rt2", 7).await.unwrap(), None);
+    }
 }
