@@ -6,6 +6,7 @@ use axum::Router;
 use wharf_store::{BlobStore, MetadataStore};
 
 use crate::observe::Metrics;
+use crate::services::access::AccessService;
 use crate::services::blobs::BlobService;
 use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
@@ -18,6 +19,7 @@ pub struct AppInner {
     pub blobs: BlobService,
     pub identity: IdentityService,
     pub trust: TrustService,
+    pub access: AccessService,
     pub metrics: Metrics,
 }
 
@@ -28,6 +30,7 @@ pub struct AppParts {
     pub meta: Arc<dyn MetadataStore>,
     pub identity: IdentityService,
     pub trust: TrustService,
+    pub access: AccessService,
     pub manifest_max_bytes: u64,
     pub upload_idle_timeout_seconds: u64,
 }
@@ -43,6 +46,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         blobs: BlobService::new(parts.blob_store, parts.meta),
         identity: parts.identity,
         trust: parts.trust,
+        access: parts.access,
         metrics: Metrics::default(),
     });
     let router = crate::routes::router(state.clone());

@@ -72,6 +72,7 @@ pub async fn run(
         &kek,
         &config.auth.service,
         config.auth.token_ttl_seconds,
+        config.public_hosts.clone(),
     )
     .await?;
     let trust = TrustService::open(
@@ -82,12 +83,14 @@ pub async fn run(
     )
     .await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
+    let access = services::access::AccessService::new(meta.clone(), &config.auth.service);
     let tls = tls::setup(&config)?;
     let (state, router) = app::build(app::AppParts {
         blob_store,
         meta,
         identity,
         trust,
+        access,
         manifest_max_bytes: config.limits.manifest_max_bytes,
         upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
     });

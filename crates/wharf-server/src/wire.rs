@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::services::RegistryError;
+use crate::services::access::AccessError;
 use crate::services::identity::IdentityError;
 use crate::services::trust::TrustError;
 
@@ -105,6 +106,10 @@ impl From<IdentityError> for WireError {
         match e {
             IdentityError::InvalidCredentials | IdentityError::InvalidRefreshToken => {
                 Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string())
+            }
+            IdentityError::LockedOut(secs) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", e.to_string())
+                    .with_header(axum::http::header::RETRY_AFTER, secs.to_string())
             }
             other => {
                 tracing::error!(error = %other, "identity failure");
@@ -218,5 +223,33 @@ impl From<TrustError> for WireError {
                 Self::internal()
             }
         }
+    }
+}
+
+/// Admin API failures for identity and access: exact messages, HTTP status by kind.
+impl From<AccessError> for WireError {
+    fn from(e: AccessError) -> Self {
+        use AccessError as E;
+        let (status, code) = match &e {
+            E::InvalidName(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
+            E::UnknownRole(_) => (StatusCode::BAD_REQUEST, "UNKNOWN_ROLE"),
+            E::MalformedScope(_) => (StatusCode::BAD_REQUEST, "SCOPE_INVALID"),
+            E::MalformedTokenScope(_) | E::EmptyTokenScope => (StatusCode::BAD_REQUEST, "SCOPE_INVALID"),
+            E::WeakPassword => (StatusCode::BAD_REQUEST, "PASSWORD_INVALID"),
+            E::AdminAccountSigner | E::AdminAccountRoles => (StatusCode::BAD_REQUEST, "ADMIN_ACCOUNT_ROLE"),
+            E::UnknownAssignee(_) => (StatusCode::NOT_FOUND, "UNKNOWN_ASSIGNEE"),
+            E::NotFound { .. } | E::AssignmentNotFound { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            E::Duplicate(_) | E::DuplicateAssignment { .. } => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
+            E::DeleteSelf => (StatusCode::CONFLICT, "DELETE_SELF"),
+            E::Secret(err) => {
+                tracing::error!(error = %err, "secret generation failed");
+                return Self::internal();
+            }
+            E::Store(err) => {
+                tracing::error!(error = %err, "access storage failure");
+                return Self::internal();
+            }
+        };
+        Self::new(status, code, e.to_string())
     }
 }

@@ -15,7 +15,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::metadata::{
     AuditRecord, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, Principal,
-    ReferrerRecord, TrustChange, TrustFile, TrustKeyRecord, UploadSession,
+    ReferrerRecord, RoleAssignment, TokenScope, TrustChange, TrustFile, TrustKeyRecord, UploadSession,
 };
 use crate::{Digest, StoreError, StoreResult};
 
@@ -23,6 +23,7 @@ use crate::{Digest, StoreError, StoreResult};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_registry.sql"),
     include_str!("../migrations/sqlite/0002_trust.sql"),
+    include_str!("../migrations/sqlite/0003_access.sql"),
 ];
 
 pub struct SqliteMetadataStore {
@@ -544,36 +545,153 @@ impl MetadataStore for SqliteMetadataStore {
         name: &str,
         kind: &str,
         password_hash: Option<&str>,
+        client_id: Option<&str>,
         now: i64,
     ) -> StoreResult<Principal> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO principals (name, kind, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(name)
-        .bind(kind)
-        .bind(password_hash)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!("{name} exists")),
-            e => e.into(),
-        })?;
-        Ok(Principal {
-            id,
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-            password_hash: password_hash.map(str::to_owned),
-            created_at: now,
-        })
+        let mut tx = self.write().await?;
+        let p = insert_principal(&mut tx, name, kind, password_hash, client_id, now).await?;
+        tx.commit().await?;
+        Ok(p)
     }
 
     async fn find_principal(&self, name: &str) -> StoreResult<Option<Principal>> {
-        let row = sqlx::query("SELECT * FROM principals WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT * FROM principals WHERE name = $1 OR client_id = $1 ORDER BY name = $1 DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| principal_row(&r)).transpose()
+    }
+
+    async fn list_principals(&self, kind: Option<&str>) -> StoreResult<Vec<Principal>> {
+        let rows = sqlx::query("SELECT * FROM principals WHERE $1 IS NULL OR kind = $1 ORDER BY name")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(principal_row).collect()
+    }
+
+    async fn delete_principal(&self, name: &str, kind: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM principals WHERE name = $1 AND kind = $2")
+            .bind(name)
+            .bind(kind)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_principal_secret(&self, principal_id: i64, password_hash: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE principals SET password_hash = $2 WHERE id = $1")
+            .bind(principal_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE principal_id = $1")
+            .bind(principal_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_assignment(
+        &self,
+        principal_id: i64,
+        role: &str,
+        scope: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO role_assignments (principal_id, role, scope, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(principal_id)
+        .bind(role)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("{role} on {scope} is already assigned"))
+            }
+            e => e.into(),
+        })?;
+        Ok(())
+    }
+
+    async fn delete_assignment(&self, principal_id: i64, role: &str, scope: &str) -> StoreResult<bool> {
+        let done =
+            sqlx::query("DELETE FROM role_assignments WHERE principal_id = $1 AND role = $2 AND scope = $3")
+                .bind(principal_id)
+                .bind(role)
+                .bind(scope)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_assignments(&self, principal_id: Option<i64>) -> StoreResult<Vec<RoleAssignment>> {
+        let rows = sqlx::query(
+            "SELECT p.name, p.kind, a.role, a.scope, a.created_at FROM role_assignments a
+             JOIN principals p ON p.id = a.principal_id
+             WHERE $1 IS NULL OR a.principal_id = $1 ORDER BY p.name, a.role, a.scope",
+        )
+        .bind(principal_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RoleAssignment {
+                    principal: r.try_get("name")?,
+                    principal_kind: r.try_get("kind")?,
+                    role: r.try_get("role")?,
+                    scope: r.try_get("scope")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        password_hash: &str,
+        scopes: &[TokenScope],
+        now: i64,
+    ) -> StoreResult<Principal> {
+        let mut tx = self.write().await?;
+        let p = insert_principal(&mut tx, name, "token", Some(password_hash), None, now).await?;
+        for s in scopes {
+            sqlx::query(
+                "INSERT INTO token_scopes (principal_id, repository, action) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(p.id)
+            .bind(&s.repository)
+            .bind(&s.action)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    async fn token_scopes(&self, principal_id: i64) -> StoreResult<Vec<TokenScope>> {
+        let rows = sqlx::query(
+            "SELECT repository, action FROM token_scopes WHERE principal_id = $1 ORDER BY repository, action",
+        )
+        .bind(principal_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenScope {
+                    repository: r.try_get("repository")?,
+                    action: r.try_get("action")?,
+                })
+            })
+            .collect()
     }
 
     async fn principal_by_id(&self, id: i64) -> StoreResult<Option<Principal>> {
@@ -917,6 +1035,49 @@ impl MetadataStore for SqliteMetadataStore {
     }
 }
 
+async fn insert_principal(
+    tx: &mut Transaction<'static, Sqlite>,
+    name: &str,
+    kind: &str,
+    password_hash: Option<&str>,
+    client_id: Option<&str>,
+    now: i64,
+) -> StoreResult<Principal> {
+    // Names and client ids share one namespace: a login string must name one principal.
+    let clash: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM principals WHERE name = $1 OR client_id = $1 OR ($2 IS NOT NULL AND (name = $2 OR client_id = $2))",
+    )
+    .bind(name)
+    .bind(client_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if clash.is_some() {
+        return Err(StoreError::Conflict(format!("{name} exists")));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO principals (name, kind, password_hash, client_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(name)
+    .bind(kind)
+    .bind(password_hash)
+    .bind(client_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!("{name} exists")),
+        e => e.into(),
+    })?;
+    Ok(Principal {
+        id,
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        password_hash: password_hash.map(str::to_owned),
+        client_id: client_id.map(str::to_owned),
+        created_at: now,
+    })
+}
+
 async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) -> StoreResult<()> {
     sqlx::query("INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(a.at)
@@ -971,6 +1132,7 @@ fn principal_row(r: &SqliteRow) -> StoreResult<Principal> {
         name: r.try_get("name")?,
         kind: r.try_get("kind")?,
         password_hash: r.try_get("password_hash")?,
+        client_id: r.try_get("client_id")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -1209,5 +1371,53 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn assignments_tokens_and_revocation_cascade_with_the_principal() {
+        let (_d, s) = store().await;
+        let alice = s
+            .create_principal("alice", "user", Some("h"), None, 1)
+            .await
+            .unwrap();
+        // Names and client ids are one namespace.
+        assert!(matches!(
+            s.create_principal("sp1", "sp", Some("h"), Some("alice"), 1).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let sp = s
+            .create_principal("sp1", "sp", Some("h"), Some("sp-0011"), 1)
+            .await
+            .unwrap();
+        assert_eq!(s.find_principal("sp-0011").await.unwrap().unwrap().id, sp.id);
+        s.create_assignment(alice.id, "AcrPush", "registry", 2)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.create_assignment(alice.id, "AcrPush", "registry", 2).await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.store_refresh_token(b"rt", alice.id, 3).await.unwrap();
+        let t = s
+            .create_token(
+                "tok",
+                "h",
+                &[TokenScope {
+                    repository: "a".into(),
+                    action: "content/read".into(),
+                }],
+                4,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.token_scopes(t.id).await.unwrap().len(), 1);
+        assert_eq!(s.list_assignments(None).await.unwrap().len(), 1);
+        assert!(!s.delete_principal("alice", "sp").await.unwrap());
+        assert!(s.delete_principal("alice", "user").await.unwrap());
+        assert_eq!(s.use_refresh_token(b"rt", 5).await.unwrap(), None);
+        assert!(s.list_assignments(None).await.unwrap().is_empty());
+        s.store_refresh_token(b"rt2", sp.id, 6).await.unwrap();
+        s.set_principal_secret(sp.id, None).await.unwrap();
+        assert_eq!(s.use_refresh_token(b"rt2", 7).await.unwrap(), None);
     }
 }

@@ -30,6 +30,150 @@ pub enum Command {
     Login(LoginArgs),
     /// Show or change the registry-level content-trust policy (owner only).
     ContentTrust(ContentTrustArgs),
+    /// Manage users (owner only).
+    User(AdminArgs<UserCommand>),
+    /// Manage service principals: generated client id and secret, for CI (owner only).
+    Sp(AdminArgs<SpCommand>),
+    /// Show, enable or disable the registry's admin account (owner only).
+    AdminAccount(AdminArgs<AdminAccountCommand>),
+    /// Built-in roles and role assignments (owner only).
+    Role(AdminArgs<RoleCommand>),
+    /// Repository-scoped tokens (owner only).
+    Token(AdminArgs<TokenCommand>),
+    /// The audit trail of administrative changes (owner only).
+    Audit(AdminArgs<AuditCommand>),
+}
+
+/// A subcommand plus how to reach the server.
+#[derive(Args)]
+pub struct AdminArgs<C: Subcommand> {
+    #[command(subcommand)]
+    pub command: C,
+    /// Registry host[:port]; defaults to the one `wharf login` used.
+    #[arg(long, env = "WHARF_REGISTRY", global = true)]
+    pub registry: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Args)]
+pub struct OutputArg {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints a generated password unless --password-stdin.
+    Create {
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List(OutputArg),
+    /// Delete a user and revoke its logins.
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SpCommand {
+    /// Create a service principal; prints its client id and secret once.
+    Create {
+        name: String,
+    },
+    List(OutputArg),
+    /// Delete a service principal and revoke its logins.
+    Delete {
+        name: String,
+    },
+    /// Generate a new secret (printed once); the old one stops working.
+    ResetSecret {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminAccountCommand {
+    Show(OutputArg),
+    /// Enable the admin account; prints its user name and a new password once.
+    Enable,
+    /// Disable the admin account and revoke its logins.
+    Disable,
+}
+
+#[derive(Subcommand)]
+pub enum RoleCommand {
+    /// List the built-in roles with their permissions.
+    List(OutputArg),
+    /// Role assignments.
+    #[command(subcommand)]
+    Assignment(AssignmentCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AssignmentCommand {
+    Create(AssignmentSpec),
+    List {
+        /// Only this principal's assignments.
+        #[arg(long)]
+        assignee: Option<String>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    Delete(AssignmentSpec),
+}
+
+#[derive(Args)]
+pub struct AssignmentSpec {
+    /// Owner, Contributor, Reader, AcrPull, AcrPush, AcrDelete or AcrImageSigner.
+    #[arg(long)]
+    pub role: String,
+    /// A user or service principal name.
+    #[arg(long)]
+    pub assignee: String,
+    /// registry (default), repository:<name> or repository:<prefix>/*.
+    #[arg(long)]
+    pub scope: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a repository-scoped token; prints its password once.
+    Create {
+        name: String,
+        /// REPO:ACTIONS, actions from content/read, content/write, content/delete,
+        /// metadata/read, metadata/write, trust/write (repeatable).
+        #[arg(long = "repository", required = true)]
+        repositories: Vec<String>,
+    },
+    List(OutputArg),
+    /// Delete a token and revoke its logins.
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Newest first.
+    List {
+        /// How many records.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        output: OutputArg,
+    },
 }
 
 #[derive(Args)]
@@ -89,5 +233,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config, print_config } => crate::serve::serve(config, print_config).await,
         Command::Login(args) => crate::client::login::login(args).await,
         Command::ContentTrust(args) => crate::client::content_trust::run(args).await,
+        Command::User(a) => crate::client::access::user(a).await,
+        Command::Sp(a) => crate::client::access::sp(a).await,
+        Command::AdminAccount(a) => crate::client::access::admin_account(a).await,
+        Command::Role(a) => crate::client::access::role(a).await,
+        Command::Token(a) => crate::client::access::token(a).await,
+        Command::Audit(a) => crate::client::access::audit(a).await,
     }
 }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod password;
 pub mod secrets;
+pub mod throttle;
 pub mod token;
 
-pub use access::{AccessEntry, AccessPolicy, Action, Caller};
+pub use access::{AccessEntry, AccessPolicy, Action, Caller, Grants, Perms, Role, Scope};

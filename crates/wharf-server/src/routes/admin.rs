@@ -1,13 +1,18 @@
-//! Admin REST API under `/api/v1/` (owner only, `registry:admin:*` bearer tokens).
+//! Admin REST API under `/api/v1/` (owner only, `registry:admin:*` bearer tokens):
+//! content-trust policy, principals, role assignments, repository tokens, audit.
+//! Described by `openapi.json`, served at `/api/v1/openapi.json`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::gate::{Need, authorize};
+use super::uploads::query_value;
 use crate::app::AppState;
+use crate::auth::Role;
+use crate::services::access::{Actor, KIND_SP, KIND_TOKEN, KIND_USER};
 use crate::wire::WireError;
 
 const DISABLE_WARNING: &str = "disabling content trust deletes ALL trust data of EVERY repository \
@@ -72,4 +77,325 @@ pub async fn delete_repository_trust(
     };
     let deleted = state.trust.reset(name, &caller.principal).await?;
     Ok(axum::Json(json!({ "repository": name, "deleted": deleted })).into_response())
+}
+
+// ---- Identity and access -------------------------------------------------------------
+
+type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+/// The owner's token, checked, and who/where for the audit record.
+fn admin(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Actor, WireError> {
+    let caller = authorize(state, headers, Need::Admin)?;
+    Ok(Actor {
+        name: caller.principal,
+        from: peer.as_ref().map(|p| p.0.0.ip()),
+    })
+}
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, shape: &str) -> Result<T, WireError> {
+    serde_json::from_slice(bytes).map_err(|e| bad_request(format!("expected {shape}: {e}")))
+}
+
+fn created(v: serde_json::Value) -> Response {
+    (StatusCode::CREATED, axum::Json(v)).into_response()
+}
+
+fn ok(v: impl serde::Serialize) -> Response {
+    axum::Json(v).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Named {
+    name: String,
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    Ok(ok(json!({ "users": state.access.list(KIND_USER).await? })))
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    let req: NewUser = body(&bytes, r#"{"name": "...", "password": "..."}"#)?;
+    let (user, generated) = state.access.create_user(&actor, &req.name, req.password).await?;
+    let mut out = json!(user);
+    if let Some(p) = generated {
+        out["password"] = json!(p);
+    }
+    Ok(created(out))
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    peer: Peer,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    state.access.delete(&actor, KIND_USER, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list_sps(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    Ok(ok(
+        json!({ "service_principals": state.access.list(KIND_SP).await? }),
+    ))
+}
+
+pub async fn create_sp(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    let req: Named = body(&bytes, r#"{"name": "..."}"#)?;
+    let (sp, secret) = state.access.create_sp(&actor, &req.name).await?;
+    let mut out = json!(sp);
+    out["secret"] = json!(secret);
+    Ok(created(out))
+}
+
+pub async fn sp_item(
+    State(state): State<AppState>,
+    peer: Peer,
+    method: axum::http::Method,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    match (method, rest.split_once('/')) {
+        (axum::http::Method::DELETE, None) => {
+            state.access.delete(&actor, KIND_SP, &rest).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (axum::http::Method::POST, Some((name, "reset-secret"))) => {
+            let (sp, secret) = state.access.reset_sp_secret(&actor, name).await?;
+            let mut out = json!(sp);
+            out["secret"] = json!(secret);
+            Ok(ok(out))
+        }
+        _ => Err(WireError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such endpoint",
+        )),
+    }
+}
+
+pub async fn get_admin_account(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    Ok(ok(state.access.admin_account().await?))
+}
+
+pub async fn admin_account_action(
+    State(state): State<AppState>,
+    peer: Peer,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    match action.as_str() {
+        "enable" => {
+            let (view, password) = state.access.enable_admin_account(&actor).await?;
+            let mut out = json!(view);
+            out["password"] = json!(password);
+            Ok(ok(out))
+        }
+        "disable" => Ok(ok(state.access.disable_admin_account(&actor).await?)),
+        _ => Err(WireError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such endpoint",
+        )),
+    }
+}
+
+pub async fn list_roles(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    let roles: Vec<_> = Role::ALL
+        .iter()
+        .map(
+            |r| json!({ "name": r.name(), "description": r.description(), "permissions": r.perms().names() }),
+        )
+        .collect();
+    Ok(ok(json!({ "roles": roles })))
+}
+
+#[derive(serde::Deserialize)]
+struct AssignmentBody {
+    role: String,
+    assignee: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+fn assignment_json(a: &wharf_store::RoleAssignment) -> serde_json::Value {
+    json!({
+        "role": a.role,
+        "assignee": a.principal,
+        "assignee_kind": a.principal_kind,
+        "scope": a.scope,
+        "created_at": a.created_at,
+    })
+}
+
+pub async fn list_assignments(
+    State(state): State<AppState>,
+    peer: Peer,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    let assignee = query_value(query.as_deref().unwrap_or(""), "assignee");
+    let list = state.access.assignments(assignee.as_deref()).await?;
+    let items: Vec<_> = list.iter().map(assignment_json).collect();
+    Ok(ok(json!({ "role_assignments": items })))
+}
+
+pub async fn create_assignment(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    let req: AssignmentBody = body(
+        &bytes,
+        r#"{"role": "...", "assignee": "...", "scope": "registry"}"#,
+    )?;
+    let a = state
+        .access
+        .assign(&actor, &req.role, &req.assignee, req.scope.as_deref())
+        .await?;
+    Ok(created(assignment_json(&a)))
+}
+
+/// `DELETE /api/v1/role-assignments?role=&assignee=&scope=` (an assignment has no id of
+/// its own: it is exactly this triple).
+pub async fn delete_assignment(
+    State(state): State<AppState>,
+    peer: Peer,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    let q = query.as_deref().unwrap_or("");
+    let role = query_value(q, "role").ok_or_else(|| bad_request("role is missing"))?;
+    let assignee = query_value(q, "assignee").ok_or_else(|| bad_request("assignee is missing"))?;
+    let scope = query_value(q, "scope");
+    state
+        .access
+        .unassign(&actor, &role, &assignee, scope.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct TokenBody {
+    name: String,
+    repositories: Vec<String>,
+}
+
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    Ok(ok(json!({ "tokens": state.access.list_tokens().await? })))
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    let req: TokenBody = body(
+        &bytes,
+        r#"{"name": "...", "repositories": ["team/app:content/read,content/write"]}"#,
+    )?;
+    let (view, password) = state
+        .access
+        .create_token(&actor, &req.name, &req.repositories)
+        .await?;
+    let mut out = json!(view);
+    out["password"] = json!(password);
+    Ok(created(out))
+}
+
+pub async fn delete_token(
+    State(state): State<AppState>,
+    peer: Peer,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    state.access.delete(&actor, KIND_TOKEN, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list_audit(
+    State(state): State<AppState>,
+    peer: Peer,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    let limit = query_value(query.as_deref().unwrap_or(""), "limit")
+        .map(|l| {
+            l.parse::<u32>()
+                .map_err(|_| bad_request("limit must be a number"))
+        })
+        .transpose()?
+        .unwrap_or(100)
+        .min(10_000);
+    let records: Vec<_> = state
+        .access
+        .audit_records(limit)
+        .await?
+        .into_iter()
+        .map(|r| json!({ "at": r.at, "actor": r.actor, "action": r.action, "target": r.target, "detail": r.detail }))
+        .collect();
+    Ok(ok(json!({ "audit": records })))
+}
+
+/// The OpenAPI description of this API (hand-written; kept next to the routes).
+pub async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
 }

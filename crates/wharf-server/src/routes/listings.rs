@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::blobs::parse_digest;
 use super::uploads::query_value;
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::services::RegistryError;
 use crate::services::manifests::Page;
 use crate::wire::WireError;
@@ -32,9 +33,13 @@ fn page_response(path: &str, body: Value, page: &Page, n: Option<u32>) -> Respon
     resp
 }
 
-pub async fn catalog(state: &AppState, query: &str) -> Result<Response, WireError> {
+pub async fn catalog(state: &AppState, caller: &Caller, query: &str) -> Result<Response, WireError> {
     let (n, last) = pagination(query)?;
-    let page = state.manifests.catalog(last.as_deref(), n).await?;
+    let grants = state.identity.grants_of_name(&caller.principal).await?;
+    let page = state
+        .manifests
+        .catalog(last.as_deref(), n, |repo| grants.may_read(repo))
+        .await?;
     let body = json!({ "repositories": page.items });
     Ok(page_response("/v2/_catalog", body, &page, n))
 }

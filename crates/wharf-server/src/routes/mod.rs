@@ -14,7 +14,7 @@ mod uploads;
 mod v2;
 
 use axum::Router;
-use axum::routing::{any, delete, get};
+use axum::routing::{any, delete, get, post};
 
 use crate::app::AppState;
 
@@ -36,6 +36,32 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/repositories/{*rest}",
             delete(admin::delete_repository_trust),
         )
+        .route("/api/v1/openapi.json", get(admin::openapi))
+        .route("/api/v1/users", get(admin::list_users).post(admin::create_user))
+        .route("/api/v1/users/{name}", delete(admin::delete_user))
+        .route(
+            "/api/v1/service-principals",
+            get(admin::list_sps).post(admin::create_sp),
+        )
+        .route("/api/v1/service-principals/{*rest}", any(admin::sp_item))
+        .route("/api/v1/admin-account", get(admin::get_admin_account))
+        .route(
+            "/api/v1/admin-account/{action}",
+            post(admin::admin_account_action),
+        )
+        .route("/api/v1/roles", get(admin::list_roles))
+        .route(
+            "/api/v1/role-assignments",
+            get(admin::list_assignments)
+                .post(admin::create_assignment)
+                .delete(admin::delete_assignment),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route("/api/v1/tokens/{name}", delete(admin::delete_token))
+        .route("/api/v1/audit", get(admin::list_audit))
         .layer(axum::middleware::map_request(host_from_authority))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
+use super::gate::request_host;
 use super::uploads::decode;
 use crate::app::AppState;
 use crate::auth::access::parse_scopes;
@@ -60,8 +61,15 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
+type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    peer.as_ref().map(|p| p.0.0.ip())
+}
+
 pub async fn get_token(
     State(state): State<AppState>,
+    peer: Peer,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, WireError> {
@@ -76,10 +84,10 @@ pub async fn get_token(
     };
     let principal = state
         .identity
-        .login_password(&user, &pass)
+        .login_password(&user, &pass, peer_ip(&peer))
         .await
-        .inspect_err(|_| {
-            tracing::warn!(user = %user, "token request with invalid credentials");
+        .inspect_err(|e| {
+            tracing::warn!(user = %user, error = %e, "token request refused");
         })?;
     tracing::Span::current().record("principal", principal.name.as_str());
     let scopes = parse_scopes(
@@ -88,7 +96,10 @@ pub async fn get_token(
             .filter(|(k, _)| k == "scope")
             .map(|(_, v)| v.as_str()),
     );
-    let issued = state.identity.issue(&principal, &scopes)?;
+    let issued = state
+        .identity
+        .issue(&principal, &scopes, &request_host(&headers))
+        .await?;
     let mut body = json!({
         "token": issued.token,
         "access_token": issued.token,
@@ -101,7 +112,12 @@ pub async fn get_token(
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
-pub async fn post_token(State(state): State<AppState>, body: Bytes) -> Result<Response, WireError> {
+pub async fn post_token(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WireError> {
     let form = pairs(std::str::from_utf8(&body).map_err(|_| bad_request("form body is not UTF-8"))?);
     check_service(&state, &form)?;
     let principal = match first(&form, "grant_type") {
@@ -113,13 +129,20 @@ pub async fn post_token(State(state): State<AppState>, body: Bytes) -> Result<Re
         Some("password") => {
             let user = first(&form, "username").ok_or_else(|| bad_request("username is missing"))?;
             let pass = first(&form, "password").ok_or_else(|| bad_request("password is missing"))?;
-            state.identity.login_password(user, pass).await?
+            state
+                .identity
+                .login_password(user, pass, peer_ip(&peer))
+                .await
+                .inspect_err(|e| tracing::warn!(user = %user, error = %e, "token request refused"))?
         }
         _ => return Err(bad_request("grant_type must be password or refresh_token")),
     };
     tracing::Span::current().record("principal", principal.name.as_str());
     let scopes = parse_scopes(first(&form, "scope"));
-    let issued = state.identity.issue(&principal, &scopes)?;
+    let issued = state
+        .identity
+        .issue(&principal, &scopes, &request_host(&headers))
+        .await?;
     let mut out = json!({
         "access_token": issued.token,
         "token_type": "Bearer",

@@ -152,8 +152,8 @@ async fn route(
             Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
         }
         V2Route::Catalog if method == Method::GET => {
-            authorize(state, headers, Need::Catalog)?;
-            listings::catalog(state, query).await
+            let caller = authorize(state, headers, Need::Catalog)?;
+            listings::catalog(state, &caller, query).await
         }
         V2Route::Tags(name) if method == Method::GET => {
             let name = checked_name(name)?;

@@ -9,10 +9,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 use wharf_store::{MetadataStore, Principal, StoreError};
 
+use crate::auth::access::token_action_perms;
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::secrets::{KeyEncryptionKey, SecretError, random_bytes, write_private_file};
+use crate::auth::throttle::{ADDRESS_FREE_FAILURES, PRINCIPAL_FREE_FAILURES, Throttle};
 use crate::auth::token::{Claims, TokenError, TokenSigner};
-use crate::auth::{AccessEntry, AccessPolicy, Caller};
+use crate::auth::{AccessEntry, AccessPolicy, Caller, Grants, Perms, Role, Scope};
 use crate::clock::now;
 
 const TOKEN_KEY_SETTING: &str = "token_signing_key";
@@ -26,6 +28,8 @@ pub enum IdentityError {
     InvalidCredentials,
     #[error("refresh token is invalid or revoked")]
     InvalidRefreshToken,
+    #[error("too many failed logins; try again in {0} seconds")]
+    LockedOut(i64),
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error(transparent)]
@@ -49,6 +53,10 @@ pub struct IdentityService {
     service: String,
     ttl: i64,
     verified: VerifiedTokens,
+    /// Names clients reach this registry by (configured); with the request's own host
+    /// they tell trust GUNs from repository names.
+    public_hosts: Vec<String>,
+    throttle: Throttle,
 }
 
 /// Tokens already verified, until they expire: a client presents the same token on
@@ -90,6 +98,7 @@ impl IdentityService {
         kek: &KeyEncryptionKey,
         service: &str,
         ttl_seconds: u64,
+        public_hosts: Vec<String>,
     ) -> Result<Self, IdentityError> {
         let candidate = kek.seal(TOKEN_KEY_SETTING, &TokenSigner::generate_pkcs8()?)?;
         let sealed = meta.init_setting(TOKEN_KEY_SETTING, &candidate).await?;
@@ -101,6 +110,8 @@ impl IdentityService {
             service: service.to_owned(),
             ttl: i64::try_from(ttl_seconds).unwrap_or(300),
             verified: VerifiedTokens::default(),
+            public_hosts,
+            throttle: Throttle::default(),
         })
     }
 
@@ -125,10 +136,14 @@ impl IdentityService {
         let hash = hash_password(password.clone()).await?;
         match self
             .meta
-            .create_principal(BOOTSTRAP_OWNER, "user", Some(&hash), now())
+            .create_principal(BOOTSTRAP_OWNER, "user", Some(&hash), None, now())
             .await
         {
-            Ok(_) => {}
+            Ok(p) => {
+                self.meta
+                    .create_assignment(p.id, Role::Owner.name(), &Scope::Registry.to_string(), now())
+                    .await?;
+            }
             // Another replica bootstrapped first.
             Err(StoreError::Conflict(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -142,13 +157,73 @@ impl IdentityService {
         Ok(Some(password))
     }
 
-    pub async fn login_password(&self, name: &str, password: &str) -> Result<Principal, IdentityError> {
+    /// Check a name (or service-principal client id) and its password or secret.
+    /// Failures count per principal name and per source address; past a few, logins are
+    /// refused for an exponentially growing time without checking the password at all.
+    pub async fn login_password(
+        &self,
+        name: &str,
+        password: &str,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Principal, IdentityError> {
+        let principal_key = format!("p:{name}");
+        let mut keys = vec![(principal_key.clone(), PRINCIPAL_FREE_FAILURES)];
+        if let Some(ip) = from {
+            keys.push((format!("a:{ip}"), ADDRESS_FREE_FAILURES));
+        }
+        let t = now();
+        if let Some(left) = self.throttle.locked(&keys, t) {
+            return Err(IdentityError::LockedOut(left));
+        }
         let principal = self.meta.find_principal(name).await?;
         let hash = principal.as_ref().and_then(|p| p.password_hash.clone());
+        // Argon2 verification compares in constant time; a missing principal or a
+        // disabled credential is checked against a decoy so timing tells nothing.
         if !verify_password(password.to_owned(), hash).await {
+            self.throttle.failed(&keys, t);
             return Err(IdentityError::InvalidCredentials);
         }
+        self.throttle.succeeded(&principal_key);
         principal.ok_or(IdentityError::InvalidCredentials)
+    }
+
+    /// Everything `principal` may do, from its role assignments (or its token scope map).
+    /// Read at every token request, so a change applies from the next token on.
+    pub async fn grants_of(&self, principal: &Principal) -> Result<Grants, IdentityError> {
+        match principal.kind.as_str() {
+            crate::services::access::KIND_ADMIN_ACCOUNT => Ok(Grants::admin_account()),
+            crate::services::access::KIND_TOKEN => {
+                let mut entries: Vec<(Scope, Perms)> = Vec::new();
+                for s in self.meta.token_scopes(principal.id).await? {
+                    // Rows were validated on the way in; anything else grants nothing.
+                    if let (Some(scope), Some(p)) = (
+                        Scope::parse_repository(&s.repository),
+                        token_action_perms(&s.action),
+                    ) {
+                        entries.push((scope, p));
+                    }
+                }
+                Ok(Grants::new(entries))
+            }
+            _ => {
+                let mut entries = Vec::new();
+                for a in self.meta.list_assignments(Some(principal.id)).await? {
+                    if let (Some(role), Some(scope)) = (Role::parse(&a.role), Scope::parse(&a.scope)) {
+                        entries.push((scope, role.perms()));
+                    }
+                }
+                Ok(Grants::new(entries))
+            }
+        }
+    }
+
+    /// Grants of the principal a verified token names (catalog filtering); a principal
+    /// deleted since gets nothing.
+    pub async fn grants_of_name(&self, name: &str) -> Result<Grants, IdentityError> {
+        match self.meta.find_principal(name).await? {
+            Some(p) if p.name == name => self.grants_of(&p).await,
+            _ => Ok(Grants::default()),
+        }
     }
 
     pub async fn login_refresh(&self, token: &str) -> Result<Principal, IdentityError> {
@@ -172,11 +247,18 @@ impl IdentityService {
         Ok(token)
     }
 
-    pub fn issue(
+    /// Sign a token carrying what the policy grants `principal` of `requested`.
+    /// `request_host` is the host the client used (trust GUNs start with it).
+    pub async fn issue(
         &self,
         principal: &Principal,
         requested: &[AccessEntry],
+        request_host: &str,
     ) -> Result<IssuedToken, IdentityError> {
+        let grants = self.grants_of(principal).await?;
+        let mut hosts = self.public_hosts.clone();
+        hosts.push(request_host.to_owned());
+        let access = self.policy.grant(&grants, requested, &hosts);
         let t = now();
         let jti = B64URL.encode(random_bytes::<12>()?);
         let claims = Claims {
@@ -187,7 +269,7 @@ impl IdentityService {
             nbf: t,
             iat: t,
             jti,
-            access: self.policy.grant(principal, requested),
+            access,
         };
         Ok(IssuedToken {
             token: self.signer.sign(&claims)?,

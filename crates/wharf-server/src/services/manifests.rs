@@ -141,11 +141,28 @@ impl ManifestService {
         Ok(Page { items, more })
     }
 
-    pub async fn catalog(&self, last: Option<&str>, n: Option<u32>) -> RegistryResult<Page> {
-        let limit = n.unwrap_or(MAX_PAGE).min(MAX_PAGE);
-        let mut items = self.meta.list_repositories(last, limit + 1).await?;
-        let more = items.len() as u64 > u64::from(limit);
-        items.truncate(limit as usize);
+    /// One page of the repositories `visible` admits, in name order. Pages through the
+    /// metadata DB (never storage) until the page is full or the names run out.
+    pub async fn catalog(
+        &self,
+        last: Option<&str>,
+        n: Option<u32>,
+        visible: impl Fn(&str) -> bool,
+    ) -> RegistryResult<Page> {
+        let limit = n.unwrap_or(MAX_PAGE).min(MAX_PAGE) as usize;
+        let mut items: Vec<String> = Vec::new();
+        let mut cursor = last.map(str::to_owned);
+        loop {
+            let batch = self.meta.list_repositories(cursor.as_deref(), MAX_PAGE).await?;
+            let exhausted = batch.len() < MAX_PAGE as usize;
+            cursor = batch.last().cloned();
+            items.extend(batch.into_iter().filter(|r| visible(r)));
+            if items.len() > limit || exhausted {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
         Ok(Page { items, more })
     }
 

@@ -1,5 +1,6 @@
 //! Services hold the rules; they call stores and never know HTTP.
 
+pub mod access;
 pub mod blobs;
 pub mod error;
 mod hash_state;

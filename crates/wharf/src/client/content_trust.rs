@@ -15,7 +15,7 @@ const DISABLE_WARNING: &str = "WARNING: disabling content trust deletes ALL trus
 (signatures and the keys the registry holds). This cannot be undone. Images stay in place; \
 publishers will have to sign again after re-enabling.";
 
-struct Session {
+pub(crate) struct Session {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -64,11 +64,20 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 async fn session(args: &ContentTrustArgs) -> anyhow::Result<Session> {
+    admin_session(args.registry.clone(), args.server.ca_file.clone()).await
+}
+
+/// An owner session on the admin API: the stored login exchanged for a
+/// `registry:admin:*` token.
+pub(crate) async fn admin_session(
+    registry: Option<String>,
+    ca_file: Option<PathBuf>,
+) -> anyhow::Result<Session> {
     let saved = settings();
-    let registry = args.registry.clone().or(saved.registry).context(
+    let registry = registry.or(saved.registry).context(
         "no registry selected: pass --registry HOST[:PORT] (or WHARF_REGISTRY), or run `wharf login` first",
     )?;
-    let ca: Option<PathBuf> = args.server.ca_file.clone().or(saved.ca_file);
+    let ca: Option<PathBuf> = ca_file.or(saved.ca_file);
     let http = super::http::client(ca.as_deref())?;
     let base = format!("https://{registry}");
     let ping = http
@@ -114,7 +123,12 @@ async fn session(args: &ContentTrustArgs) -> anyhow::Result<Session> {
 }
 
 impl Session {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -126,7 +140,7 @@ impl Session {
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            bail!("not authorised: content trust is managed by registry owners");
+            bail!("not authorised: this needs the Owner role; log in as an owner with `wharf login`");
         }
         if !status.is_success() {
             let msg = v["errors"][0]["message"].as_str().unwrap_or("no details");

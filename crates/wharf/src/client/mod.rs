@@ -1,6 +1,7 @@
 //! The client side of `wharf`: talking to a server over HTTPS and keeping credentials
 //! where `docker` finds them.
 
+pub mod access;
 pub mod content_trust;
 pub mod docker_config;
 pub mod http;
