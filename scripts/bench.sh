@@ -264,7 +264,7 @@ trust_url() {
 
 # now: wall clock seconds with ns resolution
 now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) {print "n/a"; exit} if (NR%2) printf "%.2f", a[(NR+1)/2]; else printf "%.2f", (a[NR/2]+a[NR/2+1])/2 }'; }
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) {print "n/a"; exit} if (NR%2) printf "%.3f", a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 # new_image REF: import a unique one-file image (a few hundred bytes) into dockerd as REF.
 new_image() {
@@ -433,7 +433,7 @@ if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
     done
     R[$target.push_u]=$(median <"$TMP/push-$target-unsigned.txt")
     R[$target.push_s]=$(median <"$TMP/push-$target-signed.txt")
-    R[$target.push_add]=$(awk -v s="${R[$target.push_s]}" -v u="${R[$target.push_u]}" 'BEGIN{printf "%.2f", s-u}')
+    R[$target.push_add]=$(awk -v s="${R[$target.push_s]}" -v u="${R[$target.push_u]}" 'BEGIN{printf "%.3f", s-u}')
     R[$target.push_u_all]=$(tr '\n' ' ' <"$TMP/push-$target-unsigned.txt")
     R[$target.push_s_all]=$(tr '\n' ' ' <"$TMP/push-$target-signed.txt")
     log "[$target] unsigned: ${R[$target.push_u_all]}; signed: ${R[$target.push_s_all]}"
@@ -480,7 +480,7 @@ if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
   printf "$fmt" "docker push s, signed (median of $PUSHES)" "${R[wharf.push_s]}" "${R[ref.push_s]}" "$(ratio "${R[wharf.push_s]}" "${R[ref.push_s]}")" "" ""
   push_status=$(awk -v a="${R[wharf.push_add]}" -v b="${R[ref.push_add]}" 'BEGIN{ print (a <= b) ? "met" : "MISSED" }')
   printf "$fmt" "added s of signing (signed - unsigned)" "${R[wharf.push_add]}" "${R[ref.push_add]}" "$(ratio "${R[wharf.push_add]}" "${R[ref.push_add]}")" "<= ref" "$push_status"
-  printf "$fmt" "first signed push s (key gen + init)" "$(printf %.2f "${R[wharf.push_init]}")" "$(printf %.2f "${R[ref.push_init]}")" "" "" ""
+  printf "$fmt" "first signed push s (key gen + init)" "${R[wharf.push_init]}" "${R[ref.push_init]}" "" "" ""
   printf "$fmt" "Wharf RSS MiB after trust benchmarks" "${R[wharf.rss_trust]}" "" "" "" ""
   printf 'push seconds, wharf unsigned: %s| signed: %s\n' "${R[wharf.push_u_all]}" "${R[wharf.push_s_all]}"
   printf 'push seconds, ref   unsigned: %s| signed: %s\n' "${R[ref.push_u_all]}" "${R[ref.push_s_all]}"
