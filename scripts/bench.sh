@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: Wharf vs Debian's reference docker-registry (Distribution 2.8).
+# Side-by-side benchmark: Wharf vs Debian's reference docker-registry (Distribution 2.8) and, for
+# content trust, Debian's notary-server 0.7 (both started by /work/shared/tools/reference-stack.sh).
 #
-#   scripts/bench.sh            # run from anywhere; needs root for install-deps.sh on first use
+#   scripts/bench.sh            # run from anywhere; needs root (install-deps.sh, start-dockerd.sh)
 #
 # Measures, in one run and on loopback only:
 #   1. 1 GiB blob upload MB/s (one stream, monolithic PUT; Wharf also over h2)
 #   2. 1 GiB blob download MB/s
 #   3. manifest GET by tag req/s (wrk -t2 -c16 -d10s)
 #   4. Wharf peak RSS (VmRSS sampled every 100 ms) and VmHWM during upload / download
+#   5. content trust: GET req/s of timestamp.json and targets.json (wrk -t2 -c16 -d10s each) after one
+#      GUN was published on each trust server with the real notary 0.7 CLI (init, add, publish)
+#   6. content trust: added latency of a signed docker push over an unsigned one (BENCH_PUSHES, default
+#      9, new tags of new one-file images, interleaved unsigned/signed after one untimed push of each
+#      kind; median signed - median unsigned), for Wharf and for docker-registry + notary-server
 # and prints figures, ratios Wharf/reference and the targets next to them.
-# Environment knobs: BENCH_SIZE_MIB (default 1024), BENCH_WRK_SECONDS (default 10),
-# BENCH_SKIP_BUILD=1, BENCH_SKIP_DEPS=1, BENCH_KEEP=1 (keep the temp dir).
+# Environment knobs: BENCH_SIZE_MIB (default 1024), BENCH_WRK_SECONDS (default 10), BENCH_PUSHES
+# (default 9), BENCH_SKIP_BUILD=1, BENCH_SKIP_DEPS=1, BENCH_SKIP_TRUST=1, BENCH_KEEP=1 (keep the temp dir).
 # MB = 10^6 bytes; MiB = 2^20 bytes.
 set -euo pipefail
 
@@ -19,9 +25,11 @@ cd "$REPO"
 
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
+PUSHES=${BENCH_PUSHES:-9}
 XFER_TIMEOUT=150          # seconds allowed for one 1 GiB transfer
 PW=benchpw
 REPO_NAME=bench/x
+TRUST_REPO=bench/app      # trust benchmarks: GUN localhost:PORT/bench/app on each stack
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -32,6 +40,7 @@ WHARF_PID=
 SAMPLER_PID=
 REF_DIR=$TMP/reference
 REF_STARTED=
+DOCKER_TAGS=()            # images imported into dockerd by this run (removed on exit)
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -42,6 +51,9 @@ cleanup() {
     kill -9 "$WHARF_PID" 2>/dev/null || true
   fi
   [ -n "$REF_STARTED" ] && bash /work/shared/tools/reference-stack.sh stop "$REF_DIR" >/dev/null 2>&1 || true
+  if [ ${#DOCKER_TAGS[@]} -gt 0 ]; then
+    printf '%s\n' "${DOCKER_TAGS[@]}" | xargs -r -n 50 docker rmi -f >/dev/null 2>&1 || true
+  fi
   if [ -n "${BENCH_KEEP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit $rc
 }
@@ -66,6 +78,12 @@ fi
 for t in curl jq wrk openssl sha256sum docker-registry python3; do
   command -v "$t" >/dev/null || die "$t is missing (run scripts/install-deps.sh as root)"
 done
+if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
+  for t in notary notary-server docker dockerd tar; do
+    command -v "$t" >/dev/null || die "$t is missing (run scripts/install-deps.sh as root, or BENCH_SKIP_TRUST=1)"
+  done
+  bash scripts/start-dockerd.sh >&2 || die "cannot start dockerd (scripts/start-dockerd.sh)"
+fi
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
   log "cargo build --release -p wharf"
   cargo build --release -p wharf >&2 || die "build failed"
@@ -76,7 +94,7 @@ WHARF_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/wharf
 # ---------------------------------------------------------------- servers
 WPORT=$(free_port)
 log "starting Wharf on 127.0.0.1:$WPORT"
-WHARF_ADMIN_PASSWORD=$PW WHARF_LISTEN=127.0.0.1:$WPORT WHARF_DATA_DIR=$TMP/wharf-data WHARF_LOG=${WHARF_LOG:-warn} \
+WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP=true WHARF_ADMIN_PASSWORD=$PW WHARF_LISTEN=127.0.0.1:$WPORT WHARF_DATA_DIR=$TMP/wharf-data WHARF_LOG=${WHARF_LOG:-warn} \
   "$WHARF_BIN" serve >"$TMP/wharf.out" 2>"$TMP/wharf.err" &
 WHARF_PID=$!
 for _ in $(seq 1 100); do
@@ -203,20 +221,80 @@ put_manifest() {
   [ "$code" = 200 ] && cmp -s "$TMP/man.get" "$TMP/manifest.json" || { log "manifest GET check failed: HTTP $code"; return 1; }
 }
 
-# wrk_manifest TARGET -> prints "req/s p50 p99 non2xx"
-wrk_manifest() {
-  local target=$1 out rps non2xx
-  set_target "$target"
-  local hdr=() ; [ ${#AUTH[@]} -gt 0 ] && hdr=(-H "${AUTH[1]}")
-  out=$(timeout $((WRK_SECONDS + 20)) wrk -t2 -c16 -d"${WRK_SECONDS}s" --latency --timeout 5s "${hdr[@]}" \
-        -H "Accept: $ACCEPT" "$URL/v2/$REPO_NAME/manifests/latest" 2>&1) || { log "wrk against $target failed: $out"; return 1; }
-  printf '%s\n' "$out" >"$TMP/wrk-$target.txt"
+# wrk_get NAME URL [wrk args (headers)...] -> prints "req/s p50 p99 non2xx"; full output in $TMP/wrk-NAME.txt
+wrk_get() {
+  local name=$1 url=$2 out rps non2xx p50 p99; shift 2
+  out=$(timeout $((WRK_SECONDS + 20)) wrk -t2 -c16 -d"${WRK_SECONDS}s" --latency --timeout 5s "$@" "$url" 2>&1) \
+    || { log "wrk $name failed: $out"; return 1; }
+  printf '%s\n' "$out" >"$TMP/wrk-$name.txt"
   rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses:/{print $NF}' <<<"$out"); non2xx=${non2xx:-0}
-  local p50 p99
   p50=$(awk '$1=="50%"{print $2}' <<<"$out"); p99=$(awk '$1=="99%"{print $2}' <<<"$out")
-  [ "$non2xx" = 0 ] || log "warning: $target answered $non2xx non-2xx responses during wrk"
+  [ "$non2xx" = 0 ] || log "warning: $name: $non2xx non-2xx responses during wrk"
   echo "$rps $p50 $p99 $non2xx"
+}
+
+# wrk_manifest TARGET -> prints "req/s p50 p99 non2xx"
+wrk_manifest() {
+  local target=$1
+  set_target "$target"
+  local hdr=() ; [ ${#AUTH[@]} -gt 0 ] && hdr=(-H "${AUTH[1]}")
+  wrk_get "$target" "$URL/v2/$REPO_NAME/manifests/latest" "${hdr[@]}" -H "Accept: $ACCEPT"
+}
+
+# ---------------------------------------------------------------- content-trust helpers
+# notary_cli TARGET ARGS... : the real notary 0.7 CLI against TARGET's trust server, one trust dir per
+# target. Wharf's token service wants credentials, which notary 0.7 reads from stdin once per token.
+notary_cli() {
+  local target=$1; shift
+  case $target in
+    wharf) for _ in 1 2 3 4 5 6 7 8; do printf 'admin\n%s\n' "$PW"; done \
+             | timeout 60 notary -s "$W_URL" --tlscacert "$W_CA" -d "$TMP/notary-wharf" "$@" ;;
+    ref)   timeout 60 notary -s "$REF_TRUST" --tlscacert "$REF_CA" -d "$TMP/notary-ref" "$@" </dev/null ;;
+  esac
+}
+
+# trust_url TARGET GUN FILE -> URL of a trust metadata file
+trust_url() {
+  case $1 in
+    wharf) printf '%s/v2/%s/_trust/tuf/%s' "$W_URL" "$2" "$3" ;;
+    ref)   printf '%s/v2/%s/_trust/tuf/%s' "$REF_TRUST" "$2" "$3" ;;
+  esac
+}
+
+# now: wall clock seconds with ns resolution
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) {print "n/a"; exit} if (NR%2) printf "%.3f", a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2 }'; }
+
+# new_image REF: import a unique one-file image (a few hundred bytes) into dockerd as REF.
+new_image() {
+  local d; d=$(mktemp -d "$TMP/img.XXXXXX")
+  mkdir -p "$d/root/etc"
+  printf 'wharf bench %s %s %s\n' "$1" "$(now)" "$RANDOM" >"$d/root/etc/wharf-bench"
+  tar -C "$d/root" -cf "$d/img.tar" . && docker import "$d/img.tar" "$1" >/dev/null || return 1
+  DOCKER_TAGS+=("$1"); rm -rf "$d"
+}
+
+# timed_push TARGET signed|unsigned REF -> prints seconds; output in $TMP/push-*.log
+timed_push() {
+  local target=$1 kind=$2 ref=$3 t0 t1 logf env=()
+  logf=$TMP/push-$target-$kind-${ref##*:}.log
+  env=(DOCKER_CONFIG="$TMP/docker-$target")
+  [ "$target" = ref ] && env+=(DOCKER_CONTENT_TRUST_SERVER="$REF_TRUST")
+  if [ "$kind" = signed ]; then
+    env+=(DOCKER_CONTENT_TRUST=1 DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE=bench-root-pass
+          DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=bench-repo-pass)
+  else
+    env+=(DOCKER_CONTENT_TRUST=0)
+  fi
+  t0=$(now)
+  env -u DOCKER_CONTENT_TRUST_SERVER "${env[@]}" timeout 120 docker push "$ref" >"$logf" 2>&1 </dev/null \
+    || { log "docker push ($kind) of $ref failed:"; tail -n 15 "$logf" >&2; return 1; }
+  t1=$(now)
+  if [ "$kind" = signed ]; then
+    grep -q "Successfully signed" "$logf" || { log "signed push of $ref did not sign:"; tail -n 15 "$logf" >&2; return 1; }
+  fi
+  awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f\n", b-a}'
 }
 
 # ---------------------------------------------------------------- test data
@@ -277,6 +355,91 @@ sleep 0.2
 R[wharf.rss_tok]=$(awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$WHARF_PID/status")
 rm -f "$BLOB"
 
+# ---------------------------------------------------------------- content trust
+if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
+  printf 'wharf bench trust target %s\n' "$(now)" >"$TMP/target.txt"
+  for target in ref wharf; do
+    case $target in
+      wharf) host=localhost:$WPORT; PID=$WHARF_PID ;;
+      ref)   host=$REF_REGISTRY;    PID=$(cat "$REF_DIR/notary-server.pid") ;;
+    esac
+    gun=$host/$TRUST_REPO
+    log "[$target] notary init / add / publish $gun"
+    mkdir -p "$TMP/notary-$target"
+    export NOTARY_ROOT_PASSPHRASE=bench-root-pass NOTARY_TARGETS_PASSPHRASE=bench-targets-pass \
+           NOTARY_SNAPSHOT_PASSPHRASE=bench-snapshot-pass
+    t0=$(now)
+    for step in "init $gun" "add $gun v1 $TMP/target.txt" "publish $gun"; do
+      # shellcheck disable=SC2086
+      notary_cli "$target" $step >"$TMP/notary-$target.log" 2>&1 \
+        || { cat "$TMP/notary-$target.log" >&2; die "notary $step on $target failed"; }
+    done
+    R[$target.publish_s]=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}')
+
+    hdr=()
+    if [ "$target" = wharf ]; then
+      tok=$(curl -fsS --max-time 10 --cacert "$W_CA" -u "admin:$PW" \
+            "$W_URL/token?service=wharf&scope=repository:$gun:pull" | jq -er .token) || die "no Wharf token for $gun"
+      hdr=(-H "Authorization: Bearer $tok")
+    fi
+    ca=$W_CA; [ "$target" = ref ] && ca=$REF_CA
+    for f in timestamp targets; do
+      url=$(trust_url "$target" "$gun" "$f.json")
+      code=$(curl -sS --max-time 10 --cacert "$ca" "${hdr[@]}" -o "$TMP/$target-$f.json" -w '%{http_code}' "$url")
+      [ "$code" = 200 ] || die "GET $url: HTTP $code: $(head -c 300 "$TMP/$target-$f.json")"
+      R[$target.$f.bytes]=$(stat -c %s "$TMP/$target-$f.json")
+      # (not `notary list`: notary 0.7 read-only commands never prompt for credentials.)
+      [ "$f" = timestamp ] || jq -e '.signed.targets.v1.length' "$TMP/$target-$f.json" >/dev/null \
+        || die "$target: published targets.json has no target v1"
+      log "[$target] wrk -t2 -c16 -d${WRK_SECONDS}s on GET $f.json (${R[$target.$f.bytes]} bytes)"
+      c0=$(cpu_s "$PID")
+      read -r R[$target.$f.rps] R[$target.$f.p50] R[$target.$f.p99] R[$target.$f.non2xx] \
+        < <(wrk_get "trust-$target-$f" "$url" "${hdr[@]}") || die "wrk $f.json on $target failed"
+      R[$target.$f.cpu]=$(delta "$c0" "$(cpu_s "$PID")")
+    done
+  done
+  R[wharf.rss_trust]=$(awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$WHARF_PID/status")
+
+  # Signed vs unsigned docker push. Each stack has its own DOCKER_CONFIG (credentials, trust keys and
+  # cached trust data). localhost registries are insecure for docker, so the docker CLI also skips TLS
+  # verification of their trust server; the CAs are installed in $DOCKER_CONFIG/tls/<host>/ anyway,
+  # as a user of a private CA would.
+  for target in ref wharf; do
+    case $target in
+      wharf) host=localhost:$WPORT; tsrv=localhost:$WPORT; ca=$W_CA ;;
+      ref)   host=$REF_REGISTRY;    tsrv=${REF_TRUST#https://}; ca=$REF_CA ;;
+    esac
+    dc=$TMP/docker-$target
+    mkdir -p "$dc/tls/$host" "$dc/tls/$tsrv"
+    cp "$ca" "$dc/tls/$host/ca.crt"; cp "$ca" "$dc/tls/$tsrv/ca.crt"
+    if [ "$target" = wharf ]; then
+      printf '%s\n' "$PW" | DOCKER_CONFIG=$dc docker login "$host" -u admin --password-stdin >"$TMP/login.log" 2>&1 \
+        || { cat "$TMP/login.log" >&2; die "docker login $host failed"; }
+    fi
+    img=$host/bench/pushed
+    log "[$target] importing $((2 * PUSHES + 2)) one-file images"
+    for i in $(seq 0 "$PUSHES"); do
+      new_image "$img:u$i" || die "docker import failed"
+      new_image "$img:s$i" || die "docker import failed"
+    done
+    log "[$target] untimed unsigned push, first signed push (creates the keys and initialises trust)"
+    timed_push "$target" unsigned "$img:u0" >/dev/null || die "push to $target failed"
+    R[$target.push_init]=$(timed_push "$target" signed "$img:s0") || die "first signed push to $target failed"
+    log "[$target] $PUSHES x (unsigned push, signed push), interleaved"
+    : >"$TMP/push-$target-unsigned.txt"; : >"$TMP/push-$target-signed.txt"
+    for i in $(seq 1 "$PUSHES"); do
+      timed_push "$target" unsigned "$img:u$i" >>"$TMP/push-$target-unsigned.txt" || die "unsigned push to $target failed"
+      timed_push "$target" signed "$img:s$i" >>"$TMP/push-$target-signed.txt" || die "signed push to $target failed"
+    done
+    R[$target.push_u]=$(median <"$TMP/push-$target-unsigned.txt")
+    R[$target.push_s]=$(median <"$TMP/push-$target-signed.txt")
+    R[$target.push_add]=$(awk -v s="${R[$target.push_s]}" -v u="${R[$target.push_u]}" 'BEGIN{printf "%.3f", s-u}')
+    R[$target.push_u_all]=$(tr '\n' ' ' <"$TMP/push-$target-unsigned.txt")
+    R[$target.push_s_all]=$(tr '\n' ' ' <"$TMP/push-$target-signed.txt")
+    log "[$target] unsigned: ${R[$target.push_u_all]}; signed: ${R[$target.push_s_all]}"
+  done
+fi
+
 # ---------------------------------------------------------------- report
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 > 0) printf "%.2fx", a/b; else print "n/a" }'; }
 verdict() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN{ if (b+0 > 0 && a/b >= t) print "met"; else print "MISSED" }'; }
@@ -300,5 +463,27 @@ printf "$fmt" "server CPU s per 1k manifest GETs" \
   "$(awk -v c="${R[wharf.wrk_cpu]}" -v r="${R[wharf.rps]}" -v d="$WRK_SECONDS" 'BEGIN{printf "%.3f", c/(r*d/1000)}')" \
   "$(awk -v c="${R[ref.wrk_cpu]}" -v r="${R[ref.rps]}" -v d="$WRK_SECONDS" 'BEGIN{printf "%.3f", c/(r*d/1000)}')" "" "" ""
 printf "$fmt" "RSS MiB idle before / after +6 /token" "${R[wharf.idle]} / ${R[wharf.rss_tok]}" "${R[ref.idle]}" "" "" ""
+if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
+  echo
+  echo "Content trust: Wharf vs reference notary-server $(dpkg-query -W -f='${Version}' notary 2>/dev/null || echo 0.7) (memory storage, no auth) + docker-registry; docker $(docker version --format '{{.Client.Version}}/{{.Server.Version}}' 2>/dev/null)"
+  printf "$fmt" "metric" "wharf" "reference" "ratio" "target" "status"
+  printf "$fmt" "--------------------------------------" "--------------" "--------------" "---------" "--------" "------"
+  for f in timestamp targets; do
+    printf "$fmt" "trust GET $f.json req/s (c16)" "${R[wharf.$f.rps]}" "${R[ref.$f.rps]}" "$(ratio "${R[wharf.$f.rps]}" "${R[ref.$f.rps]}")" ">= 2x" "$(verdict "${R[wharf.$f.rps]}" "${R[ref.$f.rps]}" 2)"
+    printf "$fmt" "  latency p50 / p99" "${R[wharf.$f.p50]}/${R[wharf.$f.p99]}" "${R[ref.$f.p50]}/${R[ref.$f.p99]}" "" "" ""
+    printf "$fmt" "  server CPU s per 1k GETs; bytes" \
+      "$(awk -v c="${R[wharf.$f.cpu]}" -v r="${R[wharf.$f.rps]}" -v d="$WRK_SECONDS" 'BEGIN{printf "%.3f", c/(r*d/1000)}'); ${R[wharf.$f.bytes]}" \
+      "$(awk -v c="${R[ref.$f.cpu]}" -v r="${R[ref.$f.rps]}" -v d="$WRK_SECONDS" 'BEGIN{printf "%.3f", c/(r*d/1000)}'); ${R[ref.$f.bytes]}" "" "" ""
+  done
+  printf "$fmt" "notary init+add+publish s (3 CLI runs)" "${R[wharf.publish_s]}" "${R[ref.publish_s]}" "" "" ""
+  printf "$fmt" "docker push s, unsigned (median of $PUSHES)" "${R[wharf.push_u]}" "${R[ref.push_u]}" "$(ratio "${R[wharf.push_u]}" "${R[ref.push_u]}")" "" ""
+  printf "$fmt" "docker push s, signed (median of $PUSHES)" "${R[wharf.push_s]}" "${R[ref.push_s]}" "$(ratio "${R[wharf.push_s]}" "${R[ref.push_s]}")" "" ""
+  push_status=$(awk -v a="${R[wharf.push_add]}" -v b="${R[ref.push_add]}" 'BEGIN{ print (a <= b) ? "met" : "MISSED" }')
+  printf "$fmt" "added s of signing (signed - unsigned)" "${R[wharf.push_add]}" "${R[ref.push_add]}" "$(ratio "${R[wharf.push_add]}" "${R[ref.push_add]}")" "<= ref" "$push_status"
+  printf "$fmt" "first signed push s (key gen + init)" "${R[wharf.push_init]}" "${R[ref.push_init]}" "" "" ""
+  printf "$fmt" "Wharf RSS MiB after trust benchmarks" "${R[wharf.rss_trust]}" "" "" "" ""
+  printf 'push seconds, wharf unsigned: %s| signed: %s\n' "${R[wharf.push_u_all]}" "${R[wharf.push_s_all]}"
+  printf 'push seconds, ref   unsigned: %s| signed: %s\n' "${R[ref.push_u_all]}" "${R[ref.push_s_all]}"
+fi
 printf 'load average at start / end: %s / %s; other cargo/rustc processes at start: %s\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$BUSY0"
 echo "(MB = 10^6 bytes; RSS sampled every 100 ms from /proc/<pid>/status; VmHWM is cumulative since the server started.)"
