@@ -8,9 +8,8 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -21,6 +20,8 @@ use crate::{Digest, StoreError, StoreResult};
 const READ_CHUNK: usize = 1 << 20;
 /// Buffers queued for the writer thread; bounds memory per upload to a few MiB.
 const WRITE_QUEUE: usize = 4;
+/// Buffers read ahead of the client per download.
+const READ_QUEUE: usize = 2;
 
 pub struct FsBlobStore {
     root: PathBuf,
@@ -63,20 +64,30 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> StoreResult<ByteStream> {
-        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound),
-            Err(e) => return Err(e.into()),
-        };
-        let len = match range {
-            Some(r) => {
-                file.seek(SeekFrom::Start(r.start)).await?;
-                r.len()
-            }
-            None => file.metadata().await?.len(),
-        };
-        let reader = file.take(len);
-        Ok(tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK).boxed())
+        let path = self.blob_path(digest);
+        let opened = tokio::task::spawn_blocking(move || -> StoreResult<(File, u64)> {
+            let mut file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound),
+                Err(e) => return Err(e.into()),
+            };
+            let len = match range {
+                Some(r) => {
+                    file.seek(SeekFrom::Start(r.start))?;
+                    r.len()
+                }
+                None => file.metadata()?.len(),
+            };
+            Ok((file, len))
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        let (file, len) = opened;
+        // One blocking thread reads straight into the buffers it sends: no per-chunk
+        // `spawn_blocking` hop and no second copy through `tokio::fs::File`'s buffer.
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_QUEUE);
+        tokio::task::spawn_blocking(move || read_loop(file, len, tx));
+        Ok(tokio_stream_from(rx))
     }
 
     async fn delete(&self, digest: &Digest) -> StoreResult<()> {
@@ -151,6 +162,36 @@ impl BlobStore for FsBlobStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+fn read_loop(mut file: File, mut left: u64, tx: mpsc::Sender<std::io::Result<Bytes>>) {
+    use std::io::Read;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+        let mut buf = BytesMut::zeroed(want);
+        let item = match file.read(&mut buf) {
+            Ok(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "blob shorter than recorded",
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                left -= n as u64;
+                Ok(buf.freeze())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        };
+        let failed = item.is_err();
+        // The receiver is gone when the client went away: stop reading.
+        if tx.blocking_send(item).is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn tokio_stream_from(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> ByteStream {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
 }
 
 fn write_loop(mut file: File, mut rx: mpsc::Receiver<Bytes>) -> StoreResult<()> {
