@@ -1,0 +1,338 @@
+//! `docker trust` delegation life cycle with the stock docker 28 CLI against a real Wharf:
+//! `trust key generate`, `trust signer add`, `trust sign` as the delegated
+//! signer, `trust inspect`, `trust revoke`, `trust signer remove` — each checked by what the
+//! docker CLI then sees (inspect output, trusted pulls) and by the trust data Wharf serves.
+//! Expected client behaviour: `shared/specs/notary-server.md` §4.5 and
+//! `shared/fixtures/notary/cli-output/seqD.out`.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use common::{DockerClient, Server, pushed_digest};
+
+const DCT: &[(&str, &str)] = &[
+    ("DOCKER_CONTENT_TRUST", "1"),
+    ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
+    // docker 28 uses this one for targets, snapshot and every other non-root key
+    // (delegation keys such as `alice`, also when generating or loading them).
+    ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
+];
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Run docker with content trust, assert success, return stdout+stderr.
+fn dct_ok(client: &DockerClient, args: &[&str]) -> String {
+    let out = client.cmd(args, DCT);
+    let t = text(&out);
+    assert!(out.status.success(), "docker {args:?} failed:\n{t}");
+    t
+}
+
+/// `wharf ARGS` with `client`'s Docker config (its stored login), `stdin` piped in.
+fn wharf(client: &DockerClient, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(args)
+        .env("DOCKER_CONFIG", client.config.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wharf");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "wharf {args:?} failed: {}", text(&out));
+    out
+}
+
+fn login(server: &Server, user: &str, password: &str) -> DockerClient {
+    let c = DockerClient::new();
+    let out = c.wharf_login(server, user, password);
+    assert!(out.status.success(), "login {user}: {}", text(&out));
+    c
+}
+
+/// `docker trust inspect REPO` as JSON (one repository).
+fn inspect(client: &DockerClient, repo: &str) -> serde_json::Value {
+    let out = client.cmd(&["trust", "inspect", repo], DCT);
+    assert!(out.status.success(), "trust inspect:\n{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("inspect output is not JSON ({e}):\n{}", text(&out)));
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    v[0].clone()
+}
+
+/// tag -> (digest, signers) from an inspect document.
+fn signed_tags(doc: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    doc["SignedTags"]
+        .as_array()
+        .expect("SignedTags")
+        .iter()
+        .map(|t| {
+            (
+                t["SignedTag"].as_str().unwrap().to_owned(),
+                t["Digest"].as_str().unwrap().to_owned(),
+                t["Signers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn signer_names(doc: &serde_json::Value) -> Vec<String> {
+    doc["Signers"]
+        .as_array()
+        .expect("Signers")
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn only_file(dir: &PathBuf) -> PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+#[test]
+fn delegated_signer_signs_inspects_revokes_and_is_removed() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let alice_password = "alice-password-1";
+    wharf(
+        &owner,
+        &["user", "create", "alice", "--password-stdin"],
+        alice_password,
+    );
+    for (role, scope) in [("AcrPush", "registry"), ("AcrImageSigner", "repository:team/*")] {
+        wharf(
+            &owner,
+            &[
+                "role",
+                "assignment",
+                "create",
+                "--role",
+                role,
+                "--assignee",
+                "alice",
+                "--scope",
+                scope,
+            ],
+            "",
+        );
+    }
+    let repo = format!("{}/team/deleg", server.host);
+    let (v1, v2, v3) = (format!("{repo}:v1"), format!("{repo}:v2"), format!("{repo}:v3"));
+
+    // The owner initialises the repository with a signed push (root + targets keys).
+    owner.import_image(&v1);
+    let pushed = dct_ok(&owner, &["push", &v1]);
+    assert!(pushed.contains(&format!("Successfully signed {v1}")), "{pushed}");
+    let v1_digest = pushed_digest(&pushed);
+
+    // Alice generates her key in her own docker config; she hands over only alice.pub.
+    // (Not via `docker trust key load`: docker 28 decrypts an encrypted key file, then hands
+    // the raw DER to the PEM importer, which finds no block, stores nothing and still prints
+    // "Successfully imported key" — so a key made by `trust key generate` cannot be moved
+    // with it.)
+    let alice = login(&server, "alice", alice_password);
+    let keys = server.scratch("keys");
+    let out = dct_ok(
+        &alice,
+        &[
+            "trust",
+            "key",
+            "generate",
+            "alice",
+            "--dir",
+            keys.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("Successfully generated and loaded private key"),
+        "{out}"
+    );
+    let public = keys.join("alice.pub");
+    let pem = std::fs::read_to_string(&public).expect("alice.pub");
+    assert!(
+        pem.contains("-----BEGIN PUBLIC KEY-----") && pem.contains("role: alice"),
+        "{pem}"
+    );
+    let private = only_file(&alice.config.path().join("trust/private"));
+    let alice_key_id = private.file_stem().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        !owner
+            .config
+            .path()
+            .join("trust/private")
+            .join(private.file_name().unwrap())
+            .exists(),
+        "the owner must not hold alice's key"
+    );
+
+    // The owner (holder of the repository key) adds alice as a signer.
+    let out = dct_ok(
+        &owner,
+        &[
+            "trust",
+            "signer",
+            "add",
+            "--key",
+            public.to_str().unwrap(),
+            "alice",
+            &repo,
+        ],
+    );
+    assert!(
+        out.contains(&format!("Successfully added signer: alice to {repo}")),
+        "{out}"
+    );
+
+    // Alice signs a new tag: docker pushes the image and signs it into her delegations.
+    owner.import_image(&v2);
+    let signed = dct_ok(&alice, &["trust", "sign", &v2]);
+    assert!(signed.contains(&format!("Successfully signed {v2}")), "{signed}");
+    let v2_digest = pushed_digest(&signed);
+
+    let reader = login(&server, "admin", &server.admin_password);
+    let doc = inspect(&reader, &repo);
+    let tags = signed_tags(&doc);
+    assert_eq!(
+        tags,
+        vec![
+            (
+                "v1".to_owned(),
+                v1_digest.trim_start_matches("sha256:").to_owned(),
+                vec!["Repo Admin".to_owned()]
+            ),
+            (
+                "v2".to_owned(),
+                v2_digest.trim_start_matches("sha256:").to_owned(),
+                vec!["alice".to_owned()]
+            ),
+        ],
+        "{doc:#}"
+    );
+    let alice_signer = doc["Signers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Name"] == "alice")
+        .unwrap_or_else(|| panic!("no signer alice: {doc:#}"));
+    assert_eq!(
+        alice_signer["Keys"],
+        serde_json::json!([{ "ID": alice_key_id }]),
+        "{doc:#}"
+    );
+    let pretty = dct_ok(&reader, &["trust", "inspect", "--pretty", &repo]);
+    assert!(
+        pretty
+            .lines()
+            .any(|l| l.starts_with("v2") && l.trim_end().ends_with("alice")),
+        "{pretty}"
+    );
+
+    // A client with no trust cache pulls alice's tag by the digest she signed.
+    let fresh = login(&server, "admin", &server.admin_password);
+    fresh.ok(&["rmi", &v2]);
+    let pulled = dct_ok(&fresh, &["pull", &v2]);
+    assert!(pulled.contains(&v2_digest), "{pulled}");
+
+    // Alice revokes her signature: the tag is no longer signed anywhere.
+    let out = dct_ok(&alice, &["trust", "revoke", &v2]);
+    assert!(
+        out.contains(&format!("Successfully deleted signature for {v2}")),
+        "{out}"
+    );
+    let doc = inspect(&reader, &repo);
+    let tags: Vec<String> = signed_tags(&doc).into_iter().map(|t| t.0).collect();
+    assert_eq!(tags, ["v1"], "{doc:#}");
+    let fresh = login(&server, "admin", &server.admin_password);
+    let out = fresh.cmd(&["pull", &v2], DCT);
+    assert!(!out.status.success(), "revoked tag pulled:\n{}", text(&out));
+    assert!(
+        text(&out).contains("No valid trust data for v2"),
+        "{}",
+        text(&out)
+    );
+    dct_ok(&fresh, &["pull", &v1]);
+
+    // The owner removes the signer. docker 28.2.2 only removes after a confirmed prompt:
+    // `maybePromptForSignerRemoval` returns "no" both for `--force` and when the signer is not
+    // the last one, so `--force` silently does nothing (seen against the reference server
+    // too, spec §4.5). Alice's key signed the (now empty) releases role last, so docker asks.
+    let mut child = Command::new("docker")
+        .args(["trust", "signer", "remove", "alice", &repo])
+        .env("DOCKER_CONFIG", owner.config.path())
+        .envs(DCT.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker trust signer remove");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"y\n")
+        .expect("answer the prompt");
+    let out = child.wait_with_output().expect("wait");
+    let said = text(&out);
+    assert!(out.status.success(), "signer remove:\n{said}");
+    assert!(
+        said.contains("signed the last released version")
+            && said.contains(&format!("Successfully removed alice from {repo}")),
+        "{said}"
+    );
+    let doc = inspect(&reader, &repo);
+    assert!(!signer_names(&doc).contains(&"alice".to_owned()), "{doc:#}");
+    let gun_token = server.token(&[&format!("repository:{repo}:pull")]);
+    let targets = server
+        .http()
+        .get(server.url(&format!("/v2/{repo}/_trust/tuf/targets.json")))
+        .bearer_auth(&gun_token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!targets.contains("targets/alice"), "{targets}");
+    assert!(!targets.contains(&alice_key_id), "{targets}");
+
+    // Alice's key no longer signs anything in this repository.
+    owner.import_image(&v3);
+    let out = alice.cmd(&["trust", "sign", &v3], DCT);
+    assert!(
+        !out.status.success(),
+        "removed signer could sign:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("no valid signing keys for delegation roles"),
+        "{}",
+        text(&out)
+    );
+    let doc = inspect(&reader, &repo);
+    let tags: Vec<String> = signed_tags(&doc).into_iter().map(|t| t.0).collect();
+    assert_eq!(tags, ["v1"], "{doc:#}");
+}
