@@ -16,12 +16,14 @@ use tokio::task::JoinHandle;
 use crate::blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
 use crate::{Digest, StoreError, StoreResult};
 
-/// Bytes handed to the OS per read when streaming a blob out; 1 MiB measured best.
-const READ_CHUNK: usize = 1 << 20;
+/// Bytes read per chunk when streaming a blob out. Small enough to stay in L2 while TLS
+/// encrypts it (measured server CPU per GiB through TLS: 1 MiB 1.79 s, 256 KiB 1.07 s,
+/// 64 KiB 1.40 s).
+const READ_CHUNK: usize = 256 << 10;
 /// Buffers queued for the writer thread; bounds memory per upload to a few MiB.
 const WRITE_QUEUE: usize = 4;
 /// Buffers read ahead of the client per download.
-const READ_QUEUE: usize = 2;
+const READ_QUEUE: usize = 4;
 
 pub struct FsBlobStore {
     root: PathBuf,
