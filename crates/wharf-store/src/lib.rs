@@ -14,6 +14,7 @@ pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
     AuditRecord, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, Principal,
-    ReferrerRecord, RoleAssignment, TokenScope, TrustChange, TrustFile, TrustKeyRecord, UploadSession,
+    ReferrerRecord, RoleAssignment, TagDetail, TokenScope, TrustChange, TrustFile, TrustKeyRecord,
+    UploadSession,
 };
 pub use sqlite::SqliteMetadataStore;

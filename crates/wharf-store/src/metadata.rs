@@ -19,6 +19,19 @@ pub struct UploadSession {
     pub updated_at: i64,
 }
 
+/// A tag as the portal lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDetail {
+    pub tag: String,
+    pub digest: String,
+    pub media_type: String,
+    /// When the tag last moved (unix seconds).
+    pub pushed_at: i64,
+    /// Manifest bytes plus every blob it references, one level of child manifests deep
+    /// for an index (shared layers counted once per child, as a pull would fetch them).
+    pub size: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct ManifestRecord {
     pub digest: Digest,
@@ -146,7 +159,15 @@ pub struct AuditRecord {
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
     // Repositories and listings.
-    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+    /// Repositories holding a manifest whose name contains `contains` ("" = all), after `last`.
+    async fn list_repositories(
+        &self,
+        contains: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
+    /// Every tag of `repository` with what the portal shows about it.
+    async fn tag_details(&self, repository: &str) -> StoreResult<Vec<TagDetail>>;
     async fn repository_exists(&self, name: &str) -> StoreResult<bool>;
     async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
 

@@ -15,7 +15,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::metadata::{
     AuditRecord, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, Principal,
-    ReferrerRecord, RoleAssignment, TokenScope, TrustChange, TrustFile, TrustKeyRecord, UploadSession,
+    ReferrerRecord, RoleAssignment, TagDetail, TokenScope, TrustChange, TrustFile, TrustKeyRecord,
+    UploadSession,
 };
 use crate::{Digest, StoreError, StoreResult};
 
@@ -178,17 +179,67 @@ impl SqliteMetadataStore {
 
 #[async_trait]
 impl MetadataStore for SqliteMetadataStore {
-    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
-        // A repository is listed while it holds at least one manifest.
+    async fn list_repositories(
+        &self,
+        contains: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        // A repository is listed while it holds at least one manifest. `instr` rather than
+        // LIKE: the filter is a plain substring, `%` and `_` in it mean themselves.
         Ok(sqlx::query_scalar(
-            "SELECT name FROM repositories r WHERE name > $1
+            "SELECT name FROM repositories r WHERE name > $1 AND instr(name, $2) > 0
                AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
-             ORDER BY name LIMIT $2",
+             ORDER BY name LIMIT $3",
         )
         .bind(last.unwrap_or(""))
+        .bind(contains)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn tag_details(&self, repository: &str) -> StoreResult<Vec<TagDetail>> {
+        // Size: the manifest itself, the blobs it references, and for an index the
+        // child manifests and their blobs.
+        let rows = sqlx::query(
+            "WITH repo AS (SELECT id FROM repositories WHERE name = $1),
+             refs AS (
+               SELECT mr.manifest_digest AS top, mr.child_digest AS child FROM manifest_references mr, repo
+                WHERE mr.repository_id = repo.id
+               UNION ALL
+               SELECT r1.manifest_digest, r2.child_digest FROM manifest_references r1
+                 JOIN manifest_references r2
+                   ON r2.repository_id = r1.repository_id AND r2.manifest_digest = r1.child_digest, repo
+                WHERE r1.repository_id = repo.id
+             )
+             SELECT t.name AS tag, t.manifest_digest AS digest, m.media_type AS media_type,
+                    t.updated_at AS pushed_at,
+                    length(m.content)
+                      + COALESCE((SELECT SUM(COALESCE(b.size, length(cm.content)))
+                                    FROM refs
+                                    LEFT JOIN blobs b ON b.digest = refs.child
+                                    LEFT JOIN manifests cm ON cm.repository_id = t.repository_id AND cm.digest = refs.child
+                                   WHERE refs.top = t.manifest_digest), 0) AS size
+               FROM tags t, repo
+               JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+              WHERE t.repository_id = repo.id
+              ORDER BY t.name",
+        )
+        .bind(repository)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TagDetail {
+                    tag: r.try_get("tag")?,
+                    digest: r.try_get("digest")?,
+                    media_type: r.try_get("media_type")?,
+                    pushed_at: r.try_get("pushed_at")?,
+                    size: r.try_get::<i64, _>("size")?.max(0) as u64,
+                })
+            })
+            .collect()
     }
 
     async fn repository_exists(&self, name: &str) -> StoreResult<bool> {

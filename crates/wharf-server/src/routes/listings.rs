@@ -38,7 +38,7 @@ pub async fn catalog(state: &AppState, caller: &Caller, query: &str) -> Result<R
     let grants = state.identity.grants_of_name(&caller.principal).await?;
     let page = state
         .manifests
-        .catalog(last.as_deref(), n, |repo| grants.may_read(repo))
+        .catalog("", last.as_deref(), n, |repo| grants.may_read(repo))
         .await?;
     let body = json!({ "repositories": page.items });
     Ok(page_response("/v2/_catalog", body, &page, n))

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use wharf_store::{Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, ReferrerRecord};
+use wharf_store::{
+    Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, ReferrerRecord, TagDetail,
+};
 
 use super::error::{RegistryError, RegistryResult};
 use super::manifest_doc::{is_index, parse_manifest};
@@ -141,10 +143,12 @@ impl ManifestService {
         Ok(Page { items, more })
     }
 
-    /// One page of the repositories `visible` admits, in name order. Pages through the
-    /// metadata DB (never storage) until the page is full or the names run out.
+    /// One page of the repositories whose name contains `contains` ("" = all) and that
+    /// `visible` admits, in name order. Pages through the metadata DB (never storage)
+    /// until the page is full or the names run out.
     pub async fn catalog(
         &self,
+        contains: &str,
         last: Option<&str>,
         n: Option<u32>,
         visible: impl Fn(&str) -> bool,
@@ -153,7 +157,10 @@ impl ManifestService {
         let mut items: Vec<String> = Vec::new();
         let mut cursor = last.map(str::to_owned);
         loop {
-            let batch = self.meta.list_repositories(cursor.as_deref(), MAX_PAGE).await?;
+            let batch = self
+                .meta
+                .list_repositories(contains, cursor.as_deref(), MAX_PAGE)
+                .await?;
             let exhausted = batch.len() < MAX_PAGE as usize;
             cursor = batch.last().cloned();
             items.extend(batch.into_iter().filter(|r| visible(r)));
@@ -164,6 +171,11 @@ impl ManifestService {
         let more = items.len() > limit;
         items.truncate(limit);
         Ok(Page { items, more })
+    }
+
+    /// Every tag of `repository` with digest, size and push time (the portal's view).
+    pub async fn tag_details(&self, repository: &str) -> RegistryResult<Vec<TagDetail>> {
+        Ok(self.meta.tag_details(repository).await?)
     }
 
     pub async fn referrers(

@@ -9,6 +9,7 @@ pub mod manifest_doc;
 pub mod manifests;
 pub mod trust;
 mod trust_cache;
+pub mod trust_overview;
 pub mod uploads;
 
 pub use error::{RegistryError, RegistryResult};

@@ -312,6 +312,12 @@ impl TrustService {
             .collect())
     }
 
+    /// Signed tags, signers and administrative keys of `repository` (the portal's view).
+    pub async fn overview(&self, repository: &str) -> TrustResult<super::trust_overview::TrustOverview> {
+        let files = self.meta.trust_current(repository).await?;
+        Ok(super::trust_overview::overview(&files))
+    }
+
     fn active_key_ids(current: &BTreeMap<String, TrustFile>, role: &str) -> Option<Vec<String>> {
         let root = current.get(ROOT)?;
         let root = Signed::<Root>::parse(root.content.clone()).ok()?;
