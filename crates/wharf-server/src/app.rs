@@ -10,6 +10,7 @@ use crate::services::access::AccessService;
 use crate::services::blobs::BlobService;
 use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
+use crate::services::portal_sessions::PortalSessions;
 use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
 
@@ -20,6 +21,7 @@ pub struct AppInner {
     pub identity: IdentityService,
     pub trust: TrustService,
     pub access: AccessService,
+    pub portal_sessions: PortalSessions,
     pub metrics: Metrics,
 }
 
@@ -47,6 +49,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         identity: parts.identity,
         trust: parts.trust,
         access: parts.access,
+        portal_sessions: PortalSessions::default(),
         metrics: Metrics::default(),
     });
     let router = crate::routes::router(state.clone());

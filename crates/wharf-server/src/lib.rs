@@ -11,6 +11,7 @@ pub mod observe;
 pub mod routes;
 pub mod services;
 pub mod tls;
+pub mod views;
 pub mod wire;
 
 use std::future::Future;

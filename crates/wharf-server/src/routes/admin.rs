@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::Peer;
 use super::gate::{Need, authorize};
 use super::uploads::query_value;
 use crate::app::AppState;
@@ -80,8 +81,6 @@ pub async fn delete_repository_trust(
 }
 
 // ---- Identity and access -------------------------------------------------------------
-
-type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
 
 /// The owner's token, checked, and who/where for the audit record.
 fn admin(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Actor, WireError> {

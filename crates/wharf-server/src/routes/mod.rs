@@ -8,6 +8,7 @@ mod gate;
 mod listings;
 mod manifests;
 mod metrics;
+mod portal;
 mod token;
 mod trust;
 mod uploads;
@@ -19,6 +20,9 @@ use axum::routing::{any, delete, get, post};
 use crate::app::AppState;
 
 pub use v2::route_kind;
+
+/// The client's address, when the listener recorded it (audit records, login throttling).
+type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -62,6 +66,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/tokens/{name}", delete(admin::delete_token))
         .route("/api/v1/audit", get(admin::list_audit))
+        .route("/", get(portal::root))
+        .route("/portal", get(portal::home))
+        .route("/portal/", get(portal::home))
+        .route("/portal/static/wharf.css", get(portal::stylesheet))
+        .route("/portal/sign-in", get(portal::sign_in_page).post(portal::sign_in))
+        .route("/portal/sign-out", post(portal::sign_out))
+        .route("/portal/repositories", get(portal::repositories))
+        .route("/portal/repositories/{*name}", get(portal::repository))
+        .route(
+            "/portal/policies/content-trust",
+            get(portal::content_trust).post(portal::save_content_trust),
+        )
+        .route(
+            "/portal/trust-reset",
+            get(portal::trust_reset_page).post(portal::trust_reset),
+        )
+        .route("/portal/access", get(portal::access))
+        .route("/portal/access/{op}", post(portal::access_action))
+        .route("/portal/audit", get(portal::audit))
         .layer(axum::middleware::map_request(host_from_authority))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -226,6 +226,26 @@ impl IdentityService {
         }
     }
 
+    /// Who a portal session belongs to (gone if the principal was deleted since) and
+    /// what they may do: their grants, and whether the access policy would give them
+    /// `registry:admin:*` — the same decision a token request gets.
+    pub async fn portal_viewer(
+        &self,
+        principal_id: i64,
+    ) -> Result<Option<(Principal, Grants, bool)>, IdentityError> {
+        let Some(principal) = self.meta.principal_by_id(principal_id).await? else {
+            return Ok(None);
+        };
+        let grants = self.grants_of(&principal).await?;
+        let admin_scope = AccessEntry {
+            kind: "registry".into(),
+            name: "admin".into(),
+            actions: vec!["*".into()],
+        };
+        let admin = !self.policy.grant(&grants, &[admin_scope], &[]).is_empty();
+        Ok(Some((principal, grants, admin)))
+    }
+
     pub async fn login_refresh(&self, token: &str) -> Result<Principal, IdentityError> {
         if !token.starts_with(REFRESH_PREFIX) {
             return Err(IdentityError::InvalidRefreshToken);

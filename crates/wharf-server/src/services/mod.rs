@@ -7,6 +7,7 @@ mod hash_state;
 pub mod identity;
 pub mod manifest_doc;
 pub mod manifests;
+pub mod portal_sessions;
 pub mod trust;
 mod trust_cache;
 pub mod trust_overview;

@@ -1,0 +1,821 @@
+//! The web portal under `/portal/`: sign-in with a session cookie, CSRF-checked forms,
+//! and pages for repositories, the content-trust policy, access control and the audit
+//! trail. Every page asks the access policy (through `IdentityService::portal_viewer`)
+//! what the signed-in user may see; errors show the same messages the API returns.
+
+// Guards return the finished error page as `Err(Response)`: one per request, so its
+// size on the stack does not matter and boxing would only add noise to every handler.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use wharf_store::Principal;
+
+use super::Peer;
+use crate::app::AppState;
+use crate::auth::Grants;
+use crate::clock::now;
+use crate::services::access::{Actor, KIND_SP, KIND_USER};
+use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, random_token, tokens_match};
+use crate::views::access::{AccessData, Entered, OneTimeSecret};
+use crate::views::html::{Notice, Viewer};
+use crate::views::{self, repositories::RepositoryDetail, repositories::RepositoryList};
+use crate::wire::WireError;
+
+/// `__Host-`: the browser only accepts it over HTTPS, for this host, for every path.
+const SESSION_COOKIE: &str = "__Host-wharf_session";
+/// Double-submit value for the sign-in form (there is no session to hold a CSRF token yet).
+const SIGNIN_COOKIE: &str = "__Host-wharf_signin";
+const SIGNIN_COOKIE_SECONDS: i64 = 3600;
+const PAGE_SIZE: u32 = 25;
+const AUDIT_PAGE: u32 = 200;
+
+type Fields = HashMap<String, String>;
+
+/// A signed-in user on this request.
+struct Ctx {
+    principal: Principal,
+    grants: Grants,
+    admin: bool,
+    session: PortalSession,
+    from: Option<std::net::IpAddr>,
+}
+
+impl Ctx {
+    fn viewer(&self) -> Viewer<'_> {
+        Viewer {
+            name: &self.principal.name,
+            csrf: &self.session.csrf,
+            admin: self.admin,
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        Actor {
+            name: self.principal.name.clone(),
+            from: self.from,
+        }
+    }
+}
+
+/// An HTML response with the portal's security headers: no scripts or outside
+/// resources at all, never framed, never cached (pages carry secrets and CSRF tokens).
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn with_cookie(mut r: Response, cookie: String) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+fn cookie_header(name: &str, value: &str, max_age: i64) -> String {
+    format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    peer.as_ref().map(|p| p.0.0.ip())
+}
+
+/// The session's user, or a redirect to the sign-in page.
+async fn signed_in(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Ctx, Response> {
+    let to_sign_in = || redirect("/portal/sign-in");
+    let cookie = cookie(headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
+    let session = state
+        .portal_sessions
+        .resume(&cookie, now())
+        .ok_or_else(to_sign_in)?;
+    match state.identity.portal_viewer(session.principal_id).await {
+        Ok(Some((principal, grants, admin))) => Ok(Ctx {
+            principal,
+            grants,
+            admin,
+            session,
+            from: peer_ip(peer),
+        }),
+        // Deleted since sign-in: the session ends with the principal.
+        Ok(None) => {
+            state.portal_sessions.end(&cookie);
+            Err(to_sign_in())
+        }
+        Err(e) => Err(error_page(None, WireError::from(e))),
+    }
+}
+
+/// A page that only states an error (for failures outside a form's page).
+fn error_page(viewer: Option<&Viewer>, e: WireError) -> Response {
+    let body = views::html::page(
+        "Something went wrong",
+        views::html::Section::Repositories,
+        viewer,
+        &Some(Notice::Error(e.message)),
+        r#"<p><a href="/portal/repositories">Back to repositories</a></p>"#,
+    );
+    html(e.status, body)
+}
+
+fn forbidden(ctx: &Ctx, message: &str) -> Response {
+    error_page(
+        Some(&ctx.viewer()),
+        WireError::new(StatusCode::FORBIDDEN, "DENIED", message),
+    )
+}
+
+/// Administration pages need the owner's right (`registry:admin:*` by the policy).
+fn require_admin(ctx: &Ctx) -> Result<(), Response> {
+    if ctx.admin {
+        Ok(())
+    } else {
+        Err(forbidden(
+            ctx,
+            "Only owners of this registry can see or change this page.",
+        ))
+    }
+}
+
+/// Every state-changing post must carry the session's CSRF token.
+fn require_csrf(ctx: &Ctx, fields: &Fields) -> Result<(), Response> {
+    let presented = fields.get("csrf").map(String::as_str).unwrap_or("");
+    if tokens_match(&ctx.session.csrf, presented) {
+        Ok(())
+    } else {
+        tracing::warn!(principal = %ctx.principal.name, "portal post without a valid CSRF token refused");
+        Err(forbidden(
+            ctx,
+            "This form did not come from your Wharf session (missing or wrong CSRF token). Reload the page and try again.",
+        ))
+    }
+}
+
+fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields.get(name).map_or("", |v| v.trim())
+}
+
+/// A required form field, or a 400 with "<Label> is required."
+fn required<'a>(fields: &'a Fields, name: &str, label: &str) -> Result<&'a str, WireError> {
+    let v = field(fields, name);
+    if v.is_empty() {
+        Err(WireError::new(
+            StatusCode::BAD_REQUEST,
+            "FIELD_REQUIRED",
+            format!("{label} is required."),
+        ))
+    } else {
+        Ok(v)
+    }
+}
+
+// ---- Entry, sign-in, sign-out ------------------------------------------------------
+
+pub async fn root() -> Response {
+    redirect("/portal/")
+}
+
+pub async fn home(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
+    match signed_in(&state, &headers, &peer).await {
+        Ok(_) => redirect("/portal/repositories"),
+        Err(r) => r,
+    }
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        views::STYLESHEET,
+    )
+        .into_response()
+}
+
+fn sign_in_form(status: StatusCode, name: &str, notice: Option<Notice>) -> Response {
+    let Ok(token) = random_token() else {
+        return html(StatusCode::INTERNAL_SERVER_ERROR, String::new());
+    };
+    let page = views::sign_in::sign_in(name, &token, &notice);
+    with_cookie(
+        html(status, page),
+        cookie_header(SIGNIN_COOKIE, &token, SIGNIN_COOKIE_SECONDS),
+    )
+}
+
+pub async fn sign_in_page(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
+    if signed_in(&state, &headers, &peer).await.is_ok() {
+        return redirect("/portal/repositories");
+    }
+    sign_in_form(StatusCode::OK, "", None)
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let name = field(&fields, "name");
+    let expected = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !tokens_match(&expected, fields.get("csrf").map_or("", String::as_str)) {
+        return sign_in_form(
+            StatusCode::FORBIDDEN,
+            name,
+            Some(Notice::Error(
+                "This sign-in form did not come from Wharf or has expired (missing CSRF token). Try again."
+                    .into(),
+            )),
+        );
+    }
+    let password = fields.get("password").map_or("", String::as_str);
+    if name.is_empty() || password.is_empty() {
+        return sign_in_form(
+            StatusCode::BAD_REQUEST,
+            name,
+            Some(Notice::Error("Enter your user name and password.".into())),
+        );
+    }
+    let principal = match state
+        .identity
+        .login_password(name, password, peer_ip(&peer))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            let e = WireError::from(e);
+            return sign_in_form(e.status, name, Some(Notice::Error(e.message)));
+        }
+    };
+    // Service principals, tokens and the admin account are credentials for registry
+    // clients; people sign in as users.
+    if principal.kind != KIND_USER {
+        return sign_in_form(
+            StatusCode::FORBIDDEN,
+            name,
+            Some(Notice::Error(
+                "Only users can sign in to the portal; service principals, repository tokens and the admin account are for registry clients.".into(),
+            )),
+        );
+    }
+    let Ok((cookie_value, _)) = state.portal_sessions.start(principal.id, now()) else {
+        return error_page(None, WireError::internal());
+    };
+    tracing::info!(principal = %principal.name, "portal sign-in");
+    let r = with_cookie(
+        redirect("/portal/repositories"),
+        cookie_header(SESSION_COOKIE, &cookie_value, ABSOLUTE_SECONDS),
+    );
+    with_cookie(r, cookie_header(SIGNIN_COOKIE, "", 0))
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let ctx = match signed_in(&state, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_csrf(&ctx, &fields) {
+        return r;
+    }
+    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+        state.portal_sessions.end(&c);
+    }
+    with_cookie(redirect("/portal/sign-in"), cookie_header(SESSION_COOKIE, "", 0))
+}
+
+// ---- Repositories --------------------------------------------------------------------
+
+pub async fn repositories(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(q): Query<Fields>,
+) -> Response {
+    let ctx = match signed_in(&state, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let query = field(&q, "q");
+    let last = q.get("last").filter(|l| !l.is_empty()).map(String::as_str);
+    let page = match state
+        .manifests
+        .catalog(query, last, Some(PAGE_SIZE), |r| ctx.grants.may_read(r))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
+    };
+    let next = if page.more {
+        page.items.last().map(String::as_str)
+    } else {
+        None
+    };
+    let body = views::repositories::list(
+        &ctx.viewer(),
+        &RepositoryList {
+            query,
+            names: &page.items,
+            next,
+            paged: last.is_some(),
+        },
+    );
+    html(StatusCode::OK, body)
+}
+
+async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option<Notice>) -> Response {
+    let not_found = || {
+        error_page(
+            Some(&ctx.viewer()),
+            WireError::new(
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
+                format!("There is no repository named {name:?} that you can read."),
+            ),
+        )
+    };
+    // Unreadable and absent look the same: names of others' repositories stay private.
+    if !ctx.grants.may_read(name) {
+        return not_found();
+    }
+    let tags = match state.manifests.tag_details(name).await {
+        Ok(t) => t,
+        Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
+    };
+    let trust = match state.trust.overview(name).await {
+        Ok(t) => t,
+        Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
+    };
+    if tags.is_empty() && !trust.initialized {
+        return not_found();
+    }
+    let trust_enabled = state.trust.enabled().await.unwrap_or(false);
+    let body = views::repositories::detail(
+        &ctx.viewer(),
+        &RepositoryDetail {
+            name,
+            tags: &tags,
+            trust: &trust,
+            trust_enabled,
+        },
+        &notice,
+    );
+    html(StatusCode::OK, body)
+}
+
+pub async fn repository(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    match signed_in(&state, &headers, &peer).await {
+        Ok(ctx) => repository_page(&state, &ctx, &name, None).await,
+        Err(r) => r,
+    }
+}
+
+// ---- Policies: content trust ---------------------------------------------------------
+
+async fn admin_ctx(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Ctx, Response> {
+    let ctx = signed_in(state, headers, peer).await?;
+    require_admin(&ctx)?;
+    Ok(ctx)
+}
+
+async fn content_trust_page(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> Response {
+    match state.trust.enabled().await {
+        Ok(enabled) => html(
+            status,
+            views::policies::content_trust(&ctx.viewer(), enabled, &notice),
+        ),
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+pub async fn content_trust(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
+    match admin_ctx(&state, &headers, &peer).await {
+        Ok(ctx) => content_trust_page(&state, &ctx, StatusCode::OK, None).await,
+        Err(r) => r,
+    }
+}
+
+pub async fn save_content_trust(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let ctx = match admin_ctx(&state, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_csrf(&ctx, &fields) {
+        return r;
+    }
+    let enabled = match field(&fields, "enabled") {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return content_trust_page(
+                &state,
+                &ctx,
+                StatusCode::BAD_REQUEST,
+                Some(Notice::Error("Choose Enabled or Disabled, then Save.".into())),
+            )
+            .await;
+        }
+    };
+    let currently = match state.trust.enabled().await {
+        Ok(v) => v,
+        Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
+    };
+    if enabled == currently {
+        let state_word = if enabled { "enabled" } else { "disabled" };
+        return content_trust_page(
+            &state,
+            &ctx,
+            StatusCode::OK,
+            Some(Notice::Success(format!(
+                "Content trust is already {state_word}; nothing changed."
+            ))),
+        )
+        .await;
+    }
+    if !enabled && field(&fields, "confirm") != "delete-all-trust-data" {
+        // First Save of "Disabled" asks; an unticked box on the confirmation asks again.
+        if field(&fields, "step") == "confirm" {
+            let notice = Some(Notice::Error(
+                "Tick the box to confirm that all trust data will be deleted, or Cancel.".into(),
+            ));
+            return html(
+                StatusCode::BAD_REQUEST,
+                views::policies::confirm_disable(&ctx.viewer(), &notice),
+            );
+        }
+        return html(
+            StatusCode::OK,
+            views::policies::confirm_disable(&ctx.viewer(), &None),
+        );
+    }
+    match state.trust.set_enabled(&ctx.principal.name, enabled).await {
+        Ok(wiped) => {
+            let message = if enabled {
+                "Content trust enabled. Publishers can now push signed tags.".to_owned()
+            } else {
+                format!(
+                    "Content trust disabled. Trust data of {wiped} repositories was deleted; all images were kept."
+                )
+            };
+            content_trust_page(&state, &ctx, StatusCode::OK, Some(Notice::Success(message))).await
+        }
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+pub async fn trust_reset_page(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(q): Query<Fields>,
+) -> Response {
+    let ctx = match admin_ctx(&state, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    html(
+        StatusCode::OK,
+        views::policies::confirm_reset(&ctx.viewer(), field(&q, "repository"), &None),
+    )
+}
+
+pub async fn trust_reset(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let ctx = match admin_ctx(&state, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_csrf(&ctx, &fields) {
+        return r;
+    }
+    let repository = field(&fields, "repository");
+    if field(&fields, "confirm") != "delete-trust-data" {
+        return html(
+            StatusCode::BAD_REQUEST,
+            views::policies::confirm_reset(
+                &ctx.viewer(),
+                repository,
+                &Some(Notice::Error(
+                    "Tick the box to confirm that this repository's trust data will be deleted.".into(),
+                )),
+            ),
+        );
+    }
+    match state.trust.reset(repository, &ctx.principal.name).await {
+        Ok(deleted) => {
+            let message = if deleted {
+                format!("Trust data of {repository} deleted; its images were kept.")
+            } else {
+                format!("{repository} had no trust data; nothing changed.")
+            };
+            repository_page(&state, &ctx, repository, Some(Notice::Success(message))).await
+        }
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+// ---- Access control ------------------------------------------------------------------
+
+async fn access_page(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    entered: &Entered,
+    secret: Option<&OneTimeSecret>,
+    notice: Option<Notice>,
+) -> Response {
+    let loaded = async {
+        Ok::<_, WireError>((
+            state.access.assignments(None).await?,
+            state.access.list(KIND_USER).await?,
+            state.access.list(KIND_SP).await?,
+            state.access.admin_account().await?,
+            state.access.list_tokens().await?,
+        ))
+    }
+    .await;
+    match loaded {
+        Ok((assignments, users, sps, admin_account, tokens)) => {
+            let data = AccessData {
+                assignments: &assignments,
+                users: &users,
+                service_principals: &sps,
+                admin_account: &admin_account,
+                tokens: &tokens,
+            };
+            html(
+                status,
+                views::access::access(&ctx.viewer(), &data, entered, secret, &notice),
+            )
+        }
+        Err(e) => error_page(Some(&ctx.viewer()), e),
+    }
+}
+
+pub async fn access(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
+    match admin_ctx(&state, &headers, &peer).await {
+        Ok(ctx) => access_page(&state, &ctx, StatusCode::OK, &Entered::default(), None, None).await,
+        Err(r) => r,
+    }
+}
+
+/// What a successful access-control action reports.
+struct Done {
+    message: String,
+    secret: Option<OneTimeSecret>,
+}
+
+fn done(message: String) -> Done {
+    Done {
+        message,
+        secret: None,
+    }
+}
+
+async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) -> Result<Done, WireError> {
+    let actor = ctx.actor();
+    let access = &state.access;
+    match op {
+        "assign" => {
+            let role = required(f, "role", "Role")?;
+            let assignee = required(f, "assignee", "Assignee")?;
+            let scope = Some(field(f, "scope")).filter(|s| !s.is_empty());
+            let a = access.assign(&actor, role, assignee, scope).await?;
+            Ok(done(format!(
+                "{} now has {} on {}. It applies from their next sign-in or token.",
+                a.principal, a.role, a.scope
+            )))
+        }
+        "unassign" => {
+            let role = required(f, "role", "Role")?;
+            let assignee = required(f, "assignee", "Assignee")?;
+            let scope = Some(field(f, "scope")).filter(|s| !s.is_empty());
+            access.unassign(&actor, role, assignee, scope).await?;
+            Ok(done(format!("Removed {role} from {assignee}.")))
+        }
+        "create-user" => {
+            let name = required(f, "name", "Name")?;
+            let password = Some(field(f, "password").to_owned()).filter(|p| !p.is_empty());
+            let (user, generated) = access.create_user(&actor, name, password).await?;
+            Ok(Done {
+                message: format!("User {} created.", user.name),
+                secret: generated.map(|secret| OneTimeSecret {
+                    what: format!("Generated password of {}", user.name),
+                    login: user.name.clone(),
+                    secret,
+                }),
+            })
+        }
+        "delete-user" => {
+            let name = required(f, "name", "Name")?;
+            access.delete(&actor, KIND_USER, name).await?;
+            Ok(done(format!(
+                "User {name} deleted; their sign-ins and refresh tokens no longer work."
+            )))
+        }
+        "create-sp" => {
+            let name = required(f, "name", "Name")?;
+            let (sp, secret) = access.create_sp(&actor, name).await?;
+            Ok(Done {
+                message: format!("Service principal {} created.", sp.name),
+                secret: Some(OneTimeSecret {
+                    what: format!("Secret of service principal {}", sp.name),
+                    login: sp.client_id.clone().unwrap_or(sp.name.clone()),
+                    secret,
+                }),
+            })
+        }
+        "reset-sp-secret" => {
+            let name = required(f, "name", "Name")?;
+            let (sp, secret) = access.reset_sp_secret(&actor, name).await?;
+            Ok(Done {
+                message: format!("New secret for {}; the old one no longer works.", sp.name),
+                secret: Some(OneTimeSecret {
+                    what: format!("New secret of service principal {}", sp.name),
+                    login: sp.client_id.clone().unwrap_or(sp.name.clone()),
+                    secret,
+                }),
+            })
+        }
+        "delete-sp" => {
+            let name = required(f, "name", "Name")?;
+            access.delete(&actor, KIND_SP, name).await?;
+            Ok(done(format!("Service principal {name} deleted.")))
+        }
+        "enable-admin-account" => {
+            let (view, password) = access.enable_admin_account(&actor).await?;
+            Ok(Done {
+                message: "Admin account enabled.".into(),
+                secret: Some(OneTimeSecret {
+                    what: "Password of the admin account".into(),
+                    login: view.username,
+                    secret: password,
+                }),
+            })
+        }
+        "disable-admin-account" => {
+            access.disable_admin_account(&actor).await?;
+            Ok(done("Admin account disabled.".into()))
+        }
+        "create-token" => {
+            let name = required(f, "name", "Name")?;
+            let repositories: Vec<String> = field(f, "repositories")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let (view, password) = access.create_token(&actor, name, &repositories).await?;
+            Ok(Done {
+                message: format!("Token {} created.", view.name),
+                secret: Some(OneTimeSecret {
+                    what: format!("Password of token {}", view.name),
+                    login: view.name.clone(),
+                    secret: password,
+                }),
+            })
+        }
+        "delete-token" => {
+            let name = required(f, "name", "Name")?;
+            access
+                .delete(&actor, crate::services::access::KIND_TOKEN, name)
+                .await?;
+            Ok(done(format!("Token {name} deleted.")))
+        }
+        _ => Err(WireError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such action",
+        )),
+    }
+}
+
+pub async fn access_action(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(op): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let ctx = match admin_ctx(&state, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_csrf(&ctx, &fields) {
+        return r;
+    }
+    match run_access_action(&state, &ctx, &op, &fields).await {
+        Ok(d) => {
+            access_page(
+                &state,
+                &ctx,
+                StatusCode::OK,
+                &Entered::default(),
+                d.secret.as_ref(),
+                Some(Notice::Success(d.message)),
+            )
+            .await
+        }
+        Err(e) => {
+            // Keep what was typed into the role-assignment form so it can be corrected.
+            let entered = if op == "assign" {
+                Entered {
+                    role: field(&fields, "role").to_owned(),
+                    assignee: field(&fields, "assignee").to_owned(),
+                    scope: field(&fields, "scope").to_owned(),
+                }
+            } else {
+                Entered::default()
+            };
+            access_page(
+                &state,
+                &ctx,
+                e.status,
+                &entered,
+                None,
+                Some(Notice::Error(e.message)),
+            )
+            .await
+        }
+    }
+}
+
+// ---- Audit ---------------------------------------------------------------------------
+
+pub async fn audit(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
+    let ctx = match admin_ctx(&state, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match state.access.audit_records(AUDIT_PAGE).await {
+        Ok(records) => html(
+            StatusCode::OK,
+            views::audit::audit(&ctx.viewer(), &records, &None),
+        ),
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}

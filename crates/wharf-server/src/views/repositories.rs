@@ -1,0 +1,174 @@
+//! Repositories: the searchable list, and one repository with its tags and trust status.
+
+use std::fmt::Write as _;
+
+use wharf_store::TagDetail;
+
+use super::html::{Notice, Section, Viewer, esc, page, short_id, size, table, time, url_part};
+use crate::services::trust_overview::TrustOverview;
+
+pub struct RepositoryList<'a> {
+    pub query: &'a str,
+    pub names: &'a [String],
+    /// Cursor for the next page, when there is one.
+    pub next: Option<&'a str>,
+    /// Whether this is not the first page (offer a way back).
+    pub paged: bool,
+}
+
+pub fn list(viewer: &Viewer, l: &RepositoryList) -> String {
+    let mut body = format!(
+        r#"<form method="get" action="/portal/repositories" role="search" class="card">
+<p class="field"><label for="repo-search">Search repositories</label><input id="repo-search" name="q" type="search" value="{}"></p>
+<p><button type="submit">Search</button></p></form>"#,
+        esc(l.query)
+    );
+    let rows: Vec<(String, Vec<String>)> = l
+        .names
+        .iter()
+        .map(|n| {
+            (
+                format!(r#" data-repository="{}""#, esc(n)),
+                vec![format!(
+                    r#"<a href="/portal/repositories/{}">{}</a>"#,
+                    url_part(n, true),
+                    esc(n)
+                )],
+            )
+        })
+        .collect();
+    let empty = if l.query.is_empty() {
+        "No repositories you can read yet.".to_owned()
+    } else {
+        format!("No repository you can read matches “{}”.", l.query)
+    };
+    body.push_str(&table(
+        "Repositories you can read",
+        &["Repository"],
+        &rows,
+        &empty,
+    ));
+    let q = url_part(l.query, false);
+    let mut pager = String::new();
+    if l.paged {
+        let _ = write!(pager, r#"<a href="/portal/repositories?q={q}">First page</a>"#);
+    }
+    if let Some(next) = l.next {
+        let _ = write!(
+            pager,
+            r#"<a href="/portal/repositories?q={q}&amp;last={}" rel="next">Next page</a>"#,
+            url_part(next, false)
+        );
+    }
+    if !pager.is_empty() {
+        let _ = write!(body, r#"<nav class="pager" aria-label="Pages">{pager}</nav>"#);
+    }
+    page("Repositories", Section::Repositories, Some(viewer), &None, &body)
+}
+
+pub struct RepositoryDetail<'a> {
+    pub name: &'a str,
+    pub tags: &'a [TagDetail],
+    pub trust: &'a TrustOverview,
+    pub trust_enabled: bool,
+}
+
+/// The signature status cell of one tag.
+fn signed_cell(trust: &TrustOverview, tag: &TagDetail) -> String {
+    let Some(sigs) = trust.signed_tags.get(&tag.tag) else {
+        return r#"<span class="signed-no">Not signed</span>"#.to_owned();
+    };
+    let current: Vec<&str> = sigs
+        .iter()
+        .filter(|s| s.digest.as_deref() == Some(tag.digest.as_str()))
+        .map(|s| s.signer.as_str())
+        .collect();
+    if current.is_empty() {
+        return r#"<span class="signed-stale">Signed for another digest (tag moved after signing)</span>"#
+            .to_owned();
+    }
+    format!(
+        r#"<span class="signed-yes">Signed</span> by <span class="signers">{}</span>"#,
+        esc(&current.join(", "))
+    )
+}
+
+pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) -> String {
+    let rows: Vec<(String, Vec<String>)> = d
+        .tags
+        .iter()
+        .map(|t| {
+            (
+                format!(r#" data-tag="{}""#, esc(&t.tag)),
+                vec![
+                    esc(&t.tag),
+                    format!(r#"<code class="digest">{}</code>"#, esc(&t.digest)),
+                    size(t.size),
+                    time(t.pushed_at),
+                    signed_cell(d.trust, t),
+                ],
+            )
+        })
+        .collect();
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        r#"<p>Pull with <code>docker pull {}:&lt;tag&gt;</code>. Content trust is {} on this registry.</p>"#,
+        esc(d.name),
+        if d.trust_enabled { "enabled" } else { "disabled" }
+    );
+    body.push_str("<section><h2>Tags</h2>");
+    body.push_str(&table(
+        "Tags, their digests and signatures",
+        &["Tag", "Digest", "Size", "Pushed", "Signature"],
+        &rows,
+        "This repository has no tags.",
+    ));
+    body.push_str("</section><section><h2>Signers</h2>");
+    if !d.trust.initialized {
+        body.push_str(r#"<p class="empty" id="no-trust-data">This repository has no trust data.</p>"#);
+    } else {
+        let signer_rows: Vec<(String, Vec<String>)> = d
+            .trust
+            .signers
+            .iter()
+            .map(|s| {
+                (
+                    format!(r#" data-signer="{}""#, esc(&s.name)),
+                    vec![
+                        esc(&s.name),
+                        s.key_ids
+                            .iter()
+                            .map(|k| short_id(k))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        s.threshold.to_string(),
+                    ],
+                )
+            })
+            .collect();
+        body.push_str(&table(
+            "Signers (delegations) and their keys",
+            &["Signer", "Keys", "Threshold"],
+            &signer_rows,
+            "No signers besides the repository key.",
+        ));
+        let ids = |v: &[String]| {
+            v.iter()
+                .map(|k| format!("<code>{}</code>", esc(k)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = write!(
+            body,
+            r#"<h2>Administrative keys</h2><dl><dt>Repository key</dt><dd id="repository-key">{}</dd><dt>Root key</dt><dd id="root-key">{}</dd></dl>"#,
+            ids(&d.trust.repository_key_ids),
+            ids(&d.trust.root_key_ids)
+        );
+    }
+    body.push_str("</section>");
+    if viewer.admin && d.trust.initialized {
+        body.push_str(&super::policies::reset_link(d.name));
+    }
+    page(d.name, Section::Repositories, Some(viewer), notice, &body)
+}
