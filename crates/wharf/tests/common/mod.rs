@@ -1,6 +1,9 @@
 //! Test harness: the real `wharf` binary on a free port with its own data directory,
-//! real `docker` (with a daemon started by `scripts/start-dockerd.sh`), `skopeo`, `notary`.
+//! real `docker` (with a daemon started by `scripts/start-dockerd.sh`), `skopeo`, `notary`;
+//! headless `chromium` through `chromedriver` for the web portal ([`browser`]).
 #![allow(dead_code)]
+
+pub mod browser;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
