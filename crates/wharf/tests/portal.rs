@@ -1,0 +1,340 @@
+//! The web portal in a real browser (headless chromium through chromedriver) against a
+//! real Wharf, with real `docker` pushes: sign in, enable content trust, grant
+//! AcrImageSigner, see a tag signed by `docker push` with content trust, disable content
+//! trust through its confirmation, and the refusals (bad input, CSRF-less posts, a user
+//! without owner rights). Screenshots of each page go to `<target>/portal-screenshots/`.
+
+mod common;
+
+use common::browser::{Browser, require_browser};
+use common::{DockerClient, Server, pushed_digest};
+
+const DCT: &[(&str, &str)] = &[
+    ("DOCKER_CONTENT_TRUST", "1"),
+    ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
+    ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
+];
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sign_in(b: &Browser, server: &Server, user: &str, password: &str) {
+    b.goto(&server.url("/"));
+    assert!(
+        b.current_url().ends_with("/portal/sign-in"),
+        "/ should lead to the sign-in page, got {}",
+        b.current_url()
+    );
+    b.find("#signin-name").send_keys(user);
+    b.find("#signin-password").send_keys(password);
+    b.find("form.card button[type=submit]").click();
+    b.find("form.signout");
+    assert!(b.current_url().ends_with("/portal/repositories"), "{}", b.current_url());
+}
+
+fn notice(b: &Browser) -> String {
+    b.find(".notice").text()
+}
+
+/// Whether `user` exists, asked through the admin API (not the portal under test).
+fn user_exists(server: &Server, user: &str) -> bool {
+    let token = server.token(&["registry:admin:*"]);
+    let body: serde_json::Value = server
+        .http()
+        .get(server.url("/api/v1/users"))
+        .bearer_auth(token)
+        .send()
+        .expect("list users")
+        .json()
+        .expect("json");
+    body["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .any(|u| u["name"] == user)
+}
+
+#[test]
+fn owner_manages_trust_and_access_and_sees_signed_tags() {
+    require_browser();
+    let server = Server::start();
+    let b = Browser::start();
+
+    // Sign in (the bootstrap owner).
+    b.goto(&server.url("/portal/sign-in"));
+    b.screenshot("01-sign-in.png");
+    b.find("#signin-name").send_keys("admin");
+    b.find("#signin-password").send_keys("wrong-password");
+    b.find("form.card button[type=submit]").click();
+    assert_eq!(notice(&b), "invalid username or password");
+    sign_in(&b, &server, "admin", &server.admin_password);
+    b.screenshot("02-repositories-empty.png");
+
+    // Policies → Content trust → Enabled → Save.
+    b.find("nav a[href='/portal/policies/content-trust']").click();
+    assert_eq!(b.find("#trust-state").text(), "Disabled");
+    b.find("#trust-enabled").click();
+    b.find("#trust-save").click();
+    assert_eq!(
+        notice(&b),
+        "Content trust enabled. Publishers can now push signed tags."
+    );
+    assert_eq!(b.find("#trust-state").text(), "Enabled");
+    b.screenshot("03-policies-content-trust-enabled.png");
+
+    // Access control: a user, and AcrImageSigner for them on one repository.
+    b.find("nav a[href='/portal/access']").click();
+    b.find("#user-name").send_keys("alice");
+    b.find("#user-password").send_keys("alice-password-1");
+    b.find("#user-submit").click();
+    assert_eq!(notice(&b), "User alice created.");
+    b.find("#users tr[data-principal='alice']");
+
+    b.find("#assign-role option[value='AcrImageSigner']").click();
+    b.find("#assign-assignee").send_keys("alice");
+    b.find("#assign-scope").clear();
+    b.find("#assign-scope").send_keys("repository:portal/app");
+    b.find("#assign-submit").click();
+    assert_eq!(
+        notice(&b),
+        "alice now has AcrImageSigner on repository:portal/app. It applies from their next sign-in or token."
+    );
+    b.find("tr[data-assignment='alice|AcrImageSigner|repository:portal/app']");
+    // And pull rights so alice can see the repository.
+    b.find("#assign-role option[value='AcrPull']").click();
+    b.find("#assign-assignee").send_keys("alice");
+    b.find("#assign-scope").clear();
+    b.find("#assign-scope").send_keys("repository:portal/app");
+    b.find("#assign-submit").click();
+    b.find("tr[data-assignment='alice|AcrPull|repository:portal/app']");
+    b.screenshot("04-access-control.png");
+
+    // Bad input: unknown role (the select only offers real ones, so add a fake option
+    // the way a hand-made post would send it), unknown assignee, empty names.
+    b.execute(
+        "const o = document.createElement('option'); o.value = 'NoSuchRole'; o.textContent = 'NoSuchRole'; \
+         document.getElementById('assign-role').appendChild(o); o.selected = true;",
+        &[],
+    );
+    b.find("#assign-assignee").send_keys("alice");
+    b.find("#assign-submit").click();
+    assert_eq!(
+        notice(&b),
+        "unknown role \"NoSuchRole\"; built-in roles are Owner, Contributor, Reader, AcrPull, AcrPush, AcrDelete, AcrImageSigner"
+    );
+    assert_eq!(b.find("#assign-assignee").prop("value"), "alice", "typed input kept");
+    b.find("#assign-assignee").clear();
+    b.find("#assign-assignee").send_keys("nobody");
+    b.find("#assign-submit").click();
+    assert_eq!(
+        notice(&b),
+        "unknown assignee \"nobody\": no user or service principal has that name"
+    );
+    b.find("#user-submit").click();
+    assert_eq!(notice(&b), "Name is required.");
+    b.find("#sp-submit").click();
+    assert_eq!(notice(&b), "Name is required.");
+    b.screenshot("05-access-control-error.png");
+    assert_eq!(
+        b.find_all("#role-assignments tbody tr").len(),
+        3,
+        "refused posts changed the assignments (owner's own + alice's two)"
+    );
+
+    // A service principal: its secret is shown once.
+    b.find("#sp-name").send_keys("ci-bot");
+    b.find("#sp-submit").click();
+    assert_eq!(notice(&b), "Service principal ci-bot created.");
+    let secret = b.find("#secret-value").text();
+    assert!(secret.len() >= 40, "secret {secret:?}");
+    b.goto(&server.url("/portal/access"));
+    assert!(!b.page_source().contains(&secret), "secret shown twice");
+
+    // A signed tag (pushed with content trust) and an unsigned one.
+    let owner = DockerClient::new();
+    let out = owner.wharf_login(&server, "admin", &server.admin_password);
+    assert!(out.status.success(), "{}", text(&out));
+    let signed_ref = format!("{}/portal/app:signed", server.host);
+    let plain_ref = format!("{}/portal/app:plain", server.host);
+    owner.import_image(&signed_ref);
+    owner.import_image(&plain_ref);
+    let out = owner.cmd(&["push", &signed_ref], DCT);
+    assert!(out.status.success(), "signed push: {}", text(&out));
+    let pushed = text(&out);
+    assert!(pushed.contains("Successfully signed"), "{pushed}");
+    let signed_digest = pushed_digest(&pushed);
+    let plain_digest = pushed_digest(&owner.ok(&["push", &plain_ref]));
+
+    b.find("nav a[href='/portal/repositories']").click();
+    b.find("#repo-search").send_keys("portal");
+    b.find("form[role=search] button").click();
+    b.find("tr[data-repository='portal/app'] a").click();
+    let signed_row = b.find("tr[data-tag='signed']");
+    assert_eq!(signed_row.find("code.digest").text(), signed_digest);
+    assert_eq!(signed_row.find(".signed-yes").text(), "Signed");
+    assert_eq!(signed_row.find(".signers").text(), "Repo Admin");
+    let plain_row = b.find("tr[data-tag='plain']");
+    assert_eq!(plain_row.find("code.digest").text(), plain_digest);
+    assert_eq!(plain_row.find(".signed-no").text(), "Not signed");
+    assert_eq!(b.find("#root-key code").text().len(), 64);
+    assert_eq!(b.find("#repository-key code").text().len(), 64);
+    b.screenshot("06-repository-signed-tag.png");
+
+    // Phone width: the page itself does not scroll sideways (tables scroll in place).
+    b.set_window_size(390, 844);
+    let overflow = b.execute(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        &[],
+    );
+    assert!(overflow.as_i64().unwrap_or(999) <= 0, "page wider than a phone by {overflow}");
+    b.screenshot("07-repository-phone.png");
+    b.set_window_size(1280, 900);
+
+    // Disable: Save asks first and says plainly what will be lost.
+    b.find("nav a[href='/portal/policies/content-trust']").click();
+    b.find("#trust-disabled").click();
+    b.find("#trust-save").click();
+    let warning = b.find(".warning").text();
+    assert!(
+        warning.contains("permanently deletes ALL trust data of EVERY repository")
+            && warning.contains("Images and tags are kept"),
+        "{warning}"
+    );
+    b.screenshot("08-disable-confirmation.png");
+    // Not ticking the box changes nothing.
+    b.find("#confirm-disable").click();
+    assert_eq!(
+        notice(&b),
+        "Tick the box to confirm that all trust data will be deleted, or Cancel."
+    );
+    b.goto(&server.url("/portal/repositories/portal/app"));
+    assert_eq!(
+        b.find("tr[data-tag='signed'] .signed-yes").text(),
+        "Signed",
+        "trust data gone without confirmation"
+    );
+    b.find("nav a[href='/portal/policies/content-trust']").click();
+    b.find("#trust-disabled").click();
+    b.find("#trust-save").click();
+    b.find("#confirm-delete").click();
+    b.find("#confirm-disable").click();
+    assert_eq!(
+        notice(&b),
+        "Content trust disabled. Trust data of 1 repositories was deleted; all images were kept."
+    );
+    assert_eq!(b.find("#trust-state").text(), "Disabled");
+    b.screenshot("09-content-trust-disabled.png");
+    b.goto(&server.url("/portal/repositories/portal/app"));
+    b.find("#no-trust-data");
+    assert_eq!(
+        b.find("tr[data-tag='signed'] code.digest").text(),
+        signed_digest,
+        "image gone with its trust data"
+    );
+    owner.ok(&["pull", &signed_ref]);
+
+    // Audit shows what happened, newest first.
+    b.find("nav a[href='/portal/audit']").click();
+    let audit = b.find("main table").text();
+    for action in [
+        "content_trust.disable",
+        "content_trust.enable",
+        "role_assignment.create",
+        "user.create",
+    ] {
+        assert!(audit.contains(action), "audit lacks {action}:\n{audit}");
+    }
+    b.screenshot("10-audit.png");
+
+    // A post without the session's CSRF token is refused and changes nothing.
+    b.find("nav a[href='/portal/access']").click();
+    b.execute(
+        "document.querySelectorAll('form[action=\"/portal/access/create-user\"] input[name=csrf]').forEach(e => e.remove());",
+        &[],
+    );
+    b.find("#user-name").send_keys("mallory");
+    b.find("#user-submit").click();
+    assert_eq!(
+        notice(&b),
+        "This form did not come from your Wharf session (missing or wrong CSRF token). Reload the page and try again."
+    );
+    assert!(!user_exists(&server, "mallory"), "CSRF-less post created a user");
+
+    // Sign out: the session cookie stops working.
+    b.find("form.signout button").click();
+    b.find("#signin-name");
+    b.goto(&server.url("/portal/access"));
+    assert!(b.current_url().ends_with("/portal/sign-in"), "{}", b.current_url());
+}
+
+#[test]
+fn a_user_sees_only_what_their_roles_allow() {
+    require_browser();
+    let server = Server::start();
+    let owner = DockerClient::new();
+    let out = owner.wharf_login(&server, "admin", &server.admin_password);
+    assert!(out.status.success(), "{}", text(&out));
+    for repo in ["team/visible", "other/hidden"] {
+        let r = format!("{}/{repo}:v1", server.host);
+        owner.import_image(&r);
+        owner.ok(&["push", &r]);
+    }
+    let admin = server.token(&["registry:admin:*"]);
+    let http = server.http();
+    let post = |path: &str, body: serde_json::Value| {
+        let r = http
+            .post(server.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .expect("admin api");
+        assert!(r.status().is_success(), "{path}: {}", r.text().unwrap_or_default());
+    };
+    post("/api/v1/users", serde_json::json!({"name": "bob", "password": "bob-password-1"}));
+    post(
+        "/api/v1/role-assignments",
+        serde_json::json!({"role": "AcrPull", "assignee": "bob", "scope": "repository:team/*"}),
+    );
+    post("/api/v1/service-principals", serde_json::json!({"name": "robot"}));
+
+    let b = Browser::start();
+    sign_in(&b, &server, "bob", "bob-password-1");
+    // Only the Repositories section, and only readable repositories.
+    let nav: Vec<String> = b.find_all("nav[aria-label=Main] a").iter().map(|a| a.text()).collect();
+    assert_eq!(nav, vec!["Repositories".to_string()]);
+    let listed: Vec<String> = b
+        .find_all("tr[data-repository]")
+        .iter()
+        .map(|r| r.attr("data-repository").unwrap_or_default())
+        .collect();
+    assert_eq!(listed, vec!["team/visible".to_string()]);
+    b.screenshot("11-reader-repositories.png");
+    // Unreadable and absent repositories look the same.
+    b.goto(&server.url("/portal/repositories/other/hidden"));
+    assert_eq!(
+        notice(&b),
+        "There is no repository named \"other/hidden\" that you can read."
+    );
+    // Administration pages are refused.
+    for path in ["/portal/access", "/portal/policies/content-trust", "/portal/audit"] {
+        b.goto(&server.url(path));
+        assert_eq!(
+            notice(&b),
+            "Only owners of this registry can see or change this page.",
+            "{path}"
+        );
+    }
+    b.screenshot("12-reader-refused.png");
+
+    // Service principals are for registry clients, not the portal.
+    b.find("form.signout button").click();
+    b.find("#signin-name").send_keys("robot");
+    b.find("#signin-password").send_keys("not-the-secret");
+    b.find("form.card button[type=submit]").click();
+    assert_eq!(notice(&b), "invalid username or password");
+}
