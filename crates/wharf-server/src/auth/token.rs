@@ -76,10 +76,6 @@ impl TokenSigner {
         })
     }
 
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
     /// What the JWT header's `kid` carries: the first 12 bytes of SHA-256 over the public
     /// key, hex. Derived from the key, so it is the same after a restart.
     pub fn key_id(&self) -> &str {
