@@ -70,7 +70,7 @@ pub async fn run(
     )?);
     let identity = IdentityService::open(
         meta.clone(),
-        &kek,
+        kek.clone(),
         &config.auth.service,
         config.auth.token_ttl_seconds,
         config.public_hosts.clone(),

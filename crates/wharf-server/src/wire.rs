@@ -100,7 +100,7 @@ impl From<RegistryError> for WireError {
     }
 }
 
-/// Token endpoint failures (the body format docker prints from).
+/// Token endpoint and signing-key failures (the body format docker prints from).
 impl From<IdentityError> for WireError {
     fn from(e: IdentityError) -> Self {
         match e {
@@ -110,6 +110,9 @@ impl From<IdentityError> for WireError {
             IdentityError::LockedOut(secs) => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", e.to_string())
                     .with_header(axum::http::header::RETRY_AFTER, secs.to_string())
+            }
+            IdentityError::KeyRotatedConcurrently => {
+                Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
             }
             other => {
                 tracing::error!(error = %other, "identity failure");

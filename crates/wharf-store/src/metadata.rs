@@ -264,6 +264,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Insert only if absent; returns the value now stored (ours or a concurrent winner's).
     async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
     async fn put_setting(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// Apply `changes` (`None` deletes the key) and the audit record in one transaction,
+    /// but only while `guard_key` still holds `guard_value`: a compare-and-swap, so two
+    /// writers working from the same stored state cannot both win. Returns whether the
+    /// changes were written; on `false` nothing was.
+    async fn update_settings_if(
+        &self,
+        guard_key: &str,
+        guard_value: &[u8],
+        changes: &[(&str, Option<&[u8]>)],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
 
     // Content trust.
     /// The highest stored version of every role of `repository`.

@@ -804,6 +804,46 @@ impl MetadataStore for SqliteMetadataStore {
         Ok(())
     }
 
+    async fn update_settings_if(
+        &self,
+        guard_key: &str,
+        guard_value: &[u8],
+        changes: &[(&str, Option<&[u8]>)],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        // BEGIN IMMEDIATE holds the write lock from the guard read to the commit.
+        let mut tx = self.write().await?;
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(guard_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if stored.as_deref() != Some(guard_value) {
+            return Ok(false);
+        }
+        for (key, value) in changes {
+            match value {
+                Some(v) => {
+                    sqlx::query(
+                        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(*key)
+                    .bind(*v)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM settings WHERE key = $1")
+                        .bind(*key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn trust_current(&self, repository: &str) -> StoreResult<Vec<TrustFile>> {
         let rows = sqlx::query(
             "SELECT f.* FROM trust_files f
@@ -1421,6 +1461,38 @@ mod tests {
                 .await
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn settings_update_only_while_the_guard_holds() {
+        let (_d, s) = store().await;
+        s.put_setting("k", b"v1").await.unwrap();
+        s.put_setting("gone", b"x").await.unwrap();
+        let changes: [(&str, Option<&[u8]>); 3] =
+            [("k", Some(b"v2")), ("k_old", Some(b"v1")), ("gone", None)];
+        // A writer that read a stale value changes nothing and writes no audit record.
+        assert!(
+            !s.update_settings_if("k", b"stale", &changes, &audit("rotate"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.get_setting("k").await.unwrap().as_deref(), Some(&b"v1"[..]));
+        assert!(s.list_audit(10).await.unwrap().is_empty());
+        assert!(
+            s.update_settings_if("k", b"v1", &changes, &audit("rotate"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.get_setting("k").await.unwrap().as_deref(), Some(&b"v2"[..]));
+        assert_eq!(s.get_setting("k_old").await.unwrap().as_deref(), Some(&b"v1"[..]));
+        assert_eq!(s.get_setting("gone").await.unwrap(), None);
+        assert_eq!(s.list_audit(10).await.unwrap()[0].action, "rotate");
+        // The second of two writers from the same state loses.
+        assert!(
+            !s.update_settings_if("k", b"v1", &changes, &audit("rotate"))
+                .await
+                .unwrap()
         );
     }
 

@@ -40,6 +40,8 @@ pub enum Command {
     Role(AdminArgs<RoleCommand>),
     /// Repository-scoped tokens (owner only).
     Token(AdminArgs<TokenCommand>),
+    /// The key that signs access tokens: show it or rotate it (owner only).
+    TokenKey(AdminArgs<TokenKeyCommand>),
     /// The audit trail of administrative changes (owner only).
     Audit(AdminArgs<AuditCommand>),
 }
@@ -165,6 +167,17 @@ pub enum TokenCommand {
 }
 
 #[derive(Subcommand)]
+pub enum TokenKeyCommand {
+    /// Show the current and previous key ids and when they were made.
+    Show(OutputArg),
+    /// Make a new signing key current; stored logins stay valid.
+    ///
+    /// Tokens signed by the current key keep working until they expire; tokens signed by
+    /// the key before it are refused from now on.
+    Rotate(OutputArg),
+}
+
+#[derive(Subcommand)]
 pub enum AuditCommand {
     /// Newest first.
     List {
@@ -238,6 +251,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AdminAccount(a) => crate::client::access::admin_account(a).await,
         Command::Role(a) => crate::client::access::role(a).await,
         Command::Token(a) => crate::client::access::token(a).await,
+        Command::TokenKey(a) => crate::client::access::token_key(a).await,
         Command::Audit(a) => crate::client::access::audit(a).await,
     }
 }

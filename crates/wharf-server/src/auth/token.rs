@@ -76,8 +76,10 @@ impl TokenSigner {
         })
     }
 
-    pub fn issuer(&self) -> &str {
-        &self.issuer
+    /// What the JWT header's `kid` carries: the first 12 bytes of SHA-256 over the public
+    /// key, hex. Derived from the key, so it is the same after a restart.
+    pub fn key_id(&self) -> &str {
+        &self.kid
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
@@ -104,11 +106,7 @@ impl TokenSigner {
         else {
             return Err(TokenError::Malformed);
         };
-        let header: Header = B64URL
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
+        let header = decode_header(h)?;
         // Only our own algorithm and key: never let the token choose ("alg": "none").
         if header.alg != "ES256" || header.kid != self.kid {
             return Err(TokenError::BadSignature);
@@ -133,6 +131,39 @@ impl TokenSigner {
             return Err(TokenError::NotYetValid);
         }
         Ok(claims)
+    }
+}
+
+fn decode_header(encoded: &str) -> Result<Header, TokenError> {
+    B64URL
+        .decode(encoded)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(TokenError::Malformed)
+}
+
+/// The keys access tokens are checked against: the current one, which signs, and the one
+/// it replaced at the last rotation, which still verifies so that tokens issued just
+/// before a rotation live out their few minutes. A token signed by any older key fails.
+pub struct TokenKeySet {
+    pub current: TokenSigner,
+    pub previous: Option<TokenSigner>,
+}
+
+impl TokenKeySet {
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        self.current.sign(claims)
+    }
+
+    /// The header's `kid` picks the key, so a token costs one signature check whichever
+    /// key signed it; an unknown `kid` is a bad signature.
+    pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Claims, TokenError> {
+        let header = decode_header(token.split('.').next().unwrap_or_default())?;
+        let signer = std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .find(|k| k.kid == header.kid)
+            .ok_or(TokenError::BadSignature)?;
+        signer.verify(token, audience, now)
     }
 }
 
@@ -187,5 +218,56 @@ mod tests {
             Err(TokenError::BadSignature)
         );
         assert_eq!(signer.verify("a.b", "wharf", now), Err(TokenError::Malformed));
+    }
+
+    fn new_signer() -> TokenSigner {
+        TokenSigner::from_pkcs8(&TokenSigner::generate_pkcs8().unwrap(), "wharf").unwrap()
+    }
+
+    /// What a rotation does to the set: the current key becomes the previous one.
+    fn rotated(set: TokenKeySet) -> TokenKeySet {
+        TokenKeySet {
+            current: new_signer(),
+            previous: Some(set.current),
+        }
+    }
+
+    #[test]
+    fn key_set_accepts_current_and_previous_key_only() {
+        let now = 1_700_000_000;
+        let set = TokenKeySet {
+            current: new_signer(),
+            previous: None,
+        };
+        let first = set.sign(&claims(now)).unwrap();
+        assert_eq!(set.verify(&first, "wharf", now).unwrap(), claims(now));
+
+        let set = rotated(set);
+        let second = set.sign(&claims(now)).unwrap();
+        assert_eq!(set.verify(&first, "wharf", now).unwrap(), claims(now));
+        assert_eq!(set.verify(&second, "wharf", now).unwrap(), claims(now));
+
+        let set = rotated(set);
+        assert_eq!(set.verify(&first, "wharf", now), Err(TokenError::BadSignature));
+        assert_eq!(set.verify(&second, "wharf", now).unwrap(), claims(now));
+
+        // Claiming a known kid does not help a token signed by another key.
+        let mut parts: Vec<String> = new_signer()
+            .sign(&claims(now))
+            .unwrap()
+            .split('.')
+            .map(str::to_owned)
+            .collect();
+        let header = Header {
+            alg: "ES256".into(),
+            typ: "JWT".into(),
+            kid: set.current.key_id().to_owned(),
+        };
+        parts[0] = B64URL.encode(serde_json::to_vec(&header).unwrap());
+        assert_eq!(
+            set.verify(&parts.join("."), "wharf", now),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(set.verify("", "wharf", now), Err(TokenError::Malformed));
     }
 }

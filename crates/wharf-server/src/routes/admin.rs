@@ -1,5 +1,6 @@
 //! Admin REST API under `/api/v1/` (owner only, `registry:admin:*` bearer tokens):
-//! content-trust policy, principals, role assignments, repository tokens, audit.
+//! content-trust policy, principals, role assignments, repository tokens, the token
+//! signing key, audit.
 //! Described by `openapi.json`, served at `/api/v1/openapi.json`.
 
 use axum::body::Bytes;
@@ -363,6 +364,24 @@ pub async fn delete_token(
     let actor = admin(&state, &headers, &peer)?;
     state.access.delete(&actor, KIND_TOKEN, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn get_token_signing_key(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    admin(&state, &headers, &peer)?;
+    Ok(ok(state.identity.signing_keys_view()))
+}
+
+pub async fn rotate_token_signing_key(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    let actor = admin(&state, &headers, &peer)?;
+    Ok(ok(state.identity.rotate_signing_key(&actor).await?))
 }
 
 pub async fn list_audit(

@@ -65,6 +65,11 @@ pub fn router(state: AppState) -> Router {
             get(admin::list_tokens).post(admin::create_token),
         )
         .route("/api/v1/tokens/{name}", delete(admin::delete_token))
+        .route("/api/v1/token-signing-key", get(admin::get_token_signing_key))
+        .route(
+            "/api/v1/token-signing-key/rotate",
+            post(admin::rotate_token_signing_key),
+        )
         .route("/api/v1/audit", get(admin::list_audit))
         .route("/", get(portal::root))
         .route("/portal", get(portal::home))

@@ -87,6 +87,26 @@ pub struct Actor {
     pub from: Option<IpAddr>,
 }
 
+/// The audit record of an admin change: `detail` starts with the source address, so every
+/// record says where a change came from in the same words.
+pub fn audit_record(actor: &Actor, action: &str, target: &str, detail: &str, at: i64) -> AuditRecord {
+    let from = actor
+        .from
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let detail = if detail.is_empty() {
+        format!("from {from}")
+    } else {
+        format!("from {from}; {detail}")
+    };
+    AuditRecord {
+        at,
+        actor: actor.name.clone(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail,
+    }
+}
+
 /// A principal as listed (never its secret).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PrincipalView {
@@ -195,22 +215,8 @@ impl AccessService {
     }
 
     async fn audit(&self, actor: &Actor, action: &str, target: &str, detail: &str) -> AccessResult<()> {
-        let from = actor
-            .from
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-        let detail = if detail.is_empty() {
-            format!("from {from}")
-        } else {
-            format!("from {from}; {detail}")
-        };
         self.meta
-            .add_audit(&AuditRecord {
-                at: now(),
-                actor: actor.name.clone(),
-                action: action.to_owned(),
-                target: target.to_owned(),
-                detail,
-            })
+            .add_audit(&audit_record(actor, action, target, detail, now()))
             .await?;
         Ok(())
     }

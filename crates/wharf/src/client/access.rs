@@ -1,4 +1,4 @@
-//! `wharf user|sp|admin-account|role|token|audit`: identity and access administration
+//! `wharf user|sp|admin-account|role|token|token-key|audit`: identity and access administration
 //! through the admin API, as an owner (the login stored by `wharf login`).
 
 use std::io::Read;
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::content_trust::{Session, admin_session};
 use crate::cli::{
     AdminAccountCommand, AdminArgs, AssignmentCommand, AuditCommand, Output, RoleCommand, SpCommand,
-    TokenCommand, UserCommand,
+    TokenCommand, TokenKeyCommand, UserCommand,
 };
 
 async fn open<C: clap::Subcommand>(a: &AdminArgs<C>) -> anyhow::Result<Session> {
@@ -342,6 +342,58 @@ pub async fn token(a: AdminArgs<TokenCommand>) -> anyhow::Result<()> {
                 .call(Method::DELETE, &format!("/api/v1/tokens/{}", enc(name)), None)
                 .await?;
             println!("Deleted token {name}");
+        }
+    }
+    Ok(())
+}
+
+/// `key_id (created …)`, or `none` for an absent key.
+fn signing_key(v: &Value) -> String {
+    if v.is_null() {
+        return "none".to_owned();
+    }
+    let created = when(&v["created_at"]);
+    let created = if created.is_empty() {
+        "unknown".to_owned()
+    } else {
+        created
+    };
+    format!("{} (created {created})", s(v, "key_id"))
+}
+
+pub async fn token_key(a: AdminArgs<TokenKeyCommand>) -> anyhow::Result<()> {
+    match &a.command {
+        TokenKeyCommand::Show(o) => {
+            let v = open(&a)
+                .await?
+                .call(Method::GET, "/api/v1/token-signing-key", None)
+                .await?;
+            if o.output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("Current key: {}", signing_key(&v["current"]));
+                println!("Previous key: {}", signing_key(&v["previous"]));
+            }
+        }
+        TokenKeyCommand::Rotate(o) => {
+            let v = open(&a)
+                .await?
+                .call(Method::POST, "/api/v1/token-signing-key/rotate", None)
+                .await?;
+            if o.output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("Rotated the token signing key");
+                println!("Current key: {}", signing_key(&v["current"]));
+                println!(
+                    "Previous key (its tokens work until they expire): {}",
+                    signing_key(&v["previous"])
+                );
+                println!(
+                    "Retired key (its tokens are refused): {}",
+                    v["retired_key_id"].as_str().unwrap_or("none")
+                );
+            }
         }
     }
     Ok(())
