@@ -32,9 +32,32 @@ fn sign_in(b: &Browser, server: &Server, user: &str, password: &str) {
     );
     b.find("#signin-name").send_keys(user);
     b.find("#signin-password").send_keys(password);
-    b.find("form.card button[type=submit]").click();
+    click_through(b, "form.card button[type=submit]");
     b.find("form.signout");
     assert!(b.current_url().ends_with("/portal/repositories"), "{}", b.current_url());
+}
+
+/// Click `css` (a submit button or link) and wait until the next page has replaced this
+/// one, so what is read next comes from the response and not the page before it.
+fn click_through(b: &Browser, css: &str) {
+    b.execute("document.documentElement.dataset.previousPage = '1';", &[]);
+    b.find(css).click();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let replaced = b.execute(
+            "return document.readyState === 'complete' && !document.documentElement.dataset.previousPage;",
+            &[],
+        );
+        if replaced.as_bool() == Some(true) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clicking {css} did not load a new page (still at {})",
+            b.current_url()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
 }
 
 fn notice(b: &Browser) -> String {
@@ -70,16 +93,16 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.screenshot("01-sign-in.png");
     b.find("#signin-name").send_keys("admin");
     b.find("#signin-password").send_keys("wrong-password");
-    b.find("form.card button[type=submit]").click();
+    click_through(&b, "form.card button[type=submit]");
     assert_eq!(notice(&b), "invalid username or password");
     sign_in(&b, &server, "admin", &server.admin_password);
     b.screenshot("02-repositories-empty.png");
 
     // Policies → Content trust → Enabled → Save.
-    b.find("nav a[href='/portal/policies/content-trust']").click();
+    click_through(&b, "nav a[href='/portal/policies/content-trust']");
     assert_eq!(b.find("#trust-state").text(), "Disabled");
     b.find("#trust-enabled").click();
-    b.find("#trust-save").click();
+    click_through(&b, "#trust-save");
     assert_eq!(
         notice(&b),
         "Content trust enabled. Publishers can now push signed tags."
@@ -88,10 +111,10 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.screenshot("03-policies-content-trust-enabled.png");
 
     // Access control: a user, and AcrImageSigner for them on one repository.
-    b.find("nav a[href='/portal/access']").click();
+    click_through(&b, "nav a[href='/portal/access']");
     b.find("#user-name").send_keys("alice");
     b.find("#user-password").send_keys("alice-password-1");
-    b.find("#user-submit").click();
+    click_through(&b, "#user-submit");
     assert_eq!(notice(&b), "User alice created.");
     b.find("#users tr[data-principal='alice']");
 
@@ -99,7 +122,7 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.find("#assign-assignee").send_keys("alice");
     b.find("#assign-scope").clear();
     b.find("#assign-scope").send_keys("repository:portal/app");
-    b.find("#assign-submit").click();
+    click_through(&b, "#assign-submit");
     assert_eq!(
         notice(&b),
         "alice now has AcrImageSigner on repository:portal/app. It applies from their next sign-in or token."
@@ -110,7 +133,7 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.find("#assign-assignee").send_keys("alice");
     b.find("#assign-scope").clear();
     b.find("#assign-scope").send_keys("repository:portal/app");
-    b.find("#assign-submit").click();
+    click_through(&b, "#assign-submit");
     b.find("tr[data-assignment='alice|AcrPull|repository:portal/app']");
     b.screenshot("04-access-control.png");
 
@@ -122,7 +145,7 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
         &[],
     );
     b.find("#assign-assignee").send_keys("alice");
-    b.find("#assign-submit").click();
+    click_through(&b, "#assign-submit");
     assert_eq!(
         notice(&b),
         "unknown role \"NoSuchRole\"; built-in roles are Owner, Contributor, Reader, AcrPull, AcrPush, AcrDelete, AcrImageSigner"
@@ -130,14 +153,14 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     assert_eq!(b.find("#assign-assignee").prop("value"), "alice", "typed input kept");
     b.find("#assign-assignee").clear();
     b.find("#assign-assignee").send_keys("nobody");
-    b.find("#assign-submit").click();
+    click_through(&b, "#assign-submit");
     assert_eq!(
         notice(&b),
         "unknown assignee \"nobody\": no user or service principal has that name"
     );
-    b.find("#user-submit").click();
+    click_through(&b, "#user-submit");
     assert_eq!(notice(&b), "Name is required.");
-    b.find("#sp-submit").click();
+    click_through(&b, "#sp-submit");
     assert_eq!(notice(&b), "Name is required.");
     b.screenshot("05-access-control-error.png");
     assert_eq!(
@@ -148,7 +171,7 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
 
     // A service principal: its secret is shown once.
     b.find("#sp-name").send_keys("ci-bot");
-    b.find("#sp-submit").click();
+    click_through(&b, "#sp-submit");
     assert_eq!(notice(&b), "Service principal ci-bot created.");
     let secret = b.find("#secret-value").text();
     assert!(secret.len() >= 40, "secret {secret:?}");
@@ -170,10 +193,10 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     let signed_digest = pushed_digest(&pushed);
     let plain_digest = pushed_digest(&owner.ok(&["push", &plain_ref]));
 
-    b.find("nav a[href='/portal/repositories']").click();
+    click_through(&b, "nav a[href='/portal/repositories']");
     b.find("#repo-search").send_keys("portal");
-    b.find("form[role=search] button").click();
-    b.find("tr[data-repository='portal/app'] a").click();
+    click_through(&b, "form[role=search] button");
+    click_through(&b, "tr[data-repository='portal/app'] a");
     let signed_row = b.find("tr[data-tag='signed']");
     assert_eq!(signed_row.find("code.digest").text(), signed_digest);
     assert_eq!(signed_row.find(".signed-yes").text(), "Signed");
@@ -196,9 +219,9 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.set_window_size(1280, 900);
 
     // Disable: Save asks first and says plainly what will be lost.
-    b.find("nav a[href='/portal/policies/content-trust']").click();
+    click_through(&b, "nav a[href='/portal/policies/content-trust']");
     b.find("#trust-disabled").click();
-    b.find("#trust-save").click();
+    click_through(&b, "#trust-save");
     let warning = b.find(".warning").text();
     assert!(
         warning.contains("permanently deletes ALL trust data of EVERY repository")
@@ -207,7 +230,7 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     );
     b.screenshot("08-disable-confirmation.png");
     // Not ticking the box changes nothing.
-    b.find("#confirm-disable").click();
+    click_through(&b, "#confirm-disable");
     assert_eq!(
         notice(&b),
         "Tick the box to confirm that all trust data will be deleted, or Cancel."
@@ -218,11 +241,11 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
         "Signed",
         "trust data gone without confirmation"
     );
-    b.find("nav a[href='/portal/policies/content-trust']").click();
+    click_through(&b, "nav a[href='/portal/policies/content-trust']");
     b.find("#trust-disabled").click();
-    b.find("#trust-save").click();
+    click_through(&b, "#trust-save");
     b.find("#confirm-delete").click();
-    b.find("#confirm-disable").click();
+    click_through(&b, "#confirm-disable");
     assert_eq!(
         notice(&b),
         "Content trust disabled. Trust data of 1 repositories was deleted; all images were kept."
@@ -239,12 +262,12 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     owner.ok(&["pull", &signed_ref]);
 
     // Audit shows what happened, newest first.
-    b.find("nav a[href='/portal/audit']").click();
+    click_through(&b, "nav a[href='/portal/audit']");
     let audit = b.find("main table").text();
     for action in [
-        "content_trust.disable",
-        "content_trust.enable",
-        "role_assignment.create",
+        "content-trust.disable",
+        "content-trust.enable",
+        "role-assignment.create",
         "user.create",
     ] {
         assert!(audit.contains(action), "audit lacks {action}:\n{audit}");
@@ -252,13 +275,13 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.screenshot("10-audit.png");
 
     // A post without the session's CSRF token is refused and changes nothing.
-    b.find("nav a[href='/portal/access']").click();
+    click_through(&b, "nav a[href='/portal/access']");
     b.execute(
         "document.querySelectorAll('form[action=\"/portal/access/create-user\"] input[name=csrf]').forEach(e => e.remove());",
         &[],
     );
     b.find("#user-name").send_keys("mallory");
-    b.find("#user-submit").click();
+    click_through(&b, "#user-submit");
     assert_eq!(
         notice(&b),
         "This form did not come from your Wharf session (missing or wrong CSRF token). Reload the page and try again."
@@ -266,7 +289,7 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     assert!(!user_exists(&server, "mallory"), "CSRF-less post created a user");
 
     // Sign out: the session cookie stops working.
-    b.find("form.signout button").click();
+    click_through(&b, "form.signout button");
     b.find("#signin-name");
     b.goto(&server.url("/portal/access"));
     assert!(b.current_url().ends_with("/portal/sign-in"), "{}", b.current_url());
@@ -332,9 +355,9 @@ fn a_user_sees_only_what_their_roles_allow() {
     b.screenshot("12-reader-refused.png");
 
     // Service principals are for registry clients, not the portal.
-    b.find("form.signout button").click();
+    click_through(&b, "form.signout button");
     b.find("#signin-name").send_keys("robot");
     b.find("#signin-password").send_keys("not-the-secret");
-    b.find("form.card button[type=submit]").click();
+    click_through(&b, "form.card button[type=submit]");
     assert_eq!(notice(&b), "invalid username or password");
 }

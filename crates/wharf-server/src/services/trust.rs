@@ -648,7 +648,7 @@ impl TrustService {
         if enabled {
             self.meta.put_setting(POLICY_SETTING, policy_value(true)).await?;
             self.meta
-                .add_audit(&audit(actor, "content_trust.enable", "registry", ""))
+                .add_audit(&audit(actor, "content-trust.enable", "registry", ""))
                 .await?;
             tracing::info!(%actor, "content trust enabled");
             return Ok(0);
@@ -660,7 +660,7 @@ impl TrustService {
                 policy_value(false),
                 &audit(
                     actor,
-                    "content_trust.disable",
+                    "content-trust.disable",
                     "registry",
                     "all trust data deleted",
                 ),
