@@ -34,7 +34,11 @@ fn sign_in(b: &Browser, server: &Server, user: &str, password: &str) {
     b.find("#signin-password").send_keys(password);
     click_through(b, "form.card button[type=submit]");
     b.find("form.signout");
-    assert!(b.current_url().ends_with("/portal/repositories"), "{}", b.current_url());
+    assert!(
+        b.current_url().ends_with("/portal/repositories"),
+        "{}",
+        b.current_url()
+    );
 }
 
 /// Click `css` (a submit button or link) and wait until the next page has replaced this
@@ -150,7 +154,11 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
         notice(&b),
         "unknown role \"NoSuchRole\"; built-in roles are Owner, Contributor, Reader, AcrPull, AcrPush, AcrDelete, AcrImageSigner"
     );
-    assert_eq!(b.find("#assign-assignee").prop("value"), "alice", "typed input kept");
+    assert_eq!(
+        b.find("#assign-assignee").prop("value"),
+        "alice",
+        "typed input kept"
+    );
     b.find("#assign-assignee").clear();
     b.find("#assign-assignee").send_keys("nobody");
     click_through(&b, "#assign-submit");
@@ -204,6 +212,10 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     let plain_row = b.find("tr[data-tag='plain']");
     assert_eq!(plain_row.find("code.digest").text(), plain_digest);
     assert_eq!(plain_row.find(".signed-no").text(), "Not signed");
+    assert_eq!(
+        b.find("#pull-command").text(),
+        format!("docker pull {}/portal/app:<tag>", server.host)
+    );
     assert_eq!(b.find("#root-key code").text().len(), 64);
     assert_eq!(b.find("#repository-key code").text().len(), 64);
     b.screenshot("06-repository-signed-tag.png");
@@ -214,9 +226,46 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
         "return document.documentElement.scrollWidth - window.innerWidth;",
         &[],
     );
-    assert!(overflow.as_i64().unwrap_or(999) <= 0, "page wider than a phone by {overflow}");
+    assert!(
+        overflow.as_i64().unwrap_or(999) <= 0,
+        "page wider than a phone by {overflow}"
+    );
     b.screenshot("07-repository-phone.png");
     b.set_window_size(1280, 900);
+
+    // Per-repository trust reset (the lost-root-key path): confirmed, and only that one.
+    let lost_ref = format!("{}/portal/lost:v1", server.host);
+    owner.import_image(&lost_ref);
+    let out = owner.cmd(&["push", &lost_ref], DCT);
+    assert!(out.status.success(), "signed push: {}", text(&out));
+    b.goto(&server.url("/portal/repositories/portal/lost"));
+    assert_eq!(b.find("tr[data-tag='v1'] .signed-yes").text(), "Signed");
+    click_through(&b, "a[href='/portal/trust-reset?repository=portal%2Flost']");
+    let warning = b.find(".warning").text();
+    assert!(
+        warning.contains("deletes every signature, signer and registry-held key of portal/lost, permanently"),
+        "{warning}"
+    );
+    b.screenshot("08-reset-confirmation.png");
+    click_through(&b, "#reset-trust");
+    assert_eq!(
+        notice(&b),
+        "Tick the box to confirm that this repository's trust data will be deleted."
+    );
+    b.find("#confirm-reset").click();
+    click_through(&b, "#reset-trust");
+    assert_eq!(
+        notice(&b),
+        "Trust data of portal/lost deleted; its images were kept."
+    );
+    b.find("#no-trust-data");
+    b.find("tr[data-tag='v1'] .signed-no");
+    b.goto(&server.url("/portal/repositories/portal/app"));
+    assert_eq!(
+        b.find("tr[data-tag='signed'] .signed-yes").text(),
+        "Signed",
+        "reset of one repository touched another"
+    );
 
     // Disable: Save asks first and says plainly what will be lost.
     click_through(&b, "nav a[href='/portal/policies/content-trust']");
@@ -228,7 +277,7 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
             && warning.contains("Images and tags are kept"),
         "{warning}"
     );
-    b.screenshot("08-disable-confirmation.png");
+    b.screenshot("09-disable-confirmation.png");
     // Not ticking the box changes nothing.
     click_through(&b, "#confirm-disable");
     assert_eq!(
@@ -248,10 +297,10 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     click_through(&b, "#confirm-disable");
     assert_eq!(
         notice(&b),
-        "Content trust disabled. Trust data of 1 repositories was deleted; all images were kept."
+        "Content trust disabled. Trust data of 1 repository was deleted; all images were kept."
     );
     assert_eq!(b.find("#trust-state").text(), "Disabled");
-    b.screenshot("09-content-trust-disabled.png");
+    b.screenshot("10-content-trust-disabled.png");
     b.goto(&server.url("/portal/repositories/portal/app"));
     b.find("#no-trust-data");
     assert_eq!(
@@ -267,12 +316,13 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     for action in [
         "content-trust.disable",
         "content-trust.enable",
+        "trust.reset",
         "role-assignment.create",
         "user.create",
     ] {
         assert!(audit.contains(action), "audit lacks {action}:\n{audit}");
     }
-    b.screenshot("10-audit.png");
+    b.screenshot("11-audit.png");
 
     // A post without the session's CSRF token is refused and changes nothing.
     click_through(&b, "nav a[href='/portal/access']");
@@ -292,7 +342,11 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     click_through(&b, "form.signout button");
     b.find("#signin-name");
     b.goto(&server.url("/portal/access"));
-    assert!(b.current_url().ends_with("/portal/sign-in"), "{}", b.current_url());
+    assert!(
+        b.current_url().ends_with("/portal/sign-in"),
+        "{}",
+        b.current_url()
+    );
 }
 
 #[test]
@@ -316,9 +370,16 @@ fn a_user_sees_only_what_their_roles_allow() {
             .json(&body)
             .send()
             .expect("admin api");
-        assert!(r.status().is_success(), "{path}: {}", r.text().unwrap_or_default());
+        assert!(
+            r.status().is_success(),
+            "{path}: {}",
+            r.text().unwrap_or_default()
+        );
     };
-    post("/api/v1/users", serde_json::json!({"name": "bob", "password": "bob-password-1"}));
+    post(
+        "/api/v1/users",
+        serde_json::json!({"name": "bob", "password": "bob-password-1"}),
+    );
     post(
         "/api/v1/role-assignments",
         serde_json::json!({"role": "AcrPull", "assignee": "bob", "scope": "repository:team/*"}),
@@ -328,7 +389,11 @@ fn a_user_sees_only_what_their_roles_allow() {
     let b = Browser::start();
     sign_in(&b, &server, "bob", "bob-password-1");
     // Only the Repositories section, and only readable repositories.
-    let nav: Vec<String> = b.find_all("nav[aria-label=Main] a").iter().map(|a| a.text()).collect();
+    let nav: Vec<String> = b
+        .find_all("nav[aria-label=Main] a")
+        .iter()
+        .map(|a| a.text())
+        .collect();
     assert_eq!(nav, vec!["Repositories".to_string()]);
     let listed: Vec<String> = b
         .find_all("tr[data-repository]")
@@ -336,7 +401,7 @@ fn a_user_sees_only_what_their_roles_allow() {
         .map(|r| r.attr("data-repository").unwrap_or_default())
         .collect();
     assert_eq!(listed, vec!["team/visible".to_string()]);
-    b.screenshot("11-reader-repositories.png");
+    b.screenshot("12-reader-repositories.png");
     // Unreadable and absent repositories look the same.
     b.goto(&server.url("/portal/repositories/other/hidden"));
     assert_eq!(
@@ -344,7 +409,11 @@ fn a_user_sees_only_what_their_roles_allow() {
         "There is no repository named \"other/hidden\" that you can read."
     );
     // Administration pages are refused.
-    for path in ["/portal/access", "/portal/policies/content-trust", "/portal/audit"] {
+    for path in [
+        "/portal/access",
+        "/portal/policies/content-trust",
+        "/portal/audit",
+    ] {
         b.goto(&server.url(path));
         assert_eq!(
             notice(&b),
@@ -352,7 +421,7 @@ fn a_user_sees_only_what_their_roles_allow() {
             "{path}"
         );
     }
-    b.screenshot("12-reader-refused.png");
+    b.screenshot("13-reader-refused.png");
 
     // Service principals are for registry clients, not the portal.
     click_through(&b, "form.signout button");

@@ -43,6 +43,8 @@ struct Ctx {
     admin: bool,
     session: PortalSession,
     from: Option<std::net::IpAddr>,
+    /// The host the browser used: what `docker pull` needs in front of a repository.
+    host: String,
 }
 
 impl Ctx {
@@ -136,6 +138,11 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result
             admin,
             session,
             from: peer_ip(peer),
+            host: headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
         }),
         // Deleted since sign-in: the session ends with the principal.
         Ok(None) => {
@@ -399,6 +406,7 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
         &ctx.viewer(),
         &RepositoryDetail {
             name,
+            host: &ctx.host,
             tags: &tags,
             trust: &trust,
             trust_enabled,
@@ -513,8 +521,9 @@ pub async fn save_content_trust(
             let message = if enabled {
                 "Content trust enabled. Publishers can now push signed tags.".to_owned()
             } else {
+                let repositories = if wiped == 1 { "repository" } else { "repositories" };
                 format!(
-                    "Content trust disabled. Trust data of {wiped} repositories was deleted; all images were kept."
+                    "Content trust disabled. Trust data of {wiped} {repositories} was deleted; all images were kept."
                 )
             };
             content_trust_page(&state, &ctx, StatusCode::OK, Some(Notice::Success(message))).await

@@ -189,7 +189,8 @@ pub fn button_form(action: &str, csrf: &str, hidden: &[(&str, &str)], label: &st
     form(action, csrf, "inline", &inner)
 }
 
-/// A table whose cells are already HTML; wrapped so it scrolls sideways on a phone.
+/// A table whose cells are already HTML. On a phone each row becomes a stacked card
+/// (see wharf.css); the wrapper scrolls sideways if something is still too wide.
 pub fn table(caption: &str, headers: &[&str], rows: &[(String, Vec<String>)], empty: &str) -> String {
     if rows.is_empty() {
         return format!(r#"<p class="empty">{}</p>"#, esc(empty));
@@ -204,8 +205,9 @@ pub fn table(caption: &str, headers: &[&str], rows: &[(String, Vec<String>)], em
     out.push_str("</tr></thead><tbody>");
     for (row_attrs, cells) in rows {
         let _ = write!(out, "<tr{row_attrs}>");
-        for c in cells {
-            let _ = write!(out, "<td>{c}</td>");
+        // `data-label` lets the phone layout show each cell under its column name.
+        for (c, h) in cells.iter().zip(headers.iter().chain(std::iter::repeat(&""))) {
+            let _ = write!(out, r#"<td data-label="{}">{c}</td>"#, esc(h));
         }
         out.push_str("</tr>");
     }
