@@ -167,9 +167,9 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
         "unknown assignee \"nobody\": no user or service principal has that name"
     );
     click_through(&b, "#user-submit");
-    assert_eq!(notice(&b), "Name is required.");
+    assert_eq!(notice(&b), "User name is required.");
     click_through(&b, "#sp-submit");
-    assert_eq!(notice(&b), "Name is required.");
+    assert_eq!(notice(&b), "Service principal name is required.");
     b.screenshot("05-access-control-error.png");
     assert_eq!(
         b.find_all("#role-assignments tbody tr").len(),

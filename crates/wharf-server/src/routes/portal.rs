@@ -667,7 +667,7 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
             Ok(done(format!("Removed {role} from {assignee}.")))
         }
         "create-user" => {
-            let name = required(f, "name", "Name")?;
+            let name = required(f, "name", "User name")?;
             let password = Some(field(f, "password").to_owned()).filter(|p| !p.is_empty());
             let (user, generated) = access.create_user(&actor, name, password).await?;
             Ok(Done {
@@ -680,14 +680,14 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
             })
         }
         "delete-user" => {
-            let name = required(f, "name", "Name")?;
+            let name = required(f, "name", "User name")?;
             access.delete(&actor, KIND_USER, name).await?;
             Ok(done(format!(
                 "User {name} deleted; their sign-ins and refresh tokens no longer work."
             )))
         }
         "create-sp" => {
-            let name = required(f, "name", "Name")?;
+            let name = required(f, "name", "Service principal name")?;
             let (sp, secret) = access.create_sp(&actor, name).await?;
             Ok(Done {
                 message: format!("Service principal {} created.", sp.name),
@@ -699,7 +699,7 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
             })
         }
         "reset-sp-secret" => {
-            let name = required(f, "name", "Name")?;
+            let name = required(f, "name", "Service principal name")?;
             let (sp, secret) = access.reset_sp_secret(&actor, name).await?;
             Ok(Done {
                 message: format!("New secret for {}; the old one no longer works.", sp.name),
@@ -711,7 +711,7 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
             })
         }
         "delete-sp" => {
-            let name = required(f, "name", "Name")?;
+            let name = required(f, "name", "Service principal name")?;
             access.delete(&actor, KIND_SP, name).await?;
             Ok(done(format!("Service principal {name} deleted.")))
         }
@@ -731,7 +731,7 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
             Ok(done("Admin account disabled.".into()))
         }
         "create-token" => {
-            let name = required(f, "name", "Name")?;
+            let name = required(f, "name", "Token name")?;
             let repositories: Vec<String> = field(f, "repositories")
                 .lines()
                 .map(str::trim)
@@ -749,7 +749,7 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
             })
         }
         "delete-token" => {
-            let name = required(f, "name", "Name")?;
+            let name = required(f, "name", "Token name")?;
             access
                 .delete(&actor, crate::services::access::KIND_TOKEN, name)
                 .await?;
