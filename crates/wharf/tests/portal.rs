@@ -186,6 +186,45 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.goto(&server.url("/portal/access"));
     assert!(!b.page_source().contains(&secret), "secret shown twice");
 
+    // Remove an assignment; the admin account's password and a token's are shown once.
+    click_through(
+        &b,
+        "tr[data-assignment='alice|AcrPull|repository:portal/app'] button",
+    );
+    assert_eq!(notice(&b), "Removed AcrPull from alice.");
+    assert!(
+        b.find_all("tr[data-assignment='alice|AcrPull|repository:portal/app']")
+            .is_empty(),
+        "assignment still listed"
+    );
+    click_through(&b, "#admin-account button");
+    assert_eq!(notice(&b), "Admin account enabled.");
+    assert_eq!(b.find("#admin-account-state").text(), "enabled");
+    assert_eq!(b.find("#secret-login").text(), "wharf");
+    click_through(&b, "#admin-account button");
+    assert_eq!(b.find("#admin-account-state").text(), "disabled");
+    b.find("#token-name").send_keys("ci-app");
+    b.find("#token-repositories")
+        .send_keys("portal/app:content/read,content/write,trust/write");
+    click_through(&b, "#token-submit");
+    assert_eq!(notice(&b), "Token ci-app created.");
+    assert!(b.find("#secret-value").text().len() >= 40);
+    assert_eq!(
+        b.find("tr[data-token='ci-app'] code").text(),
+        "portal/app:content/read,content/write,trust/write"
+    );
+    b.find("#token-name").send_keys("bad-token");
+    b.find("#token-repositories").send_keys("portal/app:content/fly");
+    click_through(&b, "#token-submit");
+    assert!(
+        notice(&b).starts_with("malformed repository permission \"portal/app:content/fly\""),
+        "{}",
+        notice(&b)
+    );
+    assert!(b.find_all("tr[data-token='bad-token']").is_empty());
+    click_through(&b, "tr[data-token='ci-app'] button");
+    assert_eq!(notice(&b), "Token ci-app deleted.");
+
     // A signed tag (pushed with content trust) and an unsigned one.
     let owner = DockerClient::new();
     let out = owner.wharf_login(&server, "admin", &server.admin_password);
@@ -429,4 +468,237 @@ fn a_user_sees_only_what_their_roles_allow() {
     b.find("#signin-password").send_keys("not-the-secret");
     click_through(&b, "form.card button[type=submit]");
     assert_eq!(notice(&b), "invalid username or password");
+}
+
+/// A browser-less client of the portal: follows no redirects, keeps cookies by hand.
+struct PortalClient {
+    http: reqwest::blocking::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl PortalClient {
+    fn new(server: &Server) -> Self {
+        let pem = std::fs::read(&server.ca).expect("ca");
+        let http = reqwest::blocking::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            http,
+            base: server.url(""),
+            cookies: Default::default(),
+        }
+    }
+
+    fn keep_cookies(&mut self, r: &reqwest::blocking::Response) {
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap_or_default();
+            if let Some((k, rest)) = v.split(';').next().and_then(|kv| kv.split_once('=')) {
+                self.cookies.insert(k.to_owned(), rest.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn get(&mut self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .expect("get");
+        self.keep_cookies(&r);
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(form))
+            .send()
+            .expect("post");
+        self.keep_cookies(&r);
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as a browser encodes a form.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The value of the first `name="csrf"` hidden field in a page.
+fn csrf_of(page: &str) -> String {
+    let at = page.find(r#"name="csrf" value=""#).expect("csrf field") + r#"name="csrf" value=""#.len();
+    page[at..].split('"').next().unwrap_or_default().to_owned()
+}
+
+fn listed(page: &str) -> Vec<String> {
+    page.split(r#"data-repository=""#)
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn tiny_image(server: &Server, http: &reqwest::blocking::Client, token: &str, repo: &str) {
+    let mut digests = Vec::new();
+    for blob in [format!("{{\"repo\":\"{repo}\"}}"), format!("layer of {repo}")] {
+        let digest = common::sha256(blob.as_bytes());
+        let r = http
+            .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
+            .bearer_auth(token)
+            .body(blob.clone())
+            .send()
+            .expect("upload");
+        assert_eq!(r.status(), 201);
+        digests.push((digest, blob.len()));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests[0].0, "size": digests[0].1},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digests[1].0, "size": digests[1].1}]
+    });
+    let r = http
+        .put(server.url(&format!("/v2/{repo}/manifests/v1")))
+        .bearer_auth(token)
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(serde_json::to_vec(&manifest).unwrap())
+        .send()
+        .expect("manifest");
+    assert_eq!(r.status(), 201);
+}
+
+/// Paging, search and CSRF refusals, checked on the HTTP responses themselves.
+#[test]
+fn repository_pages_search_and_csrf_refusals_over_plain_http() {
+    let server = Server::start();
+    let mut repos: Vec<String> = (0..27).map(|i| format!("page/r{i:02}")).collect();
+    repos.push("other/x".into());
+    let scopes: Vec<String> = repos
+        .iter()
+        .map(|r| format!("repository:{r}:pull,push"))
+        .collect();
+    let token = server.token(&scopes.iter().map(String::as_str).collect::<Vec<_>>());
+    let http = server.http();
+    for r in &repos {
+        tiny_image(&server, &http, &token, r);
+    }
+
+    let mut c = PortalClient::new(&server);
+    // Sign-in without the double-submit cookie is refused.
+    let (status, page) = c.post(
+        "/portal/sign-in",
+        &[("name", "admin"), ("password", &server.admin_password)],
+    );
+    assert_eq!(status, 403);
+    assert!(page.contains("did not come from Wharf or has expired"), "{page}");
+    assert!(!c.cookies.contains_key("__Host-wharf_session"));
+    let (_, page) = c.get("/portal/sign-in");
+    let signin_csrf = csrf_of(&page);
+    let (status, _) = c.post(
+        "/portal/sign-in",
+        &[
+            ("csrf", &signin_csrf),
+            ("name", "admin"),
+            ("password", &server.admin_password),
+        ],
+    );
+    assert_eq!(status, 303);
+
+    // 25 per page, in name order, then the rest; `last` is the cursor.
+    let (status, first) = c.get("/portal/repositories?q=page%2F");
+    assert_eq!(status, 200);
+    assert_eq!(listed(&first), repos[..25].to_vec());
+    assert!(
+        first.contains(r#"href="/portal/repositories?q=page%2F&amp;last=page%2Fr24" rel="next""#),
+        "{first}"
+    );
+    let (_, second) = c.get("/portal/repositories?q=page%2F&last=page%2Fr24");
+    assert_eq!(listed(&second), repos[25..27].to_vec());
+    assert!(!second.contains(r#"rel="next""#));
+    assert!(second.contains("First page"));
+    // Search is a plain substring; markup in it comes back as text.
+    let (_, found) = c.get("/portal/repositories?q=r2");
+    assert_eq!(
+        listed(&found),
+        (20..27).map(|i| format!("page/r{i}")).collect::<Vec<_>>()
+    );
+    let (status, hostile) = c.get("/portal/repositories?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+    assert_eq!(status, 200);
+    assert!(!hostile.contains("<script>") && hostile.contains("&lt;script&gt;"));
+
+    // Posts without the session's CSRF token, or with a wrong one, change nothing.
+    let (_, access) = c.get("/portal/access");
+    let csrf = csrf_of(&access);
+    for form in [
+        vec![("name", "mallory")],
+        vec![("name", "mallory"), ("csrf", "forged")],
+    ] {
+        let (status, page) = c.post("/portal/access/create-user", &form);
+        assert_eq!(status, 403);
+        assert!(page.contains("missing or wrong CSRF token"), "{page}");
+    }
+    let (status, _) = c.post("/portal/policies/content-trust", &[("enabled", "true")]);
+    assert_eq!(status, 403);
+    let (_, policy) = c.get("/portal/policies/content-trust");
+    assert!(policy.contains(r#"<strong id="trust-state">Disabled</strong>"#));
+    let (_, users) = c.get("/portal/access");
+    assert!(!users.contains("mallory"));
+    // With the token the same post works (so the refusals above were about CSRF only).
+    let (status, page) = c.post(
+        "/portal/access/create-user",
+        &[("name", "mallory"), ("csrf", &csrf)],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("User mallory created."));
+    // Pages forbid scripts and framing.
+    let r = c
+        .http
+        .get(server.url("/portal/access"))
+        .header("cookie", c.cookie_header())
+        .send()
+        .expect("get");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    // Signed out, the old cookie is worthless.
+    let old_session = c.cookies["__Host-wharf_session"].clone();
+    let (status, _) = c.post("/portal/sign-out", &[("csrf", &csrf)]);
+    assert_eq!(status, 303);
+    c.cookies.insert("__Host-wharf_session".into(), old_session);
+    let (status, _) = c.get("/portal/access");
+    assert_eq!(status, 303);
 }
