@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server};
+use common::{DockerClient, Server, text, wharf_cli};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
@@ -14,31 +14,9 @@ const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
 ];
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// `wharf ARGS` with `client`'s Docker config (its stored login), `stdin` piped in.
 fn wharf(client: &DockerClient, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(args)
-        .env("DOCKER_CONFIG", client.config.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run wharf");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
+    wharf_cli(client.config.path(), args, stdin)
 }
 
 fn ok(client: &DockerClient, args: &[&str]) -> String {

@@ -7,21 +7,13 @@
 mod common;
 
 use common::browser::{Browser, require_browser};
-use common::{DockerClient, Server, pushed_digest};
+use common::{DockerClient, Server, pushed_digest, text};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
     ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
     ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
 ];
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn sign_in(b: &Browser, server: &Server, user: &str, password: &str) {
     b.goto(&server.url("/"));

@@ -4,41 +4,16 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine;
-use common::Server;
+use common::{Server, text, wharf_cli};
 use serde_json::Value;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// `wharf ARGS` with the login stored in `config` (a Docker config directory).
 fn wharf(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(args)
-        .env("DOCKER_CONFIG", config)
-        .env_remove("WHARF_REGISTRY")
-        .env_remove("WHARF_CA_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run wharf");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
+    wharf_cli(config, args, stdin)
 }
 
 fn ok(config: &Path, args: &[&str]) -> String {

@@ -7,21 +7,13 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, pushed_digest, require_tool};
+use common::{DockerClient, Server, pushed_digest, require_tool, text};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
     ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
     ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
 ];
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn start_enabled() -> Server {
     Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")])

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, pushed_digest};
+use common::{DockerClient, Server, pushed_digest, text, wharf_cli};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
@@ -20,14 +20,6 @@ const DCT: &[(&str, &str)] = &[
     // (delegation keys such as `alice`, also when generating or loading them).
     ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
 ];
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Run docker with content trust, assert success, return stdout+stderr.
 fn dct_ok(client: &DockerClient, args: &[&str]) -> String {
@@ -39,21 +31,7 @@ fn dct_ok(client: &DockerClient, args: &[&str]) -> String {
 
 /// `wharf ARGS` with `client`'s Docker config (its stored login), `stdin` piped in.
 fn wharf(client: &DockerClient, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(args)
-        .env("DOCKER_CONFIG", client.config.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run wharf");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+    let out = wharf_cli(client.config.path(), args, stdin);
     assert!(out.status.success(), "wharf {args:?} failed: {}", text(&out));
     out
 }

@@ -436,6 +436,18 @@ async fn admin_ctx(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result
     Ok(ctx)
 }
 
+/// An owner's form post: signed in, owner, and carrying the session's CSRF token.
+async fn admin_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &Peer,
+    fields: &Fields,
+) -> Result<Ctx, Response> {
+    let ctx = admin_ctx(state, headers, peer).await?;
+    require_csrf(&ctx, fields)?;
+    Ok(ctx)
+}
+
 async fn content_trust_page(
     state: &AppState,
     ctx: &Ctx,
@@ -464,13 +476,10 @@ pub async fn save_content_trust(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let ctx = match admin_ctx(&state, &headers, &peer).await {
+    let ctx = match admin_post(&state, &headers, &peer, &fields).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_csrf(&ctx, &fields) {
-        return r;
-    }
     let enabled = match field(&fields, "enabled") {
         "true" => true,
         "false" => false,
@@ -554,13 +563,10 @@ pub async fn trust_reset(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let ctx = match admin_ctx(&state, &headers, &peer).await {
+    let ctx = match admin_post(&state, &headers, &peer, &fields).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_csrf(&ctx, &fields) {
-        return r;
-    }
     let repository = field(&fields, "repository");
     if field(&fields, "confirm") != "delete-trust-data" {
         return html(
@@ -645,6 +651,14 @@ fn done(message: String) -> Done {
     }
 }
 
+/// A success that shows a credential once (`login` + `secret`).
+fn done_with_secret(message: String, what: String, login: String, secret: String) -> Done {
+    Done {
+        message,
+        secret: Some(OneTimeSecret { what, login, secret }),
+    }
+}
+
 async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) -> Result<Done, WireError> {
     let actor = ctx.actor();
     let access = &state.access;
@@ -689,26 +703,22 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
         "create-sp" => {
             let name = required(f, "name", "Service principal name")?;
             let (sp, secret) = access.create_sp(&actor, name).await?;
-            Ok(Done {
-                message: format!("Service principal {} created.", sp.name),
-                secret: Some(OneTimeSecret {
-                    what: format!("Secret of service principal {}", sp.name),
-                    login: sp.client_id.clone().unwrap_or(sp.name.clone()),
-                    secret,
-                }),
-            })
+            Ok(done_with_secret(
+                format!("Service principal {} created.", sp.name),
+                format!("Secret of service principal {}", sp.name),
+                sp.client_id.unwrap_or(sp.name),
+                secret,
+            ))
         }
         "reset-sp-secret" => {
             let name = required(f, "name", "Service principal name")?;
             let (sp, secret) = access.reset_sp_secret(&actor, name).await?;
-            Ok(Done {
-                message: format!("New secret for {}; the old one no longer works.", sp.name),
-                secret: Some(OneTimeSecret {
-                    what: format!("New secret of service principal {}", sp.name),
-                    login: sp.client_id.clone().unwrap_or(sp.name.clone()),
-                    secret,
-                }),
-            })
+            Ok(done_with_secret(
+                format!("New secret for {}; the old one no longer works.", sp.name),
+                format!("New secret of service principal {}", sp.name),
+                sp.client_id.unwrap_or(sp.name),
+                secret,
+            ))
         }
         "delete-sp" => {
             let name = required(f, "name", "Service principal name")?;
@@ -717,14 +727,12 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
         }
         "enable-admin-account" => {
             let (view, password) = access.enable_admin_account(&actor).await?;
-            Ok(Done {
-                message: "Admin account enabled.".into(),
-                secret: Some(OneTimeSecret {
-                    what: "Password of the admin account".into(),
-                    login: view.username,
-                    secret: password,
-                }),
-            })
+            Ok(done_with_secret(
+                "Admin account enabled.".into(),
+                "Password of the admin account".into(),
+                view.username,
+                password,
+            ))
         }
         "disable-admin-account" => {
             access.disable_admin_account(&actor).await?;
@@ -739,14 +747,12 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
                 .map(str::to_owned)
                 .collect();
             let (view, password) = access.create_token(&actor, name, &repositories).await?;
-            Ok(Done {
-                message: format!("Token {} created.", view.name),
-                secret: Some(OneTimeSecret {
-                    what: format!("Password of token {}", view.name),
-                    login: view.name.clone(),
-                    secret: password,
-                }),
-            })
+            Ok(done_with_secret(
+                format!("Token {} created.", view.name),
+                format!("Password of token {}", view.name),
+                view.name,
+                password,
+            ))
         }
         "delete-token" => {
             let name = required(f, "name", "Token name")?;
@@ -770,13 +776,10 @@ pub async fn access_action(
     Path(op): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let ctx = match admin_ctx(&state, &headers, &peer).await {
+    let ctx = match admin_post(&state, &headers, &peer, &fields).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = require_csrf(&ctx, &fields) {
-        return r;
-    }
     match run_access_action(&state, &ctx, &op, &fields).await {
         Ok(d) => {
             access_page(

@@ -293,6 +293,38 @@ impl DockerClient {
     }
 }
 
+/// stdout then stderr of a finished command, for assertions and failure messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `wharf ARGS` as a user runs it, with the login stored in the Docker config directory
+/// `config` (never the tester's own `WHARF_*` settings), `stdin` piped in.
+pub fn wharf_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(args)
+        .env("DOCKER_CONFIG", config)
+        .env_remove("WHARF_REGISTRY")
+        .env_remove("WHARF_CA_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wharf");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
 /// The digest docker printed for a push (`<tag>: digest: sha256:... size: N`).
 pub fn pushed_digest(output: &str) -> String {
     output
