@@ -415,7 +415,15 @@ fn a_user_sees_only_what_their_roles_allow() {
         "/api/v1/role-assignments",
         serde_json::json!({"role": "AcrPull", "assignee": "bob", "scope": "repository:team/*"}),
     );
-    post("/api/v1/service-principals", serde_json::json!({"name": "robot"}));
+    let robot: serde_json::Value = http
+        .post(server.url("/api/v1/service-principals"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "robot"}))
+        .send()
+        .expect("create sp")
+        .json()
+        .expect("json");
+    let robot_secret = robot["secret"].as_str().expect("secret").to_owned();
 
     let b = Browser::start();
     sign_in(&b, &server, "bob", "bob-password-1");
@@ -454,12 +462,33 @@ fn a_user_sees_only_what_their_roles_allow() {
     }
     b.screenshot("13-reader-refused.png");
 
+    // Deleting the user ends their portal session at the next page load.
+    let r = http
+        .delete(server.url("/api/v1/users/bob"))
+        .bearer_auth(&admin)
+        .send()
+        .expect("delete bob");
+    assert_eq!(r.status(), 204);
+    b.goto(&server.url("/portal/repositories"));
+    assert!(
+        b.current_url().ends_with("/portal/sign-in"),
+        "deleted user still signed in: {}",
+        b.current_url()
+    );
+
     // Service principals are for registry clients, not the portal.
-    click_through(&b, "form.signout button");
     b.find("#signin-name").send_keys("robot");
-    b.find("#signin-password").send_keys("not-the-secret");
+    b.find("#signin-password").send_keys(&robot_secret);
     click_through(&b, "form.card button[type=submit]");
-    assert_eq!(notice(&b), "invalid username or password");
+    assert_eq!(
+        notice(&b),
+        "Only users can sign in to the portal; service principals, repository tokens and the admin account are for registry clients."
+    );
+    assert!(
+        b.current_url().ends_with("/portal/sign-in"),
+        "{}",
+        b.current_url()
+    );
 }
 
 /// A browser-less client of the portal: follows no redirects, keeps cookies by hand.
