@@ -634,6 +634,7 @@ fn repository_pages_search_and_csrf_refusals_over_plain_http() {
     }
 
     let mut c = PortalClient::new(&server);
+    id_reuse_does_not_pass_a_session_on(&server);
     // Sign-in without the double-submit cookie is refused.
     let (status, page) = c.post(
         "/portal/sign-in",
@@ -722,4 +723,47 @@ fn repository_pages_search_and_csrf_refusals_over_plain_http() {
     c.cookies.insert("__Host-wharf_session".into(), old_session);
     let (status, _) = c.get("/portal/access");
     assert_eq!(status, 303);
+}
+
+impl PortalClient {
+    fn sign_in(&mut self, user: &str, password: &str) -> u16 {
+        let (_, page) = self.get("/portal/sign-in");
+        let csrf = csrf_of(&page);
+        self.post(
+            "/portal/sign-in",
+            &[("csrf", &csrf), ("name", user), ("password", password)],
+        )
+        .0
+    }
+}
+
+/// SQLite gives a deleted principal's id to the next one created: a session of the
+/// deleted user must not become the new user's.
+fn id_reuse_does_not_pass_a_session_on(server: &Server) {
+    let admin = server.token(&["registry:admin:*"]);
+    let http = server.http();
+    let user = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut r = http.request(method, server.url(path)).bearer_auth(&admin);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().expect("admin api");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    };
+    user(
+        reqwest::Method::POST,
+        "/api/v1/users",
+        Some(serde_json::json!({"name": "temp", "password": "temp-password-1"})),
+    );
+    let mut c = PortalClient::new(server);
+    assert_eq!(c.sign_in("temp", "temp-password-1"), 303);
+    assert_eq!(c.get("/portal/repositories").0, 200);
+    user(reqwest::Method::DELETE, "/api/v1/users/temp", None);
+    user(
+        reqwest::Method::POST,
+        "/api/v1/users",
+        Some(serde_json::json!({"name": "successor", "password": "successor-password-1"})),
+    );
+    let (status, _) = c.get("/portal/repositories");
+    assert_eq!(status, 303, "the deleted user's session still works");
 }

@@ -20,7 +20,9 @@ use crate::app::AppState;
 use crate::auth::Grants;
 use crate::clock::now;
 use crate::services::access::{Actor, KIND_SP, KIND_USER};
-use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, random_token, tokens_match};
+use crate::services::portal_sessions::{
+    ABSOLUTE_SECONDS, PortalSession, SignedIn, random_token, tokens_match,
+};
 use crate::views::access::{AccessData, Entered, OneTimeSecret};
 use crate::views::html::{Notice, Viewer};
 use crate::views::{self, repositories::RepositoryDetail, repositories::RepositoryList};
@@ -131,7 +133,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result
         .portal_sessions
         .resume(&cookie, now())
         .ok_or_else(to_sign_in)?;
-    match state.identity.portal_viewer(session.principal_id).await {
+    match state.identity.portal_viewer(&session.principal).await {
         Ok(Some((principal, grants, admin))) => Ok(Ctx {
             principal,
             grants,
@@ -306,7 +308,12 @@ pub async fn sign_in(
             )),
         );
     }
-    let Ok((cookie_value, _)) = state.portal_sessions.start(principal.id, now()) else {
+    let signed_in = SignedIn {
+        id: principal.id,
+        name: principal.name.clone(),
+        created_at: principal.created_at,
+    };
+    let Ok((cookie_value, _)) = state.portal_sessions.start(signed_in, now()) else {
         return error_page(None, WireError::internal());
     };
     tracing::info!(principal = %principal.name, "portal sign-in");

@@ -18,6 +18,7 @@ use crate::auth::token::{Claims, TokenError, TokenKeySet, TokenSigner};
 use crate::auth::{AccessEntry, AccessPolicy, Caller, Grants, Perms, Role, Scope};
 use crate::clock::now;
 use crate::services::access::{Actor, audit_record};
+use crate::services::portal_sessions::SignedIn;
 
 /// The current access-token signing key: PKCS#8, sealed with the KEK under this name as
 /// its label. The name predates rotation and is kept so existing registries open as before.
@@ -460,9 +461,13 @@ impl IdentityService {
     /// `registry:admin:*` — the same decision a token request gets.
     pub async fn portal_viewer(
         &self,
-        principal_id: i64,
+        signed_in: &SignedIn,
     ) -> Result<Option<(Principal, Grants, bool)>, IdentityError> {
-        let Some(principal) = self.meta.principal_by_id(principal_id).await? else {
+        let principal = self.meta.principal_by_id(signed_in.id).await?;
+        // The same id may now name a principal created after the signed-in one was deleted.
+        let Some(principal) =
+            principal.filter(|p| p.name == signed_in.name && p.created_at == signed_in.created_at)
+        else {
             return Ok(None);
         };
         let grants = self.grants_of(&principal).await?;

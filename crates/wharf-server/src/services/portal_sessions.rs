@@ -23,9 +23,18 @@ const MAX_SESSIONS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalSession {
-    pub principal_id: i64,
+    /// Who signed in: id, name and creation time together, because SQLite may give a
+    /// deleted principal's id to the next one created — the session must not pass to them.
+    pub principal: SignedIn,
     /// Every state-changing form carries this; a post without it is refused.
     pub csrf: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
 }
 
 struct Entry {
@@ -55,10 +64,10 @@ pub fn tokens_match(expected: &str, presented: &str) -> bool {
 
 impl PortalSessions {
     /// Start a session; returns the cookie value (shown to the browser only).
-    pub fn start(&self, principal_id: i64, now: i64) -> Result<(String, PortalSession), SecretError> {
+    pub fn start(&self, principal: SignedIn, now: i64) -> Result<(String, PortalSession), SecretError> {
         let cookie = random_token()?;
         let session = PortalSession {
-            principal_id,
+            principal,
             csrf: random_token()?,
         };
         if let Ok(mut live) = self.live.lock() {
@@ -111,10 +120,18 @@ fn alive(e: &Entry, now: i64) -> bool {
 mod tests {
     use super::*;
 
+    fn who(id: i64) -> SignedIn {
+        SignedIn {
+            id,
+            name: format!("user{id}"),
+            created_at: 1,
+        }
+    }
+
     #[test]
     fn start_resume_end() {
         let s = PortalSessions::default();
-        let (cookie, session) = s.start(7, 1000).unwrap();
+        let (cookie, session) = s.start(who(7), 1000).unwrap();
         assert_eq!(s.resume(&cookie, 1001), Some(session.clone()));
         assert_eq!(s.resume("not-a-session", 1001), None);
         s.end(&cookie);
@@ -124,14 +141,14 @@ mod tests {
     #[test]
     fn idle_and_absolute_expiry() {
         let s = PortalSessions::default();
-        let (idle, _) = s.start(1, 0).unwrap();
+        let (idle, _) = s.start(who(1), 0).unwrap();
         assert!(s.resume(&idle, IDLE_SECONDS - 1).is_some());
         assert!(
             s.resume(&idle, 2 * IDLE_SECONDS).is_none(),
             "idle session survived"
         );
 
-        let (busy, _) = s.start(2, 0).unwrap();
+        let (busy, _) = s.start(who(2), 0).unwrap();
         let mut t = 0;
         while t + IDLE_SECONDS / 2 < ABSOLUTE_SECONDS {
             t += IDLE_SECONDS / 2;
@@ -146,8 +163,8 @@ mod tests {
     #[test]
     fn csrf_tokens_are_random_and_compared_exactly() {
         let s = PortalSessions::default();
-        let (_, a) = s.start(1, 0).unwrap();
-        let (_, b) = s.start(1, 0).unwrap();
+        let (_, a) = s.start(who(1), 0).unwrap();
+        let (_, b) = s.start(who(1), 0).unwrap();
         assert_ne!(a.csrf, b.csrf);
         assert!(tokens_match(&a.csrf, &a.csrf));
         assert!(!tokens_match(&a.csrf, &b.csrf));
