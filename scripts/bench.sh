@@ -16,7 +16,8 @@
 #      kind; median signed - median unsigned), for Wharf and for docker-registry + notary-server
 # and prints figures, ratios Wharf/reference and the targets next to them.
 # Environment knobs: BENCH_SIZE_MIB (default 1024), BENCH_WRK_SECONDS (default 10), BENCH_PUSHES
-# (default 9), BENCH_SKIP_BUILD=1, BENCH_SKIP_DEPS=1, BENCH_SKIP_TRUST=1, BENCH_KEEP=1 (keep the temp dir).
+# (default 9), BENCH_SKIP_BUILD=1, BENCH_SKIP_DEPS=1, BENCH_SKIP_TRUST=1, BENCH_KEEP=1 (keep the temp dir),
+# BENCH_PIN=1 (req/s runs: server on CPU 1, wrk on CPU 0; see wrk_get).
 # MB = 10^6 bytes; MiB = 2^20 bytes.
 set -euo pipefail
 
@@ -222,10 +223,19 @@ put_manifest() {
 }
 
 # wrk_get NAME URL [wrk args (headers)...] -> prints "req/s p50 p99 non2xx"; full output in $TMP/wrk-NAME.txt
+# The server under test is $PID. With BENCH_PIN=1 the server (all its threads) gets CPU 1 and wrk
+# (one thread) CPU 0 for the run, so the load generator cannot take the server's CPU: on a 2-core
+# machine req/s then compares the servers' own cost per request. Default: no pinning.
 wrk_get() {
-  local name=$1 url=$2 out rps non2xx p50 p99; shift 2
-  out=$(timeout $((WRK_SECONDS + 20)) wrk -t2 -c16 -d"${WRK_SECONDS}s" --latency --timeout 5s "$@" "$url" 2>&1) \
+  local name=$1 url=$2 out rps non2xx p50 p99 pin=() threads=2 all; shift 2
+  if [ -n "${BENCH_PIN:-}" ]; then
+    all=0-$(($(nproc) - 1))
+    taskset -a -cp 1 "$PID" >/dev/null || die "cannot pin $PID"
+    pin=(taskset -c 0); threads=1
+  fi
+  out=$(timeout $((WRK_SECONDS + 20)) "${pin[@]}" wrk -t$threads -c16 -d"${WRK_SECONDS}s" --latency --timeout 5s "$@" "$url" 2>&1) \
     || { log "wrk $name failed: $out"; return 1; }
+  [ -n "${BENCH_PIN:-}" ] && { taskset -a -cp "$all" "$PID" >/dev/null || die "cannot unpin $PID"; }
   printf '%s\n' "$out" >"$TMP/wrk-$name.txt"
   rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses:/{print $NF}' <<<"$out"); non2xx=${non2xx:-0}
@@ -486,4 +496,9 @@ if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
   printf 'push seconds, ref   unsigned: %s| signed: %s\n' "${R[ref.push_u_all]}" "${R[ref.push_s_all]}"
 fi
 printf 'load average at start / end: %s / %s; other cargo/rustc processes at start: %s\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$BUSY0"
+if [ -n "${BENCH_PIN:-}" ]; then
+  echo "req/s runs pinned (BENCH_PIN=1): server on CPU 1, wrk -t1 on CPU 0"
+else
+  echo "req/s runs unpinned: wrk -t2 shares the CPUs with the server"
+fi
 echo "(MB = 10^6 bytes; RSS sampled every 100 ms from /proc/<pid>/status; VmHWM is cumulative since the server started.)"
