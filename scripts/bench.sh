@@ -309,7 +309,7 @@ timed_push() {
 
 # ---------------------------------------------------------------- test data
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-BUSY0=$(pgrep -c -x 'rustc|cargo|cargo-clippy|clippy-driver' || true)
+BUSY0=$(ps -eo comm= | grep -cxE 'rustc|cargo|cargo-clippy|clippy-driver' || true)
 [ "${BUSY0:-0}" -gt 0 ] && log "warning: $BUSY0 cargo/rustc processes are running: figures will be noisy"
 BYTES=$((SIZE_MIB * 1024 * 1024))
 log "generating $SIZE_MIB MiB of random data (AES-CTR keystream) and hashing it"
