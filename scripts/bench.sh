@@ -161,7 +161,11 @@ abs_location() {   # make a Location header absolute
 }
 
 # upload TARGET HTTPVER(1.1|2) FILE DIGEST -> prints "MB/s seconds"
+# Starts with `sync`: the dirty pages of the previous step (the generated blob, the other
+# server's upload) would otherwise be written back during this transfer and slow whichever
+# server happens to run next.
 upload() {
+  sync
   local target=$1 ver=$2 file=$3 digest=$4 hdrs loc sep out code t size
   set_target "$target"
   hdrs=$(curl -sS --max-time 10 --cacert "$CA" "${AUTH[@]}" -X POST -D - -o /dev/null \
