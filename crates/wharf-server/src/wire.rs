@@ -244,6 +244,7 @@ impl From<AccessError> for WireError {
             E::NotFound { .. } | E::AssignmentNotFound { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             E::Duplicate(_) | E::DuplicateAssignment { .. } => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
             E::DeleteSelf => (StatusCode::CONFLICT, "DELETE_SELF"),
+            E::LastOwner(_) => (StatusCode::CONFLICT, "LAST_OWNER"),
             E::Secret(err) => {
                 tracing::error!(error = %err, "secret generation failed");
                 return Self::internal();

@@ -258,6 +258,47 @@ fn bad_input_is_refused_exactly_and_changes_nothing() {
     );
     assert!(fails(&admin, &["user", "delete", "nobody"]).contains("no user named \"nobody\""));
 
+    // The only registry-wide Owner cannot remove that assignment (nobody could manage the
+    // registry afterwards); with a second owner it can.
+    let drop_own_owner = [
+        "role",
+        "assignment",
+        "delete",
+        "--role",
+        "Owner",
+        "--assignee",
+        "admin",
+    ];
+    let t = fails(&admin, &drop_own_owner);
+    assert!(
+        t.contains("admin holds the only registry-wide Owner assignment; assign Owner on registry to someone else first"),
+        "{t}"
+    );
+    assert_eq!(
+        ok(&admin, &["role", "assignment", "list", "--output", "json"]),
+        before
+    );
+    assign(&admin, "Owner", "alice", "registry");
+    ok(&admin, &drop_own_owner);
+    let alice = login(&server, "alice", "alice-password-1");
+    let t = fails(
+        &alice,
+        &[
+            "role",
+            "assignment",
+            "delete",
+            "--role",
+            "Owner",
+            "--assignee",
+            "alice",
+        ],
+    );
+    assert!(
+        t.contains("alice holds the only registry-wide Owner assignment"),
+        "{t}"
+    );
+    assign(&alice, "Owner", "admin", "registry");
+
     // The admin account: off by default, never a signer.
     assert!(ok(&admin, &["admin-account", "show"]).contains("Enabled: no"));
     let enabled = ok(&admin, &["admin-account", "enable"]);

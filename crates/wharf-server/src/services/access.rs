@@ -72,6 +72,10 @@ pub enum AccessError {
     WeakPassword,
     #[error("you cannot delete the principal you are logged in as")]
     DeleteSelf,
+    #[error(
+        "{0} holds the only registry-wide Owner assignment; assign Owner on registry to someone else first, or nobody could manage this registry"
+    )]
+    LastOwner(String),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
@@ -152,6 +156,9 @@ pub struct AccessService {
     meta: Arc<dyn MetadataStore>,
     /// The admin account's user name (ACR uses the registry's name; here the service name).
     admin_account: String,
+    /// Held from the "is this the last owner?" check to the removal, so two owners removing
+    /// their assignments at once cannot leave the registry without one (one SQLite process).
+    owner_changes: tokio::sync::Mutex<()>,
 }
 
 fn secret() -> AccessResult<String> {
@@ -211,7 +218,26 @@ impl AccessService {
         Self {
             meta,
             admin_account: admin_account.to_owned(),
+            owner_changes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Refuse removing `name`'s registry-wide Owner assignment when it is the only one:
+    /// without an owner, nobody can grant rights or change the policy again. (Deleting a
+    /// principal needs no check: the caller is an owner and cannot delete itself.)
+    async fn keep_an_owner(&self, name: &str) -> AccessResult<()> {
+        let owners: Vec<String> = self
+            .meta
+            .list_assignments(None)
+            .await?
+            .into_iter()
+            .filter(|a| a.role == Role::Owner.name() && a.scope == Scope::Registry.to_string())
+            .map(|a| a.principal)
+            .collect();
+        if owners.len() == 1 && owners[0] == name {
+            return Err(AccessError::LastOwner(name.to_owned()));
+        }
+        Ok(())
     }
 
     async fn audit(&self, actor: &Actor, action: &str, target: &str, detail: &str) -> AccessResult<()> {
@@ -431,6 +457,10 @@ impl AccessService {
     ) -> AccessResult<()> {
         let (role, p, scope) = self.assignment_target(role, assignee, scope).await?;
         let scope_s = scope.to_string();
+        let _owner_change = self.owner_changes.lock().await;
+        if role == Role::Owner && scope == Scope::Registry {
+            self.keep_an_owner(&p.name).await?;
+        }
         if !self.meta.delete_assignment(p.id, role.name(), &scope_s).await? {
             return Err(AccessError::AssignmentNotFound {
                 assignee: p.name,
