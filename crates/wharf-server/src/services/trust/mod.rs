@@ -3,6 +3,9 @@
 //! Validation and signing live in `wharf_tuf`; this service maps GUNs to repositories,
 //! holds the server keys (sealed with the KEK), and commits each update atomically.
 
+pub mod overview;
+mod published_cache;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,10 +14,10 @@ use wharf_store::{AuditRecord, MetadataStore, NewTrustFile, StoreError, TrustFil
 use wharf_tuf::metadata::{ROOT, SNAPSHOT, TIMESTAMP, is_valid_role};
 use wharf_tuf::{NewFile, PrivateKey, Root, Signed, Signer, Timestamp, UpdateError, UpdateInput};
 
-use super::trust_cache::{Published, PublishedCache, valid_until};
 use crate::auth::secrets::KeyEncryptionKey;
 use crate::clock::now;
 use crate::names::valid_repository_name;
+use published_cache::{Published, PublishedCache, valid_until};
 
 /// Settings key of the registry-level content-trust switch (`true` / `false`).
 pub const POLICY_SETTING: &str = "content_trust_enabled";
@@ -313,9 +316,9 @@ impl TrustService {
     }
 
     /// Signed tags, signers and administrative keys of `repository` (the portal's view).
-    pub async fn overview(&self, repository: &str) -> TrustResult<super::trust_overview::TrustOverview> {
+    pub async fn overview(&self, repository: &str) -> TrustResult<overview::TrustOverview> {
         let files = self.meta.trust_current(repository).await?;
-        Ok(super::trust_overview::overview(&files))
+        Ok(overview::overview(&files))
     }
 
     fn active_key_ids(current: &BTreeMap<String, TrustFile>, role: &str) -> Option<Vec<String>> {
@@ -512,7 +515,7 @@ impl TrustService {
     }
 
     /// The current published state of a repository, from memory while nothing it depends
-    /// on has expired or been written since (see `trust_cache`).
+    /// on has expired or been written since (see `published_cache`).
     async fn published_state(&self, repository: &str, gun: &str) -> TrustResult<Arc<Published>> {
         if let Some(hit) = self.published.get(repository, now()) {
             return Ok(hit);
