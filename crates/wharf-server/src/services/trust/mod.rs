@@ -3,6 +3,7 @@
 //! Validation and signing live in `wharf_tuf`; this service maps GUNs to repositories,
 //! holds the server keys (sealed with the KEK), and commits each update atomically.
 
+mod error;
 pub mod overview;
 mod published_cache;
 
@@ -19,6 +20,8 @@ use crate::clock::now;
 use crate::names::valid_repository_name;
 use published_cache::{Published, PublishedCache, valid_until};
 
+pub use error::{TrustError, TrustResult};
+
 /// Settings key of the registry-level content-trust switch (`true` / `false`).
 pub const POLICY_SETTING: &str = "content_trust_enabled";
 /// Largest accepted `POST …/_trust/tuf/` body. Real updates are a few KiB (spec §1.4);
@@ -28,30 +31,6 @@ pub const MAX_UPDATE_BYTES: usize = 10 << 20;
 /// `ErrValidation`, so docker prints it after "failed to sign <gun>:<tag>: ".
 pub const DISABLED_MESSAGE: &str =
     "content trust is disabled on this registry; an owner can enable it with `wharf content-trust enable`";
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    /// Update refused (or one of notary's upload errors); carries notary's exact body.
-    #[error("{0}")]
-    Update(UpdateError),
-    #[error("metadata not found")]
-    NotFound,
-    #[error("malformed upload: {0}")]
-    MalformedUpload(String),
-    #[error("the trust server does not serve GUN {0:?}")]
-    InvalidGun(String),
-    #[error("invalid parameters: {0}")]
-    InvalidParameters(String),
-    /// Storage failed while committing an update (notary `UPDATING`).
-    #[error("storing the update failed: {0}")]
-    Updating(StoreError),
-    #[error("storage failure: {0}")]
-    Store(#[from] StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-pub type TrustResult<T> = Result<T, TrustError>;
 
 /// How long clients and proxies may cache a metadata response (spec §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
