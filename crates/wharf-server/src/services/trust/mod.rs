@@ -7,6 +7,7 @@ mod changefeed;
 mod error;
 mod multipart;
 pub mod overview;
+mod policy;
 mod published_cache;
 
 use std::collections::BTreeMap;
@@ -20,22 +21,17 @@ use wharf_tuf::{NewFile, PrivateKey, Root, Signed, Signer, Timestamp, UpdateErro
 use crate::auth::secrets::KeyEncryptionKey;
 use crate::clock::now;
 use crate::names::valid_repository_name;
+use policy::policy_value;
 use published_cache::{Published, PublishedCache, valid_until};
 
 pub use changefeed::{changefeed_json, parse_changefeed_query};
 pub use error::{TrustError, TrustResult};
 pub use multipart::parse_multipart;
+pub use policy::{DISABLED_MESSAGE, POLICY_SETTING};
 
-/// Settings key of the registry-level content-trust switch (`true` / `false`).
-pub const POLICY_SETTING: &str = "content_trust_enabled";
 /// Largest accepted `POST …/_trust/tuf/` body. Real updates are a few KiB (spec §1.4);
 /// 10 MiB leaves room for big delegation sets without letting one request hog memory.
 pub const MAX_UPDATE_BYTES: usize = 10 << 20;
-/// Shown when a publisher signs while the policy is off. It travels as a typed
-/// `ErrValidation`, so docker prints it after "failed to sign <gun>:<tag>: ".
-pub const DISABLED_MESSAGE: &str =
-    "content trust is disabled on this registry; an owner can enable it with `wharf content-trust enable`";
-
 /// How long clients and proxies may cache a metadata response (spec §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheKind {
@@ -103,14 +99,6 @@ impl TrustService {
             public_hosts,
             published: PublishedCache::default(),
         })
-    }
-
-    pub async fn enabled(&self) -> TrustResult<bool> {
-        Ok(self
-            .meta
-            .get_setting(POLICY_SETTING)
-            .await?
-            .is_some_and(|v| v == b"true"))
     }
 
     /// The repository a GUN names: `<host[:port]>/<repository>` where host is a
@@ -250,16 +238,6 @@ impl TrustService {
             .open_key(repository, &rec)?
             .public_key()
             .to_key_endpoint_json())
-    }
-
-    async fn require_enabled(&self) -> TrustResult<()> {
-        if self.enabled().await? {
-            Ok(())
-        } else {
-            Err(TrustError::Update(UpdateError::Validation(
-                DISABLED_MESSAGE.into(),
-            )))
-        }
     }
 
     /// `POST …/_trust/tuf/`: validate and commit one multi-role update atomically.
@@ -495,39 +473,6 @@ impl TrustService {
             .map_or_else(|| repository.to_owned(), |h| format!("{h}/{repository}"));
         self.delete(repository, &gun, actor).await
     }
-
-    /// Turn the policy on or off. Off deletes all trust data of every repository in the
-    /// same transaction that records the switch, so no half-wiped state is observable.
-    pub async fn set_enabled(&self, actor: &str, enabled: bool) -> TrustResult<u64> {
-        if enabled {
-            self.meta.put_setting(POLICY_SETTING, policy_value(true)).await?;
-            self.meta
-                .add_audit(&audit(actor, "content-trust.enable", "registry", ""))
-                .await?;
-            tracing::info!(%actor, "content trust enabled");
-            return Ok(0);
-        }
-        let wiped = self
-            .meta
-            .trust_delete_all(
-                POLICY_SETTING,
-                policy_value(false),
-                &audit(
-                    actor,
-                    "content-trust.disable",
-                    "registry",
-                    "all trust data deleted",
-                ),
-            )
-            .await?;
-        self.published.invalidate(None);
-        tracing::warn!(%actor, repositories = wiped, "content trust disabled; all trust data deleted");
-        Ok(wiped)
-    }
-}
-
-fn policy_value(enabled: bool) -> &'static [u8] {
-    if enabled { b"true" } else { b"false" }
 }
 
 fn audit(actor: &str, action: &str, target: &str, detail: &str) -> AuditRecord {
