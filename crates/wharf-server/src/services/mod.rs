@@ -9,8 +9,6 @@ pub mod manifest_doc;
 pub mod manifests;
 pub mod portal_sessions;
 pub mod trust;
-mod trust_cache;
-pub mod trust_overview;
 pub mod uploads;
 
 pub use error::{RegistryError, RegistryResult};

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use wharf_store::TagDetail;
 
 use super::html::{Notice, Section, Viewer, esc, page, short_id, size, table, time, url_part};
-use crate::services::trust_overview::TrustOverview;
+use crate::services::trust::overview::TrustOverview;
 
 pub struct RepositoryList<'a> {
     pub query: &'a str,

@@ -1,0 +1,28 @@
+//! The trust service's error type; `wire.rs` turns it into notary's error bodies.
+
+use wharf_store::StoreError;
+use wharf_tuf::UpdateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// Update refused (or one of notary's upload errors); carries notary's exact body.
+    #[error("{0}")]
+    Update(UpdateError),
+    #[error("metadata not found")]
+    NotFound,
+    #[error("malformed upload: {0}")]
+    MalformedUpload(String),
+    #[error("the trust server does not serve GUN {0:?}")]
+    InvalidGun(String),
+    #[error("invalid parameters: {0}")]
+    InvalidParameters(String),
+    /// Storage failed while committing an update (notary `UPDATING`).
+    #[error("storing the update failed: {0}")]
+    Updating(StoreError),
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type TrustResult<T> = Result<T, TrustError>;

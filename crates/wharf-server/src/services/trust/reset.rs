@@ -1,0 +1,31 @@
+//! Wiping one repository's trust data: notary's `DELETE …/_trust/tuf/` and the owner's
+//! reset (the way back after a lost root key).
+
+use super::{TrustError, TrustResult, TrustService, audit};
+use crate::names::valid_repository_name;
+
+impl TrustService {
+    /// `DELETE …/_trust/tuf/` and `wharf content-trust reset`: wipe one repository.
+    pub async fn delete(&self, repository: &str, gun: &str, actor: &str) -> TrustResult<bool> {
+        let deleted = self
+            .meta
+            .trust_delete(repository, gun, &audit(actor, "trust.reset", repository, gun))
+            .await?;
+        self.published.invalidate(Some(repository));
+        tracing::info!(%repository, %actor, deleted, "trust data of repository deleted");
+        Ok(deleted)
+    }
+
+    /// `wharf content-trust reset REPOSITORY`: the lost-root-key path for one repository.
+    pub async fn reset(&self, repository: &str, actor: &str) -> TrustResult<bool> {
+        if !valid_repository_name(repository) {
+            return Err(TrustError::InvalidGun(repository.to_owned()));
+        }
+        // The changefeed names GUNs; without a configured public host the name alone.
+        let gun = self
+            .public_hosts
+            .first()
+            .map_or_else(|| repository.to_owned(), |h| format!("{h}/{repository}"));
+        self.delete(repository, &gun, actor).await
+    }
+}
