@@ -2,6 +2,8 @@
 //! and verifying, rotation of the token signing key, and the bootstrap owner on first
 //! start.
 
+mod error;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,13 +14,15 @@ use wharf_store::{MetadataStore, Principal, StoreError};
 
 use crate::auth::access::token_action_perms;
 use crate::auth::password::{hash_password, verify_password};
-use crate::auth::secrets::{KeyEncryptionKey, SecretError, random_bytes, write_private_file};
+use crate::auth::secrets::{KeyEncryptionKey, random_bytes, write_private_file};
 use crate::auth::throttle::{ADDRESS_FREE_FAILURES, PRINCIPAL_FREE_FAILURES, Throttle};
 use crate::auth::token::{Claims, TokenError, TokenKeySet, TokenSigner};
 use crate::auth::{AccessEntry, AccessPolicy, Caller, Grants, Perms, Role, Scope};
 use crate::clock::now;
 use crate::services::access::{Actor, audit_record};
 use crate::services::portal_sessions::SignedIn;
+
+pub use error::IdentityError;
 
 /// The current access-token signing key: PKCS#8, sealed with the KEK under this name as
 /// its label. The name predates rotation and is kept so existing registries open as before.
@@ -35,28 +39,6 @@ pub const ROTATE_AUDIT_ACTION: &str = "token-signing-key.rotate";
 const REFRESH_PREFIX: &str = "wharf_rt_";
 /// Name of the owner created on first start.
 pub const BOOTSTRAP_OWNER: &str = "admin";
-
-#[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
-    #[error("invalid username or password")]
-    InvalidCredentials,
-    #[error("refresh token is invalid or revoked")]
-    InvalidRefreshToken,
-    #[error("too many failed logins; try again in {0} seconds")]
-    LockedOut(i64),
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot write {0}: {1}")]
-    File(String, std::io::Error),
-    #[error(
-        "the token signing key was rotated by another request at the same time; nothing changed, try again"
-    )]
-    KeyRotatedConcurrently,
-}
 
 pub struct IssuedToken {
     pub token: String,
