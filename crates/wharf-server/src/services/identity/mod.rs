@@ -3,6 +3,7 @@
 //! start.
 
 mod error;
+mod verified_tokens;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::auth::{AccessEntry, AccessPolicy, Caller, Grants, Perms, Role, Scope}
 use crate::clock::now;
 use crate::services::access::{Actor, audit_record};
 use crate::services::portal_sessions::SignedIn;
+use verified_tokens::VerifiedTokens;
 
 pub use error::IdentityError;
 
@@ -172,34 +174,6 @@ async fn load_signing_keys(
         },
         verified: VerifiedTokens::default(),
     })
-}
-
-/// Tokens already verified, until they expire: a client presents the same token on
-/// every request, and the ECDSA check was ~18% of a manifest GET (measured).
-#[derive(Default)]
-struct VerifiedTokens {
-    map: std::sync::RwLock<std::collections::HashMap<String, (Caller, i64)>>,
-}
-
-/// Bound on remembered tokens; past it the memory starts over (tokens live minutes).
-const VERIFIED_TOKENS_MAX: usize = 10_000;
-
-impl VerifiedTokens {
-    fn get(&self, token: &str, now: i64) -> Option<Caller> {
-        let map = self.map.read().ok()?;
-        map.get(token)
-            .filter(|(_, exp)| now < *exp)
-            .map(|(c, _)| c.clone())
-    }
-
-    fn put(&self, token: &str, caller: &Caller, exp: i64) {
-        if let Ok(mut map) = self.map.write() {
-            if map.len() >= VERIFIED_TOKENS_MAX {
-                map.clear();
-            }
-            map.insert(token.to_owned(), (caller.clone(), exp));
-        }
-    }
 }
 
 fn refresh_hash(token: &str) -> Vec<u8> {
