@@ -3,6 +3,7 @@
 //! start.
 
 mod error;
+mod grants;
 mod signing_keys;
 mod verified_tokens;
 
@@ -14,14 +15,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 use wharf_store::{MetadataStore, Principal, StoreError};
 
-use crate::auth::access::token_action_perms;
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::secrets::{KeyEncryptionKey, random_bytes, write_private_file};
 use crate::auth::throttle::{ADDRESS_FREE_FAILURES, PRINCIPAL_FREE_FAILURES, Throttle};
 use crate::auth::token::{Claims, TokenError, TokenSigner};
-use crate::auth::{AccessEntry, AccessPolicy, Caller, Grants, Perms, Role, Scope};
+use crate::auth::{AccessEntry, AccessPolicy, Caller, Role, Scope};
 use crate::clock::now;
-use crate::services::portal_sessions::SignedIn;
 use signing_keys::{
     CURRENT_KEY_CREATED_SETTING, CURRENT_KEY_SETTING, SigningKeys, TOKEN_ISSUER, load_signing_keys,
 };
@@ -162,69 +161,6 @@ impl IdentityService {
         }
         self.throttle.succeeded(&principal_key);
         principal.ok_or(IdentityError::InvalidCredentials)
-    }
-
-    /// Everything `principal` may do, from its role assignments (or its token scope map).
-    /// Read at every token request, so a change applies from the next token on.
-    pub async fn grants_of(&self, principal: &Principal) -> Result<Grants, IdentityError> {
-        match principal.kind.as_str() {
-            crate::services::access::KIND_ADMIN_ACCOUNT => Ok(Grants::admin_account()),
-            crate::services::access::KIND_TOKEN => {
-                let mut entries: Vec<(Scope, Perms)> = Vec::new();
-                for s in self.meta.token_scopes(principal.id).await? {
-                    // Rows were validated on the way in; anything else grants nothing.
-                    if let (Some(scope), Some(p)) = (
-                        Scope::parse_repository(&s.repository),
-                        token_action_perms(&s.action),
-                    ) {
-                        entries.push((scope, p));
-                    }
-                }
-                Ok(Grants::new(entries))
-            }
-            _ => {
-                let mut entries = Vec::new();
-                for a in self.meta.list_assignments(Some(principal.id)).await? {
-                    if let (Some(role), Some(scope)) = (Role::parse(&a.role), Scope::parse(&a.scope)) {
-                        entries.push((scope, role.perms()));
-                    }
-                }
-                Ok(Grants::new(entries))
-            }
-        }
-    }
-
-    /// Grants of the principal a verified token names (catalog filtering); a principal
-    /// deleted since gets nothing.
-    pub async fn grants_of_name(&self, name: &str) -> Result<Grants, IdentityError> {
-        match self.meta.find_principal(name).await? {
-            Some(p) if p.name == name => self.grants_of(&p).await,
-            _ => Ok(Grants::default()),
-        }
-    }
-
-    /// Who a portal session belongs to (gone if the principal was deleted since) and
-    /// what they may do: their grants, and whether the access policy would give them
-    /// `registry:admin:*` — the same decision a token request gets.
-    pub async fn portal_viewer(
-        &self,
-        signed_in: &SignedIn,
-    ) -> Result<Option<(Principal, Grants, bool)>, IdentityError> {
-        let principal = self.meta.principal_by_id(signed_in.id).await?;
-        // The same id may now name a principal created after the signed-in one was deleted.
-        let Some(principal) =
-            principal.filter(|p| p.name == signed_in.name && p.created_at == signed_in.created_at)
-        else {
-            return Ok(None);
-        };
-        let grants = self.grants_of(&principal).await?;
-        let admin_scope = AccessEntry {
-            kind: "registry".into(),
-            name: "admin".into(),
-            actions: vec!["*".into()],
-        };
-        let admin = !self.policy.grant(&grants, &[admin_scope], &[]).is_empty();
-        Ok(Some((principal, grants, admin)))
     }
 
     pub async fn login_refresh(&self, token: &str) -> Result<Principal, IdentityError> {
