@@ -5,6 +5,7 @@
 mod error;
 mod grants;
 mod signing_keys;
+mod tokens;
 mod verified_tokens;
 
 use std::path::Path;
@@ -18,25 +19,18 @@ use wharf_store::{MetadataStore, Principal, StoreError};
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::secrets::{KeyEncryptionKey, random_bytes, write_private_file};
 use crate::auth::throttle::{ADDRESS_FREE_FAILURES, PRINCIPAL_FREE_FAILURES, Throttle};
-use crate::auth::token::{Claims, TokenError, TokenSigner};
-use crate::auth::{AccessEntry, AccessPolicy, Caller, Role, Scope};
+use crate::auth::token::TokenSigner;
+use crate::auth::{AccessPolicy, Role, Scope};
 use crate::clock::now;
-use signing_keys::{
-    CURRENT_KEY_CREATED_SETTING, CURRENT_KEY_SETTING, SigningKeys, TOKEN_ISSUER, load_signing_keys,
-};
+use signing_keys::{CURRENT_KEY_CREATED_SETTING, CURRENT_KEY_SETTING, SigningKeys, load_signing_keys};
 
 pub use error::IdentityError;
 pub use signing_keys::{ROTATE_AUDIT_ACTION, SigningKeyRotation, SigningKeyView, SigningKeysView};
+pub use tokens::IssuedToken;
 
 const REFRESH_PREFIX: &str = "wharf_rt_";
 /// Name of the owner created on first start.
 pub const BOOTSTRAP_OWNER: &str = "admin";
-
-pub struct IssuedToken {
-    pub token: String,
-    pub expires_in: i64,
-    pub issued_at: i64,
-}
 
 pub struct IdentityService {
     meta: Arc<dyn MetadataStore>,
@@ -182,54 +176,5 @@ impl IdentityService {
             .store_refresh_token(&refresh_hash(&token), principal.id, now())
             .await?;
         Ok(token)
-    }
-
-    /// Sign a token carrying what the policy grants `principal` of `requested`.
-    /// `request_host` is the host the client used (trust GUNs start with it).
-    pub async fn issue(
-        &self,
-        principal: &Principal,
-        requested: &[AccessEntry],
-        request_host: &str,
-    ) -> Result<IssuedToken, IdentityError> {
-        let grants = self.grants_of(principal).await?;
-        let mut hosts = self.public_hosts.clone();
-        hosts.push(request_host.to_owned());
-        let access = self.policy.grant(&grants, requested, &hosts);
-        let t = now();
-        let jti = B64URL.encode(random_bytes::<12>()?);
-        let claims = Claims {
-            iss: TOKEN_ISSUER.to_owned(),
-            sub: principal.name.clone(),
-            aud: self.service.clone(),
-            exp: t + self.ttl,
-            nbf: t,
-            iat: t,
-            jti,
-            access,
-        };
-        Ok(IssuedToken {
-            token: self.signing_keys().keys.sign(&claims)?,
-            expires_in: self.ttl,
-            issued_at: t,
-        })
-    }
-
-    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
-        let keys = self.signing_keys();
-        let t = now();
-        if let Some(caller) = keys.verified.get(token, t) {
-            return Ok(caller);
-        }
-        let claims = keys.keys.verify(token, &self.service, t)?;
-        let caller = Caller {
-            principal: claims.sub,
-            access: claims.access,
-        };
-        // Remembered until the moment `verify` itself would call it expired, or until the
-        // key set changes.
-        keys.verified
-            .put(token, &caller, claims.exp + crate::auth::token::LEEWAY_SECONDS);
-        Ok(caller)
     }
 }

@@ -1,0 +1,70 @@
+//! Access tokens: issuing one signed with the current key for what the policy grants,
+//! and verifying one (from the verified-token memory when already seen).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use wharf_store::Principal;
+
+use super::signing_keys::TOKEN_ISSUER;
+use super::{IdentityError, IdentityService};
+use crate::auth::secrets::random_bytes;
+use crate::auth::token::{Claims, TokenError};
+use crate::auth::{AccessEntry, Caller};
+use crate::clock::now;
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: i64,
+    pub issued_at: i64,
+}
+
+impl IdentityService {
+    /// Sign a token carrying what the policy grants `principal` of `requested`.
+    /// `request_host` is the host the client used (trust GUNs start with it).
+    pub async fn issue(
+        &self,
+        principal: &Principal,
+        requested: &[AccessEntry],
+        request_host: &str,
+    ) -> Result<IssuedToken, IdentityError> {
+        let grants = self.grants_of(principal).await?;
+        let mut hosts = self.public_hosts.clone();
+        hosts.push(request_host.to_owned());
+        let access = self.policy.grant(&grants, requested, &hosts);
+        let t = now();
+        let jti = B64URL.encode(random_bytes::<12>()?);
+        let claims = Claims {
+            iss: TOKEN_ISSUER.to_owned(),
+            sub: principal.name.clone(),
+            aud: self.service.clone(),
+            exp: t + self.ttl,
+            nbf: t,
+            iat: t,
+            jti,
+            access,
+        };
+        Ok(IssuedToken {
+            token: self.signing_keys().keys.sign(&claims)?,
+            expires_in: self.ttl,
+            issued_at: t,
+        })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let keys = self.signing_keys();
+        let t = now();
+        if let Some(caller) = keys.verified.get(token, t) {
+            return Ok(caller);
+        }
+        let claims = keys.keys.verify(token, &self.service, t)?;
+        let caller = Caller {
+            principal: claims.sub,
+            access: claims.access,
+        };
+        // Remembered until the moment `verify` itself would call it expired, or until the
+        // key set changes.
+        keys.verified
+            .put(token, &caller, claims.exp + crate::auth::token::LEEWAY_SECONDS);
+        Ok(caller)
+    }
+}
