@@ -251,6 +251,59 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     assert_eq!(b.find("#repository-key code").text().len(), 64);
     b.screenshot("06-repository-signed-tag.png");
 
+    // A delegated signer: a key for "alice" made with `docker trust key generate`, added
+    // with `docker trust signer add`, then `docker trust sign` of the unsigned tag.
+    let repo = format!("{}/portal/app", server.host);
+    let keys = server.scratch("keys");
+    for args in [
+        vec![
+            "trust",
+            "key",
+            "generate",
+            "alice",
+            "--dir",
+            keys.to_str().unwrap(),
+        ],
+        vec![
+            "trust",
+            "signer",
+            "add",
+            "--key",
+            keys.join("alice.pub").to_str().unwrap(),
+            "alice",
+            &repo,
+        ],
+        vec!["trust", "sign", &plain_ref],
+    ] {
+        let out = owner.cmd(&args, DCT);
+        assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+    }
+    let inspect = owner.cmd(&["trust", "inspect", &repo], DCT);
+    let doc: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("inspect json");
+    let alice_key = doc[0]["Signers"]
+        .as_array()
+        .expect("Signers")
+        .iter()
+        .find(|s| s["Name"] == "alice")
+        .and_then(|s| s["Keys"][0]["ID"].as_str())
+        .expect("alice's key in docker trust inspect")
+        .to_owned();
+    b.refresh();
+    let plain_row = b.find("tr[data-tag='plain']");
+    assert_eq!(plain_row.find(".signed-yes").text(), "Signed");
+    assert!(
+        plain_row.find(".signers").text().contains("alice"),
+        "{}",
+        plain_row.text()
+    );
+    let alice_row = b.find("#main tr[data-signer='alice']");
+    assert_eq!(
+        alice_row.find("code").attr("title").as_deref(),
+        Some(alice_key.as_str()),
+        "the key id docker shows for alice"
+    );
+    b.screenshot("06b-repository-delegated-signer.png");
+
     // Phone width: the page itself does not scroll sideways (tables scroll in place).
     b.set_window_size(390, 844);
     let overflow = b.execute(
