@@ -30,6 +30,13 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], SecretError> {
     Ok(out)
 }
 
+/// 256 random bits as unpadded URL-safe base64: generated secrets, session ids, CSRF
+/// tokens — values that travel in URLs, headers, cookies and forms unescaped.
+pub fn random_token() -> Result<String, SecretError> {
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
+}
+
 impl KeyEncryptionKey {
     fn from_raw(raw: &[u8]) -> Result<Self, SecretError> {
         let unbound = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| SecretError::BadKey)?;

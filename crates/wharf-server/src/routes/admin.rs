@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::Peer;
 use super::gate::{Need, authorize};
 use super::uploads::query_value;
+use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::services::access::{Actor, KIND_SP, KIND_TOKEN, KIND_USER};
@@ -88,7 +88,7 @@ fn admin(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Actor, Wi
     let caller = authorize(state, headers, Need::Admin)?;
     Ok(Actor {
         name: caller.principal,
-        from: peer.as_ref().map(|p| p.0.0.ip()),
+        from: peer_ip(peer),
     })
 }
 

@@ -24,6 +24,10 @@ pub use v2::route_kind;
 /// The client's address, when the listener recorded it (audit records, login throttling).
 type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
 
+fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    peer.as_ref().map(|p| p.0.0.ip())
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v2", any(v2::dispatch))

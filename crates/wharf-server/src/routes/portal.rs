@@ -15,14 +15,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use wharf_store::Principal;
 
-use super::Peer;
+use super::gate::request_host;
+use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::Grants;
+use crate::auth::secrets::random_token;
 use crate::clock::now;
 use crate::services::access::{Actor, KIND_SP, KIND_USER};
-use crate::services::portal_sessions::{
-    ABSOLUTE_SECONDS, PortalSession, SignedIn, random_token, tokens_match,
-};
+use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, SignedIn, tokens_match};
 use crate::views::access::{AccessData, Entered, OneTimeSecret};
 use crate::views::html::{Notice, Viewer};
 use crate::views::{self, repositories::RepositoryDetail, repositories::RepositoryList};
@@ -121,10 +121,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
-    peer.as_ref().map(|p| p.0.0.ip())
-}
-
 /// The session's user, or a redirect to the sign-in page.
 async fn signed_in(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Ctx, Response> {
     let to_sign_in = || redirect("/portal/sign-in");
@@ -140,11 +136,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result
             admin,
             session,
             from: peer_ip(peer),
-            host: headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
+            host: request_host(headers),
         }),
         // Deleted since sign-in: the session ends with the principal.
         Ok(None) => {

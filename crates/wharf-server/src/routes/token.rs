@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::gate::request_host;
 use super::uploads::decode;
+use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::access::parse_scopes;
 use crate::wire::WireError;
@@ -59,12 +60,6 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (user, pass) = decoded.split_once(':')?;
     Some((user.to_owned(), pass.to_owned()))
-}
-
-type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
-
-fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
-    peer.as_ref().map(|p| p.0.0.ip())
 }
 
 pub async fn get_token(

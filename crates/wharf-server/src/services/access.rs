@@ -5,13 +5,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use wharf_store::{AuditRecord, MetadataStore, Principal, RoleAssignment, StoreError, TokenScope};
 
 use crate::auth::access::{TOKEN_ACTIONS, token_action_perms};
 use crate::auth::password::hash_password;
-use crate::auth::secrets::{SecretError, random_bytes};
+use crate::auth::secrets::{SecretError, random_bytes, random_token};
 use crate::auth::{Role, Scope};
 use crate::clock::now;
 
@@ -162,7 +160,7 @@ pub struct AccessService {
 }
 
 fn secret() -> AccessResult<String> {
-    Ok(B64URL.encode(random_bytes::<32>()?))
+    Ok(random_token()?)
 }
 
 fn valid_name(name: &str) -> bool {

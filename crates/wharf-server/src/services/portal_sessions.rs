@@ -7,11 +7,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 
-use crate::auth::secrets::{SecretError, random_bytes};
+use crate::auth::secrets::SecretError;
+use crate::auth::secrets::random_token;
 
 /// Signed out after this long without a page load.
 pub const IDLE_SECONDS: i64 = 30 * 60;
@@ -50,11 +49,6 @@ pub struct PortalSessions {
 
 fn key(cookie: &str) -> [u8; 32] {
     Sha256::digest(cookie.as_bytes()).into()
-}
-
-/// A fresh random value for cookies and CSRF tokens.
-pub fn random_token() -> Result<String, SecretError> {
-    Ok(B64URL.encode(random_bytes::<32>()?))
 }
 
 /// Constant-time comparison of a presented token with the expected one.

@@ -68,7 +68,7 @@ pub fn list(viewer: &Viewer, l: &RepositoryList) -> String {
 
 pub struct RepositoryDetail<'a> {
     pub name: &'a str,
-    /// `host[:port]` the registry is reached by (empty if unknown).
+    /// `host[:port]` the browser reached the registry by.
     pub host: &'a str,
     pub tags: &'a [TagDetail],
     pub trust: &'a TrustOverview,
@@ -116,11 +116,7 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
     let _ = write!(
         body,
         r#"<p>Pull with <code id="pull-command">docker pull {}:&lt;tag&gt;</code>. Content trust is {} on this registry.</p>"#,
-        esc(&if d.host.is_empty() {
-            d.name.to_owned()
-        } else {
-            format!("{}/{}", d.host, d.name)
-        }),
+        esc(&format!("{}/{}", d.host, d.name)),
         if d.trust_enabled { "enabled" } else { "disabled" }
     );
     body.push_str("<section><h2>Tags</h2>");

@@ -10,7 +10,7 @@ use wharf_store::{Principal, StoreError};
 
 use super::{IdentityError, IdentityService};
 use crate::auth::password::{hash_password, verify_password};
-use crate::auth::secrets::{random_bytes, write_private_file};
+use crate::auth::secrets::{random_bytes, random_token, write_private_file};
 use crate::auth::throttle::{ADDRESS_FREE_FAILURES, PRINCIPAL_FREE_FAILURES};
 use crate::auth::{Role, Scope};
 use crate::clock::now;
@@ -106,7 +106,7 @@ impl IdentityService {
 
     /// A new long-lived refresh token; only its hash is stored.
     pub async fn new_refresh_token(&self, principal: &Principal) -> Result<String, IdentityError> {
-        let token = format!("{REFRESH_PREFIX}{}", B64URL.encode(random_bytes::<32>()?));
+        let token = format!("{REFRESH_PREFIX}{}", random_token()?);
         self.meta
             .store_refresh_token(&refresh_hash(&token), principal.id, now())
             .await?;
