@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::content_trust::{Session, admin_session};
+use super::http::percent_encode;
 use crate::cli::{
     AdminAccountCommand, AdminArgs, AssignmentCommand, AuditCommand, Output, RoleCommand, SpCommand,
     TokenCommand, TokenKeyCommand, UserCommand,
@@ -15,15 +16,6 @@ use crate::cli::{
 
 async fn open<C: clap::Subcommand>(a: &AdminArgs<C>) -> anyhow::Result<Session> {
     admin_session(a.registry.clone(), a.server.ca_file.clone()).await
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -124,7 +116,11 @@ pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<()> {
         UserCommand::Delete { name } => {
             open(&a)
                 .await?
-                .call(Method::DELETE, &format!("/api/v1/users/{}", enc(name)), None)
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/users/{}", percent_encode(name)),
+                    None,
+                )
                 .await?;
             println!("Deleted user {name}");
         }
@@ -167,7 +163,7 @@ pub async fn sp(a: AdminArgs<SpCommand>) -> anyhow::Result<()> {
                 .await?
                 .call(
                     Method::DELETE,
-                    &format!("/api/v1/service-principals/{}", enc(name)),
+                    &format!("/api/v1/service-principals/{}", percent_encode(name)),
                     None,
                 )
                 .await?;
@@ -178,7 +174,7 @@ pub async fn sp(a: AdminArgs<SpCommand>) -> anyhow::Result<()> {
                 .await?
                 .call(
                     Method::POST,
-                    &format!("/api/v1/service-principals/{}/reset-secret", enc(name)),
+                    &format!("/api/v1/service-principals/{}/reset-secret", percent_encode(name)),
                     None,
                 )
                 .await?;
@@ -262,7 +258,7 @@ pub async fn role(a: AdminArgs<RoleCommand>) -> anyhow::Result<()> {
         }
         RoleCommand::Assignment(AssignmentCommand::List { assignee, output }) => {
             let path = match assignee {
-                Some(n) => format!("/api/v1/role-assignments?assignee={}", enc(n)),
+                Some(n) => format!("/api/v1/role-assignments?assignee={}", percent_encode(n)),
                 None => "/api/v1/role-assignments".to_owned(),
             };
             let v = open(&a).await?.call(Method::GET, &path, None).await?;
@@ -280,11 +276,11 @@ pub async fn role(a: AdminArgs<RoleCommand>) -> anyhow::Result<()> {
         RoleCommand::Assignment(AssignmentCommand::Delete(spec)) => {
             let mut path = format!(
                 "/api/v1/role-assignments?role={}&assignee={}",
-                enc(&spec.role),
-                enc(&spec.assignee)
+                percent_encode(&spec.role),
+                percent_encode(&spec.assignee)
             );
             if let Some(scope) = &spec.scope {
-                path.push_str(&format!("&scope={}", enc(scope)));
+                path.push_str(&format!("&scope={}", percent_encode(scope)));
             }
             open(&a).await?.call(Method::DELETE, &path, None).await?;
             println!(
@@ -339,7 +335,11 @@ pub async fn token(a: AdminArgs<TokenCommand>) -> anyhow::Result<()> {
         TokenCommand::Delete { name } => {
             open(&a)
                 .await?
-                .call(Method::DELETE, &format!("/api/v1/tokens/{}", enc(name)), None)
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/tokens/{}", percent_encode(name)),
+                    None,
+                )
                 .await?;
             println!("Deleted token {name}");
         }

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::docker_config::{WharfClientSettings, config_dir};
+use super::http::percent_encode;
 use crate::cli::{ContentTrustArgs, ContentTrustCommand};
 
 const DISABLE_WARNING: &str = "WARNING: disabling content trust deletes ALL trust data of EVERY repository \
@@ -46,19 +47,9 @@ fn identity_token(registry: &str) -> anyhow::Result<String> {
 
 /// `application/x-www-form-urlencoded` (reqwest is built without its form feature).
 fn form(pairs: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }

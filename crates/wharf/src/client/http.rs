@@ -14,3 +14,14 @@ pub fn client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
     }
     b.build().context("cannot build HTTPS client")
 }
+
+/// Percent-encode everything but RFC 3986 unreserved characters (query values, path
+/// segments, form fields).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
