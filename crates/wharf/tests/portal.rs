@@ -642,34 +642,6 @@ fn listed(page: &str) -> Vec<String> {
         .collect()
 }
 
-fn tiny_image(server: &Server, http: &reqwest::blocking::Client, token: &str, repo: &str) {
-    let mut digests = Vec::new();
-    for blob in [format!("{{\"repo\":\"{repo}\"}}"), format!("layer of {repo}")] {
-        let digest = common::sha256(blob.as_bytes());
-        let r = http
-            .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
-            .bearer_auth(token)
-            .body(blob.clone())
-            .send()
-            .expect("upload");
-        assert_eq!(r.status(), 201);
-        digests.push((digest, blob.len()));
-    }
-    let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests[0].0, "size": digests[0].1},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digests[1].0, "size": digests[1].1}]
-    });
-    let r = http
-        .put(server.url(&format!("/v2/{repo}/manifests/v1")))
-        .bearer_auth(token)
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(serde_json::to_vec(&manifest).unwrap())
-        .send()
-        .expect("manifest");
-    assert_eq!(r.status(), 201);
-}
-
 /// Paging, search and CSRF refusals, checked on the HTTP responses themselves.
 #[test]
 fn repository_pages_search_and_csrf_refusals_over_plain_http() {
@@ -683,7 +655,7 @@ fn repository_pages_search_and_csrf_refusals_over_plain_http() {
     let token = server.token(&scopes.iter().map(String::as_str).collect::<Vec<_>>());
     let http = server.http();
     for r in &repos {
-        tiny_image(&server, &http, &token, r);
+        common::push_tiny_image(&server, &http, &token, r, "v1", r);
     }
 
     let mut c = PortalClient::new(&server);

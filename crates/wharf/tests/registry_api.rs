@@ -48,32 +48,12 @@ impl Api {
     }
 
     fn upload(&self, repo: &str, bytes: &[u8]) -> String {
-        let digest = sha256(bytes);
-        let r = self
-            .req(
-                reqwest::Method::POST,
-                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
-            )
-            .body(bytes.to_vec())
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().unwrap());
-        digest
+        common::upload_blob(&self.server, &self.http, &self.token, repo, bytes)
     }
 
     /// Push config + one layer and an OCI manifest under `reference`; returns (digest, bytes).
     fn push_image(&self, repo: &str, reference: &str, seed: &str) -> (String, Vec<u8>) {
-        let config = self.upload(repo, format!("{{\"seed\":\"{seed}\"}}").as_bytes());
-        let layer = self.upload(repo, format!("layer {seed}").as_bytes());
-        let manifest = serde_json::to_vec(&json!({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 12},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 7}]
-        }))
-        .unwrap();
-        let r = self.put_manifest(repo, reference, OCI_MANIFEST, manifest.clone());
-        assert_eq!(r.status(), 201);
-        (sha256(&manifest), manifest)
+        common::push_tiny_image(&self.server, &self.http, &self.token, repo, reference, seed)
     }
 
     fn put_manifest(&self, repo: &str, reference: &str, content_type: &str, body: Vec<u8>) -> Response {

@@ -293,6 +293,57 @@ impl DockerClient {
     }
 }
 
+/// Upload `bytes` as a blob of `repo` in one POST (must answer 201); returns its digest.
+pub fn upload_blob(
+    server: &Server,
+    http: &reqwest::blocking::Client,
+    token: &str,
+    repo: &str,
+    bytes: &[u8],
+) -> String {
+    let digest = sha256(bytes);
+    let r = http
+        .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
+        .bearer_auth(token)
+        .body(bytes.to_vec())
+        .send()
+        .expect("blob upload");
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    digest
+}
+
+/// Push a config and one layer made from `seed`, and an OCI manifest naming them under
+/// `reference` (must answer 201). Returns the manifest's digest and bytes.
+pub fn push_tiny_image(
+    server: &Server,
+    http: &reqwest::blocking::Client,
+    token: &str,
+    repo: &str,
+    reference: &str,
+    seed: &str,
+) -> (String, Vec<u8>) {
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let config = format!("{{\"seed\":\"{seed}\"}}");
+    let layer = format!("layer {seed}");
+    let config_digest = upload_blob(server, http, token, repo, config.as_bytes());
+    let layer_digest = upload_blob(server, http, token, repo, layer.as_bytes());
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]
+    }))
+    .expect("manifest json");
+    let r = http
+        .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .bearer_auth(token)
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .expect("manifest put");
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    (sha256(&manifest), manifest)
+}
+
 /// stdout then stderr of a finished command, for assertions and failure messages.
 pub fn text(o: &Output) -> String {
     format!(
