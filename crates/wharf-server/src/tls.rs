@@ -114,6 +114,28 @@ fn ensure_generated(config: &Config) -> Result<(PathBuf, PathBuf, PathBuf), TlsE
     Ok((srv_crt, srv_key, ca_crt))
 }
 
+/// aws-lc-rs for key exchange (incl. the post-quantum hybrid), certificates and
+/// randomness; ring's AES-GCM for the bulk record protection, because on CPUs with
+/// VAES it seals and opens twice as fast as aws-lc's (measured here: 16 KiB records,
+/// AES-128-GCM 6.3–7.9 vs 3.3–3.6 GB/s), and every blob byte goes through it.
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::cipher_suite as ring_suite;
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            ring_suite::TLS13_AES_128_GCM_SHA256,
+            ring_suite::TLS13_AES_256_GCM_SHA384,
+            ring_suite::TLS13_CHACHA20_POLY1305_SHA256,
+            ring_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ring_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            ring_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            ring_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            ring_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            ring_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    }
+}
+
 pub fn setup(config: &Config) -> Result<TlsSetup, TlsError> {
     let (cert_path, key_path, generated_ca) = if config.tls.cert.is_empty() {
         let (c, k, ca) = ensure_generated(config)?;
@@ -136,11 +158,13 @@ pub fn setup(config: &Config) -> Result<TlsSetup, TlsError> {
     }
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| TlsError::Read(key_path.display().to_string(), e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut server = ServerConfig::builder_with_provider(provider)
+    let mut server = ServerConfig::builder_with_provider(Arc::new(crypto_provider()))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
+    // Our order, not the client's: curl and docker list AES-256 first, which costs
+    // ~15% more per byte here than AES-128 for no practical gain in safety.
+    server.ignore_client_order = true;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsSetup {
         config: Arc::new(server),
