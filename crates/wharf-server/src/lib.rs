@@ -8,6 +8,7 @@ pub mod config;
 pub mod listener;
 pub mod names;
 pub mod observe;
+pub mod read_ahead;
 pub mod routes;
 pub mod services;
 pub mod tls;
