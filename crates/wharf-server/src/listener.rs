@@ -68,7 +68,14 @@ pub async fn serve(
         tokio::spawn(async move {
             let tls =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(ReadAhead::new(tcp))).await {
-                    Ok(Ok(s)) => s,
+                    Ok(Ok(mut s)) => {
+                        // Encrypted output queued per connection before a socket write: rustls'
+                        // 64 KiB default cost one writev per 64 KiB of a blob download; 256 KiB
+                        // took ~10% off download CPU (measured), at up to 256 KiB per busy
+                        // connection, released as the socket drains.
+                        s.get_mut().1.set_buffer_limit(Some(256 << 10));
+                        s
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
