@@ -171,3 +171,64 @@ pub fn setup(config: &Config) -> Result<TlsSetup, TlsError> {
         generated_ca,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::ClientConnection;
+    use rustls::pki_types::ServerName;
+
+    /// Completes a handshake in memory between a client with `client_suites` (in its order
+    /// of preference) and Wharf's generated server configuration.
+    fn negotiate(client_suites: Vec<rustls::SupportedCipherSuite>) -> rustls::CipherSuite {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let setup = setup(&config).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = CertificateDer::from_pem_file(setup.generated_ca.unwrap()).unwrap();
+        roots.add(ca).unwrap();
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: client_suites,
+            ..rustls::crypto::aws_lc_rs::default_provider()
+        };
+        let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut client = ClientConnection::new(
+            Arc::new(client_config),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut server = rustls::ServerConnection::new(setup.config).unwrap();
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).unwrap();
+            server.read_tls(&mut wire.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            wire.clear();
+            server.write_tls(&mut wire).unwrap();
+            client.read_tls(&mut wire.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        server.negotiated_cipher_suite().unwrap().suite()
+    }
+
+    #[test]
+    fn aes_128_gcm_is_chosen_even_when_the_client_prefers_aes_256() {
+        use rustls::crypto::aws_lc_rs::cipher_suite as suite;
+        let chosen = negotiate(vec![
+            suite::TLS13_AES_256_GCM_SHA384,
+            suite::TLS13_CHACHA20_POLY1305_SHA256,
+            suite::TLS13_AES_128_GCM_SHA256,
+        ]);
+        assert_eq!(chosen, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        // A client without AES-128 still gets a connection.
+        let chosen = negotiate(vec![suite::TLS13_CHACHA20_POLY1305_SHA256]);
+        assert_eq!(chosen, rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
+    }
+}
