@@ -186,7 +186,7 @@ upload() {
           -H 'Content-Type: application/octet-stream' -T "$file" -o "$TMP/put.body" \
           -w '%{http_code} %{time_total} %{size_upload} %{http_version}' \
           "$loc${sep}digest=$digest" || { log "upload to $target failed: $(cat "$TMP/xfer.err")"; return 1; }
-  read -r code t size hv <"$TMP/xfer.out"
+  read -r code t size hv <<<"$(<"$TMP/xfer.out")"
   [ "$code" = 201 ] || { log "upload to $target: HTTP $code: $(head -c 300 "$TMP/put.body")"; return 1; }
   [ "$hv" = "$ver" ] || [ "$ver" = 1.1 ] || log "warning: asked for HTTP/$ver, curl used HTTP/$hv"
   awk -v s="$size" -v t="$t" -v c="$(client_cpu)" 'BEGIN{printf "%.1f %.2f %s\n", s/t/1e6, t, c}'
@@ -199,7 +199,7 @@ download() {
   timed_curl -sS -L --http1.1 --max-time "$XFER_TIMEOUT" --cacert "$CA" "${AUTH[@]}" -o /dev/null \
           -w '%{http_code} %{time_total} %{size_download}' \
           "$URL/v2/$REPO_NAME/blobs/$digest" || { log "download from $target failed: $(cat "$TMP/xfer.err")"; return 1; }
-  read -r code t size <"$TMP/xfer.out"
+  read -r code t size <<<"$(<"$TMP/xfer.out")"
   [ "$code" = 200 ] || { log "download from $target: HTTP $code"; return 1; }
   [ "$size" = "$BYTES" ] || { log "download from $target: got $size bytes, expected $BYTES"; return 1; }
   awk -v s="$size" -v t="$t" -v c="$(client_cpu)" 'BEGIN{printf "%.1f %.2f %s\n", s/t/1e6, t, c}'

@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -22,6 +22,8 @@ use crate::{Digest, StoreError, StoreResult};
 const READ_CHUNK: usize = 256 << 10;
 /// Buffers queued for the writer thread; bounds memory per upload to a few MiB.
 const WRITE_QUEUE: usize = 4;
+/// Emptied upload buffers kept for reuse: enough to cover the queue and the one in hand.
+const SPARE_BUFFERS: usize = WRITE_QUEUE + 2;
 /// Buffers read ahead of the client per download.
 const READ_QUEUE: usize = 4;
 
@@ -113,6 +115,7 @@ impl BlobStore for FsBlobStore {
     async fn upload_writer(&self, id: &str, offset: u64) -> StoreResult<Box<dyn UploadWriter>> {
         let path = self.upload_path(id)?;
         let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let (spare_tx, spare) = std::sync::mpsc::sync_channel::<BytesMut>(SPARE_BUFFERS);
         let opened = tokio::task::spawn_blocking(move || -> StoreResult<File> {
             let mut file = match OpenOptions::new().write(true).open(&path) {
                 Ok(f) => f,
@@ -132,8 +135,12 @@ impl BlobStore for FsBlobStore {
         })
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        let thread = tokio::task::spawn_blocking(move || write_loop(opened, offset, rx));
-        Ok(Box::new(FsUploadWriter { tx: Some(tx), thread }))
+        let thread = tokio::task::spawn_blocking(move || write_loop(opened, offset, rx, spare_tx));
+        Ok(Box::new(FsUploadWriter {
+            tx: Some(tx),
+            thread,
+            spare,
+        }))
     }
 
     async fn commit_upload(&self, id: &str, digest: &Digest) -> StoreResult<()> {
@@ -196,11 +203,22 @@ fn tokio_stream_from(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> ByteStream {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
 }
 
-fn write_loop(mut file: File, offset: u64, mut rx: mpsc::Receiver<Bytes>) -> StoreResult<()> {
+fn write_loop(
+    mut file: File,
+    offset: u64,
+    mut rx: mpsc::Receiver<Bytes>,
+    spare: std::sync::mpsc::SyncSender<BytesMut>,
+) -> StoreResult<()> {
     let mut writeback = EarlyWriteback::new(offset);
     while let Some(chunk) = rx.blocking_recv() {
         file.write_all(&chunk)?;
         writeback.wrote(&file, chunk.len() as u64);
+        // Hand the buffer back for the next chunk when nobody else holds it; a full
+        // return queue just lets it drop.
+        if let Ok(mut buf) = chunk.try_into_mut() {
+            buf.clear();
+            let _ = spare.try_send(buf);
+        }
     }
     file.sync_data()?;
     Ok(())
@@ -276,6 +294,8 @@ fn sync_range(_file: &File, _start: u64, _len: u64, _wait: bool) {}
 struct FsUploadWriter {
     tx: Option<mpsc::Sender<Bytes>>,
     thread: JoinHandle<StoreResult<()>>,
+    /// Written chunks' buffers, emptied, for `spare_buffer`.
+    spare: std::sync::mpsc::Receiver<BytesMut>,
 }
 
 impl FsUploadWriter {
@@ -301,6 +321,10 @@ impl UploadWriter for FsUploadWriter {
             return Err(StoreError::Io(std::io::Error::other("upload writer stopped")));
         }
         Ok(())
+    }
+
+    fn spare_buffer(&mut self) -> Option<BytesMut> {
+        self.spare.try_recv().ok()
     }
 
     async fn finish(mut self: Box<Self>) -> StoreResult<()> {
@@ -348,6 +372,36 @@ mod tests {
         )
         .await;
         assert_eq!(part, b"worl");
+    }
+
+    #[tokio::test]
+    async fn written_buffers_come_back_empty_for_reuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        store.create_upload("u1").await.unwrap();
+        let mut w = store.upload_writer("u1", 0).await.unwrap();
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(b"abc");
+        let ptr = buf.as_ptr();
+        w.write(buf.freeze()).await.unwrap();
+        let mut spare = None;
+        for _ in 0..100 {
+            spare = w.spare_buffer();
+            if spare.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let spare = spare.expect("the written buffer should come back");
+        assert!(spare.is_empty());
+        assert!(spare.capacity() >= 1 << 20);
+        assert_eq!(spare.as_ptr(), ptr, "the same allocation, not a new one");
+        // A chunk someone else still holds is not handed back.
+        let shared = Bytes::from(vec![1u8; 10]);
+        w.write(shared.clone()).await.unwrap();
+        w.finish().await.unwrap();
+        assert_eq!(std::fs::read(dir.path().join("uploads/u1")).unwrap().len(), 13);
+        drop(shared);
     }
 
     #[tokio::test]

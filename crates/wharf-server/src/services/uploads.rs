@@ -156,17 +156,28 @@ impl UploadService {
         }
         let mut hasher = ResumableSha256::restore(&session.hash_state)?;
         let mut writer = self.blobs.upload_writer(&session.id, session.offset).await?;
-        let mut pending = BytesMut::new();
+        let mut pending = BytesMut::with_capacity(COALESCE);
         let mut written: u64 = 0;
         while let Some(frame) = body.next().await {
             let frame =
                 frame.map_err(|e| RegistryError::UploadInvalid(format!("upload body failed: {e}")))?;
-            pending.extend_from_slice(&frame);
-            if pending.len() >= COALESCE {
-                let chunk = pending.split().freeze();
-                hasher.update(&chunk);
-                written += chunk.len() as u64;
-                writer.write(chunk).await?;
+            // Fill each buffer exactly to its capacity, so it never grows (a realloc
+            // copies and faults in new pages), then swap in one the writer is done with.
+            let mut rest = &frame[..];
+            while !rest.is_empty() {
+                let take = rest.len().min(COALESCE - pending.len());
+                pending.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if pending.len() == COALESCE {
+                    let next = writer
+                        .spare_buffer()
+                        .filter(|b| b.capacity() >= COALESCE)
+                        .unwrap_or_else(|| BytesMut::with_capacity(COALESCE));
+                    let chunk = std::mem::replace(&mut pending, next).freeze();
+                    hasher.update(&chunk);
+                    written += chunk.len() as u64;
+                    writer.write(chunk).await?;
+                }
             }
         }
         if !pending.is_empty() {
@@ -326,6 +337,29 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         assert_eq!(uploads.sweep_stale().await.unwrap(), 1);
         assert!(!dir.path().join("s/uploads").join(&s2.id).exists());
+    }
+
+    #[tokio::test]
+    async fn frames_straddling_buffer_boundaries_arrive_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (uploads, _) = service(dir.path(), 3600).await;
+        let sizes = [700 << 10, 700 << 10, COALESCE + 5, 3, 2 * COALESCE, 1];
+        let mut all = Vec::new();
+        let mut frames = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            let frame: Vec<u8> = (0..*n).map(|j| ((i * 31 + j) % 251) as u8).collect();
+            all.extend_from_slice(&frame);
+            frames.push(Ok::<_, std::io::Error>(Bytes::from(frame)));
+        }
+        let digest = Digest::of(&all);
+        let size = uploads
+            .upload_whole("r", &digest, futures_util::stream::iter(frames))
+            .await
+            .unwrap();
+        assert_eq!(size, all.len() as u64);
+        let hex = digest.hex();
+        let stored = std::fs::read(dir.path().join("s/blobs/sha256").join(&hex[..2]).join(&hex)).unwrap();
+        assert!(stored == all, "stored bytes differ");
     }
 
     #[tokio::test]
