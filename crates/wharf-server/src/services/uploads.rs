@@ -358,7 +358,7 @@ mod tests {
             .unwrap();
         assert_eq!(size, all.len() as u64);
         let hex = digest.hex();
-        let stored = std::fs::read(dir.path().join("s/blobs/sha256").join(&hex[..2]).join(&hex)).unwrap();
+        let stored = std::fs::read(dir.path().join("s/blobs/sha256").join(&hex[..2]).join(hex)).unwrap();
         assert!(stored == all, "stored bytes differ");
     }
 
