@@ -17,6 +17,7 @@
 # and prints figures, ratios Wharf/reference and the targets next to them.
 # Environment knobs: BENCH_SIZE_MIB (default 1024), BENCH_WRK_SECONDS (default 10), BENCH_PUSHES
 # (default 9), BENCH_SKIP_BUILD=1, BENCH_SKIP_DEPS=1, BENCH_SKIP_TRUST=1, BENCH_KEEP=1 (keep the temp dir),
+# BENCH_SETTLE (seconds of quiet before each 1 GiB transfer, default 15; see settle),
 # BENCH_PIN=1 (req/s runs: server on CPU 1, wrk on CPU 0; see wrk_get).
 # MB = 10^6 bytes; MiB = 2^20 bytes.
 set -euo pipefail
@@ -169,12 +170,21 @@ timed_curl() {
 }
 client_cpu() { awk '{printf "%.2f", $1+$2}' "$TMP/xfer.time"; }
 
-# upload TARGET HTTPVER(1.1|2) FILE DIGEST -> prints "MB/s seconds curl-CPU-seconds"
-# Starts with `sync`: the dirty pages of the previous step (the generated blob, the other
-# server's upload) would otherwise be written back during this transfer and slow whichever
-# server happens to run next.
-upload() {
+# settle: before each 1 GiB transfer, write back everything dirty (`sync`) and then wait
+# BENCH_SETTLE seconds (default 15). The `sync` keeps the previous step's writeback (the
+# generated blob, the other server's upload) out of this transfer. The wait is for the
+# host: this VM's disk is a file on it, and after a 1 GiB write the host keeps working on
+# it for several seconds, taking CPU from this VM. Measured without the wait: whichever
+# server ran second after an upload lost ~30% (Wharf 2.91 s and 3.6 CPU-s when second,
+# 1.57 s and 1.8 CPU-s when first; the reference 6.6 s second vs 5.4 s first); with 15 s
+# Wharf second took 1.99 s.
+settle() {
   sync
+  sleep "${BENCH_SETTLE:-15}"
+}
+
+# upload TARGET HTTPVER(1.1|2) FILE DIGEST -> prints "MB/s seconds curl-CPU-seconds"
+upload() {
   local target=$1 ver=$2 file=$3 digest=$4 hdrs loc sep out code t size
   set_target "$target"
   hdrs=$(curl -sS --max-time 10 --cacert "$CA" "${AUTH[@]}" -X POST -D - -o /dev/null \
@@ -346,6 +356,7 @@ for target in ref wharf; do
   set_target "$target"
   log "[$target] upload 1 GiB over HTTP/1.1"
   R[$target.idle]=$(awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$PID/status")
+  settle
   c0=$(cpu_s "$PID"); start_sampler "$PID" "$TMP/rss-$target-up.txt"
   read -r R[$target.up] R[$target.up_s] R[$target.up_ccpu] < <(upload "$target" 1.1 "$BLOB" "$DIGEST") || die "upload to $target failed"
   stop_sampler; R[$target.up_cpu]=$(delta "$c0" "$(cpu_s "$PID")")
@@ -353,6 +364,7 @@ for target in ref wharf; do
 
   if [ "$target" = wharf ]; then
     log "[$target] upload 1 GiB over HTTP/2"
+    settle
     c0=$(cpu_s "$PID"); start_sampler "$PID" "$TMP/rss-$target-up2.txt"
     read -r R[$target.up2] R[$target.up2_s] R[$target.up2_ccpu] < <(upload "$target" 2 "$BLOB" "$DIGEST") || die "h2 upload to $target failed"
     stop_sampler; R[$target.up2_cpu]=$(delta "$c0" "$(cpu_s "$PID")")
@@ -360,6 +372,7 @@ for target in ref wharf; do
   fi
 
   log "[$target] download 1 GiB"
+  settle
   c0=$(cpu_s "$PID"); start_sampler "$PID" "$TMP/rss-$target-down.txt"
   read -r R[$target.down] R[$target.down_s] R[$target.down_ccpu] < <(download "$target" "$DIGEST") || die "download from $target failed"
   stop_sampler; R[$target.down_cpu]=$(delta "$c0" "$(cpu_s "$PID")")
