@@ -147,8 +147,9 @@ pub async fn trace_requests(State(state): State<AppState>, req: Request, next: N
     let id = request_id(&req);
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
+    let version = req.version();
     let route = crate::routes::route_kind(&path);
-    let span = tracing::info_span!("request", id = %id, method = %method, path = %path,
+    let span = tracing::info_span!("request", id = %id, method = %method, path = %path, version = ?version,
         principal = tracing::field::Empty, repository = tracing::field::Empty);
     let started = Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
