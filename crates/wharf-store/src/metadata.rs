@@ -215,6 +215,9 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     // Principals and credentials.
     async fn count_principals(&self) -> StoreResult<u64>;
+    // Every change to principals, secrets, assignments and tokens is written together with
+    // its audit record in one transaction: no change without its record, no record of a
+    // change that did not happen.
     /// `Conflict` when the name (or client id) is taken: names are one namespace across kinds.
     async fn create_principal(
         &self,
@@ -223,17 +226,34 @@ pub trait MetadataStore: Send + Sync + 'static {
         password_hash: Option<&str>,
         client_id: Option<&str>,
         now: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<Principal>;
+    /// The first user and its registry-wide role, in one transaction, so a crash cannot
+    /// leave a registry whose only principal holds no role. `Conflict` if the name is taken.
+    async fn create_bootstrap_owner(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: &str,
+        scope: &str,
+        now: i64,
+        audit: &AuditRecord,
     ) -> StoreResult<Principal>;
     /// By name, or by a service principal's client id.
     async fn find_principal(&self, name: &str) -> StoreResult<Option<Principal>>;
     /// Every principal of `kind` (all when `None`), by name.
     async fn list_principals(&self, kind: Option<&str>) -> StoreResult<Vec<Principal>>;
     /// Delete a principal with its refresh tokens, assignments and scope map (cascade);
-    /// false if there was none of that kind.
-    async fn delete_principal(&self, name: &str, kind: &str) -> StoreResult<bool>;
+    /// false (and no audit record) if there was none of that kind.
+    async fn delete_principal(&self, name: &str, kind: &str, audit: &AuditRecord) -> StoreResult<bool>;
     /// Replace (or clear, disabling logins) a principal's secret and revoke every refresh
     /// token issued under the old one, atomically.
-    async fn set_principal_secret(&self, principal_id: i64, password_hash: Option<&str>) -> StoreResult<()>;
+    async fn set_principal_secret(
+        &self,
+        principal_id: i64,
+        password_hash: Option<&str>,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
     /// `Conflict` on an identical existing assignment.
     async fn create_assignment(
         &self,
@@ -241,8 +261,16 @@ pub trait MetadataStore: Send + Sync + 'static {
         role: &str,
         scope: &str,
         now: i64,
+        audit: &AuditRecord,
     ) -> StoreResult<()>;
-    async fn delete_assignment(&self, principal_id: i64, role: &str, scope: &str) -> StoreResult<bool>;
+    /// False (and no audit record) when there was no such assignment.
+    async fn delete_assignment(
+        &self,
+        principal_id: i64,
+        role: &str,
+        scope: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
     /// Assignments of one principal, or of all, ordered by principal, role, scope.
     async fn list_assignments(&self, principal_id: Option<i64>) -> StoreResult<Vec<RoleAssignment>>;
     /// A repository token: a principal of kind `token` and its scope map, in one transaction.
@@ -252,6 +280,7 @@ pub trait MetadataStore: Send + Sync + 'static {
         password_hash: &str,
         scopes: &[TokenScope],
         now: i64,
+        audit: &AuditRecord,
     ) -> StoreResult<Principal>;
     async fn token_scopes(&self, principal_id: i64) -> StoreResult<Vec<TokenScope>>;
     async fn principal_by_id(&self, id: i64) -> StoreResult<Option<Principal>>;
@@ -263,7 +292,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Insert only if absent; returns the value now stored (ours or a concurrent winner's).
     async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
-    async fn put_setting(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// Set `key`; with `audit`, the record is written in the same transaction.
+    async fn put_setting(&self, key: &str, value: &[u8], audit: Option<&AuditRecord>) -> StoreResult<()>;
     /// Apply `changes` (`None` deletes the key) and the audit record in one transaction,
     /// but only while `guard_key` still holds `guard_value`: a compare-and-swap, so two
     /// writers working from the same stored state cannot both win. Returns whether the
@@ -326,6 +356,7 @@ pub trait MetadataStore: Send + Sync + 'static {
         repository: &str,
         candidate: &TrustKeyRecord,
         active_key_ids: Option<&[String]>,
+        audit: Option<&AuditRecord>,
     ) -> StoreResult<TrustKeyRecord>;
 
     // Audit.

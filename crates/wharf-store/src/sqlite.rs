@@ -598,9 +598,28 @@ impl MetadataStore for SqliteMetadataStore {
         password_hash: Option<&str>,
         client_id: Option<&str>,
         now: i64,
+        audit: &AuditRecord,
     ) -> StoreResult<Principal> {
         let mut tx = self.write().await?;
         let p = insert_principal(&mut tx, name, kind, password_hash, client_id, now).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    async fn create_bootstrap_owner(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: &str,
+        scope: &str,
+        now: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<Principal> {
+        let mut tx = self.write().await?;
+        let p = insert_principal(&mut tx, name, "user", Some(password_hash), None, now).await?;
+        insert_assignment(&mut tx, p.id, role, scope, now).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(p)
     }
@@ -623,16 +642,27 @@ impl MetadataStore for SqliteMetadataStore {
         rows.iter().map(principal_row).collect()
     }
 
-    async fn delete_principal(&self, name: &str, kind: &str) -> StoreResult<bool> {
+    async fn delete_principal(&self, name: &str, kind: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
         let done = sqlx::query("DELETE FROM principals WHERE name = $1 AND kind = $2")
             .bind(name)
             .bind(kind)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
-    async fn set_principal_secret(&self, principal_id: i64, password_hash: Option<&str>) -> StoreResult<()> {
+    async fn set_principal_secret(
+        &self,
+        principal_id: i64,
+        password_hash: Option<&str>,
+        audit: &AuditRecord,
+    ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         sqlx::query("UPDATE principals SET password_hash = $2 WHERE id = $1")
             .bind(principal_id)
@@ -643,6 +673,7 @@ impl MetadataStore for SqliteMetadataStore {
             .bind(principal_id)
             .execute(&mut *tx)
             .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -653,34 +684,36 @@ impl MetadataStore for SqliteMetadataStore {
         role: &str,
         scope: &str,
         now: i64,
+        audit: &AuditRecord,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO role_assignments (principal_id, role, scope, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(principal_id)
-        .bind(role)
-        .bind(scope)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("{role} on {scope} is already assigned"))
-            }
-            e => e.into(),
-        })?;
+        let mut tx = self.write().await?;
+        insert_assignment(&mut tx, principal_id, role, scope, now).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_assignment(&self, principal_id: i64, role: &str, scope: &str) -> StoreResult<bool> {
+    async fn delete_assignment(
+        &self,
+        principal_id: i64,
+        role: &str,
+        scope: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
         let done =
             sqlx::query("DELETE FROM role_assignments WHERE principal_id = $1 AND role = $2 AND scope = $3")
                 .bind(principal_id)
                 .bind(role)
                 .bind(scope)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn list_assignments(&self, principal_id: Option<i64>) -> StoreResult<Vec<RoleAssignment>> {
@@ -711,6 +744,7 @@ impl MetadataStore for SqliteMetadataStore {
         password_hash: &str,
         scopes: &[TokenScope],
         now: i64,
+        audit: &AuditRecord,
     ) -> StoreResult<Principal> {
         let mut tx = self.write().await?;
         let p = insert_principal(&mut tx, name, "token", Some(password_hash), None, now).await?;
@@ -724,6 +758,7 @@ impl MetadataStore for SqliteMetadataStore {
             .execute(&mut *tx)
             .await?;
         }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(p)
     }
@@ -795,12 +830,17 @@ impl MetadataStore for SqliteMetadataStore {
         Ok(stored)
     }
 
-    async fn put_setting(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+    async fn put_setting(&self, key: &str, value: &[u8], audit: Option<&AuditRecord>) -> StoreResult<()> {
+        let mut tx = self.write().await?;
         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if let Some(a) = audit {
+            insert_audit(&mut tx, a).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1066,6 +1106,7 @@ impl MetadataStore for SqliteMetadataStore {
         repository: &str,
         candidate: &TrustKeyRecord,
         active_key_ids: Option<&[String]>,
+        audit: Option<&AuditRecord>,
     ) -> StoreResult<TrustKeyRecord> {
         let mut tx = self.write().await?;
         let rows =
@@ -1096,6 +1137,11 @@ impl MetadataStore for SqliteMetadataStore {
         .bind(candidate.created_at)
         .execute(&mut *tx)
         .await?;
+        // Only a key actually created is recorded; a pending key handed out again was
+        // recorded when it was made.
+        if let Some(a) = audit {
+            insert_audit(&mut tx, a).await?;
+        }
         tx.commit().await?;
         Ok(candidate.clone())
     }
@@ -1167,6 +1213,31 @@ async fn insert_principal(
         client_id: client_id.map(str::to_owned),
         created_at: now,
     })
+}
+
+async fn insert_assignment(
+    tx: &mut Transaction<'static, Sqlite>,
+    principal_id: i64,
+    role: &str,
+    scope: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO role_assignments (principal_id, role, scope, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(principal_id)
+    .bind(role)
+    .bind(scope)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(format!("{role} on {scope} is already assigned"))
+        }
+        e => e.into(),
+    })?;
+    Ok(())
 }
 
 async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) -> StoreResult<()> {
@@ -1361,19 +1432,22 @@ mod tests {
                 created_at: 1,
             };
             // Create-if-absent returns the first key for every later candidate.
-            s.trust_key_create(r, &key, None).await.unwrap();
+            s.trust_key_create(r, &key, None, None).await.unwrap();
             let other = TrustKeyRecord {
                 key_id: "other".into(),
                 ..key.clone()
             };
             assert_eq!(
-                s.trust_key_create(r, &other, None).await.unwrap().key_id,
+                s.trust_key_create(r, &other, None, None).await.unwrap().key_id,
                 key.key_id
             );
             // With the first key active, a rotation creates exactly one pending key.
             let active = vec![key.key_id.clone()];
             assert_eq!(
-                s.trust_key_create(r, &other, Some(&active)).await.unwrap().key_id,
+                s.trust_key_create(r, &other, Some(&active), None)
+                    .await
+                    .unwrap()
+                    .key_id,
                 "other"
             );
             let third = TrustKeyRecord {
@@ -1381,7 +1455,10 @@ mod tests {
                 ..key.clone()
             };
             assert_eq!(
-                s.trust_key_create(r, &third, Some(&active)).await.unwrap().key_id,
+                s.trust_key_create(r, &third, Some(&active), None)
+                    .await
+                    .unwrap()
+                    .key_id,
                 "other"
             );
         }
@@ -1467,8 +1544,8 @@ mod tests {
     #[tokio::test]
     async fn settings_update_only_while_the_guard_holds() {
         let (_d, s) = store().await;
-        s.put_setting("k", b"v1").await.unwrap();
-        s.put_setting("gone", b"x").await.unwrap();
+        s.put_setting("k", b"v1", None).await.unwrap();
+        s.put_setting("gone", b"x", None).await.unwrap();
         let changes: [(&str, Option<&[u8]>); 3] =
             [("k", Some(b"v2")), ("k_old", Some(b"v1")), ("gone", None)];
         // A writer that read a stale value changes nothing and writes no audit record.
@@ -1500,24 +1577,26 @@ mod tests {
     async fn assignments_tokens_and_revocation_cascade_with_the_principal() {
         let (_d, s) = store().await;
         let alice = s
-            .create_principal("alice", "user", Some("h"), None, 1)
+            .create_principal("alice", "user", Some("h"), None, 1, &rec("user.create"))
             .await
             .unwrap();
         // Names and client ids are one namespace.
         assert!(matches!(
-            s.create_principal("sp1", "sp", Some("h"), Some("alice"), 1).await,
+            s.create_principal("sp1", "sp", Some("h"), Some("alice"), 1, &rec("sp.create"))
+                .await,
             Err(StoreError::Conflict(_))
         ));
         let sp = s
-            .create_principal("sp1", "sp", Some("h"), Some("sp-0011"), 1)
+            .create_principal("sp1", "sp", Some("h"), Some("sp-0011"), 1, &rec("sp.create"))
             .await
             .unwrap();
         assert_eq!(s.find_principal("sp-0011").await.unwrap().unwrap().id, sp.id);
-        s.create_assignment(alice.id, "AcrPush", "registry", 2)
+        s.create_assignment(alice.id, "AcrPush", "registry", 2, &rec("role-assignment.create"))
             .await
             .unwrap();
         assert!(matches!(
-            s.create_assignment(alice.id, "AcrPush", "registry", 2).await,
+            s.create_assignment(alice.id, "AcrPush", "registry", 2, &rec("role-assignment.create"))
+                .await,
             Err(StoreError::Conflict(_))
         ));
         s.store_refresh_token(b"rt", alice.id, 3).await.unwrap();
@@ -1530,17 +1609,146 @@ mod tests {
                     action: "content/read".into(),
                 }],
                 4,
+                &rec("token.create"),
             )
             .await
             .unwrap();
         assert_eq!(s.token_scopes(t.id).await.unwrap().len(), 1);
         assert_eq!(s.list_assignments(None).await.unwrap().len(), 1);
-        assert!(!s.delete_principal("alice", "sp").await.unwrap());
-        assert!(s.delete_principal("alice", "user").await.unwrap());
+        assert!(
+            !s.delete_principal("alice", "sp", &rec("sp.delete"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.delete_principal("alice", "user", &rec("user.delete"))
+                .await
+                .unwrap()
+        );
         assert_eq!(s.use_refresh_token(b"rt", 5).await.unwrap(), None);
         assert!(s.list_assignments(None).await.unwrap().is_empty());
         s.store_refresh_token(b"rt2", sp.id, 6).await.unwrap();
-        s.set_principal_secret(sp.id, None).await.unwrap();
+        s.set_principal_secret(sp.id, None, &rec("sp.reset-secret"))
+            .await
+            .unwrap();
         assert_eq!(s.use_refresh_token(b"rt2", 7).await.unwrap(), None);
+        // One record per change that happened, none for the refused or absent ones.
+        let actions: Vec<String> = s
+            .list_audit(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        let mut sorted = actions.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [
+                "role-assignment.create",
+                "sp.create",
+                "sp.reset-secret",
+                "token.create",
+                "user.create",
+                "user.delete"
+            ]
+        );
+    }
+
+    fn rec(action: &str) -> AuditRecord {
+        AuditRecord {
+            at: 1,
+            actor: "tester".into(),
+            action: action.into(),
+            target: "t".into(),
+            detail: String::new(),
+        }
+    }
+
+    /// A change (identity, policy, trust key) whose audit record cannot be written is not made.
+    #[tokio::test]
+    async fn changes_and_their_audit_records_commit_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap();
+        let alice = s
+            .create_principal("alice", "user", Some("h"), None, 1, &rec("user.create"))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+        )
+        .execute(&s.pool)
+        .await
+        .unwrap();
+        assert!(
+            s.create_principal("bob", "user", Some("h"), None, 2, &rec("user.create"))
+                .await
+                .is_err()
+        );
+        assert!(s.find_principal("bob").await.unwrap().is_none());
+        assert!(
+            s.create_assignment(alice.id, "Owner", "registry", 2, &rec("role-assignment.create"))
+                .await
+                .is_err()
+        );
+        assert!(s.list_assignments(None).await.unwrap().is_empty());
+        assert!(
+            s.delete_principal("alice", "user", &rec("user.delete"))
+                .await
+                .is_err()
+        );
+        assert!(s.find_principal("alice").await.unwrap().is_some());
+        s.store_refresh_token(b"rt", alice.id, 3).await.unwrap();
+        assert!(
+            s.set_principal_secret(alice.id, None, &rec("user.reset"))
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            s.find_principal("alice")
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash
+                .as_deref(),
+            Some("h")
+        );
+        assert_eq!(s.use_refresh_token(b"rt", 4).await.unwrap(), Some(alice.id));
+        assert!(
+            s.create_token("tok", "h", &[], 5, &rec("token.create"))
+                .await
+                .is_err()
+        );
+        assert!(s.find_principal("tok").await.unwrap().is_none());
+        assert!(
+            s.create_bootstrap_owner("root", "h", "Owner", "registry", 6, &rec("user.create"))
+                .await
+                .is_err()
+        );
+        assert!(s.find_principal("root").await.unwrap().is_none());
+        s.put_setting("policy", b"off", None).await.unwrap();
+        let refused = s
+            .put_setting("policy", b"on", Some(&rec("content-trust.enable")))
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("audit refused"), "{refused}");
+        assert_eq!(
+            s.get_setting("policy").await.unwrap().as_deref(),
+            Some(&b"off"[..])
+        );
+        let key = TrustKeyRecord {
+            role: "timestamp".into(),
+            key_id: "k1".into(),
+            keytype: "ed25519".into(),
+            sealed_key: vec![1],
+            created_at: 7,
+        };
+        assert!(
+            s.trust_key_create("a", &key, Some(&[]), Some(&rec("trust.key.create")))
+                .await
+                .is_err()
+        );
+        assert!(s.trust_keys("a").await.unwrap().is_empty());
+        assert_eq!(s.list_audit(100).await.unwrap().len(), 1);
     }
 }

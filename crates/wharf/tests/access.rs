@@ -154,6 +154,17 @@ fn signer_pusher_puller_and_relogin_after_grant() {
         audit.contains("role-assignment.create") && audit.contains("from 127.0.0.1"),
         "{audit}"
     );
+    // The first owner, created at the first start, is on record too (with its role, in
+    // the same transaction).
+    let records: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let bootstrap = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "user.create" && r["target"] == "admin")
+        .unwrap_or_else(|| panic!("no record of the bootstrap owner: {audit}"));
+    assert_eq!(bootstrap["actor"], "wharf");
+    assert_eq!(bootstrap["detail"], "bootstrap owner; Owner on registry");
 }
 
 #[test]

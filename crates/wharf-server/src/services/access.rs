@@ -238,13 +238,6 @@ impl AccessService {
         Ok(())
     }
 
-    async fn audit(&self, actor: &Actor, action: &str, target: &str, detail: &str) -> AccessResult<()> {
-        self.meta
-            .add_audit(&audit_record(actor, action, target, detail, now()))
-            .await?;
-        Ok(())
-    }
-
     async fn principal(&self, kind: &'static str, name: &str) -> AccessResult<Principal> {
         match self.meta.find_principal(name).await? {
             Some(p) if p.kind == kind && p.name == name => Ok(p),
@@ -279,12 +272,19 @@ impl AccessService {
             None => (secret()?, true),
         };
         let hash = hash_password(password.clone()).await?;
+        let t = now();
         let p = self
             .meta
-            .create_principal(name, KIND_USER, Some(&hash), None, now())
+            .create_principal(
+                name,
+                KIND_USER,
+                Some(&hash),
+                None,
+                t,
+                &audit_record(actor, "user.create", name, "", t),
+            )
             .await
             .map_err(store_err(name))?;
-        self.audit(actor, "user.create", name, "").await?;
         Ok((PrincipalView::from(&p), generated.then_some(password)))
     }
 
@@ -294,14 +294,14 @@ impl AccessService {
         if name == actor.name {
             return Err(AccessError::DeleteSelf);
         }
-        if !self.meta.delete_principal(name, kind).await? {
+        let record = audit_record(actor, &format!("{}.delete", audit_kind(kind)), name, "", now());
+        if !self.meta.delete_principal(name, kind, &record).await? {
             return Err(AccessError::NotFound {
                 kind: kind_label(kind),
                 name: name.to_owned(),
             });
         }
-        self.audit(actor, &format!("{}.delete", audit_kind(kind)), name, "")
-            .await
+        Ok(())
     }
 
     /// A service principal: a generated client id and secret (returned once).
@@ -310,13 +310,13 @@ impl AccessService {
         let client_id = format!("sp-{}", hex_id()?);
         let secret = secret()?;
         let hash = hash_password(secret.clone()).await?;
+        let t = now();
+        let record = audit_record(actor, "sp.create", name, &format!("client id {client_id}"), t);
         let p = self
             .meta
-            .create_principal(name, KIND_SP, Some(&hash), Some(&client_id), now())
+            .create_principal(name, KIND_SP, Some(&hash), Some(&client_id), t, &record)
             .await
             .map_err(store_err(name))?;
-        self.audit(actor, "sp.create", name, &format!("client id {client_id}"))
-            .await?;
         Ok((PrincipalView::from(&p), secret))
     }
 
@@ -325,8 +325,8 @@ impl AccessService {
         let p = self.principal(KIND_SP, name).await?;
         let secret = secret()?;
         let hash = hash_password(secret.clone()).await?;
-        self.meta.set_principal_secret(p.id, Some(&hash)).await?;
-        self.audit(actor, "sp.reset-secret", name, "").await?;
+        let record = audit_record(actor, "sp.reset-secret", name, "", now());
+        self.meta.set_principal_secret(p.id, Some(&hash), &record).await?;
         Ok((PrincipalView::from(&p), secret))
     }
 
@@ -346,19 +346,20 @@ impl AccessService {
         let password = secret()?;
         let hash = hash_password(password.clone()).await?;
         let name = self.admin_account.clone();
+        let t = now();
+        let record = audit_record(actor, "admin-account.enable", &name, "", t);
         match self.meta.find_principal(&name).await? {
             Some(p) if p.kind == KIND_ADMIN_ACCOUNT => {
-                self.meta.set_principal_secret(p.id, Some(&hash)).await?;
+                self.meta.set_principal_secret(p.id, Some(&hash), &record).await?;
             }
             Some(_) => return Err(AccessError::Duplicate(name)),
             None => {
                 self.meta
-                    .create_principal(&name, KIND_ADMIN_ACCOUNT, Some(&hash), None, now())
+                    .create_principal(&name, KIND_ADMIN_ACCOUNT, Some(&hash), None, t, &record)
                     .await
                     .map_err(store_err(&name))?;
             }
         }
-        self.audit(actor, "admin-account.enable", &name, "").await?;
         Ok((
             AdminAccountView {
                 username: name,
@@ -371,12 +372,14 @@ impl AccessService {
     /// Disable: the password and every refresh token stop working.
     pub async fn disable_admin_account(&self, actor: &Actor) -> AccessResult<AdminAccountView> {
         let name = self.admin_account.clone();
-        if let Some(p) = self.meta.find_principal(&name).await?
-            && p.kind == KIND_ADMIN_ACCOUNT
-        {
-            self.meta.set_principal_secret(p.id, None).await?;
+        let record = audit_record(actor, "admin-account.disable", &name, "", now());
+        match self.meta.find_principal(&name).await? {
+            Some(p) if p.kind == KIND_ADMIN_ACCOUNT => {
+                self.meta.set_principal_secret(p.id, None, &record).await?;
+            }
+            // Nothing to disable; the request is still recorded.
+            _ => self.meta.add_audit(&record).await?,
         }
-        self.audit(actor, "admin-account.disable", &name, "").await?;
         Ok(AdminAccountView {
             username: name,
             enabled: false,
@@ -419,8 +422,15 @@ impl AccessService {
         let (role, p, scope) = self.assignment_target(role, assignee, scope).await?;
         let scope_s = scope.to_string();
         let t = now();
+        let record = audit_record(
+            actor,
+            "role-assignment.create",
+            &p.name,
+            &format!("{} on {scope_s}", role.name()),
+            t,
+        );
         self.meta
-            .create_assignment(p.id, role.name(), &scope_s, t)
+            .create_assignment(p.id, role.name(), &scope_s, t, &record)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => AccessError::DuplicateAssignment {
@@ -430,13 +440,6 @@ impl AccessService {
                 },
                 e => AccessError::Store(e),
             })?;
-        self.audit(
-            actor,
-            "role-assignment.create",
-            &p.name,
-            &format!("{} on {scope_s}", role.name()),
-        )
-        .await?;
         Ok(RoleAssignment {
             principal: p.name,
             principal_kind: p.kind,
@@ -459,20 +462,25 @@ impl AccessService {
         if role == Role::Owner && scope == Scope::Registry {
             self.keep_an_owner(&p.name).await?;
         }
-        if !self.meta.delete_assignment(p.id, role.name(), &scope_s).await? {
+        let record = audit_record(
+            actor,
+            "role-assignment.delete",
+            &p.name,
+            &format!("{} on {scope_s}", role.name()),
+            now(),
+        );
+        if !self
+            .meta
+            .delete_assignment(p.id, role.name(), &scope_s, &record)
+            .await?
+        {
             return Err(AccessError::AssignmentNotFound {
                 assignee: p.name,
                 role: role.name().to_owned(),
                 scope: scope_s,
             });
         }
-        self.audit(
-            actor,
-            "role-assignment.delete",
-            &p.name,
-            &format!("{} on {scope_s}", role.name()),
-        )
-        .await
+        Ok(())
     }
 
     pub async fn assignments(&self, assignee: Option<&str>) -> AccessResult<Vec<RoleAssignment>> {
@@ -503,12 +511,13 @@ impl AccessService {
         }
         let password = secret()?;
         let hash = hash_password(password.clone()).await?;
+        let t = now();
+        let record = audit_record(actor, "token.create", name, &specs.join(" "), t);
         let p = self
             .meta
-            .create_token(name, &hash, &scopes, now())
+            .create_token(name, &hash, &scopes, t, &record)
             .await
             .map_err(store_err(name))?;
-        self.audit(actor, "token.create", name, &specs.join(" ")).await?;
         Ok((token_view(&p, &scopes), password))
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
-use wharf_store::{Principal, StoreError};
+use wharf_store::{AuditRecord, Principal, StoreError};
 
 use super::{IdentityError, IdentityService};
 use crate::auth::password::{hash_password, verify_password};
@@ -39,16 +39,27 @@ impl IdentityService {
             None => (B64URL.encode(random_bytes::<18>()?), true),
         };
         let hash = hash_password(password.clone()).await?;
+        let t = now();
+        let record = AuditRecord {
+            at: t,
+            actor: "wharf".into(),
+            action: "user.create".into(),
+            target: BOOTSTRAP_OWNER.into(),
+            detail: format!("bootstrap owner; {} on registry", Role::Owner.name()),
+        };
         match self
             .meta
-            .create_principal(BOOTSTRAP_OWNER, "user", Some(&hash), None, now())
+            .create_bootstrap_owner(
+                BOOTSTRAP_OWNER,
+                &hash,
+                Role::Owner.name(),
+                &Scope::Registry.to_string(),
+                t,
+                &record,
+            )
             .await
         {
-            Ok(p) => {
-                self.meta
-                    .create_assignment(p.id, Role::Owner.name(), &Scope::Registry.to_string(), now())
-                    .await?;
-            }
+            Ok(_) => {}
             // Another replica bootstrapped first.
             Err(StoreError::Conflict(_)) => return Ok(None),
             Err(e) => return Err(e.into()),

@@ -57,7 +57,7 @@ impl IdentityService {
         if meta.init_setting(CURRENT_KEY_SETTING, &candidate).await? == candidate {
             // Our candidate became the first key (a crash before this line only loses
             // the time, which is informational).
-            meta.put_setting(CURRENT_KEY_CREATED_SETTING, now().to_string().as_bytes())
+            meta.put_setting(CURRENT_KEY_CREATED_SETTING, now().to_string().as_bytes(), None)
                 .await?;
         }
         let keys = load_signing_keys(meta.as_ref(), &kek).await?;

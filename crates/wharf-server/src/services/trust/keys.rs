@@ -87,7 +87,7 @@ impl TrustService {
         let candidate = self.new_key_record(repository, role)?;
         let rec = self
             .meta
-            .trust_key_create(repository, &candidate, active.as_deref())
+            .trust_key_create(repository, &candidate, active.as_deref(), None)
             .await?;
         Ok(self
             .open_key(repository, &rec)?
@@ -103,17 +103,15 @@ impl TrustService {
         let current = self.current_map(repository).await?;
         let active = Self::active_key_ids(&current, role).unwrap_or_default();
         let candidate = self.new_key_record(repository, role)?;
+        let record = audit(
+            actor,
+            "trust.key.create",
+            repository,
+            &format!("{role} key {}", candidate.key_id),
+        );
         let rec = self
             .meta
-            .trust_key_create(repository, &candidate, Some(&active))
-            .await?;
-        self.meta
-            .add_audit(&audit(
-                actor,
-                "trust.key.create",
-                repository,
-                &format!("{role} key {}", rec.key_id),
-            ))
+            .trust_key_create(repository, &candidate, Some(&active), Some(&record))
             .await?;
         Ok(self
             .open_key(repository, &rec)?

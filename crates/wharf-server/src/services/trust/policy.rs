@@ -36,9 +36,9 @@ impl TrustService {
     /// same transaction that records the switch, so no half-wiped state is observable.
     pub async fn set_enabled(&self, actor: &str, enabled: bool) -> TrustResult<u64> {
         if enabled {
-            self.meta.put_setting(POLICY_SETTING, policy_value(true)).await?;
+            let record = audit(actor, "content-trust.enable", "registry", "");
             self.meta
-                .add_audit(&audit(actor, "content-trust.enable", "registry", ""))
+                .put_setting(POLICY_SETTING, policy_value(true), Some(&record))
                 .await?;
             tracing::info!(%actor, "content trust enabled");
             return Ok(0);
