@@ -1674,6 +1674,9 @@ mod tests {
             .create_principal("alice", "user", Some("h"), None, 1, &rec("user.create"))
             .await
             .unwrap();
+        s.create_assignment(alice.id, "AcrPull", "registry", 1, &rec("role-assignment.create"))
+            .await
+            .unwrap();
         sqlx::query(
             "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
         )
@@ -1691,7 +1694,13 @@ mod tests {
                 .await
                 .is_err()
         );
-        assert!(s.list_assignments(None).await.unwrap().is_empty());
+        assert!(
+            s.delete_assignment(alice.id, "AcrPull", "registry", &rec("role-assignment.delete"))
+                .await
+                .is_err()
+        );
+        let left = s.list_assignments(None).await.unwrap();
+        assert_eq!((left.len(), left[0].role.as_str()), (1, "AcrPull"));
         assert!(
             s.delete_principal("alice", "user", &rec("user.delete"))
                 .await
@@ -1749,6 +1758,6 @@ mod tests {
                 .is_err()
         );
         assert!(s.trust_keys("a").await.unwrap().is_empty());
-        assert_eq!(s.list_audit(100).await.unwrap().len(), 1);
+        assert_eq!(s.list_audit(100).await.unwrap().len(), 2);
     }
 }
