@@ -104,7 +104,7 @@ pub async fn run(
                 every.tick().await;
                 match state.uploads.sweep_stale().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(sessions = n, "expired idle upload sessions"),
+                    Ok(n) => tracing::info!(uploads = n, "removed idle uploads and their scratch space"),
                     Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
                 }
             }

@@ -45,6 +45,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn commit_upload(&self, id: &str, digest: &Digest) -> StoreResult<()>;
     /// Throw away upload `id` (cancelled, failed or expired). Missing is fine.
     async fn abort_upload(&self, id: &str) -> StoreResult<()>;
+    /// Ids of upload scratch spaces last written before `before` (Unix seconds): the
+    /// candidates for removing scratch space whose session is gone.
+    async fn idle_uploads(&self, before: i64) -> StoreResult<Vec<String>>;
 }
 
 #[async_trait]

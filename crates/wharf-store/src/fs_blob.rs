@@ -45,12 +45,16 @@ impl FsBlobStore {
     }
 
     fn upload_path(&self, id: &str) -> StoreResult<PathBuf> {
-        // Upload ids come from URLs; only the characters of our own ids may reach a path.
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !is_upload_id(id) {
             return Err(StoreError::InvalidKey(format!("upload id {id:?}")));
         }
         Ok(self.root.join("uploads").join(id))
     }
+}
+
+/// Upload ids come from URLs; only the characters of our own ids may reach a path.
+fn is_upload_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn sync_dir(path: &Path) -> std::io::Result<()> {
@@ -170,6 +174,32 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn idle_uploads(&self, before: i64) -> StoreResult<Vec<String>> {
+        let dir = self.root.join("uploads");
+        let before =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(before).unwrap_or(0));
+        tokio::task::spawn_blocking(move || -> StoreResult<Vec<String>> {
+            let mut ids = Vec::new();
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                // Anything else in the directory is not ours to remove.
+                let Ok(id) = entry.file_name().into_string() else {
+                    continue;
+                };
+                if !is_upload_id(&id) {
+                    continue;
+                }
+                let modified = entry.metadata()?.modified()?;
+                if modified < before {
+                    ids.push(id);
+                }
+            }
+            Ok(ids)
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
     }
 }
 

@@ -289,13 +289,24 @@ impl UploadService {
         Ok(())
     }
 
-    /// Forget sessions idle past the timeout and free their space.
+    /// Forget sessions idle past the timeout and free their space; also free scratch
+    /// space idle as long whose session row is gone (a crash between the two deletes of
+    /// `discard`, or between creating the space and its session in `start`).
+    /// Returns how many uploads were removed.
     pub async fn sweep_stale(&self) -> RegistryResult<usize> {
-        let stale = self.meta.stale_uploads(now() - self.idle_timeout).await?;
+        let cutoff = now() - self.idle_timeout;
+        let stale = self.meta.stale_uploads(cutoff).await?;
         for id in &stale {
             self.discard(id).await?;
         }
-        Ok(stale.len())
+        let mut orphans = 0;
+        for id in self.blobs.idle_uploads(cutoff).await? {
+            if self.meta.get_upload(&id).await?.is_none() {
+                self.blobs.abort_upload(&id).await?;
+                orphans += 1;
+            }
+        }
+        Ok(stale.len() + orphans)
     }
 }
 
@@ -337,6 +348,38 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         assert_eq!(uploads.sweep_stale().await.unwrap(), 1);
         assert!(!dir.path().join("s/uploads").join(&s2.id).exists());
+    }
+
+    #[tokio::test]
+    async fn scratch_space_without_a_session_is_freed_once_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let (uploads, _) = service(dir.path(), 3600).await;
+        let live = uploads.start("r").await.unwrap();
+        let scratch = dir.path().join("s/uploads");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        let age = |name: &str| {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(scratch.join(name))
+                .unwrap();
+            f.set_modified(old).unwrap();
+        };
+        // Left by a crash: no session row, idle for two hours.
+        std::fs::write(scratch.join("0badc0de-orphan"), b"x").unwrap();
+        age("0badc0de-orphan");
+        // No session row but written a moment ago: maybe an upload being started.
+        std::fs::write(scratch.join("0badc0de-young"), b"x").unwrap();
+        // Not an upload id: not ours.
+        std::fs::write(scratch.join("notes.txt"), b"x").unwrap();
+        age("notes.txt");
+        // A session whose file is old but whose row is fresh stays.
+        age(&live.id);
+        assert_eq!(uploads.sweep_stale().await.unwrap(), 1);
+        assert!(!scratch.join("0badc0de-orphan").exists());
+        assert!(scratch.join("0badc0de-young").exists());
+        assert!(scratch.join("notes.txt").exists());
+        assert!(scratch.join(&live.id).exists());
+        assert_eq!(uploads.status("r", &live.id).await.unwrap().offset, 0);
     }
 
     #[tokio::test]
