@@ -40,6 +40,26 @@ impl Drop for WriterSlot<'_> {
     }
 }
 
+/// What an append does with the bytes it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Hash them and write them to the upload's scratch file.
+    Bytes,
+    /// Only hash them: the blob they must add up to is already stored.
+    HashOnly,
+}
+
+/// A chunk sent with `Content-Range` must hold exactly the bytes the range announced.
+fn check_range_length(range: Option<ChunkRange>, written: u64) -> RegistryResult<()> {
+    match range {
+        Some(r) if written != r.end - r.start + 1 => Err(RegistryError::SizeInvalid(format!(
+            "Content-Range announced {} bytes but the body held {written}",
+            r.end - r.start + 1
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// An inclusive `Content-Range` of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkRange {
@@ -134,7 +154,7 @@ impl UploadService {
     {
         let _slot = self.claim(id)?;
         let session = self.status(repository, id).await?;
-        self.append_claimed(session, range, body).await
+        self.append_claimed(session, range, body, Keep::Bytes).await
     }
 
     async fn append_claimed<S, E>(
@@ -142,6 +162,7 @@ impl UploadService {
         session: UploadSession,
         range: Option<ChunkRange>,
         mut body: S,
+        keep: Keep,
     ) -> RegistryResult<UploadSession>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
@@ -155,9 +176,25 @@ impl UploadService {
             });
         }
         let mut hasher = ResumableSha256::restore(&session.hash_state)?;
+        let mut written: u64 = 0;
+        if keep == Keep::HashOnly {
+            while let Some(frame) = body.next().await {
+                let frame =
+                    frame.map_err(|e| RegistryError::UploadInvalid(format!("upload body failed: {e}")))?;
+                hasher.update(&frame);
+                written += frame.len() as u64;
+            }
+            check_range_length(range, written)?;
+            // Nothing reached the scratch file, so the session row keeps its offset: it
+            // must never claim bytes the file does not hold.
+            return Ok(UploadSession {
+                offset: session.offset + written,
+                hash_state: hasher.save(),
+                ..session
+            });
+        }
         let mut writer = self.blobs.upload_writer(&session.id, session.offset).await?;
         let mut pending = BytesMut::with_capacity(COALESCE);
-        let mut written: u64 = 0;
         while let Some(frame) = body.next().await {
             let frame =
                 frame.map_err(|e| RegistryError::UploadInvalid(format!("upload body failed: {e}")))?;
@@ -187,14 +224,7 @@ impl UploadService {
             writer.write(chunk).await?;
         }
         writer.finish().await?;
-        if let Some(r) = range
-            && written != r.end - r.start + 1
-        {
-            return Err(RegistryError::SizeInvalid(format!(
-                "Content-Range announced {} bytes but the body held {written}",
-                r.end - r.start + 1
-            )));
-        }
+        check_range_length(range, written)?;
         let new_offset = session.offset + written;
         let state = hasher.save();
         let t = now();
@@ -231,7 +261,15 @@ impl UploadService {
     {
         let _slot = self.claim(id)?;
         let session = self.status(repository, id).await?;
-        let session = self.append_claimed(session, range, body).await?;
+        // Content the store already holds need not be written again, only verified: the
+        // last request's bytes are hashed and dropped (a 1 GiB re-upload otherwise writes
+        // 1 GiB to delete it at once).
+        let keep = if self.blobs.stat(expected).await?.is_some() {
+            Keep::HashOnly
+        } else {
+            Keep::Bytes
+        };
+        let session = self.append_claimed(session, range, body, keep).await?;
         let actual = ResumableSha256::restore(&session.hash_state)?.finish();
         if &actual != expected {
             self.discard(id).await?;
@@ -239,7 +277,18 @@ impl UploadService {
                 "uploaded content has digest {actual}, not {expected}"
             )));
         }
-        self.blobs.commit_upload(id, expected).await?;
+        match keep {
+            Keep::Bytes => self.blobs.commit_upload(id, expected).await?,
+            // Blob files are never removed today (no garbage collection yet); should the
+            // stored copy be gone, refuse rather than link a blob without bytes.
+            Keep::HashOnly if self.blobs.stat(expected).await?.is_none() => {
+                self.discard(id).await?;
+                return Err(RegistryError::UploadInvalid(format!(
+                    "the stored copy of {expected} went away during this upload; upload it again"
+                )));
+            }
+            Keep::HashOnly => self.blobs.abort_upload(id).await?,
+        }
         self.meta
             .link_blob(repository, expected, session.offset, now())
             .await?;
@@ -348,6 +397,148 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         assert_eq!(uploads.sweep_stale().await.unwrap(), 1);
         assert!(!dir.path().join("s/uploads").join(&s2.id).exists());
+    }
+
+    /// The real filesystem store, counting the bytes handed to its upload writers.
+    struct WriteCounting {
+        inner: FsBlobStore,
+        written: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    struct CountingWriter {
+        inner: Box<dyn wharf_store::UploadWriter>,
+        written: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    #[async_trait::async_trait]
+    impl wharf_store::UploadWriter for CountingWriter {
+        async fn write(&mut self, chunk: Bytes) -> wharf_store::StoreResult<()> {
+            self.written
+                .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.inner.write(chunk).await
+        }
+        async fn finish(self: Box<Self>) -> wharf_store::StoreResult<()> {
+            self.inner.finish().await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl BlobStore for WriteCounting {
+        async fn stat(&self, d: &Digest) -> wharf_store::StoreResult<Option<u64>> {
+            self.inner.stat(d).await
+        }
+        async fn read(
+            &self,
+            d: &Digest,
+            r: Option<wharf_store::ByteRange>,
+        ) -> wharf_store::StoreResult<wharf_store::ByteStream> {
+            self.inner.read(d, r).await
+        }
+        async fn delete(&self, d: &Digest) -> wharf_store::StoreResult<()> {
+            self.inner.delete(d).await
+        }
+        async fn create_upload(&self, id: &str) -> wharf_store::StoreResult<()> {
+            self.inner.create_upload(id).await
+        }
+        async fn upload_writer(
+            &self,
+            id: &str,
+            offset: u64,
+        ) -> wharf_store::StoreResult<Box<dyn wharf_store::UploadWriter>> {
+            Ok(Box::new(CountingWriter {
+                inner: self.inner.upload_writer(id, offset).await?,
+                written: self.written.clone(),
+            }))
+        }
+        async fn commit_upload(&self, id: &str, d: &Digest) -> wharf_store::StoreResult<()> {
+            self.inner.commit_upload(id, d).await
+        }
+        async fn abort_upload(&self, id: &str) -> wharf_store::StoreResult<()> {
+            self.inner.abort_upload(id).await
+        }
+        async fn idle_uploads(&self, before: i64) -> wharf_store::StoreResult<Vec<String>> {
+            self.inner.idle_uploads(before).await
+        }
+    }
+
+    #[tokio::test]
+    async fn content_already_stored_is_verified_without_being_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta: Arc<dyn MetadataStore> =
+            Arc::new(SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap());
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let blobs = WriteCounting {
+            inner: FsBlobStore::open(dir.path().join("s")).unwrap(),
+            written: written.clone(),
+        };
+        let uploads = UploadService::new(Arc::new(blobs), meta.clone(), 3600);
+        let written = move || written.load(std::sync::atomic::Ordering::Relaxed);
+        let digest = Digest::of(b"hello world");
+        uploads
+            .upload_whole("a", &digest, body(&[b"hello world"]))
+            .await
+            .unwrap();
+        let scratch = dir.path().join("s/uploads");
+        let hex = digest.hex();
+        let blob = dir.path().join("s/blobs/sha256").join(&hex[..2]).join(hex);
+        let stored_at = std::fs::metadata(&blob).unwrap().modified().unwrap();
+        assert_eq!(written(), 11);
+
+        // Monolithic again, into another repository.
+        assert_eq!(
+            uploads
+                .upload_whole("b", &digest, body(&[b"hello ", b"world"]))
+                .await
+                .unwrap(),
+            11
+        );
+        assert_eq!(meta.linked_blob("b", &digest).await.unwrap(), Some(11));
+        assert_eq!(written(), 11, "the second copy was written");
+        // Chunked: the earlier chunk was written, the last one only hashed.
+        let s = uploads.start("c").await.unwrap();
+        uploads
+            .append("c", &s.id, None, body(&[b"hello "]))
+            .await
+            .unwrap();
+        assert_eq!(
+            uploads
+                .complete("c", &s.id, &digest, None, body(&[b"world"]))
+                .await
+                .unwrap(),
+            11
+        );
+        assert_eq!(meta.linked_blob("c", &digest).await.unwrap(), Some(11));
+        assert_eq!(written(), 17, "only the chunk sent before the digest was known");
+        // Other bytes claiming that digest are refused and leave nothing behind.
+        let err = uploads
+            .upload_whole("d", &digest, body(&[b"hello WORLD"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::DigestInvalid(_)), "{err}");
+        assert_eq!(meta.linked_blob("d", &digest).await.unwrap(), None);
+        // A wrong length announced by Content-Range is refused as before.
+        let s = uploads.start("e").await.unwrap();
+        let err = uploads
+            .complete(
+                "e",
+                &s.id,
+                &digest,
+                Some(ChunkRange { start: 0, end: 99 }),
+                body(&[b"hello world"]),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::SizeInvalid(_)), "{err}");
+        assert_eq!(uploads.status("e", &s.id).await.unwrap().offset, 0);
+        uploads.cancel("e", &s.id).await.unwrap();
+
+        assert_eq!(
+            std::fs::read_dir(&scratch).unwrap().count(),
+            0,
+            "scratch files left"
+        );
+        assert_eq!(std::fs::read(&blob).unwrap(), b"hello world");
+        assert_eq!(std::fs::metadata(&blob).unwrap().modified().unwrap(), stored_at);
     }
 
     #[tokio::test]
