@@ -49,6 +49,11 @@ enum Keep {
     HashOnly,
 }
 
+/// The client's body broke off (or the connection failed) mid-upload.
+fn body_failed(e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::UploadInvalid(format!("upload body failed: {e}"))
+}
+
 /// A chunk sent with `Content-Range` must hold exactly the bytes the range announced.
 fn check_range_length(range: Option<ChunkRange>, written: u64) -> RegistryResult<()> {
     match range {
@@ -179,8 +184,7 @@ impl UploadService {
         let mut written: u64 = 0;
         if keep == Keep::HashOnly {
             while let Some(frame) = body.next().await {
-                let frame =
-                    frame.map_err(|e| RegistryError::UploadInvalid(format!("upload body failed: {e}")))?;
+                let frame = frame.map_err(body_failed)?;
                 hasher.update(&frame);
                 written += frame.len() as u64;
             }
@@ -196,8 +200,7 @@ impl UploadService {
         let mut writer = self.blobs.upload_writer(&session.id, session.offset).await?;
         let mut pending = BytesMut::with_capacity(COALESCE);
         while let Some(frame) = body.next().await {
-            let frame =
-                frame.map_err(|e| RegistryError::UploadInvalid(format!("upload body failed: {e}")))?;
+            let frame = frame.map_err(body_failed)?;
             // Fill each buffer exactly to its capacity, so it never grows (a realloc
             // copies and faults in new pages), then swap in one the writer is done with.
             let mut rest = &frame[..];
