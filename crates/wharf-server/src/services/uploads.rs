@@ -542,6 +542,29 @@ mod tests {
         );
         assert_eq!(std::fs::read(&blob).unwrap(), b"hello world");
         assert_eq!(std::fs::metadata(&blob).unwrap().modified().unwrap(), stored_at);
+
+        // Should the stored copy vanish while the bytes are only hashed (nothing removes
+        // blob files yet), the upload is refused: no link to a blob without bytes.
+        let gone = blob.clone();
+        let vanishing = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(
+            b"hello world",
+        ))])
+        .map(move |frame| {
+            std::fs::remove_file(&gone).unwrap();
+            frame
+        });
+        let err = uploads.upload_whole("f", &digest, vanishing).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("the stored copy of {digest} went away during this upload; upload it again")
+        );
+        assert!(matches!(err, RegistryError::UploadInvalid(_)));
+        assert_eq!(meta.linked_blob("f", &digest).await.unwrap(), None);
+        assert_eq!(
+            std::fs::read_dir(&scratch).unwrap().count(),
+            0,
+            "scratch files left"
+        );
     }
 
     #[tokio::test]
