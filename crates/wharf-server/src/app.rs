@@ -6,6 +6,7 @@ use axum::Router;
 use wharf_store::{BlobStore, MetadataStore};
 
 use crate::observe::Metrics;
+use crate::server_names::ServerNames;
 use crate::services::access::AccessService;
 use crate::services::blobs::BlobService;
 use crate::services::identity::IdentityService;
@@ -15,6 +16,8 @@ use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
 
 pub struct AppInner {
+    /// The one reading of request names (image repository or trust GUN).
+    pub names: Arc<ServerNames>,
     pub uploads: UploadService,
     pub manifests: ManifestService,
     pub blobs: BlobService,
@@ -30,6 +33,7 @@ pub type AppState = Arc<AppInner>;
 pub struct AppParts {
     pub blob_store: Arc<dyn BlobStore>,
     pub meta: Arc<dyn MetadataStore>,
+    pub names: Arc<ServerNames>,
     pub identity: IdentityService,
     pub trust: TrustService,
     pub access: AccessService,
@@ -39,6 +43,7 @@ pub struct AppParts {
 
 pub fn build(parts: AppParts) -> (AppState, Router) {
     let state = Arc::new(AppInner {
+        names: parts.names,
         uploads: UploadService::new(
             parts.blob_store.clone(),
             parts.meta.clone(),

@@ -10,6 +10,7 @@ pub mod names;
 pub mod observe;
 pub mod read_ahead;
 pub mod routes;
+pub mod server_names;
 pub mod services;
 pub mod tls;
 pub mod views;
@@ -24,6 +25,7 @@ use wharf_store::{FsBlobStore, SqliteMetadataStore, StoreError};
 
 use crate::auth::secrets::{KeyEncryptionKey, SecretError};
 use crate::config::Config;
+use crate::server_names::ServerNames;
 use crate::services::identity::{IdentityError, IdentityService};
 use crate::services::trust::TrustService;
 
@@ -61,6 +63,22 @@ pub async fn run(
     on_started: impl FnOnce(&Started),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
+    // Bound first: the listen address is one of the names trust GUNs start with, and
+    // those names must be fixed before any service reads a name.
+    let addr = config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind(addr.to_string(), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(addr.to_string(), e))?;
+    let names = Arc::new(ServerNames::new(&config.public_hosts, bound));
+    if config.public_hosts.is_empty() && !bound.ip().is_loopback() {
+        tracing::warn!(
+            names = ?names.hosts(),
+            "public_hosts is empty: signed images pushed through any other host name are refused; set public_hosts to the names clients use"
+        );
+    }
     let data = config.data_dir.clone();
     std::fs::create_dir_all(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
     let meta = Arc::new(SqliteMetadataStore::open(&data.join("metadata.db")).await?);
@@ -74,13 +92,13 @@ pub async fn run(
         kek.clone(),
         &config.auth.service,
         config.auth.token_ttl_seconds,
-        config.public_hosts.clone(),
+        names.clone(),
     )
     .await?;
     let trust = TrustService::open(
         meta.clone(),
         kek.clone(),
-        config.public_hosts.clone(),
+        names.clone(),
         config.content_trust.enabled_at_bootstrap,
     )
     .await?;
@@ -90,6 +108,7 @@ pub async fn run(
     let (state, router) = app::build(app::AppParts {
         blob_store,
         meta,
+        names,
         identity,
         trust,
         access,
@@ -110,13 +129,6 @@ pub async fn run(
             }
         })
     };
-    let addr = config.listen_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| StartError::Bind(addr.to_string(), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| StartError::Bind(addr.to_string(), e))?;
     on_started(&Started {
         url: format!("https://{bound}"),
         generated_ca: tls.generated_ca.clone(),

@@ -3,6 +3,7 @@
 //! Registry, trust, admin API and portal all ask it; later roles extend `grant` only.
 
 use crate::names::valid_repository_name;
+use crate::server_names::{RequestName, ServerNames};
 use serde::{Deserialize, Serialize};
 
 /// One `access` entry of a token, and one requested `scope`.
@@ -323,17 +324,18 @@ pub struct AccessPolicy;
 impl AccessPolicy {
     /// The subset of `requested` that a principal holding `grants` receives in a token.
     ///
-    /// `hosts` are the names this registry is reached by: a repository entry named
-    /// `<host>/<repo>` with one of them is a trust GUN, and pushing (or deleting) trust
-    /// data there needs the signer right in addition to push. Plain `repository:<repo>`
-    /// entries (image pushes) need only push.
-    pub fn grant(&self, grants: &Grants, requested: &[AccessEntry], hosts: &[String]) -> Vec<AccessEntry> {
+    /// `names` reads each repository entry (the same reading the trust routes use): a
+    /// trust GUN `<our host>/<repo>` needs the signer right in addition to push (or
+    /// delete) to write trust data; a plain `repository:<repo>` entry (image pushes)
+    /// needs only push. A name that is neither gets nothing.
+    pub fn grant(&self, grants: &Grants, requested: &[AccessEntry], names: &ServerNames) -> Vec<AccessEntry> {
         let mut granted: Vec<AccessEntry> = Vec::new();
         for req in requested {
             let actions: Vec<String> = match req.kind.as_str() {
-                "repository" => match classify(&req.name, hosts) {
-                    Some((repo, is_gun)) => {
-                        let have = grants.on(repo);
+                "repository" => match names.classify(&req.name) {
+                    Some(name) => {
+                        let have = grants.on(name.repository());
+                        let is_gun = matches!(name, RequestName::Trust { .. });
                         let trust_extra = if is_gun { Perms::SIGN } else { Perms::NONE };
                         req.actions
                             .iter()
@@ -396,47 +398,6 @@ fn keep_star(actions: &[String], allowed: bool) -> Vec<String> {
     actions.iter().filter(|a| a.as_str() == "*").cloned().collect()
 }
 
-/// The repository a scope name refers to, and whether the name is a trust GUN.
-/// A first component equal to one of our host names makes a GUN even when the whole
-/// name would also be a valid repository name (`reg.example.com/team/app`).
-fn classify<'a>(name: &'a str, hosts: &[String]) -> Option<(&'a str, bool)> {
-    if let Some((host, repo)) = name.split_once('/')
-        && hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
-        && valid_repository_name(repo)
-    {
-        return Some((repo, true));
-    }
-    if valid_repository_name(name) {
-        return Some((name, false));
-    }
-    repository_part(name).map(|r| (r, true))
-}
-
-/// A repository name, or a trust GUN `host[:port]/name` whose tail is one.
-fn repository_part(name: &str) -> Option<&str> {
-    if valid_repository_name(name) {
-        return Some(name);
-    }
-    let (host, repo) = name.split_once('/')?;
-    (looks_like_host(host) && valid_repository_name(repo)).then_some(repo)
-}
-
-/// `name[:port]` where name is `localhost` or has dots between non-empty labels, the way
-/// docker tells a registry host from a first path component.
-fn looks_like_host(s: &str) -> bool {
-    let name = s.rsplit_once(':').map_or(s, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            ""
-        }
-    });
-    let labels_ok = name
-        .split('.')
-        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    labels_ok && (name == "localhost" || name.contains('.') || s.contains(':'))
-}
-
 /// The verified caller of a request: who, and what their token allows.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -475,8 +436,8 @@ mod tests {
         Grants::new(vec![(Scope::Registry, Role::Owner.perms())])
     }
 
-    fn hosts() -> Vec<String> {
-        vec!["localhost:5000".into(), "reg.example.com".into()]
+    fn hosts() -> ServerNames {
+        ServerNames::from_hosts(&["localhost:5000", "reg.example.com"])
     }
 
     #[test]

@@ -11,7 +11,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
-use super::gate::request_host;
 use super::uploads::decode;
 use super::{Peer, peer_ip};
 use crate::app::AppState;
@@ -91,10 +90,7 @@ pub async fn get_token(
             .filter(|(k, _)| k == "scope")
             .map(|(_, v)| v.as_str()),
     );
-    let issued = state
-        .identity
-        .issue(&principal, &scopes, &request_host(&headers))
-        .await?;
+    let issued = state.identity.issue(&principal, &scopes).await?;
     let mut body = json!({
         "token": issued.token,
         "access_token": issued.token,
@@ -110,7 +106,6 @@ pub async fn get_token(
 pub async fn post_token(
     State(state): State<AppState>,
     peer: Peer,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WireError> {
     let form = pairs(std::str::from_utf8(&body).map_err(|_| bad_request("form body is not UTF-8"))?);
@@ -134,10 +129,7 @@ pub async fn post_token(
     };
     tracing::Span::current().record("principal", principal.name.as_str());
     let scopes = parse_scopes(first(&form, "scope"));
-    let issued = state
-        .identity
-        .issue(&principal, &scopes, &request_host(&headers))
-        .await?;
+    let issued = state.identity.issue(&principal, &scopes).await?;
     let mut out = json!({
         "access_token": issued.token,
         "token_type": "Bearer",

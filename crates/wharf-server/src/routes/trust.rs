@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use wharf_tuf::UpdateError;
 
-use super::gate::{Need, TrustAccess, authorize, request_host};
+use super::gate::{Need, TrustAccess, authorize};
 use crate::app::AppState;
 use crate::services::trust::{CacheKind, MAX_UPDATE_BYTES, Served, TrustError};
 use crate::wire::WireError;
@@ -58,7 +58,7 @@ async fn handle_inner(
     body: Body,
 ) -> Result<Response, Fail> {
     let trust = &state.trust;
-    let repository = trust.repository_of(gun, &request_host(headers))?;
+    let repository = trust.repository_of(gun)?;
     tracing::Span::current().record("repository", repository);
     let gate = |access| authorize(state, headers, Need::Trust(gun, access));
     match (method.clone(), rest) {

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use super::blobs::parse_digest;
 use crate::app::AppState;
 use crate::auth::{Action, Caller};
-use crate::names::valid_repository_name;
 use crate::observe::InFlight;
+use crate::server_names::RequestName;
 use crate::services::RegistryError;
 use crate::services::uploads::ChunkRange;
 use crate::wire::WireError;
@@ -155,7 +155,7 @@ pub async fn start(
     if let (Some(mount), Some(from)) = (query_value(query, "mount"), query_value(query, "from")) {
         let digest = parse_digest(&mount)?;
         // Mount only from a repository the caller may read; otherwise a normal upload.
-        if valid_repository_name(&from)
+        if matches!(state.names.classify(&from), Some(RequestName::Image(_)))
             && caller.may(&from, Action::Pull)
             && state.uploads.mount(name, &from, &digest).await?
         {

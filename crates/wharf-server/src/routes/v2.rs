@@ -9,7 +9,7 @@ use super::gate::{Need, authorize};
 use super::{blobs, listings, manifests, trust, uploads};
 use crate::app::AppState;
 use crate::auth::Action;
-use crate::names::valid_repository_name;
+use crate::server_names::RequestName;
 use crate::services::RegistryError;
 use crate::wire::WireError;
 
@@ -89,12 +89,15 @@ pub fn route_kind(path: &str) -> &'static str {
     }
 }
 
-fn checked_name(name: &str) -> Result<&str, WireError> {
-    if valid_repository_name(name) {
-        tracing::Span::current().record("repository", name);
-        Ok(name)
-    } else {
-        Err(RegistryError::NameInvalid(name.to_owned()).into())
+/// An image repository name. Names that start with one of the server's own host names
+/// are trust GUNs (`ServerNames::classify`) and never name an image repository.
+fn checked_name<'a>(state: &AppState, name: &'a str) -> Result<&'a str, WireError> {
+    match state.names.classify(name) {
+        Some(RequestName::Image(name)) => {
+            tracing::Span::current().record("repository", name);
+            Ok(name)
+        }
+        _ => Err(RegistryError::NameInvalid(name.to_owned()).into()),
     }
 }
 
@@ -156,17 +159,17 @@ async fn route(
             listings::catalog(state, &caller, query).await
         }
         V2Route::Tags(name) if method == Method::GET => {
-            let name = checked_name(name)?;
+            let name = checked_name(state, name)?;
             authorize(state, headers, Need::Repo(name, Action::Pull))?;
             listings::tags(state, name, query).await
         }
         V2Route::Referrers(name, digest) if method == Method::GET => {
-            let name = checked_name(name)?;
+            let name = checked_name(state, name)?;
             authorize(state, headers, Need::Repo(name, Action::Pull))?;
             listings::referrers(state, name, digest, query).await
         }
         V2Route::Manifest(name, reference) => {
-            let name = checked_name(name)?;
+            let name = checked_name(state, name)?;
             match *method {
                 Method::GET | Method::HEAD => {
                     authorize(state, headers, Need::Repo(name, Action::Pull))?;
@@ -184,7 +187,7 @@ async fn route(
             }
         }
         V2Route::Blob(name, digest) => {
-            let name = checked_name(name)?;
+            let name = checked_name(state, name)?;
             match *method {
                 Method::GET | Method::HEAD => {
                     authorize(state, headers, Need::Repo(name, Action::Pull))?;
@@ -198,12 +201,12 @@ async fn route(
             }
         }
         V2Route::UploadStart(name) if method == Method::POST => {
-            let name = checked_name(name)?;
+            let name = checked_name(state, name)?;
             let caller = authorize(state, headers, Need::Repo(name, Action::Push))?;
             uploads::start(state, &caller, name, query, body).await
         }
         V2Route::Upload(name, id) => {
-            let name = checked_name(name)?;
+            let name = checked_name(state, name)?;
             authorize(state, headers, Need::Repo(name, Action::Push))?;
             match *method {
                 Method::GET => uploads::status(state, name, id).await,

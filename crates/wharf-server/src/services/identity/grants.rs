@@ -68,7 +68,7 @@ impl IdentityService {
             name: "admin".into(),
             actions: vec!["*".into()],
         };
-        let admin = !self.policy.grant(&grants, &[admin_scope], &[]).is_empty();
+        let admin = !self.policy.grant(&grants, &[admin_scope], &self.names).is_empty();
         Ok(Some((principal, grants, admin)))
     }
 }

@@ -18,6 +18,7 @@ use crate::auth::secrets::KeyEncryptionKey;
 use crate::auth::throttle::Throttle;
 use crate::auth::token::TokenSigner;
 use crate::clock::now;
+use crate::server_names::ServerNames;
 use signing_keys::{CURRENT_KEY_CREATED_SETTING, CURRENT_KEY_SETTING, SigningKeys, load_signing_keys};
 
 pub use error::IdentityError;
@@ -37,9 +38,9 @@ pub struct IdentityService {
     policy: AccessPolicy,
     service: String,
     ttl: i64,
-    /// Names clients reach this registry by (configured); with the request's own host
-    /// they tell trust GUNs from repository names.
-    public_hosts: Vec<String>,
+    /// The server's names: they tell trust GUNs from repository names in token requests,
+    /// exactly as the trust routes read them.
+    names: Arc<ServerNames>,
     throttle: Throttle,
 }
 
@@ -51,7 +52,7 @@ impl IdentityService {
         kek: Arc<KeyEncryptionKey>,
         service: &str,
         ttl_seconds: u64,
-        public_hosts: Vec<String>,
+        names: Arc<ServerNames>,
     ) -> Result<Self, IdentityError> {
         let candidate = kek.seal(CURRENT_KEY_SETTING, &TokenSigner::generate_pkcs8()?)?;
         if meta.init_setting(CURRENT_KEY_SETTING, &candidate).await? == candidate {
@@ -69,7 +70,7 @@ impl IdentityService {
             policy: AccessPolicy,
             service: service.to_owned(),
             ttl: i64::try_from(ttl_seconds).unwrap_or(300),
-            public_hosts,
+            names,
             throttle: Throttle::default(),
         })
     }

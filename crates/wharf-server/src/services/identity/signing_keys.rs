@@ -244,9 +244,15 @@ mod tests {
     }
 
     async fn open(meta: &Arc<SqliteMetadataStore>, kek: &Arc<KeyEncryptionKey>) -> IdentityService {
-        IdentityService::open(meta.clone(), kek.clone(), "wharf", 300, Vec::new())
-            .await
-            .unwrap()
+        IdentityService::open(
+            meta.clone(),
+            kek.clone(),
+            "wharf",
+            300,
+            Arc::new(crate::server_names::ServerNames::from_hosts::<&str>(&[])),
+        )
+        .await
+        .unwrap()
     }
 
     fn owner() -> Actor {
@@ -287,7 +293,7 @@ mod tests {
             .unwrap();
         let first_keys = identity.signing_keys_view();
         assert!(first_keys.current.created_at.is_some() && first_keys.previous.is_none());
-        let first = identity.issue(&principal, &[], "localhost").await.unwrap().token;
+        let first = identity.issue(&principal, &[]).await.unwrap().token;
         assert_eq!(kid_of(&first), first_keys.current.key_id);
         // Verified once, so it sits in the verified-token cache from here on.
         identity.verify(&first).unwrap();
@@ -296,7 +302,7 @@ mod tests {
         assert_eq!(once.keys.previous.as_ref(), Some(&first_keys.current));
         assert_eq!(once.retired_key_id, None);
         assert_eq!(identity.signing_keys_view(), once.keys);
-        let second = identity.issue(&principal, &[], "localhost").await.unwrap().token;
+        let second = identity.issue(&principal, &[]).await.unwrap().token;
         assert_eq!(kid_of(&second), once.keys.current.key_id);
         identity.verify(&first).unwrap();
         identity.verify(&second).unwrap();

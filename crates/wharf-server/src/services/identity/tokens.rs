@@ -19,18 +19,16 @@ pub struct IssuedToken {
 }
 
 impl IdentityService {
-    /// Sign a token carrying what the policy grants `principal` of `requested`.
-    /// `request_host` is the host the client used (trust GUNs start with it).
+    /// Sign a token carrying what the policy grants `principal` of `requested`. Names are
+    /// read by the server's own names only: the Host header of the token request plays
+    /// no part, so the trust routes read every granted name the same way.
     pub async fn issue(
         &self,
         principal: &Principal,
         requested: &[AccessEntry],
-        request_host: &str,
     ) -> Result<IssuedToken, IdentityError> {
         let grants = self.grants_of(principal).await?;
-        let mut hosts = self.public_hosts.clone();
-        hosts.push(request_host.to_owned());
-        let access = self.policy.grant(&grants, requested, &hosts);
+        let access = self.policy.grant(&grants, requested, &self.names);
         let t = now();
         let jti = B64URL.encode(random_bytes::<12>()?);
         let claims = Claims {

@@ -21,7 +21,7 @@ use wharf_store::{AuditRecord, MetadataStore, StoreError, TrustFile};
 
 use crate::auth::secrets::KeyEncryptionKey;
 use crate::clock::now;
-use crate::names::valid_repository_name;
+use crate::server_names::{RequestName, ServerNames};
 use policy::policy_value;
 use published_cache::PublishedCache;
 
@@ -35,7 +35,7 @@ pub use update::MAX_UPDATE_BYTES;
 pub struct TrustService {
     meta: Arc<dyn MetadataStore>,
     kek: Arc<KeyEncryptionKey>,
-    public_hosts: Vec<String>,
+    names: Arc<ServerNames>,
     published: PublishedCache,
 }
 
@@ -45,7 +45,7 @@ impl TrustService {
     pub async fn open(
         meta: Arc<dyn MetadataStore>,
         kek: Arc<KeyEncryptionKey>,
-        public_hosts: Vec<String>,
+        names: Arc<ServerNames>,
         enabled_at_bootstrap: bool,
     ) -> Result<Self, StoreError> {
         meta.init_setting(POLICY_SETTING, policy_value(enabled_at_bootstrap))
@@ -53,22 +53,18 @@ impl TrustService {
         Ok(Self {
             meta,
             kek,
-            public_hosts,
+            names,
             published: PublishedCache::default(),
         })
     }
 
-    /// The repository a GUN names: `<host[:port]>/<repository>` where host is a
-    /// configured public host or the host this request arrived on.
-    pub fn repository_of<'a>(&self, gun: &'a str, request_host: &str) -> TrustResult<&'a str> {
-        let invalid = || TrustError::InvalidGun(gun.to_owned());
-        let (host, repo) = gun.split_once('/').ok_or_else(invalid)?;
-        let ours = host.eq_ignore_ascii_case(request_host)
-            || self.public_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
-        if ours && valid_repository_name(repo) {
-            Ok(repo)
-        } else {
-            Err(invalid())
+    /// The repository a GUN names: `<host>/<repository>` where host is one of the
+    /// server's names (`ServerNames`, the reading the token service uses too). The
+    /// request's Host header plays no part.
+    pub fn repository_of<'a>(&self, gun: &'a str) -> TrustResult<&'a str> {
+        match self.names.classify(gun) {
+            Some(RequestName::Trust { repository, .. }) => Ok(repository),
+            _ => Err(TrustError::InvalidGun(gun.to_owned())),
         }
     }
 
@@ -113,7 +109,8 @@ mod tests {
                 .unwrap(),
         );
         let kek = Arc::new(KeyEncryptionKey::from_base64(&format!("{}=", "A".repeat(43))).unwrap());
-        let svc = TrustService::open(meta, kek, vec!["reg.example.com".into()], enabled)
+        let names = ServerNames::new(&["reg.example.com".to_owned()], "127.0.0.1:1".parse().unwrap());
+        let svc = TrustService::open(meta, kek, Arc::new(names), enabled)
             .await
             .unwrap();
         (dir, svc)
@@ -123,13 +120,13 @@ mod tests {
     async fn keys_are_stable_before_init_and_writes_need_the_policy() {
         let (_d, svc) = service(false).await;
         assert!(!svc.enabled().await.unwrap());
-        assert_eq!(
-            svc.repository_of("reg.example.com/a/b", "localhost:1").unwrap(),
-            "a/b"
-        );
-        assert_eq!(svc.repository_of("localhost:1/a", "localhost:1").unwrap(), "a");
-        assert!(svc.repository_of("evil.example.com/a", "localhost:1").is_err());
-        assert!(svc.repository_of("reg.example.com/UPPER", "localhost:1").is_err());
+        assert_eq!(svc.repository_of("reg.example.com/a/b").unwrap(), "a/b");
+        assert_eq!(svc.repository_of("localhost:1/a").unwrap(), "a");
+        assert!(svc.repository_of("evil.example.com/a").is_err());
+        assert!(svc.repository_of("reg.example.com/UPPER").is_err());
+        // Not ours, whatever Host header a request carries.
+        assert!(svc.repository_of("localhost/a").is_err());
+        assert!(svc.repository_of("a/b").is_err());
         let k1 = svc.get_key("a", "timestamp").await.unwrap();
         assert_eq!(k1, svc.get_key("a", "timestamp").await.unwrap());
         assert_ne!(k1, svc.get_key("a", "snapshot").await.unwrap());
@@ -172,5 +169,109 @@ mod tests {
             svc.get_metadata("a", "reg.example.com/a", "root.json").await,
             Err(TrustError::NotFound)
         ));
+    }
+
+    /// The token service and the trust route read every name the same way. Names are
+    /// generated from host-like and path-like pieces (ours in other cases, not ours, bare
+    /// first components, invalid pieces); for each, what a token grants and what the
+    /// trust route would touch must agree:
+    /// - a pusher without the signer right never gets a write on a name the trust route
+    ///   accepts;
+    /// - a signer whose rights cover one repository (or one prefix) gets a write only on
+    ///   names the trust route maps into that repository (or prefix);
+    /// - a signer on the repository the trust route names does get the write.
+    #[tokio::test]
+    async fn token_service_and_trust_route_agree_on_every_name() {
+        use crate::auth::{AccessEntry, AccessPolicy, Grants, Perms, Role, Scope};
+        let (_d, svc) = service(true).await;
+        let hosts = [
+            "reg.example.com",
+            "REG.example.com",
+            "localhost:1",
+            "LocalHost:1",
+            "127.0.0.1:1",
+            "localhost",
+            "localhost:2",
+            "127.0.0.1",
+            "team",
+            "evil.example.com",
+            "reg.example.com:443",
+        ];
+        let parts = [
+            "team",
+            "app",
+            "x",
+            "a.b",
+            "a-b",
+            "Up",
+            "",
+            "..",
+            "app2",
+            "localhost",
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let writes = |grants: &Grants, name: &str| {
+            let req = [AccessEntry {
+                kind: "repository".into(),
+                name: name.to_owned(),
+                actions: vec!["push".into(), "delete".into(), "*".into()],
+            }];
+            !AccessPolicy.grant(grants, &req, &svc.names).is_empty()
+        };
+        let pusher = Grants::new(vec![(Scope::Registry, Role::AcrPush.perms() | Perms::DELETE)]);
+        let prefix_signer = Grants::new(vec![(Scope::Prefix("team/".into()), Role::Owner.perms())]);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut name = String::new();
+            if next(3) > 0 {
+                name.push_str(hosts[next(hosts.len())]);
+                name.push('/');
+            }
+            let depth = 1 + next(3);
+            let path: Vec<&str> = (0..depth).map(|_| parts[next(parts.len())]).collect();
+            name.push_str(&path.join("/"));
+
+            let trust = svc.repository_of(&name).ok();
+            accepted += usize::from(trust.is_some());
+            if writes(&pusher, &name) {
+                assert_eq!(trust, None, "a pusher without signing writes trust via {name:?}");
+            }
+            if writes(&prefix_signer, &name)
+                && let Some(repository) = trust
+            {
+                assert!(repository.starts_with("team/"), "{name:?} reaches {repository}");
+            }
+            // Every tail of the name as the one repository a signer holds.
+            for (i, _) in name.match_indices('/').chain([(0, "")]) {
+                let held = if i == 0 { name.as_str() } else { &name[i + 1..] };
+                let signer = Grants::new(vec![(Scope::Repository(held.to_owned()), Role::Owner.perms())]);
+                if writes(&signer, &name)
+                    && let Some(repository) = trust
+                {
+                    assert_eq!(
+                        repository, held,
+                        "{name:?} granted for {held} reaches {repository}"
+                    );
+                }
+            }
+            if let Some(repository) = trust {
+                let signer = Grants::new(vec![(
+                    Scope::Repository(repository.to_owned()),
+                    Role::Owner.perms(),
+                )]);
+                assert!(
+                    writes(&signer, &name),
+                    "the signer of {repository} is refused {name:?}"
+                );
+            }
+        }
+        // The generator reaches both readings often enough to mean something.
+        assert!(accepted > 2_000, "only {accepted} trust names generated");
     }
 }

@@ -21,11 +21,8 @@ impl TrustService {
         if !valid_repository_name(repository) {
             return Err(TrustError::InvalidGun(repository.to_owned()));
         }
-        // The changefeed names GUNs; without a configured public host the name alone.
-        let gun = self
-            .public_hosts
-            .first()
-            .map_or_else(|| repository.to_owned(), |h| format!("{h}/{repository}"));
+        // The changefeed names GUNs: the server's first name.
+        let gun = self.names.gun_of(repository);
         self.delete(repository, &gun, actor).await
     }
 }

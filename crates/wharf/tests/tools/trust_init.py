@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Publish a complete first trust update (root + targets, server-managed snapshot and
+timestamp) for one GUN, the way a notary client's `init --publish` does, but over a
+request the test shapes itself: any GUN in the path, any Host header, any bearer token.
+The security tests use it to make uploads that *would* be accepted, so that a refusal
+can only come from the name or the caller, never from the metadata.
+
+usage: trust_init.py BASE_URL GUN [--host HOST] [--token TOKEN] [--ca CA_FILE]
+prints one JSON line: {"keys": status, "status": status, "body": "..."}
+
+Our own small TUF signer (independent of the server's Rust code): canonical JSON as
+docker/go writes it, ECDSA P-256 keys, a self-signed root certificate with CN = GUN.
+"""
+import argparse, base64, datetime, hashlib, json, sys
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+def canonical(v):
+    if v is None:
+        return b"null"
+    if v is True:
+        return b"true"
+    if v is False:
+        return b"false"
+    if isinstance(v, int):
+        return str(v).encode()
+    if isinstance(v, str):
+        return b'"' + v.encode().replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    if isinstance(v, list):
+        return b"[" + b",".join(canonical(x) for x in v) + b"]"
+    items = sorted(v.items(), key=lambda kv: kv[0].encode())
+    return b"{" + b",".join(canonical(k) + b":" + canonical(x) for k, x in items) + b"}"
+
+
+def key_id(key):
+    return hashlib.sha256(canonical({"keytype": key["keytype"],
+                                     "keyval": {"private": None, "public": key["keyval"]["public"]}})).hexdigest()
+
+
+def signed_file(signed, signers):
+    msg = canonical(signed)
+    sigs = []
+    for kid, priv in signers:
+        r, s = utils.decode_dss_signature(priv.sign(msg, ec.ECDSA(hashes.SHA256())))
+        sig = base64.b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
+        sigs.append({"keyid": kid, "method": "ecdsa", "sig": sig})
+    return b'{"signed":' + msg + b',"signatures":' + canonical(sigs) + b"}"
+
+
+def go_time(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("base")
+    p.add_argument("gun")
+    p.add_argument("--host")
+    p.add_argument("--token")
+    p.add_argument("--ca")
+    a = p.parse_args()
+    headers = {}
+    if a.host:
+        headers["Host"] = a.host
+    if a.token:
+        headers["Authorization"] = "Bearer " + a.token
+    url = a.base.rstrip("/") + "/v2/" + a.gun + "/_trust/tuf/"
+    verify = a.ca or True
+
+    server_keys = {}
+    for role in ("timestamp", "snapshot"):
+        r = requests.get(url + role + ".key", headers=headers, verify=verify)
+        if r.status_code != 200:
+            print(json.dumps({"keys": r.status_code, "status": None, "body": r.text}))
+            return
+        k = r.json()
+        server_keys[role] = {"keytype": k["keytype"], "keyval": {"private": None, "public": k["keyval"]["public"]}}
+
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    root_priv = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, a.gun)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(root_priv.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(root_priv, hashes.SHA256()))
+    root_key = {"keytype": "ecdsa-x509", "keyval": {"private": None, "public": base64.b64encode(
+        cert.public_bytes(serialization.Encoding.PEM)).decode()}}
+    targets_priv = ec.generate_private_key(ec.SECP256R1())
+    targets_key = {"keytype": "ecdsa", "keyval": {"private": None, "public": base64.b64encode(
+        targets_priv.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)).decode()}}
+    keys = {key_id(k): k for k in (root_key, targets_key, server_keys["timestamp"], server_keys["snapshot"])}
+    root = {"_type": "Root", "consistent_snapshot": False,
+            "expires": go_time(now + datetime.timedelta(days=3650)), "keys": keys,
+            "roles": {"root": {"keyids": [key_id(root_key)], "threshold": 1},
+                      "targets": {"keyids": [key_id(targets_key)], "threshold": 1},
+                      "snapshot": {"keyids": [key_id(server_keys["snapshot"])], "threshold": 1},
+                      "timestamp": {"keyids": [key_id(server_keys["timestamp"])], "threshold": 1}},
+            "version": 1}
+    manifest = b'{"schemaVersion":2,"attacker":true}'
+    targets = {"_type": "Targets", "delegations": {"keys": {}, "roles": []},
+               "expires": go_time(now + datetime.timedelta(days=1095)),
+               "targets": {"v1": {"hashes": {"sha256": base64.b64encode(hashlib.sha256(manifest).digest()).decode()},
+                                  "length": len(manifest)}},
+               "version": 1}
+    files = [("files", ("root", signed_file(root, [(key_id(root_key), root_priv)]), "application/octet-stream")),
+             ("files", ("targets", signed_file(targets, [(key_id(targets_key), targets_priv)]),
+                        "application/octet-stream"))]
+    r = requests.post(url, files=files, headers=headers, verify=verify)
+    print(json.dumps({"keys": 200, "status": r.status_code, "body": r.text}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
