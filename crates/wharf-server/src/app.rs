@@ -26,6 +26,8 @@ pub struct AppInner {
     pub access: AccessService,
     pub portal_sessions: PortalSessions,
     pub metrics: Metrics,
+    /// `/metrics` answers only an owner's token (`metrics.require_token`).
+    pub metrics_require_token: bool,
 }
 
 pub type AppState = Arc<AppInner>;
@@ -39,6 +41,7 @@ pub struct AppParts {
     pub access: AccessService,
     pub manifest_max_bytes: u64,
     pub upload_idle_timeout_seconds: u64,
+    pub metrics_require_token: bool,
 }
 
 pub fn build(parts: AppParts) -> (AppState, Router) {
@@ -56,6 +59,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         access: parts.access,
         portal_sessions: PortalSessions::default(),
         metrics: Metrics::default(),
+        metrics_require_token: parts.metrics_require_token,
     });
     let router = crate::routes::router(state.clone());
     (state, router)

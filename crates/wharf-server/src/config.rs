@@ -21,6 +21,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub security: SecurityConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -66,6 +67,15 @@ pub struct SecurityConfig {
     pub key_encryption_key: String,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Answer `/metrics` only with an owner's bearer token (`registry:admin:*`). Off by
+    /// default: its labels carry no repository or user names, and scrapers often hold
+    /// no credentials.
+    pub require_token: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -84,6 +94,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             security: SecurityConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -114,6 +114,7 @@ pub async fn run(
         access,
         manifest_max_bytes: config.limits.manifest_max_bytes,
         upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
+        metrics_require_token: config.metrics.require_token,
     });
     let sweeper = {
         let state = state.clone();

@@ -201,6 +201,10 @@ impl IntoResponse for TrustError {
                     None,
                 )
             }
+            // Only the admin API and the portal change the policy; they map through WireError.
+            TrustError::ConfirmationRequired => {
+                WireError::from(TrustError::ConfirmationRequired).into_response()
+            }
             TrustError::Internal(m) => {
                 tracing::error!(error = %m, "trust service failure");
                 notary_body(
@@ -220,6 +224,9 @@ impl From<TrustError> for WireError {
         match e {
             TrustError::InvalidGun(_) | TrustError::NotFound => {
                 Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", e.to_string())
+            }
+            TrustError::ConfirmationRequired => {
+                Self::new(StatusCode::CONFLICT, "CONFIRMATION_REQUIRED", e.to_string())
             }
             other => {
                 tracing::error!(error = %other, "trust administration failed");

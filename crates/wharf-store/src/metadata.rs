@@ -139,6 +139,7 @@ pub struct TrustKeyRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustChange {
     pub id: i64,
+    pub repository: String,
     pub gun: String,
     pub version: i64,
     pub sha256: String,

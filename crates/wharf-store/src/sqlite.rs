@@ -1083,6 +1083,7 @@ impl MetadataStore for SqliteMetadataStore {
             .map(|r| {
                 Ok(TrustChange {
                     id: r.try_get("id")?,
+                    repository: r.try_get("repository")?,
                     gun: r.try_get("gun")?,
                     version: r.try_get("version")?,
                     sha256: r.try_get("sha256")?,

@@ -292,3 +292,37 @@ fn the_trust_route_ignores_the_host_header() {
     let u = publish(&server, &other, &format!("localhost:{}", server.port + 1), &token);
     assert_invalid_gun(u.keys, &u.body, &other);
 }
+
+/// The registry-wide changefeed once listed every repository's trust changes to anyone
+/// who could read one repository.
+#[test]
+fn the_global_changefeed_lists_only_what_the_caller_may_read() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = Owner::login(&server);
+    for repository in ["team/app", "app", "x", "other/y"] {
+        owner_publishes(&server, repository);
+    }
+    let reader = owner.user("rita", "Reader", "repository:team/app");
+    let token = server
+        .token_as("rita", &reader, &["registry:catalog:*"])
+        .expect("token");
+    let feed = |token: &str| -> Vec<String> {
+        let r = server
+            .http()
+            .get(server.url("/v2/_trust/changefeed?records=100"))
+            .bearer_auth(token)
+            .send()
+            .expect("changefeed");
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().expect("json");
+        v["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|c| c["GUN"].as_str().expect("GUN").to_owned())
+            .collect()
+    };
+    assert_eq!(feed(&token), [format!("{}/team/app", server.host)]);
+    let all = feed(&server.token(&["registry:catalog:*"]));
+    assert_eq!(all.len(), 4, "{all:?}");
+}

@@ -3,23 +3,20 @@
 //! signing key, audit.
 //! Described by `openapi.json`, served at `/api/v1/openapi.json`.
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::gate::{Need, authorize};
+use super::gate::OwnerActor;
 use super::uploads::query_value;
-use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::services::access::{Actor, KIND_SP, KIND_TOKEN, KIND_USER};
+use crate::services::access::{KIND_SP, KIND_TOKEN, KIND_USER};
+use crate::services::trust::PolicyOutcome;
 use crate::wire::WireError;
-
-const DISABLE_WARNING: &str = "disabling content trust deletes ALL trust data of EVERY repository \
-(signatures, keys held by the registry) and cannot be undone; images stay. \
-Send {\"enabled\":false,\"confirm_delete_all_trust_data\":true} to proceed";
 
 #[derive(serde::Deserialize)]
 struct PolicyBody {
@@ -34,31 +31,29 @@ fn bad_request(message: impl Into<String>) -> WireError {
 
 pub async fn get_content_trust(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _owner: Extension<OwnerActor>,
 ) -> Result<Response, WireError> {
-    authorize(&state, &headers, Need::Admin)?;
     let enabled = state.trust.enabled().await?;
     Ok(axum::Json(json!({ "enabled": enabled })).into_response())
 }
 
 pub async fn put_content_trust(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     body: Bytes,
 ) -> Result<Response, WireError> {
-    let caller = authorize(&state, &headers, Need::Admin)?;
     let req: PolicyBody = serde_json::from_slice(&body)
         .map_err(|e| bad_request(format!("expected {{\"enabled\": true|false}}: {e}")))?;
-    if !req.enabled && !req.confirm_delete_all_trust_data {
-        return Err(WireError::new(
-            StatusCode::CONFLICT,
-            "CONFIRMATION_REQUIRED",
-            DISABLE_WARNING,
-        ));
-    }
-    let wiped = state.trust.set_enabled(&caller.principal, req.enabled).await?;
-    let mut out = json!({ "enabled": req.enabled });
+    let outcome = state
+        .trust
+        .set_enabled(&actor.name, req.enabled, req.confirm_delete_all_trust_data)
+        .await?;
+    let mut out = json!({ "enabled": req.enabled, "changed": outcome != PolicyOutcome::Unchanged });
     if !req.enabled {
+        let wiped = match outcome {
+            PolicyOutcome::Disabled { repositories_wiped } => repositories_wiped,
+            _ => 0,
+        };
         out["repositories_wiped"] = json!(wiped);
     }
     Ok(axum::Json(out).into_response())
@@ -66,10 +61,9 @@ pub async fn put_content_trust(
 
 pub async fn delete_repository_trust(
     State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     Path(rest): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    let caller = authorize(&state, &headers, Need::Admin)?;
     let Some(name) = rest.strip_suffix("/trust") else {
         return Err(WireError::new(
             StatusCode::NOT_FOUND,
@@ -77,20 +71,11 @@ pub async fn delete_repository_trust(
             "no such endpoint",
         ));
     };
-    let deleted = state.trust.reset(name, &caller.principal).await?;
+    let deleted = state.trust.reset(name, &actor.name).await?;
     Ok(axum::Json(json!({ "repository": name, "deleted": deleted })).into_response())
 }
 
 // ---- Identity and access -------------------------------------------------------------
-
-/// The owner's token, checked, and who/where for the audit record.
-fn admin(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Actor, WireError> {
-    let caller = authorize(state, headers, Need::Admin)?;
-    Ok(Actor {
-        name: caller.principal,
-        from: peer_ip(peer),
-    })
-}
 
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, shape: &str) -> Result<T, WireError> {
     serde_json::from_slice(bytes).map_err(|e| bad_request(format!("expected {shape}: {e}")))
@@ -118,20 +103,16 @@ struct Named {
 
 pub async fn list_users(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    _owner: Extension<OwnerActor>,
 ) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
     Ok(ok(json!({ "users": state.access.list(KIND_USER).await? })))
 }
 
 pub async fn create_user(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     bytes: Bytes,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     let req: NewUser = body(&bytes, r#"{"name": "...", "password": "..."}"#)?;
     let (user, generated) = state.access.create_user(&actor, &req.name, req.password).await?;
     let mut out = json!(user);
@@ -143,21 +124,17 @@ pub async fn create_user(
 
 pub async fn delete_user(
     State(state): State<AppState>,
-    peer: Peer,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     state.access.delete(&actor, KIND_USER, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn list_sps(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    _owner: Extension<OwnerActor>,
 ) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
     Ok(ok(
         json!({ "service_principals": state.access.list(KIND_SP).await? }),
     ))
@@ -165,11 +142,9 @@ pub async fn list_sps(
 
 pub async fn create_sp(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     bytes: Bytes,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     let req: Named = body(&bytes, r#"{"name": "..."}"#)?;
     let (sp, secret) = state.access.create_sp(&actor, &req.name).await?;
     let mut out = json!(sp);
@@ -179,12 +154,10 @@ pub async fn create_sp(
 
 pub async fn sp_item(
     State(state): State<AppState>,
-    peer: Peer,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     method: axum::http::Method,
     Path(rest): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     match (method, rest.split_once('/')) {
         (axum::http::Method::DELETE, None) => {
             state.access.delete(&actor, KIND_SP, &rest).await?;
@@ -206,20 +179,16 @@ pub async fn sp_item(
 
 pub async fn get_admin_account(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    _owner: Extension<OwnerActor>,
 ) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
     Ok(ok(state.access.admin_account().await?))
 }
 
 pub async fn admin_account_action(
     State(state): State<AppState>,
-    peer: Peer,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     Path(action): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     match action.as_str() {
         "enable" => {
             let (view, password) = state.access.enable_admin_account(&actor).await?;
@@ -236,12 +205,7 @@ pub async fn admin_account_action(
     }
 }
 
-pub async fn list_roles(
-    State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
-) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
+pub async fn list_roles(_owner: Extension<OwnerActor>) -> Result<Response, WireError> {
     let roles: Vec<_> = Role::ALL
         .iter()
         .map(
@@ -271,11 +235,9 @@ fn assignment_json(a: &wharf_store::RoleAssignment) -> serde_json::Value {
 
 pub async fn list_assignments(
     State(state): State<AppState>,
-    peer: Peer,
+    _owner: Extension<OwnerActor>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
     let assignee = query_value(query.as_deref().unwrap_or(""), "assignee");
     let list = state.access.assignments(assignee.as_deref()).await?;
     let items: Vec<_> = list.iter().map(assignment_json).collect();
@@ -284,11 +246,9 @@ pub async fn list_assignments(
 
 pub async fn create_assignment(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     bytes: Bytes,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     let req: AssignmentBody = body(
         &bytes,
         r#"{"role": "...", "assignee": "...", "scope": "registry"}"#,
@@ -304,11 +264,9 @@ pub async fn create_assignment(
 /// its own: it is exactly this triple).
 pub async fn delete_assignment(
     State(state): State<AppState>,
-    peer: Peer,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     let q = query.as_deref().unwrap_or("");
     let role = query_value(q, "role").ok_or_else(|| bad_request("role is missing"))?;
     let assignee = query_value(q, "assignee").ok_or_else(|| bad_request("assignee is missing"))?;
@@ -328,20 +286,16 @@ struct TokenBody {
 
 pub async fn list_tokens(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    _owner: Extension<OwnerActor>,
 ) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
     Ok(ok(json!({ "tokens": state.access.list_tokens().await? })))
 }
 
 pub async fn create_token(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     bytes: Bytes,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     let req: TokenBody = body(
         &bytes,
         r#"{"name": "...", "repositories": ["team/app:content/read,content/write"]}"#,
@@ -357,40 +311,32 @@ pub async fn create_token(
 
 pub async fn delete_token(
     State(state): State<AppState>,
-    peer: Peer,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     state.access.delete(&actor, KIND_TOKEN, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn get_token_signing_key(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    _owner: Extension<OwnerActor>,
 ) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
     Ok(ok(state.identity.signing_keys_view()))
 }
 
 pub async fn rotate_token_signing_key(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
 ) -> Result<Response, WireError> {
-    let actor = admin(&state, &headers, &peer)?;
     Ok(ok(state.identity.rotate_signing_key(&actor).await?))
 }
 
 pub async fn list_audit(
     State(state): State<AppState>,
-    peer: Peer,
+    _owner: Extension<OwnerActor>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, WireError> {
-    admin(&state, &headers, &peer)?;
     let limit = query_value(query.as_deref().unwrap_or(""), "limit")
         .map(|l| {
             l.parse::<u32>()

@@ -1,11 +1,16 @@
-//! The access gate every registry route passes: a valid bearer token that grants the
-//! needed action, or a 401 with the challenge telling the client which token to fetch.
+//! The access gate every route passes. Each route declares its `RouteAccess`; bearer
+//! routes need a valid token that grants the needed action, or get a 401 with the
+//! challenge telling the client which token to fetch.
 
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, HOST};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::auth::{Action, Caller};
+use crate::services::access::Actor;
 use crate::wire::WireError;
 
 pub enum Need<'a> {
@@ -107,4 +112,61 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
         ));
     }
     Ok(caller)
+}
+
+/// What a route requires before its handler runs. Every route of the router is declared
+/// with one (`routes::router`), and for the owner and portal kinds the check is that
+/// route's layer: a handler cannot be reached around it, and the values it needs
+/// (`OwnerActor`, the portal's signed-in context) exist only when the check passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAccess {
+    /// Anyone: the token service, sign-in, the OpenAPI document, the stylesheet, redirects.
+    Public,
+    /// `/v2/…`: each endpoint declares its need (`v2::Endpoint::need`) and the dispatcher
+    /// asks the gate before any handler.
+    RegistryApi,
+    /// Prometheus metrics: public unless `metrics.require_token` asks for an owner's token.
+    Metrics,
+    /// The admin API: a bearer token carrying `registry:admin:*`.
+    Owner,
+    /// A portal page or form of a signed-in user (forms also need the session's CSRF token).
+    PortalUser,
+    /// A portal page or form of an owner.
+    PortalOwner,
+}
+
+/// Who an admin API request acts as: set by the owner gate, read by admin handlers.
+#[derive(Debug, Clone)]
+pub struct OwnerActor(pub Actor);
+
+/// The client's address, as the listener recorded it.
+pub fn peer_of(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Layer of `RouteAccess::Owner` routes.
+pub async fn require_owner(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match authorize(&state, req.headers(), Need::Admin) {
+        Ok(caller) => {
+            let from = peer_of(&req);
+            req.extensions_mut().insert(OwnerActor(Actor {
+                name: caller.principal,
+                from,
+            }));
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Layer of `/metrics`: an owner's token when the operator asked for one.
+pub async fn require_metrics_reader(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.metrics_require_token
+        && let Err(e) = authorize(&state, req.headers(), Need::Admin)
+    {
+        return e.into_response();
+    }
+    next.run(req).await
 }

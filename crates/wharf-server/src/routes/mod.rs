@@ -14,10 +14,15 @@ mod trust;
 mod uploads;
 mod v2;
 
+#[cfg(test)]
+mod route_walk;
+
 use axum::Router;
-use axum::routing::{any, delete, get, post};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, any, delete, get, post};
 
 use crate::app::AppState;
+use gate::RouteAccess;
 
 pub use v2::route_kind;
 
@@ -28,77 +33,146 @@ fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
     peer.as_ref().map(|p| p.0.0.ip())
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v2", any(v2::dispatch))
-        .route("/v2/", any(v2::dispatch))
-        .route("/v2/{*rest}", any(v2::dispatch))
-        .route("/token", get(token::get_token).post(token::post_token))
-        .route("/metrics", get(metrics::render))
+/// The router under construction, and what every route declared: the route-walk test
+/// reads `table` to try each route as callers who must not pass.
+pub struct DeclaredRoutes {
+    router: Router<AppState>,
+    state: AppState,
+    pub table: Vec<(&'static str, RouteAccess)>,
+}
+
+impl DeclaredRoutes {
+    fn new(state: AppState) -> Self {
+        Self {
+            router: Router::new(),
+            state,
+            table: Vec::new(),
+        }
+    }
+
+    /// Add `path` with its handlers behind the check `access` names.
+    fn route(mut self, path: &'static str, access: RouteAccess, handlers: MethodRouter<AppState>) -> Self {
+        let state = self.state.clone();
+        let handlers = match access {
+            RouteAccess::Public | RouteAccess::RegistryApi => handlers,
+            RouteAccess::Metrics => {
+                handlers.route_layer(from_fn_with_state(state, gate::require_metrics_reader))
+            }
+            RouteAccess::Owner => handlers.route_layer(from_fn_with_state(state, gate::require_owner)),
+            RouteAccess::PortalUser => handlers.route_layer(from_fn_with_state(state, portal::admit_user)),
+            RouteAccess::PortalOwner => handlers.route_layer(from_fn_with_state(state, portal::admit_owner)),
+        };
+        self.router = self.router.route(path, handlers);
+        self.table.push((path, access));
+        self
+    }
+}
+
+/// Every route with the access it requires. A route is added only through
+/// `DeclaredRoutes::route`, so none exists without its declared check.
+pub fn declare(state: AppState) -> DeclaredRoutes {
+    use RouteAccess::{Metrics, Owner, PortalOwner, PortalUser, Public, RegistryApi};
+    DeclaredRoutes::new(state)
+        .route("/v2", RegistryApi, any(v2::dispatch))
+        .route("/v2/", RegistryApi, any(v2::dispatch))
+        .route("/v2/{*rest}", RegistryApi, any(v2::dispatch))
+        .route("/token", Public, get(token::get_token).post(token::post_token))
+        .route("/metrics", Metrics, get(metrics::render))
+        .route("/api/v1/openapi.json", Public, get(admin::openapi))
         .route(
             "/api/v1/content-trust",
+            Owner,
             get(admin::get_content_trust).put(admin::put_content_trust),
         )
         // Repository names contain `/`: the trailing `/trust` is split off by the handler.
         .route(
             "/api/v1/repositories/{*rest}",
+            Owner,
             delete(admin::delete_repository_trust),
         )
-        .route("/api/v1/openapi.json", get(admin::openapi))
-        .route("/api/v1/users", get(admin::list_users).post(admin::create_user))
-        .route("/api/v1/users/{name}", delete(admin::delete_user))
+        .route(
+            "/api/v1/users",
+            Owner,
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route("/api/v1/users/{name}", Owner, delete(admin::delete_user))
         .route(
             "/api/v1/service-principals",
+            Owner,
             get(admin::list_sps).post(admin::create_sp),
         )
-        .route("/api/v1/service-principals/{*rest}", any(admin::sp_item))
-        .route("/api/v1/admin-account", get(admin::get_admin_account))
+        .route(
+            "/api/v1/service-principals/{*rest}",
+            Owner,
+            delete(admin::sp_item).post(admin::sp_item),
+        )
+        .route("/api/v1/admin-account", Owner, get(admin::get_admin_account))
         .route(
             "/api/v1/admin-account/{action}",
+            Owner,
             post(admin::admin_account_action),
         )
-        .route("/api/v1/roles", get(admin::list_roles))
+        .route("/api/v1/roles", Owner, get(admin::list_roles))
         .route(
             "/api/v1/role-assignments",
+            Owner,
             get(admin::list_assignments)
                 .post(admin::create_assignment)
                 .delete(admin::delete_assignment),
         )
         .route(
             "/api/v1/tokens",
+            Owner,
             get(admin::list_tokens).post(admin::create_token),
         )
-        .route("/api/v1/tokens/{name}", delete(admin::delete_token))
-        .route("/api/v1/token-signing-key", get(admin::get_token_signing_key))
+        .route("/api/v1/tokens/{name}", Owner, delete(admin::delete_token))
+        .route(
+            "/api/v1/token-signing-key",
+            Owner,
+            get(admin::get_token_signing_key),
+        )
         .route(
             "/api/v1/token-signing-key/rotate",
+            Owner,
             post(admin::rotate_token_signing_key),
         )
-        .route("/api/v1/audit", get(admin::list_audit))
-        .route("/", get(portal::root))
-        .route("/portal", get(portal::home))
-        .route("/portal/", get(portal::home))
-        .route("/portal/static/wharf.css", get(portal::stylesheet))
-        .route("/portal/sign-in", get(portal::sign_in_page).post(portal::sign_in))
-        .route("/portal/sign-out", post(portal::sign_out))
-        .route("/portal/repositories", get(portal::repositories))
-        .route("/portal/repositories/{*name}", get(portal::repository))
+        .route("/api/v1/audit", Owner, get(admin::list_audit))
+        .route("/", Public, get(portal::root))
+        .route("/portal", Public, get(portal::home))
+        .route("/portal/", Public, get(portal::home))
+        .route("/portal/static/wharf.css", Public, get(portal::stylesheet))
+        .route(
+            "/portal/sign-in",
+            Public,
+            get(portal::sign_in_page).post(portal::sign_in),
+        )
+        .route("/portal/sign-out", PortalUser, post(portal::sign_out))
+        .route("/portal/repositories", PortalUser, get(portal::repositories))
+        .route(
+            "/portal/repositories/{*name}",
+            PortalUser,
+            get(portal::repository),
+        )
         .route(
             "/portal/policies/content-trust",
+            PortalOwner,
             get(portal::content_trust).post(portal::save_content_trust),
         )
         .route(
             "/portal/trust-reset",
+            PortalOwner,
             get(portal::trust_reset_page).post(portal::trust_reset),
         )
-        .route("/portal/access", get(portal::access))
-        .route("/portal/access/{op}", post(portal::access_action))
-        .route("/portal/audit", get(portal::audit))
+        .route("/portal/access", PortalOwner, get(portal::access))
+        .route("/portal/access/{op}", PortalOwner, post(portal::access_action))
+        .route("/portal/audit", PortalOwner, get(portal::audit))
+}
+
+pub fn router(state: AppState) -> Router {
+    declare(state.clone())
+        .router
         .layer(axum::middleware::map_request(host_from_authority))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::observe::trace_requests,
-        ))
+        .layer(from_fn_with_state(state.clone(), crate::observe::trace_requests))
         .with_state(state)
 }
 

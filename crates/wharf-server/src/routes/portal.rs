@@ -9,13 +9,18 @@
 
 use std::collections::HashMap;
 
-use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
 use wharf_store::Principal;
 
-use super::gate::request_host;
+use super::gate::{peer_of, request_host};
+use super::uploads::decode;
 use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::Grants;
@@ -23,6 +28,7 @@ use crate::auth::secrets::random_token;
 use crate::clock::now;
 use crate::services::access::{Actor, KIND_SP, KIND_USER};
 use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, SignedIn, tokens_match};
+use crate::services::trust::{PolicyOutcome, TrustError};
 use crate::views::access::{AccessData, Entered, OneTimeSecret};
 use crate::views::html::{Notice, Viewer};
 use crate::views::{self, repositories::RepositoryDetail, repositories::RepositoryList};
@@ -122,7 +128,11 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The session's user, or a redirect to the sign-in page.
-async fn signed_in(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Ctx, Response> {
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    from: Option<std::net::IpAddr>,
+) -> Result<Ctx, Response> {
     let to_sign_in = || redirect("/portal/sign-in");
     let cookie = cookie(headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
     let session = state
@@ -135,7 +145,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result
             grants,
             admin,
             session,
-            from: peer_ip(peer),
+            from,
             host: request_host(headers),
         }),
         // Deleted since sign-in: the session ends with the principal.
@@ -179,8 +189,7 @@ fn require_admin(ctx: &Ctx) -> Result<(), Response> {
 }
 
 /// Every state-changing post must carry the session's CSRF token.
-fn require_csrf(ctx: &Ctx, fields: &Fields) -> Result<(), Response> {
-    let presented = fields.get("csrf").map(String::as_str).unwrap_or("");
+fn require_csrf(ctx: &Ctx, presented: &str) -> Result<(), Response> {
     if tokens_match(&ctx.session.csrf, presented) {
         Ok(())
     } else {
@@ -190,6 +199,65 @@ fn require_csrf(ctx: &Ctx, fields: &Fields) -> Result<(), Response> {
             "This form did not come from your Wharf session (missing or wrong CSRF token). Reload the page and try again.",
         ))
     }
+}
+
+/// The signed-in context of a portal request, set by its route's admission layer.
+#[derive(Clone)]
+pub struct Admitted(Arc<Ctx>);
+
+/// Largest portal form accepted (forms hold a few names and a CSRF token).
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// Layer of `RouteAccess::PortalUser` routes.
+pub async fn admit_user(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    admit(&state, req, next, false).await
+}
+
+/// Layer of `RouteAccess::PortalOwner` routes.
+pub async fn admit_owner(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    admit(&state, req, next, true).await
+}
+
+/// A portal request passes when its session is live and its principal still exists,
+/// the access policy makes it an owner where the route needs one, and — for every post
+/// — the form carries the session's CSRF token. Only then does the handler run.
+async fn admit(state: &AppState, req: Request, next: Next, owner: bool) -> Response {
+    let ctx = match signed_in(state, req.headers(), peer_of(&req)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if owner && let Err(r) = require_admin(&ctx) {
+        return r;
+    }
+    let mut req = if req.method() == Method::POST {
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
+            return error_page(
+                Some(&ctx.viewer()),
+                WireError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "SIZE_INVALID",
+                    "This form is too large.",
+                ),
+            );
+        };
+        if let Err(r) = require_csrf(&ctx, &form_value(&bytes, "csrf").unwrap_or_default()) {
+            return r;
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        req
+    };
+    req.extensions_mut().insert(Admitted(Arc::new(ctx)));
+    next.run(req).await
+}
+
+/// One field of an `application/x-www-form-urlencoded` body.
+fn form_value(body: &[u8], key: &str) -> Option<String> {
+    std::str::from_utf8(body).ok()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k) == key).then(|| decode(v))
+    })
 }
 
 fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
@@ -217,7 +285,7 @@ pub async fn root() -> Response {
 }
 
 pub async fn home(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
-    match signed_in(&state, &headers, &peer).await {
+    match signed_in(&state, &headers, peer_ip(&peer)).await {
         Ok(_) => redirect("/portal/repositories"),
         Err(r) => r,
     }
@@ -246,7 +314,7 @@ fn sign_in_form(status: StatusCode, name: &str, notice: Option<Notice>) -> Respo
 }
 
 pub async fn sign_in_page(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
-    if signed_in(&state, &headers, &peer).await.is_ok() {
+    if signed_in(&state, &headers, peer_ip(&peer)).await.is_ok() {
         return redirect("/portal/repositories");
     }
     sign_in_form(StatusCode::OK, "", None)
@@ -318,17 +386,9 @@ pub async fn sign_in(
 
 pub async fn sign_out(
     State(state): State<AppState>,
-    peer: Peer,
+    Extension(Admitted(_ctx)): Extension<Admitted>,
     headers: HeaderMap,
-    Form(fields): Form<Fields>,
 ) -> Response {
-    let ctx = match signed_in(&state, &headers, &peer).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = require_csrf(&ctx, &fields) {
-        return r;
-    }
     if let Some(c) = cookie(&headers, SESSION_COOKIE) {
         state.portal_sessions.end(&c);
     }
@@ -339,14 +399,9 @@ pub async fn sign_out(
 
 pub async fn repositories(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(Admitted(ctx)): Extension<Admitted>,
     Query(q): Query<Fields>,
 ) -> Response {
-    let ctx = match signed_in(&state, &headers, &peer).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let query = field(&q, "q");
     let last = q.get("last").filter(|l| !l.is_empty()).map(String::as_str);
     let page = match state
@@ -417,35 +472,13 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
 
 pub async fn repository(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(Admitted(ctx)): Extension<Admitted>,
     Path(name): Path<String>,
 ) -> Response {
-    match signed_in(&state, &headers, &peer).await {
-        Ok(ctx) => repository_page(&state, &ctx, &name, None).await,
-        Err(r) => r,
-    }
+    repository_page(&state, &ctx, &name, None).await
 }
 
 // ---- Policies: content trust ---------------------------------------------------------
-
-async fn admin_ctx(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<Ctx, Response> {
-    let ctx = signed_in(state, headers, peer).await?;
-    require_admin(&ctx)?;
-    Ok(ctx)
-}
-
-/// An owner's form post: signed in, owner, and carrying the session's CSRF token.
-async fn admin_post(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: &Peer,
-    fields: &Fields,
-) -> Result<Ctx, Response> {
-    let ctx = admin_ctx(state, headers, peer).await?;
-    require_csrf(&ctx, fields)?;
-    Ok(ctx)
-}
 
 async fn content_trust_page(
     state: &AppState,
@@ -462,23 +495,18 @@ async fn content_trust_page(
     }
 }
 
-pub async fn content_trust(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
-    match admin_ctx(&state, &headers, &peer).await {
-        Ok(ctx) => content_trust_page(&state, &ctx, StatusCode::OK, None).await,
-        Err(r) => r,
-    }
+pub async fn content_trust(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+) -> Response {
+    content_trust_page(&state, &ctx, StatusCode::OK, None).await
 }
 
 pub async fn save_content_trust(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(Admitted(ctx)): Extension<Admitted>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let ctx = match admin_post(&state, &headers, &peer, &fields).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let enabled = match field(&fields, "enabled") {
         "true" => true,
         "false" => false,
@@ -492,25 +520,31 @@ pub async fn save_content_trust(
             .await;
         }
     };
-    let currently = match state.trust.enabled().await {
-        Ok(v) => v,
-        Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
-    };
-    if enabled == currently {
-        let state_word = if enabled { "enabled" } else { "disabled" };
-        return content_trust_page(
-            &state,
-            &ctx,
-            StatusCode::OK,
-            Some(Notice::Success(format!(
-                "Content trust is already {state_word}; nothing changed."
-            ))),
-        )
-        .await;
-    }
-    if !enabled && field(&fields, "confirm") != "delete-all-trust-data" {
+    let confirmed = field(&fields, "confirm") == "delete-all-trust-data";
+    let message = match state
+        .trust
+        .set_enabled(&ctx.principal.name, enabled, confirmed)
+        .await
+    {
+        Ok(PolicyOutcome::Unchanged) => {
+            let state_word = if enabled { "enabled" } else { "disabled" };
+            format!("Content trust is already {state_word}; nothing changed.")
+        }
+        Ok(PolicyOutcome::Enabled) => {
+            "Content trust enabled. Publishers can now push signed tags.".to_owned()
+        }
+        Ok(PolicyOutcome::Disabled { repositories_wiped }) => {
+            let repositories = if repositories_wiped == 1 {
+                "repository"
+            } else {
+                "repositories"
+            };
+            format!(
+                "Content trust disabled. Trust data of {repositories_wiped} {repositories} was deleted; all images were kept."
+            )
+        }
         // First Save of "Disabled" asks; an unticked box on the confirmation asks again.
-        if field(&fields, "step") == "confirm" {
+        Err(TrustError::ConfirmationRequired) if field(&fields, "step") == "confirm" => {
             let notice = Some(Notice::Error(
                 "Tick the box to confirm that all trust data will be deleted, or Cancel.".into(),
             ));
@@ -519,37 +553,21 @@ pub async fn save_content_trust(
                 views::policies::confirm_disable(&ctx.viewer(), &notice),
             );
         }
-        return html(
-            StatusCode::OK,
-            views::policies::confirm_disable(&ctx.viewer(), &None),
-        );
-    }
-    match state.trust.set_enabled(&ctx.principal.name, enabled).await {
-        Ok(wiped) => {
-            let message = if enabled {
-                "Content trust enabled. Publishers can now push signed tags.".to_owned()
-            } else {
-                let repositories = if wiped == 1 { "repository" } else { "repositories" };
-                format!(
-                    "Content trust disabled. Trust data of {wiped} {repositories} was deleted; all images were kept."
-                )
-            };
-            content_trust_page(&state, &ctx, StatusCode::OK, Some(Notice::Success(message))).await
+        Err(TrustError::ConfirmationRequired) => {
+            return html(
+                StatusCode::OK,
+                views::policies::confirm_disable(&ctx.viewer(), &None),
+            );
         }
-        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
-    }
+        Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
+    };
+    content_trust_page(&state, &ctx, StatusCode::OK, Some(Notice::Success(message))).await
 }
 
 pub async fn trust_reset_page(
-    State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(Admitted(ctx)): Extension<Admitted>,
     Query(q): Query<Fields>,
 ) -> Response {
-    let ctx = match admin_ctx(&state, &headers, &peer).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     html(
         StatusCode::OK,
         views::policies::confirm_reset(&ctx.viewer(), field(&q, "repository"), &None),
@@ -558,14 +576,9 @@ pub async fn trust_reset_page(
 
 pub async fn trust_reset(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(Admitted(ctx)): Extension<Admitted>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let ctx = match admin_post(&state, &headers, &peer, &fields).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let repository = field(&fields, "repository");
     if field(&fields, "confirm") != "delete-trust-data" {
         return html(
@@ -630,11 +643,11 @@ async fn access_page(
     }
 }
 
-pub async fn access(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
-    match admin_ctx(&state, &headers, &peer).await {
-        Ok(ctx) => access_page(&state, &ctx, StatusCode::OK, &Entered::default(), None, None).await,
-        Err(r) => r,
-    }
+pub async fn access(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+) -> Response {
+    access_page(&state, &ctx, StatusCode::OK, &Entered::default(), None, None).await
 }
 
 /// What a successful access-control action reports.
@@ -770,15 +783,10 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
 
 pub async fn access_action(
     State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
+    Extension(Admitted(ctx)): Extension<Admitted>,
     Path(op): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let ctx = match admin_post(&state, &headers, &peer, &fields).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     match run_access_action(&state, &ctx, &op, &fields).await {
         Ok(d) => {
             access_page(
@@ -817,11 +825,7 @@ pub async fn access_action(
 
 // ---- Audit ---------------------------------------------------------------------------
 
-pub async fn audit(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Response {
-    let ctx = match admin_ctx(&state, &headers, &peer).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn audit(State(state): State<AppState>, Extension(Admitted(ctx)): Extension<Admitted>) -> Response {
     match state.access.audit_records(AUDIT_PAGE).await {
         Ok(records) => html(
             StatusCode::OK,

@@ -1,5 +1,6 @@
-//! Notary v1 trust endpoints under `/v2/<gun>/_trust/…` (spec §1.2): parse, authorise
-//! through the gate, call `TrustService`, answer in notary's format.
+//! Notary v1 trust endpoints under `/v2/<gun>/_trust/…` (spec §1.2): which endpoint and
+//! the access it declares (`TrustOp`; the `/v2/` dispatcher asks the gate), then the
+//! `TrustService` call and notary's answer format.
 
 use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LAST_MODIFIED};
@@ -8,62 +9,70 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use wharf_tuf::UpdateError;
 
-use super::gate::{Need, TrustAccess, authorize};
+use super::gate::TrustAccess;
+use super::v2::Refusal;
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::services::trust::{CacheKind, MAX_UPDATE_BYTES, Served, TrustError};
 use crate::wire::WireError;
 
-/// Either refusal a trust request can meet: the gate's 401, or notary's error.
-enum Fail {
-    Gate(WireError),
-    Trust(TrustError),
+/// A trust endpoint under `/v2/<gun>/_trust/` (spec §1.2), with the access notary's
+/// table gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustOp<'a> {
+    /// `POST tuf/`: publish an update.
+    Update,
+    /// `DELETE tuf/`: delete the repository's trust data.
+    Delete,
+    /// `GET changefeed`.
+    Changefeed,
+    /// `GET tuf/{timestamp,snapshot}.key`: the server key (created on first request).
+    GetKey(&'a str),
+    /// `POST tuf/{timestamp,snapshot}.key`: a pending key for rotation.
+    RotateKey(&'a str),
+    /// `GET tuf/<role>[.<version>|.<checksum>].json`.
+    Metadata(&'a str),
 }
 
-impl From<WireError> for Fail {
-    fn from(e: WireError) -> Self {
-        Fail::Gate(e)
+impl<'a> TrustOp<'a> {
+    pub fn parse(method: &Method, rest: &'a str) -> Option<Self> {
+        Some(match (method.clone(), rest) {
+            (Method::POST, "tuf/" | "tuf") => TrustOp::Update,
+            (Method::DELETE, "tuf/" | "tuf") => TrustOp::Delete,
+            (Method::GET, "changefeed") => TrustOp::Changefeed,
+            (Method::GET, "tuf/timestamp.key" | "tuf/snapshot.key") => TrustOp::GetKey(key_role(rest)),
+            (Method::POST, "tuf/timestamp.key" | "tuf/snapshot.key") => TrustOp::RotateKey(key_role(rest)),
+            (Method::GET, file) => TrustOp::Metadata(file.strip_prefix("tuf/")?),
+            _ => return None,
+        })
+    }
+
+    /// Metadata reads and the changefeed need pull; updates and the key a client signs
+    /// against need push and pull; deleting and rotating server keys the owner-level right.
+    pub fn access(self) -> TrustAccess {
+        match self {
+            TrustOp::Changefeed | TrustOp::Metadata(_) => TrustAccess::Read,
+            TrustOp::Update | TrustOp::GetKey(_) => TrustAccess::Write,
+            TrustOp::Delete | TrustOp::RotateKey(_) => TrustAccess::Owner,
+        }
     }
 }
 
-impl From<TrustError> for Fail {
-    fn from(e: TrustError) -> Self {
-        Fail::Trust(e)
-    }
-}
-
-/// `/v2/<gun>/_trust/<rest>`.
+/// Run an authorised trust endpoint (`caller` passed the gate for `op.access()` on `gun`).
+#[allow(clippy::too_many_arguments)]
 pub async fn handle(
     state: &AppState,
-    method: &Method,
+    caller: &Caller,
     gun: &str,
-    rest: &str,
+    repository: &str,
+    op: TrustOp<'_>,
     query: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Response {
-    match handle_inner(state, method, gun, rest, query, headers, body).await {
-        Ok(r) => r,
-        Err(Fail::Gate(e)) => e.into_response(),
-        Err(Fail::Trust(e)) => e.into_response(),
-    }
-}
-
-async fn handle_inner(
-    state: &AppState,
-    method: &Method,
-    gun: &str,
-    rest: &str,
-    query: &str,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, Fail> {
+) -> Result<Response, TrustError> {
     let trust = &state.trust;
-    let repository = trust.repository_of(gun)?;
-    tracing::Span::current().record("repository", repository);
-    let gate = |access| authorize(state, headers, Need::Trust(gun, access));
-    match (method.clone(), rest) {
-        (Method::POST, "tuf/" | "tuf") => {
-            let caller = gate(TrustAccess::Write)?;
+    match op {
+        TrustOp::Update => {
             let content_type = headers
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
@@ -74,53 +83,37 @@ async fn handle_inner(
                     MAX_UPDATE_BYTES >> 20
                 )))
             })?;
-            Ok(trust
+            trust
                 .update(repository, gun, &caller.principal, content_type, &bytes)
                 .await
-                .map(|()| StatusCode::OK.into_response())?)
+                .map(|()| StatusCode::OK.into_response())
         }
-        (Method::DELETE, "tuf/" | "tuf") => {
-            let caller = gate(TrustAccess::Owner)?;
-            Ok(trust
-                .delete(repository, gun, &caller.principal)
-                .await
-                .map(|_| StatusCode::OK.into_response())?)
-        }
-        (Method::GET, "changefeed") => {
-            gate(TrustAccess::Read)?;
-            Ok(trust.changefeed(Some(repository), query).await.map(json)?)
-        }
-        (Method::GET, "tuf/timestamp.key" | "tuf/snapshot.key") => {
-            gate(TrustAccess::Write)?;
-            let role = key_role(rest);
-            Ok(trust.get_key(repository, role).await.map(json)?)
-        }
-        (Method::POST, "tuf/timestamp.key" | "tuf/snapshot.key") => {
-            let caller = gate(TrustAccess::Owner)?;
-            let role = key_role(rest);
-            Ok(trust
-                .rotate_key(repository, role, &caller.principal)
-                .await
-                .map(json)?)
-        }
-        (Method::GET, file) if file.starts_with("tuf/") => {
-            gate(TrustAccess::Read)?;
-            let name = &file["tuf/".len()..];
-            Ok(trust.get_metadata(repository, gun, name).await.map(metadata)?)
-        }
-        _ => Err(TrustError::NotFound.into()),
+        TrustOp::Delete => trust
+            .delete(repository, gun, &caller.principal)
+            .await
+            .map(|_| StatusCode::OK.into_response()),
+        TrustOp::Changefeed => trust.changefeed(Some(repository), query).await.map(json),
+        TrustOp::GetKey(role) => trust.get_key(repository, role).await.map(json),
+        TrustOp::RotateKey(role) => trust
+            .rotate_key(repository, role, &caller.principal)
+            .await
+            .map(json),
+        TrustOp::Metadata(name) => trust.get_metadata(repository, gun, name).await.map(metadata),
     }
 }
 
-/// `GET /v2/_trust/changefeed`: changes of every repository.
-pub async fn global_changefeed(state: &AppState, query: &str, headers: &HeaderMap) -> Response {
-    if let Err(e) = authorize(state, headers, Need::Catalog) {
-        return e.into_response();
-    }
-    match state.trust.changefeed(None, query).await {
-        Ok(b) => json(b),
-        Err(e) => e.into_response(),
-    }
+/// `GET /v2/_trust/changefeed`: changes of the repositories the caller may read.
+pub async fn global_changefeed(state: &AppState, caller: &Caller, query: &str) -> Result<Response, Refusal> {
+    let grants = state
+        .identity
+        .grants_of_name(&caller.principal)
+        .await
+        .map_err(WireError::from)?;
+    Ok(state
+        .trust
+        .readable_changefeed(query, |repository| grants.may_read(repository))
+        .await
+        .map(json)?)
 }
 
 fn key_role(rest: &str) -> &str {

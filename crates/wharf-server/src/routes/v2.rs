@@ -6,11 +6,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::gate::{Need, authorize};
+use super::trust::TrustOp;
 use super::{blobs, listings, manifests, trust, uploads};
 use crate::app::AppState;
-use crate::auth::Action;
+use crate::auth::{Action, Caller};
 use crate::server_names::RequestName;
 use crate::services::RegistryError;
+use crate::services::trust::TrustError;
 use crate::wire::WireError;
 
 /// The endpoint a `/v2/` path names. Borrowed slices of the path.
@@ -113,6 +115,170 @@ fn method_not_allowed() -> WireError {
     )
 }
 
+/// What an upload session endpoint does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOp {
+    Status,
+    Patch,
+    Finish,
+    Cancel,
+}
+
+/// One `/v2/` endpoint with its method resolved and its names checked. Each endpoint
+/// declares the access it needs (`need`): `dispatch` asks the gate before any handler
+/// runs, and handlers that act for someone receive the verified `Caller`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    Ping,
+    Catalog,
+    Tags(&'a str),
+    Referrers(&'a str, &'a str),
+    ManifestRead {
+        name: &'a str,
+        reference: &'a str,
+        head: bool,
+    },
+    ManifestPut {
+        name: &'a str,
+        reference: &'a str,
+    },
+    ManifestDelete {
+        name: &'a str,
+        reference: &'a str,
+    },
+    BlobRead {
+        name: &'a str,
+        digest: &'a str,
+        head: bool,
+    },
+    BlobDelete {
+        name: &'a str,
+        digest: &'a str,
+    },
+    UploadStart(&'a str),
+    Upload {
+        name: &'a str,
+        id: &'a str,
+        op: UploadOp,
+    },
+    /// A trust endpoint on a GUN of this server; `repository` is the GUN's reading.
+    Trust {
+        gun: &'a str,
+        repository: &'a str,
+        op: TrustOp<'a>,
+    },
+    TrustChangefeed,
+}
+
+impl Endpoint<'_> {
+    /// The access this endpoint needs: the one table of the registry and trust API.
+    pub fn need(&self) -> Need<'_> {
+        match *self {
+            Endpoint::Ping => Need::AnyToken,
+            // The catalog and the global changefeed are filtered by the caller's grants.
+            Endpoint::Catalog | Endpoint::TrustChangefeed => Need::Catalog,
+            Endpoint::Tags(name)
+            | Endpoint::Referrers(name, _)
+            | Endpoint::ManifestRead { name, .. }
+            | Endpoint::BlobRead { name, .. } => Need::Repo(name, Action::Pull),
+            Endpoint::ManifestPut { name, .. }
+            | Endpoint::UploadStart(name)
+            | Endpoint::Upload { name, .. } => Need::Repo(name, Action::Push),
+            Endpoint::ManifestDelete { name, .. } | Endpoint::BlobDelete { name, .. } => {
+                Need::Repo(name, Action::Delete)
+            }
+            Endpoint::Trust { gun, op, .. } => Need::Trust(gun, op.access()),
+        }
+    }
+}
+
+/// Either refusal a `/v2/` request can meet before or in its handler: the registry's
+/// JSON errors (and the gate's 401), or notary's trust errors.
+pub enum Refusal {
+    Wire(WireError),
+    Trust(TrustError),
+}
+
+impl From<WireError> for Refusal {
+    fn from(e: WireError) -> Self {
+        Refusal::Wire(e)
+    }
+}
+
+impl From<TrustError> for Refusal {
+    fn from(e: TrustError) -> Self {
+        Refusal::Trust(e)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Wire(e) => e.into_response(),
+            Refusal::Trust(e) => e.into_response(),
+        }
+    }
+}
+
+/// The endpoint `method` + `route` name, with image names checked and a GUN read by
+/// `ServerNames` (refused when its host is not one of ours).
+pub fn resolve<'a>(state: &AppState, method: &Method, route: V2Route<'a>) -> Result<Endpoint<'a>, Refusal> {
+    let head = method == Method::HEAD;
+    let read = method == Method::GET || head;
+    Ok(match route {
+        V2Route::Ping => Endpoint::Ping,
+        V2Route::Catalog if method == Method::GET => Endpoint::Catalog,
+        V2Route::TrustChangefeed if method == Method::GET => Endpoint::TrustChangefeed,
+        V2Route::Tags(name) if method == Method::GET => Endpoint::Tags(checked_name(state, name)?),
+        V2Route::Referrers(name, digest) if method == Method::GET => {
+            Endpoint::Referrers(checked_name(state, name)?, digest)
+        }
+        V2Route::Manifest(name, reference) => {
+            let name = checked_name(state, name)?;
+            match *method {
+                _ if read => Endpoint::ManifestRead {
+                    name,
+                    reference,
+                    head,
+                },
+                Method::PUT => Endpoint::ManifestPut { name, reference },
+                Method::DELETE => Endpoint::ManifestDelete { name, reference },
+                _ => return Err(method_not_allowed().into()),
+            }
+        }
+        V2Route::Blob(name, digest) => {
+            let name = checked_name(state, name)?;
+            match *method {
+                _ if read => Endpoint::BlobRead { name, digest, head },
+                Method::DELETE => Endpoint::BlobDelete { name, digest },
+                _ => return Err(method_not_allowed().into()),
+            }
+        }
+        V2Route::UploadStart(name) if method == Method::POST => {
+            Endpoint::UploadStart(checked_name(state, name)?)
+        }
+        V2Route::Upload(name, id) => {
+            let name = checked_name(state, name)?;
+            let op = match *method {
+                Method::GET => UploadOp::Status,
+                Method::PATCH => UploadOp::Patch,
+                Method::PUT => UploadOp::Finish,
+                Method::DELETE => UploadOp::Cancel,
+                _ => return Err(method_not_allowed().into()),
+            };
+            Endpoint::Upload { name, id, op }
+        }
+        V2Route::Trust(gun, rest) => {
+            let repository = state.trust.repository_of(gun)?;
+            tracing::Span::current().record("repository", repository);
+            let op = TrustOp::parse(method, rest).ok_or(TrustError::NotFound)?;
+            Endpoint::Trust { gun, repository, op }
+        }
+        V2Route::Unknown => return Err(not_found().into()),
+        _ => return Err(method_not_allowed().into()),
+    })
+}
+
 pub async fn dispatch(
     State(state): State<AppState>,
     method: Method,
@@ -123,7 +289,13 @@ pub async fn dispatch(
     let path = uri.path();
     let tail = path.strip_prefix("/v2").unwrap_or("").trim_start_matches('/');
     let query = uri.query().unwrap_or("");
-    let result = route(&state, &method, parse(tail), query, &headers, &mut body).await;
+    let result = match resolve(&state, &method, parse(tail)) {
+        Ok(endpoint) => match authorize(&state, &headers, endpoint.need()) {
+            Ok(caller) => handle(&state, &caller, endpoint, query, &headers, &mut body).await,
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e),
+    };
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -140,91 +312,54 @@ pub async fn dispatch(
     resp
 }
 
-async fn route(
+/// Run an authorised endpoint. There is no authorisation here: `caller` is the gate's
+/// verdict for exactly `endpoint.need()`.
+async fn handle(
     state: &AppState,
-    method: &Method,
-    route: V2Route<'_>,
+    caller: &Caller,
+    endpoint: Endpoint<'_>,
     query: &str,
     headers: &HeaderMap,
     body: &mut Body,
-) -> Result<Response, WireError> {
-    let head = method == Method::HEAD;
-    match route {
-        V2Route::Ping => {
-            authorize(state, headers, Need::AnyToken)?;
-            Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
+) -> Result<Response, Refusal> {
+    Ok(match endpoint {
+        Endpoint::Ping => (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
+        Endpoint::Catalog => listings::catalog(state, caller, query).await?,
+        Endpoint::Tags(name) => listings::tags(state, name, query).await?,
+        Endpoint::Referrers(name, digest) => listings::referrers(state, name, digest, query).await?,
+        Endpoint::ManifestRead {
+            name,
+            reference,
+            head,
+        } => manifests::get(state, name, reference, headers, head).await?,
+        Endpoint::ManifestPut { name, reference } => {
+            manifests::put(state, name, reference, headers, body).await?
         }
-        V2Route::Catalog if method == Method::GET => {
-            let caller = authorize(state, headers, Need::Catalog)?;
-            listings::catalog(state, &caller, query).await
+        Endpoint::ManifestDelete { name, reference } => manifests::delete(state, name, reference).await?,
+        Endpoint::BlobRead { name, digest, head } => blobs::get(state, name, digest, headers, head).await?,
+        Endpoint::BlobDelete { name, digest } => blobs::delete(state, name, digest).await?,
+        Endpoint::UploadStart(name) => uploads::start(state, caller, name, query, body).await?,
+        Endpoint::Upload { name, id, op } => match op {
+            UploadOp::Status => uploads::status(state, name, id).await?,
+            UploadOp::Patch => uploads::patch(state, name, id, headers, body).await?,
+            UploadOp::Finish => uploads::finish(state, name, id, query, headers, body).await?,
+            UploadOp::Cancel => uploads::cancel(state, name, id).await?,
+        },
+        Endpoint::Trust { gun, repository, op } => {
+            trust::handle(
+                state,
+                caller,
+                gun,
+                repository,
+                op,
+                query,
+                headers,
+                std::mem::take(body),
+            )
+            .await?
         }
-        V2Route::Tags(name) if method == Method::GET => {
-            let name = checked_name(state, name)?;
-            authorize(state, headers, Need::Repo(name, Action::Pull))?;
-            listings::tags(state, name, query).await
-        }
-        V2Route::Referrers(name, digest) if method == Method::GET => {
-            let name = checked_name(state, name)?;
-            authorize(state, headers, Need::Repo(name, Action::Pull))?;
-            listings::referrers(state, name, digest, query).await
-        }
-        V2Route::Manifest(name, reference) => {
-            let name = checked_name(state, name)?;
-            match *method {
-                Method::GET | Method::HEAD => {
-                    authorize(state, headers, Need::Repo(name, Action::Pull))?;
-                    manifests::get(state, name, reference, headers, head).await
-                }
-                Method::PUT => {
-                    authorize(state, headers, Need::Repo(name, Action::Push))?;
-                    manifests::put(state, name, reference, headers, body).await
-                }
-                Method::DELETE => {
-                    authorize(state, headers, Need::Repo(name, Action::Delete))?;
-                    manifests::delete(state, name, reference).await
-                }
-                _ => Err(method_not_allowed()),
-            }
-        }
-        V2Route::Blob(name, digest) => {
-            let name = checked_name(state, name)?;
-            match *method {
-                Method::GET | Method::HEAD => {
-                    authorize(state, headers, Need::Repo(name, Action::Pull))?;
-                    blobs::get(state, name, digest, headers, head).await
-                }
-                Method::DELETE => {
-                    authorize(state, headers, Need::Repo(name, Action::Delete))?;
-                    blobs::delete(state, name, digest).await
-                }
-                _ => Err(method_not_allowed()),
-            }
-        }
-        V2Route::UploadStart(name) if method == Method::POST => {
-            let name = checked_name(state, name)?;
-            let caller = authorize(state, headers, Need::Repo(name, Action::Push))?;
-            uploads::start(state, &caller, name, query, body).await
-        }
-        V2Route::Upload(name, id) => {
-            let name = checked_name(state, name)?;
-            authorize(state, headers, Need::Repo(name, Action::Push))?;
-            match *method {
-                Method::GET => uploads::status(state, name, id).await,
-                Method::PATCH => uploads::patch(state, name, id, headers, body).await,
-                Method::PUT => uploads::finish(state, name, id, query, headers, body).await,
-                Method::DELETE => uploads::cancel(state, name, id).await,
-                _ => Err(method_not_allowed()),
-            }
-        }
-        V2Route::Trust(gun, rest) => {
-            Ok(trust::handle(state, method, gun, rest, query, headers, std::mem::take(body)).await)
-        }
-        V2Route::TrustChangefeed if method == Method::GET => {
-            Ok(trust::global_changefeed(state, query, headers).await)
-        }
-        V2Route::Unknown => Err(not_found()),
-        _ => Err(method_not_allowed()),
-    }
+        Endpoint::TrustChangefeed => trust::global_changefeed(state, caller, query).await?,
+    })
 }
 
 #[cfg(test)]

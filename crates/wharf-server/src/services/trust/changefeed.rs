@@ -52,13 +52,59 @@ pub fn parse_changefeed_query(query: &str) -> TrustResult<(i64, i64)> {
 }
 
 impl TrustService {
-    /// Changefeed of one repository (`Some`) or of all.
+    /// Changefeed of one repository.
     pub async fn changefeed(&self, repository: Option<&str>, query: &str) -> TrustResult<Vec<u8>> {
         let (change_id, records) = parse_changefeed_query(query)?;
         let changes = self.meta.trust_changes(repository, change_id, records).await?;
         Ok(changefeed_json(&changes))
     }
+
+    /// The registry-wide changefeed as one caller may see it: only changes of
+    /// repositories `may_read` accepts, paged exactly like the unfiltered feed (a page
+    /// holds up to `records` visible changes; `change_id` moves past hidden ones).
+    pub async fn readable_changefeed(
+        &self,
+        query: &str,
+        may_read: impl Fn(&str) -> bool,
+    ) -> TrustResult<Vec<u8>> {
+        let (change_id, records) = parse_changefeed_query(query)?;
+        let want = records.unsigned_abs().min(MAX_PAGE) as usize;
+        // Notary's two directions: forward from `change_id`, or back from it (or from
+        // the newest change when it is negative).
+        let backward = records < 0 || change_id < 0;
+        let step = if backward { -(want as i64) } else { want as i64 };
+        let mut cursor = change_id;
+        let mut visible: Vec<wharf_store::TrustChange> = Vec::new();
+        while visible.len() < want {
+            let batch = self.meta.trust_changes(None, cursor, step).await?;
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                break;
+            };
+            let exhausted = batch.len() < want;
+            cursor = if backward { first.id } else { last.id };
+            let mut seen: Vec<_> = batch.into_iter().filter(|c| may_read(&c.repository)).collect();
+            if backward {
+                seen.append(&mut visible);
+                visible = seen;
+            } else {
+                visible.append(&mut seen);
+            }
+            if exhausted {
+                break;
+            }
+        }
+        if backward {
+            let extra = visible.len().saturating_sub(want);
+            visible.drain(..extra);
+        } else {
+            visible.truncate(want);
+        }
+        Ok(changefeed_json(&visible))
+    }
 }
+
+/// The store's own cap on one page of changes.
+const MAX_PAGE: u64 = 10_000;
 
 #[cfg(test)]
 mod tests {

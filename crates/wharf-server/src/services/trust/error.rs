@@ -23,6 +23,9 @@ pub enum TrustError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Disabling content trust was asked without confirming that all trust data goes.
+    #[error("{}", super::policy::DISABLE_WARNING)]
+    ConfirmationRequired,
 }
 
 pub type TrustResult<T> = Result<T, TrustError>;

@@ -28,7 +28,7 @@ use published_cache::PublishedCache;
 pub use changefeed::{changefeed_json, parse_changefeed_query};
 pub use error::{TrustError, TrustResult};
 pub use multipart::parse_multipart;
-pub use policy::{DISABLED_MESSAGE, POLICY_SETTING};
+pub use policy::{DISABLE_WARNING, DISABLED_MESSAGE, POLICY_SETTING, PolicyOutcome};
 pub use serve::{CacheKind, MetaName, Served, parse_meta_name};
 pub use update::MAX_UPDATE_BYTES;
 
@@ -37,6 +37,9 @@ pub struct TrustService {
     kek: Arc<KeyEncryptionKey>,
     names: Arc<ServerNames>,
     published: PublishedCache,
+    /// Uploads validated at once (CPU-bound work on blocking threads): one per core but
+    /// one, so the async workers always keep a core.
+    validation: tokio::sync::Semaphore,
 }
 
 impl TrustService {
@@ -55,6 +58,7 @@ impl TrustService {
             kek,
             names,
             published: PublishedCache::default(),
+            validation: tokio::sync::Semaphore::new(validation_slots()),
         })
     }
 
@@ -83,6 +87,10 @@ impl TrustService {
         let files = self.meta.trust_current(repository).await?;
         Ok(overview::overview(&files))
     }
+}
+
+fn validation_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 fn audit(actor: &str, action: &str, target: &str, detail: &str) -> AuditRecord {
@@ -148,7 +156,7 @@ mod tests {
             matches!(&refused, Err(TrustError::Update(UpdateError::Validation(m))) if m == DISABLED_MESSAGE),
             "{refused:?}"
         );
-        svc.set_enabled("me", true).await.unwrap();
+        svc.set_enabled("me", true, false).await.unwrap();
         let refused = svc
             .update(
                 "a",
@@ -163,7 +171,12 @@ mod tests {
             "{refused:?}"
         );
         // Disabling wipes server keys too: the next pending key is a new one.
-        svc.set_enabled("me", false).await.unwrap();
+        assert!(matches!(
+            svc.set_enabled("me", false, false).await,
+            Err(TrustError::ConfirmationRequired)
+        ));
+        assert!(svc.enabled().await.unwrap());
+        svc.set_enabled("me", false, true).await.unwrap();
         assert_ne!(k1, svc.get_key("a", "timestamp").await.unwrap());
         assert!(matches!(
             svc.get_metadata("a", "reg.example.com/a", "root.json").await,
@@ -273,5 +286,68 @@ mod tests {
         }
         // The generator reaches both readings often enough to mean something.
         assert!(accepted > 2_000, "only {accepted} trust names generated");
+    }
+
+    /// The registry-wide changefeed shows a caller only repositories it may read, and
+    /// pages over the visible changes the way the unfiltered feed pages over all.
+    #[tokio::test]
+    async fn the_global_changefeed_shows_only_readable_repositories() {
+        let (_d, svc) = service(true).await;
+        // Interleaved changes: a, b, c, a, b, c, ... (timestamp versions 1..=4 each).
+        for version in 1..=4 {
+            for repository in ["a", "b", "c"] {
+                let file = wharf_store::NewTrustFile {
+                    role: "timestamp".into(),
+                    version,
+                    sha256: format!("{repository}{version}"),
+                    content: b"{}".to_vec(),
+                };
+                svc.meta
+                    .trust_commit(
+                        repository,
+                        &format!("reg.example.com/{repository}"),
+                        &[file],
+                        None,
+                        0,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        let feed = |query: &'static str| {
+            let svc = &svc;
+            async move {
+                let body = svc.readable_changefeed(query, |r| r == "b").await.unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                v["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["GUN"].as_str().unwrap().to_owned(),
+                            r["SHA256"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let b = |v: &[i64]| {
+            v.iter()
+                .map(|n| ("reg.example.com/b".to_owned(), format!("b{n}")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(feed("records=100").await, b(&[1, 2, 3, 4]));
+        // Forward pages of two: the second page starts after the first page's last ID.
+        assert_eq!(feed("records=2").await, b(&[1, 2]));
+        // ID 5 is b's second change: the page after it.
+        assert_eq!(feed("change_id=5&records=2").await, b(&[3, 4]));
+        // Backwards from the newest.
+        assert_eq!(feed("change_id=-1&records=3").await, b(&[2, 3, 4]));
+        assert_eq!(feed("change_id=-1&records=1").await, b(&[4]));
+        // The unfiltered per-repository feed is unchanged.
+        let all: serde_json::Value =
+            serde_json::from_slice(&svc.changefeed(None, "records=100").await.unwrap()).unwrap();
+        assert_eq!(all["count"], 12);
     }
 }

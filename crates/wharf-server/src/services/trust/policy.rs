@@ -13,6 +13,24 @@ pub const POLICY_SETTING: &str = "content_trust_enabled";
 pub const DISABLED_MESSAGE: &str =
     "content trust is disabled on this registry; an owner can enable it with `wharf content-trust enable`";
 
+/// The refusal of a disable that was not confirmed: what it costs, and how the admin API
+/// confirms it (the portal shows its own confirmation page).
+pub const DISABLE_WARNING: &str = "disabling content trust deletes ALL trust data of EVERY repository \
+(signatures, keys held by the registry) and cannot be undone; images stay. \
+Send {\"enabled\":false,\"confirm_delete_all_trust_data\":true} to proceed";
+
+/// What a change of the switch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyOutcome {
+    /// The switch already stood where asked; nothing was recorded.
+    Unchanged,
+    Enabled,
+    /// Trust data of this many repositories was deleted.
+    Disabled {
+        repositories_wiped: u64,
+    },
+}
+
 impl TrustService {
     pub async fn enabled(&self) -> TrustResult<bool> {
         Ok(self
@@ -32,16 +50,30 @@ impl TrustService {
         }
     }
 
-    /// Turn the policy on or off. Off deletes all trust data of every repository in the
-    /// same transaction that records the switch, so no half-wiped state is observable.
-    pub async fn set_enabled(&self, actor: &str, enabled: bool) -> TrustResult<u64> {
+    /// Turn the policy on or off. Off deletes all trust data of every repository, so it
+    /// needs `confirmed` (the one place that rule lives: the admin API and the portal
+    /// both ask here), and it deletes in the same transaction that records the switch,
+    /// so no half-wiped state is observable. Asking for the current state changes and
+    /// records nothing.
+    pub async fn set_enabled(
+        &self,
+        actor: &str,
+        enabled: bool,
+        confirmed: bool,
+    ) -> TrustResult<PolicyOutcome> {
+        if self.enabled().await? == enabled {
+            return Ok(PolicyOutcome::Unchanged);
+        }
         if enabled {
             let record = audit(actor, "content-trust.enable", "registry", "");
             self.meta
                 .put_setting(POLICY_SETTING, policy_value(true), Some(&record))
                 .await?;
             tracing::info!(%actor, "content trust enabled");
-            return Ok(0);
+            return Ok(PolicyOutcome::Enabled);
+        }
+        if !confirmed {
+            return Err(TrustError::ConfirmationRequired);
         }
         let wiped = self
             .meta
@@ -58,7 +90,9 @@ impl TrustService {
             .await?;
         self.published.invalidate(None);
         tracing::warn!(%actor, repositories = wiped, "content trust disabled; all trust data deleted");
-        Ok(wiped)
+        Ok(PolicyOutcome::Disabled {
+            repositories_wiped: wiped,
+        })
     }
 }
 
