@@ -1,7 +1,15 @@
 //! The multipart/form-data body of notary's `POST …/_trust/tuf/` (spec §1.4), split
-//! into its files.
+//! into its files. Linear in the body: the boundary is at most 70 characters (RFC 2046;
+//! Go's writer, which docker and notary use, makes 60), every search starts where the
+//! previous one ended, and the number of parts is capped.
 
 use super::{TrustError, TrustResult};
+
+/// RFC 2046 §5.1.1: a boundary is 1 to 70 characters.
+pub const MAX_BOUNDARY_LEN: usize = 70;
+/// Files in one update: root, targets, snapshot and the delegation roles a publish
+/// changes. Real updates carry a handful.
+pub const MAX_PARTS: usize = 256;
 
 /// A multipart/form-data body split into (filename, content) parts. The filename is
 /// taken raw: delegation roles contain `/` and must not be sanitised (spec §1.4).
@@ -20,6 +28,9 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> TrustResult<Vec<(Stri
         .map(|(_, v)| v.trim().trim_matches('"'))
         .filter(|b| !b.is_empty())
         .ok_or_else(|| bad("no multipart boundary"))?;
+    if boundary.len() > MAX_BOUNDARY_LEN {
+        return Err(bad("multipart boundary longer than 70 characters (RFC 2046)"));
+    }
     let delim = format!("--{boundary}");
     let delim = delim.as_bytes();
     let mut pos = find(body, delim, 0).ok_or_else(|| bad("no multipart boundary in body"))?;
@@ -28,6 +39,9 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> TrustResult<Vec<(Stri
         pos += delim.len();
         if body[pos..].starts_with(b"--") {
             return Ok(parts);
+        }
+        if parts.len() == MAX_PARTS {
+            return Err(bad("more than 256 files in one update"));
         }
         // Skip transport padding, then the CRLF ending the delimiter line.
         while body.get(pos).is_some_and(|b| *b == b' ' || *b == b'\t') {
@@ -55,11 +69,23 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> TrustResult<Vec<(Stri
     }
 }
 
+/// First `needle` in `hay` at or after `from`. Needles here are at most 74 bytes (CRLF,
+/// `--` and a capped boundary), so this is linear in the bytes searched.
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    hay.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    let (&first, rest) = needle.split_first()?;
+    let hay = hay.get(from..)?;
+    let mut at = 0;
+    while at + needle.len() <= hay.len() {
+        let next = hay[at..=hay.len() - needle.len()]
+            .iter()
+            .position(|b| *b == first)?;
+        let start = at + next;
+        if hay[start + 1..start + needle.len()] == *rest {
+            return Some(from + start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 /// `filename="…"` of a Content-Disposition value, unescaping Go's `\"` and `\\`.
@@ -103,5 +129,38 @@ Content-Type: application/octet-stream\r\n\r\n{\"a\":1}\r\n--XX\r\nContent-Dispo
             Err(TrustError::MalformedUpload(_))
         ));
         assert!(parse_multipart("multipart/form-data; boundary=XX", b"--XX\r\nbroken").is_err());
+    }
+
+    /// The review's 200,000-character boundary took 37 s: now refused at once by length,
+    /// and a 70-character one over a 10 MB body is one linear pass.
+    #[test]
+    fn long_boundaries_and_part_floods_are_refused() {
+        let long = "b".repeat(MAX_BOUNDARY_LEN + 1);
+        let refused = parse_multipart(&format!("multipart/form-data; boundary={long}"), b"");
+        assert!(
+            matches!(&refused, Err(TrustError::MalformedUpload(m)) if m == "multipart boundary longer than 70 characters (RFC 2046)"),
+            "{refused:?}"
+        );
+        // Almost-matching bytes everywhere (the quadratic case for a naive search).
+        let boundary = "a".repeat(MAX_BOUNDARY_LEN);
+        let mut body =
+            format!("--{boundary}\r\nContent-Disposition: form-data; filename=\"root\"\r\n\r\n").into_bytes();
+        body.extend(std::iter::repeat_n(b'-', 10 << 20));
+        let refused = parse_multipart(&format!("multipart/form-data; boundary={boundary}"), &body);
+        assert!(matches!(&refused, Err(TrustError::MalformedUpload(m)) if m == "unterminated part"));
+        let mut flood = String::new();
+        for _ in 0..=MAX_PARTS {
+            flood.push_str("--B\r\nContent-Disposition: form-data; filename=\"x\"\r\n\r\n{}\r\n");
+        }
+        flood.push_str("--B--\r\n");
+        let refused = parse_multipart("multipart/form-data; boundary=B", flood.as_bytes());
+        assert!(
+            matches!(&refused, Err(TrustError::MalformedUpload(m)) if m == "more than 256 files in one update"),
+            "{refused:?}"
+        );
+        assert_eq!(find(b"xxabcab", b"ab", 0), Some(2));
+        assert_eq!(find(b"xxabcab", b"ab", 3), Some(5));
+        assert_eq!(find(b"xxabcab", b"abd", 0), None);
+        assert_eq!(find(b"ab", b"ab", 1), None);
     }
 }

@@ -26,23 +26,33 @@ impl TrustService {
         body: &[u8],
     ) -> TrustResult<()> {
         self.require_enabled().await?;
-        let mut uploads = Vec::new();
-        for (filename, content) in parse_multipart(content_type, body)? {
-            uploads.push(wharf_tuf::parse_upload_part(&filename, content).map_err(TrustError::Update)?);
-        }
         let current = self.current_map(repository).await?;
-        let bytes: BTreeMap<String, Vec<u8>> = current
-            .iter()
-            .map(|(r, f)| (r.clone(), f.content.clone()))
-            .collect();
+        let current: BTreeMap<String, Vec<u8>> = current.into_iter().map(|(r, f)| (r, f.content)).collect();
         let keys = self.server_keys(repository).await?;
-        let input = UpdateInput {
-            gun,
-            current: &bytes,
-            uploads: &uploads,
-            now: Utc::now(),
-        };
-        let files = wharf_tuf::validate_update(&input, &keys).map_err(TrustError::Update)?;
+        let (gun_owned, content_type, body) = (gun.to_owned(), content_type.to_owned(), body.to_vec());
+        // Parsing and signature checks are CPU work proportional to the upload: off the
+        // async workers, and one upload at a time per spare core, so a hostile upload
+        // slows other uploads, never the registry's other requests.
+        let _permit = self
+            .validation
+            .acquire()
+            .await
+            .map_err(|_| TrustError::Internal("validation queue closed".into()))?;
+        let files = tokio::task::spawn_blocking(move || -> TrustResult<Vec<NewFile>> {
+            let mut uploads = Vec::new();
+            for (filename, content) in parse_multipart(&content_type, &body)? {
+                uploads.push(wharf_tuf::parse_upload_part(&filename, content).map_err(TrustError::Update)?);
+            }
+            let input = UpdateInput {
+                gun: &gun_owned,
+                current: &current,
+                uploads: &uploads,
+                now: Utc::now(),
+            };
+            wharf_tuf::validate_update(&input, &keys).map_err(TrustError::Update)
+        })
+        .await
+        .map_err(|e| TrustError::Internal(format!("trust validation task failed: {e}")))??;
         let roles: Vec<String> = files
             .iter()
             .map(|f| format!("{} v{}", f.role, f.version))
