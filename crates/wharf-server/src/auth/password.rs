@@ -1,13 +1,23 @@
 //! Password hashing with Argon2id (PHC strings). Hashing is deliberately slow, so it runs
 //! on the blocking pool, never on the async workers.
 
+use std::sync::LazyLock;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
 
 use super::secrets::{SecretError, random_bytes};
 
+/// Argon2 runs at once at most this many times: each run holds 19 MiB and a core, so a
+/// burst of logins (say 200 unknown names in parallel) queues here instead of taking
+/// 200 × 19 MiB. One per core keeps the cores busy and memory flat.
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get().max(2))));
+
 pub async fn hash_password(password: String) -> Result<String, SecretError> {
     let salt = random_bytes::<16>()?;
+    let _slot = HASHING.acquire().await.map_err(|_| SecretError::Random)?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password_with_salt(password.as_bytes(), &salt)
@@ -24,6 +34,9 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     // A valid PHC string for a password nobody knows, used when there is no user.
     const DECOY: &str =
         "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$K7VmqL4uqFtn4XQZmZPtWHFYc1MVDoQPszL9GVHCGGg";
+    let Ok(_slot) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let (target, real) = match &hash {
             Some(h) => (h.as_str(), true),

@@ -7,8 +7,12 @@ use axum::response::IntoResponse;
 use crate::app::AppState;
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    text.push_str("# HELP wharf_password_checks_total Password and secret checks run by logins.\n");
+    text.push_str("# TYPE wharf_password_checks_total counter\n");
+    text.push_str(&format!(
+        "wharf_password_checks_total {}\n",
+        state.identity.password_checks()
+    ));
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

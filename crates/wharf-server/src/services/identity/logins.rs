@@ -87,19 +87,24 @@ impl IdentityService {
         if let Some(ip) = from {
             keys.push((format!("a:{ip}"), ADDRESS_FREE_FAILURES));
         }
-        let t = now();
-        if let Some(left) = self.throttle.locked(&keys, t) {
-            return Err(IdentityError::LockedOut(left));
-        }
+        // Waits while earlier attempts on the same name or address are being checked,
+        // so parallel guesses meet the lockout they cause instead of racing past it.
+        let attempt = self
+            .throttle
+            .begin(&keys)
+            .await
+            .map_err(IdentityError::LockedOut)?;
         let principal = self.meta.find_principal(name).await?;
         let hash = principal.as_ref().and_then(|p| p.password_hash.clone());
         // Argon2 verification compares in constant time; a missing principal or a
         // disabled credential is checked against a decoy so timing tells nothing.
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !verify_password(password.to_owned(), hash).await {
-            self.throttle.failed(&keys, t);
+            attempt.failed(now());
             return Err(IdentityError::InvalidCredentials);
         }
-        self.throttle.succeeded(&principal_key);
+        attempt.succeeded(&principal_key);
         principal.ok_or(IdentityError::InvalidCredentials)
     }
 

@@ -42,6 +42,8 @@ pub struct IdentityService {
     /// exactly as the trust routes read them.
     names: Arc<ServerNames>,
     throttle: Throttle,
+    /// Password (and secret) checks run by logins, for `/metrics`.
+    password_checks: std::sync::atomic::AtomicU64,
 }
 
 impl IdentityService {
@@ -72,10 +74,16 @@ impl IdentityService {
             ttl: i64::try_from(ttl_seconds).unwrap_or(300),
             names,
             throttle: Throttle::default(),
+            password_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     pub fn service(&self) -> &str {
         &self.service
+    }
+
+    /// How many password or secret checks logins have run since start.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
