@@ -18,6 +18,7 @@
 
 pub mod canonical;
 pub mod error;
+mod gojson;
 pub mod keys;
 pub mod metadata;
 pub mod signature;

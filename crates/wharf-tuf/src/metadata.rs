@@ -260,6 +260,10 @@ impl Envelope {
     pub fn parse(bytes: impl Into<Vec<u8>>) -> Result<Self, Error> {
         let bytes = bytes.into();
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Json(e.to_string()))?;
+        // Before anything is read from it: refuse what Go would read
+        // differently (case-insensitive member names, duplicates, escaped
+        // times), see `gojson`.
+        crate::gojson::check_document(&bytes).map_err(Error::Json)?;
         let Value::Object(mut top) = v else {
             return Err(Error::Json("metadata is not a JSON object".into()));
         };
@@ -773,6 +777,184 @@ mod tests {
             r#"malformed json: parsing time "2030-01-01t00:00:00z" as "2006-01-02T15:04:05Z07:00": cannot parse "t00:00:00z" as "T""#
         );
         assert_eq!(err.code(), "MALFORMED_JSON");
+    }
+
+    const EXP: &str = r#""expires":"2030-01-01T00:00:00Z""#;
+
+    fn refused(doc: &str) -> String {
+        match Envelope::parse(doc.as_bytes().to_vec()) {
+            Err(Error::Json(m)) => m,
+            other => panic!("{doc}: expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn accepted(doc: &str) -> Envelope {
+        Envelope::parse(doc.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{doc}: {e}"))
+    }
+
+    #[test]
+    fn struct_members_matched_like_go_encoding_json() {
+        let targets = |extra: &str| {
+            format!(r#"{{"signed":{{"_type":"Targets",{EXP},"version":5{extra}}},"signatures":[]}}"#)
+        };
+        // Go reads `Version` into `version` (last one wins: 1); we read 5.
+        assert_eq!(
+            refused(&targets(r#","Version":1"#)),
+            r#"signed: member "Version" is a case variant of "version" (Go reads both into one field)"#
+        );
+        assert_eq!(
+            refused(&targets(r#","Expires":"2001-01-01T00:00:00Z""#)),
+            r#"signed: member "Expires" is a case variant of "expires" (Go reads both into one field)"#
+        );
+        let err =
+            crate::update::parse_upload_part("targets", targets(r#","Version":1"#).into_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            crate::UpdateError::MalformedJson(
+                r#"signed: member "Version" is a case variant of "version" (Go reads both into one field)"#
+                    .into()
+            )
+        );
+        // serde_json keeps the last of exact duplicates silently.
+        assert_eq!(
+            refused(&targets(r#","version":1"#)),
+            r#"signed: duplicate member "version""#
+        );
+        // Go's folding also matches the Kelvin sign and the long s.
+        assert_eq!(
+            refused(&format!(
+                r#"{{"signed":{{"_type":"Root",{EXP},"version":1,"\u212aeys":{{}}}},"signatures":[]}}"#
+            )),
+            "signed: member \"\u{212a}eys\" is a case variant of \"keys\" (Go reads both into one field)"
+        );
+        assert_eq!(
+            refused(&format!(
+                r#"{{"signed":{{"_type":"Targets",{EXP},"version":1}},"ſignatures":[]}}"#
+            )),
+            r#"envelope: member "ſignatures" is a case variant of "signatures" (Go reads both into one field)"#
+        );
+        // A known member present only as a case variant.
+        assert_eq!(
+            refused(&format!(
+                r#"{{"Signed":{{"_type":"Targets",{EXP},"version":1}},"signatures":[]}}"#
+            )),
+            r#"envelope: member "Signed" is a case variant of "signed" (Go reads both into one field)"#
+        );
+        assert_eq!(
+            refused(&format!(
+                r#"{{"signed":{{"_TYPE":"Targets",{EXP},"version":1}},"signatures":[]}}"#
+            )),
+            r#"signed: member "_TYPE" is a case variant of "_type" (Go reads both into one field)"#
+        );
+        // Two unknown members equal ignoring case: Go ignores both, refused anyway.
+        assert_eq!(
+            refused(&targets(r#","foo":1,"Foo":2"#)),
+            r#"signed: members "foo" and "Foo" differ only in case"#
+        );
+        // Unknown members stay accepted, as in Go.
+        accepted(&targets(r#","foo":1"#));
+        accepted(&targets(r#","keys":{"a":1,"A":2}"#));
+    }
+
+    #[test]
+    fn nested_struct_members_matched_like_go() {
+        let sig = r#"{"keyid":"ab","method":"eddsa","sig":"AA=="}"#;
+        let env = |signed: &str, sigs: &str| format!(r#"{{"signed":{signed},"signatures":[{sigs}]}}"#);
+        let root = |keys: &str, roles: &str| {
+            env(
+                &format!(r#"{{"_type":"Root",{EXP},"keys":{keys},"roles":{roles},"version":1}}"#),
+                sig,
+            )
+        };
+        let targets = |body: &str| env(&format!(r#"{{"_type":"Targets",{EXP},{body},"version":1}}"#), sig);
+        let meta = |body: &str| {
+            env(
+                &format!(r#"{{"_type":"Snapshot",{EXP},{body},"version":1}}"#),
+                sig,
+            )
+        };
+        let variant = |path: &str, name: &str, field: &str| {
+            format!(
+                r#"{path}: member "{name}" is a case variant of "{field}" (Go reads both into one field)"#
+            )
+        };
+        let cases = [
+            (
+                env(
+                    &format!(r#"{{"_type":"Targets",{EXP},"version":1}}"#),
+                    r#"{"keyid":"ab","KeyID":"cd","method":"eddsa","sig":"AA=="}"#,
+                ),
+                variant("signatures[0]", "KeyID", "keyid"),
+            ),
+            (
+                root(
+                    r#"{"k1":{"keytype":"ed25519","keyval":{"public":"AA==","Public":"AQ=="}}}"#,
+                    "{}",
+                ),
+                variant(r#"signed.keys["k1"].keyval"#, "Public", "public"),
+            ),
+            (
+                root(
+                    r#"{"k1":{"keytype":"ed25519","Keytype":"rsa","keyval":{"public":"AA=="}}}"#,
+                    "{}",
+                ),
+                variant(r#"signed.keys["k1"]"#, "Keytype", "keytype"),
+            ),
+            (
+                root("{}", r#"{"targets":{"keyids":[],"threshold":1,"Threshold":9}}"#),
+                variant(r#"signed.roles["targets"]"#, "Threshold", "threshold"),
+            ),
+            (
+                targets(
+                    r#""delegations":{"keys":{},"roles":[{"keyids":[],"name":"targets/a","NAME":"targets/b","threshold":1}]}"#,
+                ),
+                variant("signed.delegations.roles[0]", "NAME", "name"),
+            ),
+            (
+                targets(r#""delegations":{"keys":{},"Roles":[],"roles":[]}"#),
+                variant("signed.delegations", "Roles", "roles"),
+            ),
+            (
+                targets(r#""targets":{"v1":{"hashes":{},"length":1,"Length":2}}"#),
+                variant(r#"signed.targets["v1"]"#, "Length", "length"),
+            ),
+            (
+                meta(r#""meta":{"root":{"Hashes":{},"length":1}}"#),
+                variant(r#"signed.meta["root"]"#, "Hashes", "hashes"),
+            ),
+            (
+                targets(r#""targets":{"v1":{"length":1},"v1":{"length":2}}"#),
+                r#"signed.targets: duplicate key "v1""#.to_string(),
+            ),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(refused(&doc), want, "{doc}");
+        }
+        // Maps are matched exactly by Go: case variants are distinct entries.
+        accepted(&targets(r#""targets":{"v1":{"length":1},"V1":{"length":2}}"#));
+        accepted(&meta(
+            r#""meta":{"root":{"length":1,"hashes":{"sha256":"AA==","SHA256":"AQ=="}},"Root":{"length":1}}"#,
+        ));
+        accepted(&root(
+            r#"{"k1":{"keytype":"ed25519","keyval":{"public":"AA=="}},"K1":{"keytype":"ed25519","keyval":{"public":"AA=="}}}"#,
+            r#"{"targets":{"keyids":[],"threshold":1},"Targets":{"keyids":[],"threshold":1}}"#,
+        ));
+        // `custom` is kept raw by Go (json.RawMessage): not inspected.
+        accepted(&targets(
+            r#""targets":{"v1":{"custom":{"a":1,"A":2},"length":1}}"#,
+        ));
+    }
+
+    #[test]
+    fn escaped_expires_refused_like_go() {
+        // Go's time.Time.UnmarshalJSON parses the raw string without decoding
+        // JSON escapes; serde_json decodes them.
+        assert_eq!(
+            refused(
+                r#"{"signed":{"_type":"Targets","expires":"2030-01-01T00:00:00\u005a","version":1},"signatures":[]}"#
+            ),
+            "signed.expires: a JSON escape in a time is refused (Go parses the raw text)"
+        );
     }
 
     #[test]
