@@ -89,6 +89,12 @@ pub fn verify_signature(key: &PublicKey, method: &str, sig: &[u8], msg: &[u8]) -
                 keys::ECDSA_X509 => leaf_spki(key)?,
                 _ => return Err(bad("ecdsa signature with non-ecdsa key")),
             };
+            // Go cannot parse compressed points; counting them would give one
+            // private key a second key ID (also for data stored before
+            // uploads refused such keys).
+            if let Some(why) = keys::spki_problem(&spki) {
+                return Err(Error::Signature(why));
+            }
             use p256::pkcs8::DecodePublicKey as _;
             let vk = p256::ecdsa::VerifyingKey::from_public_key_der(&spki)
                 .map_err(|_| bad("unsupported ecdsa key (only P-256)"))?;
@@ -106,6 +112,10 @@ pub fn verify_signature(key: &PublicKey, method: &str, sig: &[u8], msg: &[u8]) -
                 keys::RSA_X509 => leaf_spki(key)?,
                 _ => return Err(bad("rsa signature with non-rsa key")),
             };
+            // notary's RSA verifiers refuse moduli under 2048 bits.
+            if let Some(why) = keys::spki_problem(&spki) {
+                return Err(Error::Signature(why));
+            }
             use rsa::pkcs8::DecodePublicKey as _;
             use rsa::signature::Verifier as _;
             let pk = rsa::PublicKey::from_public_key_der(&spki).map_err(|_| bad("bad rsa key"))?;

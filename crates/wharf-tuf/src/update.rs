@@ -442,9 +442,15 @@ fn load_targets(
     loaded: &BTreeMap<String, LoadedTargets>,
     now: Option<DateTime<Utc>>,
 ) -> Result<Targets, String> {
+    let uploaded = now.is_some();
     let decode = |env: &Envelope| -> Result<Targets, String> {
         let t: Targets = env.decode().map_err(|e| e.to_string())?;
         t.validate_structure(name)?;
+        // Stored ancestors are trusted as stored (a key refused today must
+        // not make a delegate's push fail); uploads are checked.
+        if uploaded {
+            check_declared_keys(name, &t.delegations.keys)?;
+        }
         Ok(t)
     };
     let expiry = |t: &Targets| match now {
@@ -468,6 +474,16 @@ fn load_targets(
     verify_threshold(&env.signed, &env.signatures, &keys, entry.threshold, name)
         .map_err(|e| e.to_string())?;
     Ok(t)
+}
+
+/// Refuses an uploaded file declaring a key notary (or the Go clients)
+/// would not use the way Wharf would ([`PublicKey::check_acceptable`]).
+fn check_declared_keys(role: &str, keys: &BTreeMap<String, PublicKey>) -> Result<(), String> {
+    for (id, key) in keys {
+        key.check_acceptable()
+            .map_err(|why| format!("{role} type metadata invalid: key {id} refused: {why}"))?;
+    }
+    Ok(())
 }
 
 fn check_uploaded_snapshot(
@@ -569,6 +585,7 @@ pub fn validate_root(
     const PATH: &str = "could not validate the path to a trusted root: ";
     let root: Root = env.decode().map_err(|e| e.to_string())?;
     root.validate_structure()?;
+    check_declared_keys(ROOT, &root.keys)?;
     let now_s = now.timestamp();
     let certs = parse_all_certs(&root);
     let from_root = valid_leaf_certs(&certs.leaves, gun, Some(now_s))
