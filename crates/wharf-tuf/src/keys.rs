@@ -77,6 +77,46 @@ impl PublicKey {
         .into_bytes()
     }
 
+    /// Refuses keys that must not be accepted into uploaded metadata (root
+    /// `keys`, delegation keys): see [`spki_problem`] for bare keys and the
+    /// keys inside certificates; certificates also must not be SHA-1 signed
+    /// (notary refuses them for root keys; the same weakness applies to
+    /// delegations) and must not carry several CNs (Go reads the last, a
+    /// naive reader the first, so they could disagree on whether a root
+    /// certificate names the GUN). Every certificate of a bundle is checked.
+    /// Ed25519 and unknown key types have nothing to check (unknown types
+    /// verify nothing). A PEM bundle that does not parse is left alone:
+    /// Wharf's verifier and Go's both fail on it, so it verifies nothing.
+    pub fn check_acceptable(&self) -> Result<(), String> {
+        match self.keytype.as_str() {
+            ECDSA | RSA => spki_problem(&self.public).map_or(Ok(()), Err),
+            ECDSA_X509 | RSA_X509 => {
+                let Ok(certs) = parse_pem_certificates(&self.public) else {
+                    return Ok(());
+                };
+                for c in &certs {
+                    if c.common_name_count > 1 {
+                        return Err(format!(
+                            "certificate has {} common names, at most one is accepted",
+                            c.common_name_count
+                        ));
+                    }
+                    if c.sha1_signature {
+                        return Err(format!(
+                            "certificate with CN {} uses invalid SHA1 signature algorithm",
+                            c.common_name.as_deref().unwrap_or("")
+                        ));
+                    }
+                    if let Some(p) = spki_problem(&c.spki_der) {
+                        return Err(p);
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Parses a key object (`keyval.private` is ignored, as in notary's ID).
     pub fn from_value(v: &Value) -> Result<Self, Error> {
         serde_json::from_value(v.clone()).map_err(|e| Error::Key(e.to_string()))
@@ -120,6 +160,69 @@ pub(crate) fn de_b64_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>
     }
 }
 
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+
+/// notary's minimum RSA modulus size (verifiers and certificate checks).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Exact bit length of an RSA modulus, like Go's `N.BitLen()`. (x509-parser's
+/// `key_size` counts whole bytes, so a 2047-bit modulus would pass as 2048.)
+fn rsa_modulus_bits(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<usize> {
+    let Ok(x509_parser::public_key::PublicKey::RSA(k)) = spki.parsed() else {
+        return None;
+    };
+    let n = k.modulus;
+    let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+    Some(n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize))
+}
+
+/// Why an SPKI (bare `ecdsa`/`rsa` key or a certificate's key) must not be
+/// used, if it must not:
+/// * an elliptic-curve point in compressed SEC1 form: Go cannot parse it,
+///   while p256 can, and the same private key then has a second key ID with
+///   which one signer could meet a threshold of 2 alone;
+/// * an RSA modulus under 2048 bits: notary's verifiers refuse it;
+/// * anything these checks cannot parse: the verifiers (p256, rsa) use
+///   another DER parser than x509-parser, so a key we cannot inspect might
+///   still verify. No client writes such keys; Go could not use them either.
+pub fn spki_problem(spki_der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer as _;
+    let Ok((rest, spki)) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der) else {
+        // A bare SEC1 point given instead of an SPKI.
+        if is_compressed_point(spki_der) {
+            return Some(compressed_point_message());
+        }
+        return Some("public key is not a DER SubjectPublicKeyInfo".into());
+    };
+    if !rest.is_empty() {
+        return Some("public key is not a DER SubjectPublicKeyInfo".into());
+    }
+    match spki.algorithm.algorithm.to_id_string().as_str() {
+        OID_EC_PUBLIC_KEY if is_compressed_point(&spki.subject_public_key.data) => {
+            Some(compressed_point_message())
+        }
+        OID_RSA_ENCRYPTION => match rsa_modulus_bits(&spki) {
+            None => Some("RSA public key cannot be parsed".into()),
+            Some(bits) if bits < MIN_RSA_BITS => Some(format!(
+                "RSA key must be at least {MIN_RSA_BITS} bits, has {bits}"
+            )),
+            Some(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// SEC1 compressed form: `02|03 || X`, X as long as the field (32 bytes for
+/// P-256, up to 66 for P-521).
+fn is_compressed_point(point: &[u8]) -> bool {
+    matches!(point.first(), Some(2 | 3)) && (33..=67).contains(&point.len())
+}
+
+fn compressed_point_message() -> String {
+    "ecdsa public key is a compressed point".to_string()
+}
+
 /// Public-key algorithm of a certificate / SPKI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAlgorithm {
@@ -132,7 +235,13 @@ pub enum KeyAlgorithm {
 #[derive(Debug, Clone)]
 pub struct CertInfo {
     pub der: Vec<u8>,
+    /// The subject CN when there is exactly one. With several, Go's
+    /// `Subject.CommonName` is the last and a naive reading the first; such
+    /// certificates are refused (see [`PublicKey::check_acceptable`]) and
+    /// never match a GUN.
     pub common_name: Option<String>,
+    /// Number of CN attributes in the subject.
+    pub common_name_count: usize,
     /// Unix seconds.
     pub not_before: i64,
     pub not_after: i64,
@@ -148,22 +257,15 @@ impl CertInfo {
     pub fn parse_der(der: &[u8]) -> Result<Self, Error> {
         let (_, cert) = x509_parser::parse_x509_certificate(der)
             .map_err(|e| Error::Key(format!("invalid certificate: {e}")))?;
-        let common_name = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_string);
+        let cns: Vec<_> = cert.subject().iter_common_name().collect();
+        let common_name = match cns.as_slice() {
+            [only] => only.as_str().ok().map(str::to_string),
+            _ => None,
+        };
         let spki = cert.public_key();
         let (key_algorithm, rsa_bits) = match spki.algorithm.algorithm.to_id_string().as_str() {
-            "1.2.840.10045.2.1" => (KeyAlgorithm::Ecdsa, None),
-            "1.2.840.113549.1.1.1" => {
-                let bits = match spki.parsed() {
-                    Ok(x509_parser::public_key::PublicKey::RSA(k)) => Some(k.key_size()),
-                    _ => None,
-                };
-                (KeyAlgorithm::Rsa, bits)
-            }
+            OID_EC_PUBLIC_KEY => (KeyAlgorithm::Ecdsa, None),
+            OID_RSA_ENCRYPTION => (KeyAlgorithm::Rsa, rsa_modulus_bits(spki)),
             _ => (KeyAlgorithm::Other, None),
         };
         // sha1WithRSA, dsaWithSHA1, ecdsa-with-SHA1 (what Go refuses here).
@@ -174,6 +276,7 @@ impl CertInfo {
         Ok(CertInfo {
             der: der.to_vec(),
             common_name,
+            common_name_count: cns.len(),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             is_ca: cert.is_ca(),
@@ -195,7 +298,7 @@ impl CertInfo {
                 "certificate uses invalid SHA1 signature algorithm".into(),
             ));
         }
-        if self.key_algorithm == KeyAlgorithm::Rsa && self.rsa_bits.unwrap_or(0) < 2048 {
+        if self.key_algorithm == KeyAlgorithm::Rsa && self.rsa_bits.unwrap_or(0) < MIN_RSA_BITS {
             return Err(Error::Key("RSA bit length is too short".into()));
         }
         if let Some(now) = now {

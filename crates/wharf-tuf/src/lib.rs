@@ -4,7 +4,9 @@
 //!
 //! Server flow for `POST /v2/<gun>/_trust/tuf/`:
 //! 1. each multipart part -> [`parse_upload_part`] (NO_FILENAME /
-//!    INVALID_ROLE / MALFORMED_JSON);
+//!    INVALID_ROLE / the role's INVALID_UPDATE error when larger than
+//!    [`limits::MAX_METADATA_BYTES`] / MALFORMED_JSON); all limits on
+//!    uploaded metadata are in [`limits`];
 //! 2. [`validate_update`] with the current stored file of each role, the
 //!    server's keys ([`KeyLookup`], e.g. `Vec<PrivateKey>`) and "now";
 //! 3. store the returned [`NewFile`]s in one transaction (unique
@@ -18,7 +20,9 @@
 
 pub mod canonical;
 pub mod error;
+mod gojson;
 pub mod keys;
+pub mod limits;
 pub mod metadata;
 pub mod signature;
 pub mod update;

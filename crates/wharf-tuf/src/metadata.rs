@@ -100,10 +100,135 @@ where
 fn de_expires<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
+        Some(s) => parse_go_rfc3339(&s).map(Some).map_err(serde::de::Error::custom),
     }
+}
+
+/// Go's `time.RFC3339` layout, named in parse errors as Go names it.
+const GO_RFC3339: &str = "2006-01-02T15:04:05Z07:00";
+
+/// Parses `expires` exactly as the Go clients do (`time.Time.UnmarshalJSON`,
+/// i.e. `time.Parse(time.RFC3339, …)`), refusing everything any Go version
+/// in use refuses. Why so strict: a value that only Wharf accepts (chrono
+/// takes `t`/`z`, a space for `T`, leap second `60`) is stored, and then
+/// every client that reads the repository fails to parse it, so one
+/// delegate could break verification of the whole repository.
+///
+/// Accepted: `YYYY-MM-DDThh:mm:ss[.f…](Z|±hh:mm)`, all fields fixed width,
+/// `T`/`Z` uppercase, month/day valid for the calendar (month lengths, leap
+/// years), hour ≤ 23, minute and second ≤ 59, offset hour ≤ 23 and minute
+/// ≤ 59. Fractional seconds (not in the layout) are accepted like Go does:
+/// `.` and one or more digits, the first nine kept. Deliberately refused
+/// although some Go `time.Parse` versions take them: a one-digit hour and a
+/// `,` decimal separator (Go's own RFC 3339 fast path and strict check refuse
+/// them, and no Go client writes them). Error texts follow Go's
+/// (`parsing time "…" as "…": cannot parse "…" as "…"`, `…: second out of
+/// range`).
+pub fn parse_go_rfc3339(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    let b = s.as_bytes();
+    let mut pos = 0;
+    // Only ASCII is ever consumed, so `pos` is always a char boundary.
+    let cannot = |pos: usize, elem: &str| {
+        format!(
+            "parsing time {s:?} as \"{GO_RFC3339}\": cannot parse {:?} as \"{elem}\"",
+            &s[pos..]
+        )
+    };
+    let range = |what: &str| format!("parsing time {s:?}: {what} out of range");
+    let digits = |pos: &mut usize, n: usize, elem: &str| -> Result<u32, String> {
+        let end = *pos + n;
+        if end > b.len() || !b[*pos..end].iter().all(u8::is_ascii_digit) {
+            return Err(cannot(*pos, elem));
+        }
+        let v = b[*pos..end]
+            .iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        *pos = end;
+        Ok(v)
+    };
+    let lit = |pos: &mut usize, c: u8| -> Result<(), String> {
+        if b.get(*pos) != Some(&c) {
+            return Err(cannot(*pos, &char::from(c).to_string()));
+        }
+        *pos += 1;
+        Ok(())
+    };
+    let year = digits(&mut pos, 4, "2006")?;
+    lit(&mut pos, b'-')?;
+    let month = digits(&mut pos, 2, "01")?;
+    if !(1..=12).contains(&month) {
+        return Err(range("month"));
+    }
+    lit(&mut pos, b'-')?;
+    let day = digits(&mut pos, 2, "02")?;
+    lit(&mut pos, b'T')?;
+    let hour = digits(&mut pos, 2, "15")?;
+    if hour > 23 {
+        return Err(range("hour"));
+    }
+    lit(&mut pos, b':')?;
+    let minute = digits(&mut pos, 2, "04")?;
+    if minute > 59 {
+        return Err(range("minute"));
+    }
+    lit(&mut pos, b':')?;
+    let second = digits(&mut pos, 2, "05")?;
+    if second > 59 {
+        return Err(range("second"));
+    }
+    let mut nanos = 0u32;
+    if b.get(pos) == Some(&b'.') && b.get(pos + 1).is_some_and(u8::is_ascii_digit) {
+        pos += 1;
+        let start = pos;
+        while b.get(pos).is_some_and(u8::is_ascii_digit) {
+            pos += 1;
+        }
+        for i in 0..9 {
+            let d = if start + i < pos { b[start + i] - b'0' } else { 0 };
+            nanos = nanos * 10 + u32::from(d);
+        }
+    }
+    let offset_secs = if b.get(pos) == Some(&b'Z') {
+        pos += 1;
+        0
+    } else {
+        let zone = &b[pos..];
+        let sign = match zone.first() {
+            Some(b'+') => 1,
+            Some(b'-') => -1,
+            _ => return Err(cannot(pos, "Z07:00")),
+        };
+        let well_formed = zone.len() >= 6
+            && zone[1..3].iter().all(u8::is_ascii_digit)
+            && zone[3] == b':'
+            && zone[4..6].iter().all(u8::is_ascii_digit);
+        if !well_formed {
+            return Err(cannot(pos, "Z07:00"));
+        }
+        let oh = i32::from(zone[1] - b'0') * 10 + i32::from(zone[2] - b'0');
+        let om = i32::from(zone[4] - b'0') * 10 + i32::from(zone[5] - b'0');
+        if oh > 23 {
+            return Err(range("time zone offset hour"));
+        }
+        if om > 59 {
+            return Err(range("time zone offset minute"));
+        }
+        pos += 6;
+        sign * (oh * 3600 + om * 60)
+    };
+    if pos != b.len() {
+        return Err(format!("parsing time {s:?}: extra text: {:?}", &s[pos..]));
+    }
+    // Go checks the day against the month's length last.
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(|| range("day"))?;
+    let naive = date
+        .and_hms_nano_opt(hour, minute, second, nanos)
+        .ok_or_else(|| range("second"))?;
+    let offset = FixedOffset::east_opt(offset_secs).ok_or_else(|| range("time zone offset hour"))?;
+    naive
+        .and_local_timezone(offset)
+        .single()
+        .ok_or_else(|| range("time zone offset hour"))
 }
 
 /// The members every role has; all notary parses at upload time.
@@ -135,6 +260,10 @@ impl Envelope {
     pub fn parse(bytes: impl Into<Vec<u8>>) -> Result<Self, Error> {
         let bytes = bytes.into();
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Json(e.to_string()))?;
+        // Before anything is read from it: refuse what Go would read
+        // differently (case-insensitive member names, duplicates, escaped
+        // times), see `gojson`.
+        crate::gojson::check_document(&bytes).map_err(Error::Json)?;
         let Value::Object(mut top) = v else {
             return Err(Error::Json("metadata is not a JSON object".into()));
         };
@@ -552,6 +681,280 @@ mod tests {
         }
         assert_eq!(parent_role("targets/a/b"), "targets/a");
         assert_eq!(parent_role("targets"), "root");
+    }
+
+    fn with_expires(raw: &str) -> Vec<u8> {
+        format!(r#"{{"signed":{{"_type":"Targets","expires":{raw},"version":1}},"signatures":[]}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn expires_parsed_like_go_rfc3339() {
+        let ok = |s: &str| {
+            Envelope::parse(with_expires(&format!("\"{s}\"")))
+                .unwrap()
+                .common
+                .expires
+                .unwrap()
+        };
+        assert_eq!(
+            ok("2030-01-01T00:00:00Z").to_rfc3339(),
+            "2030-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            ok("2026-11-22T16:40:53.755942949Z").timestamp_subsec_nanos(),
+            755_942_949
+        );
+        // Go keeps the first nine fractional digits and drops the rest.
+        assert_eq!(
+            ok("2030-01-01T00:00:00.1234567891Z").timestamp_subsec_nanos(),
+            123_456_789
+        );
+        assert_eq!(
+            ok("2030-01-01T01:00:00+01:00").with_timezone(&Utc).to_rfc3339(),
+            "2030-01-01T00:00:00+00:00"
+        );
+        ok("2030-01-01T00:00:00-23:59");
+        ok("2024-02-29T23:59:59Z");
+        assert!(
+            Envelope::parse(with_expires("null"))
+                .unwrap()
+                .common
+                .expires
+                .is_none()
+        );
+
+        const L: &str = "as \"2006-01-02T15:04:05Z07:00\": cannot parse";
+        for (input, why) in [
+            ("2030-01-01t00:00:00z", format!(r#"{L} "t00:00:00z" as "T""#)),
+            ("2030-01-01T00:00:00z", format!(r#"{L} "z" as "Z07:00""#)),
+            ("2030-01-01 00:00:00Z", format!(r#"{L} " 00:00:00Z" as "T""#)),
+            ("2030-01-01T1:00:00Z", format!(r#"{L} "1:00:00Z" as "15""#)),
+            ("2030-01-01T00:00:00,5Z", format!(r#"{L} ",5Z" as "Z07:00""#)),
+            ("2030-01-01T00:00:00.Z", format!(r#"{L} ".Z" as "Z07:00""#)),
+            ("2030-01-01T00:00:00", format!(r#"{L} "" as "Z07:00""#)),
+            ("2030-01-01T00:00:00+0100", format!(r#"{L} "+0100" as "Z07:00""#)),
+            (
+                "+030-01-01T00:00:00Z",
+                format!(r#"{L} "+030-01-01T00:00:00Z" as "2006""#),
+            ),
+            ("", format!(r#"{L} "" as "2006""#)),
+            ("2030-01-01T00:00:00Zjunk", r#": extra text: "junk""#.to_string()),
+            ("2030-12-31T23:59:60Z", ": second out of range".to_string()),
+            ("2030-13-01T00:00:00Z", ": month out of range".to_string()),
+            ("2030-00-01T00:00:00Z", ": month out of range".to_string()),
+            ("2030-02-29T00:00:00Z", ": day out of range".to_string()),
+            ("2030-04-31T00:00:00Z", ": day out of range".to_string()),
+            ("2030-01-00T00:00:00Z", ": day out of range".to_string()),
+            ("2030-01-01T24:00:00Z", ": hour out of range".to_string()),
+            ("2030-01-01T00:60:00Z", ": minute out of range".to_string()),
+            (
+                "2030-01-01T00:00:00+24:00",
+                ": time zone offset hour out of range".to_string(),
+            ),
+            (
+                "2030-01-01T00:00:00-01:60",
+                ": time zone offset minute out of range".to_string(),
+            ),
+        ] {
+            let sep = if why.starts_with(':') { "" } else { " " };
+            assert_eq!(
+                Envelope::parse(with_expires(&format!("\"{input}\""))).unwrap_err(),
+                Error::Json(format!("parsing time {input:?}{sep}{why}")),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn upload_with_lowercase_expires_is_malformed() {
+        // What a delegate once uploaded: Go clients then failed on every read.
+        let err =
+            crate::update::parse_upload_part("targets/releases", with_expires(r#""2030-01-01t00:00:00z""#))
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"malformed json: parsing time "2030-01-01t00:00:00z" as "2006-01-02T15:04:05Z07:00": cannot parse "t00:00:00z" as "T""#
+        );
+        assert_eq!(err.code(), "MALFORMED_JSON");
+    }
+
+    const EXP: &str = r#""expires":"2030-01-01T00:00:00Z""#;
+
+    fn refused(doc: &str) -> String {
+        match Envelope::parse(doc.as_bytes().to_vec()) {
+            Err(Error::Json(m)) => m,
+            other => panic!("{doc}: expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn accepted(doc: &str) -> Envelope {
+        Envelope::parse(doc.as_bytes().to_vec()).unwrap_or_else(|e| panic!("{doc}: {e}"))
+    }
+
+    #[test]
+    fn struct_members_matched_like_go_encoding_json() {
+        let targets = |extra: &str| {
+            format!(r#"{{"signed":{{"_type":"Targets",{EXP},"version":5{extra}}},"signatures":[]}}"#)
+        };
+        // Go reads `Version` into `version` (last one wins: 1); we read 5.
+        assert_eq!(
+            refused(&targets(r#","Version":1"#)),
+            r#"signed: member "Version" is a case variant of "version" (Go reads both into one field)"#
+        );
+        assert_eq!(
+            refused(&targets(r#","Expires":"2001-01-01T00:00:00Z""#)),
+            r#"signed: member "Expires" is a case variant of "expires" (Go reads both into one field)"#
+        );
+        let err =
+            crate::update::parse_upload_part("targets", targets(r#","Version":1"#).into_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            crate::UpdateError::MalformedJson(
+                r#"signed: member "Version" is a case variant of "version" (Go reads both into one field)"#
+                    .into()
+            )
+        );
+        // serde_json keeps the last of exact duplicates silently.
+        assert_eq!(
+            refused(&targets(r#","version":1"#)),
+            r#"signed: duplicate member "version""#
+        );
+        // Go's folding also matches the Kelvin sign and the long s.
+        assert_eq!(
+            refused(&format!(
+                r#"{{"signed":{{"_type":"Root",{EXP},"version":1,"\u212aeys":{{}}}},"signatures":[]}}"#
+            )),
+            "signed: member \"\u{212a}eys\" is a case variant of \"keys\" (Go reads both into one field)"
+        );
+        assert_eq!(
+            refused(&format!(
+                r#"{{"signed":{{"_type":"Targets",{EXP},"version":1}},"ſignatures":[]}}"#
+            )),
+            r#"envelope: member "ſignatures" is a case variant of "signatures" (Go reads both into one field)"#
+        );
+        // A known member present only as a case variant.
+        assert_eq!(
+            refused(&format!(
+                r#"{{"Signed":{{"_type":"Targets",{EXP},"version":1}},"signatures":[]}}"#
+            )),
+            r#"envelope: member "Signed" is a case variant of "signed" (Go reads both into one field)"#
+        );
+        assert_eq!(
+            refused(&format!(
+                r#"{{"signed":{{"_TYPE":"Targets",{EXP},"version":1}},"signatures":[]}}"#
+            )),
+            r#"signed: member "_TYPE" is a case variant of "_type" (Go reads both into one field)"#
+        );
+        // Two unknown members equal ignoring case: Go ignores both, refused anyway.
+        assert_eq!(
+            refused(&targets(r#","foo":1,"Foo":2"#)),
+            r#"signed: members "foo" and "Foo" differ only in case"#
+        );
+        // Unknown members stay accepted, as in Go.
+        accepted(&targets(r#","foo":1"#));
+        accepted(&targets(r#","keys":{"a":1,"A":2}"#));
+    }
+
+    #[test]
+    fn nested_struct_members_matched_like_go() {
+        let sig = r#"{"keyid":"ab","method":"eddsa","sig":"AA=="}"#;
+        let env = |signed: &str, sigs: &str| format!(r#"{{"signed":{signed},"signatures":[{sigs}]}}"#);
+        let root = |keys: &str, roles: &str| {
+            env(
+                &format!(r#"{{"_type":"Root",{EXP},"keys":{keys},"roles":{roles},"version":1}}"#),
+                sig,
+            )
+        };
+        let targets = |body: &str| env(&format!(r#"{{"_type":"Targets",{EXP},{body},"version":1}}"#), sig);
+        let meta = |body: &str| {
+            env(
+                &format!(r#"{{"_type":"Snapshot",{EXP},{body},"version":1}}"#),
+                sig,
+            )
+        };
+        let variant = |path: &str, name: &str, field: &str| {
+            format!(
+                r#"{path}: member "{name}" is a case variant of "{field}" (Go reads both into one field)"#
+            )
+        };
+        let cases = [
+            (
+                env(
+                    &format!(r#"{{"_type":"Targets",{EXP},"version":1}}"#),
+                    r#"{"keyid":"ab","KeyID":"cd","method":"eddsa","sig":"AA=="}"#,
+                ),
+                variant("signatures[0]", "KeyID", "keyid"),
+            ),
+            (
+                root(
+                    r#"{"k1":{"keytype":"ed25519","keyval":{"public":"AA==","Public":"AQ=="}}}"#,
+                    "{}",
+                ),
+                variant(r#"signed.keys["k1"].keyval"#, "Public", "public"),
+            ),
+            (
+                root(
+                    r#"{"k1":{"keytype":"ed25519","Keytype":"rsa","keyval":{"public":"AA=="}}}"#,
+                    "{}",
+                ),
+                variant(r#"signed.keys["k1"]"#, "Keytype", "keytype"),
+            ),
+            (
+                root("{}", r#"{"targets":{"keyids":[],"threshold":1,"Threshold":9}}"#),
+                variant(r#"signed.roles["targets"]"#, "Threshold", "threshold"),
+            ),
+            (
+                targets(
+                    r#""delegations":{"keys":{},"roles":[{"keyids":[],"name":"targets/a","NAME":"targets/b","threshold":1}]}"#,
+                ),
+                variant("signed.delegations.roles[0]", "NAME", "name"),
+            ),
+            (
+                targets(r#""delegations":{"keys":{},"Roles":[],"roles":[]}"#),
+                variant("signed.delegations", "Roles", "roles"),
+            ),
+            (
+                targets(r#""targets":{"v1":{"hashes":{},"length":1,"Length":2}}"#),
+                variant(r#"signed.targets["v1"]"#, "Length", "length"),
+            ),
+            (
+                meta(r#""meta":{"root":{"Hashes":{},"length":1}}"#),
+                variant(r#"signed.meta["root"]"#, "Hashes", "hashes"),
+            ),
+            (
+                targets(r#""targets":{"v1":{"length":1},"v1":{"length":2}}"#),
+                r#"signed.targets: duplicate key "v1""#.to_string(),
+            ),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(refused(&doc), want, "{doc}");
+        }
+        // Maps are matched exactly by Go: case variants are distinct entries.
+        accepted(&targets(r#""targets":{"v1":{"length":1},"V1":{"length":2}}"#));
+        accepted(&meta(
+            r#""meta":{"root":{"length":1,"hashes":{"sha256":"AA==","SHA256":"AQ=="}},"Root":{"length":1}}"#,
+        ));
+        accepted(&root(
+            r#"{"k1":{"keytype":"ed25519","keyval":{"public":"AA=="}},"K1":{"keytype":"ed25519","keyval":{"public":"AA=="}}}"#,
+            r#"{"targets":{"keyids":[],"threshold":1},"Targets":{"keyids":[],"threshold":1}}"#,
+        ));
+        // `custom` is kept raw by Go (json.RawMessage): not inspected.
+        accepted(&targets(
+            r#""targets":{"v1":{"custom":{"a":1,"A":2},"length":1}}"#,
+        ));
+    }
+
+    #[test]
+    fn escaped_expires_refused_like_go() {
+        // Go's time.Time.UnmarshalJSON parses the raw string without decoding
+        // JSON escapes; serde_json decodes them.
+        assert_eq!(
+            refused(
+                r#"{"signed":{"_type":"Targets","expires":"2030-01-01T00:00:00\u005a","version":1},"signatures":[]}"#
+            ),
+            "signed.expires: a JSON escape in a time is refused (Go parses the raw text)"
+        );
     }
 
     #[test]

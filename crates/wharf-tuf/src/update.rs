@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::canonical::to_canonical;
 use crate::error::{Error, UpdateError};
 use crate::keys::{CertInfo, PublicKey, cert_chain_to_key, parse_pem_certificates};
+use crate::limits::{MAX_DELEGATIONS, MAX_KEYS, MAX_METADATA_BYTES, MAX_ROLE_KEYS, MAX_SIGNATURES};
 use crate::metadata::{
     Envelope, FileMeta, MetaFile, ROOT, Root, SNAPSHOT, TARGETS, TIMESTAMP, Targets, check_expiry,
     encode_file, format_go_time, is_delegation, is_valid_role, parent_role,
@@ -45,7 +46,8 @@ pub struct Upload {
 
 /// First-stage check of one multipart part (notary's handler): filename is
 /// the role (raw, may contain `/`, optional `.json`), body must be an
-/// envelope. Errors: NO_FILENAME, INVALID_ROLE, MALFORMED_JSON.
+/// envelope. Errors: NO_FILENAME, INVALID_ROLE, the role's typed error for a
+/// body over [`MAX_METADATA_BYTES`] (checked before parsing), MALFORMED_JSON.
 pub fn parse_upload_part(filename: &str, body: Vec<u8>) -> Result<Upload, UpdateError> {
     let role = filename.strip_suffix(".json").unwrap_or(filename);
     if role.is_empty() {
@@ -54,12 +56,102 @@ pub fn parse_upload_part(filename: &str, body: Vec<u8>) -> Result<Upload, Update
     if !is_valid_role(role) {
         return Err(UpdateError::InvalidRole(role.to_string()));
     }
+    check_size(role, &body)?;
     let env = Envelope::parse(body).map_err(|e| UpdateError::MalformedJson(e.to_string()))?;
     Ok(Upload {
         role: role.to_string(),
         version: env.common.version,
         bytes: env.bytes,
     })
+}
+
+/// The typed error notary uses for a failure of `role`'s file (timestamp
+/// uploads have none: they are only parsed, then ignored).
+fn role_error(role: &str, msg: String) -> UpdateError {
+    match role {
+        ROOT => UpdateError::BadRoot(msg),
+        SNAPSHOT => UpdateError::BadSnapshot(msg),
+        TIMESTAMP => UpdateError::Validation(msg),
+        _ => UpdateError::BadTargets(msg),
+    }
+}
+
+/// [`MAX_METADATA_BYTES`], checked before any parsing.
+fn check_size(role: &str, bytes: &[u8]) -> Result<(), UpdateError> {
+    if bytes.len() > MAX_METADATA_BYTES {
+        return Err(role_error(
+            role,
+            format!(
+                "{role} metadata is too large: {} bytes, limit {MAX_METADATA_BYTES} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses an uploaded file for validation: size first, then JSON, then the
+/// signature count, all before any signature is verified.
+fn parse_upload(up: &Upload) -> Result<Envelope, UpdateError> {
+    check_size(&up.role, &up.bytes)?;
+    let env = Envelope::parse(up.bytes.clone()).map_err(|e| role_error(&up.role, e.to_string()))?;
+    if env.signatures.len() > MAX_SIGNATURES {
+        return Err(role_error(
+            &up.role,
+            format!(
+                "{} has too many signatures: {}, limit {MAX_SIGNATURES}",
+                up.role,
+                env.signatures.len()
+            ),
+        ));
+    }
+    Ok(env)
+}
+
+/// [`MAX_ROLE_KEYS`] for one role entry of `container`'s file.
+fn check_role_key_count(container: &str, role: &str, keyids: &[String]) -> Result<(), String> {
+    if keyids.len() > MAX_ROLE_KEYS {
+        return Err(format!(
+            "{container} type metadata invalid: {role} lists too many key IDs: {}, limit {MAX_ROLE_KEYS}",
+            keyids.len()
+        ));
+    }
+    Ok(())
+}
+
+/// [`MAX_KEYS`] for the keys declared in `container`'s file.
+fn check_key_count(container: &str, keys: &BTreeMap<String, PublicKey>) -> Result<(), String> {
+    if keys.len() > MAX_KEYS {
+        return Err(format!(
+            "{container} type metadata invalid: too many keys: {}, limit {MAX_KEYS}",
+            keys.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Counts of an uploaded root, before its keys and certificates are parsed.
+fn check_root_limits(root: &Root) -> Result<(), String> {
+    check_key_count(ROOT, &root.keys)?;
+    for (name, r) in &root.roles {
+        check_role_key_count(ROOT, name, &r.keyids)?;
+    }
+    Ok(())
+}
+
+/// Counts of an uploaded targets/delegation file, before its keys are parsed.
+fn check_targets_limits(role: &str, t: &Targets) -> Result<(), String> {
+    let n = t.delegations.roles.len();
+    if n > MAX_DELEGATIONS {
+        return Err(format!(
+            "{role} type metadata invalid: too many delegations: {n}, limit {MAX_DELEGATIONS}"
+        ));
+    }
+    check_key_count(role, &t.delegations.keys)?;
+    for d in &t.delegations.roles {
+        check_role_key_count(role, &d.name, &d.keyids)?;
+    }
+    Ok(())
 }
 
 /// A file to store (in one transaction) after a successful update.
@@ -158,7 +250,7 @@ pub fn validate_update(
                 up.version
             )));
         }
-        let env = Envelope::parse(up.bytes.clone()).map_err(|e| UpdateError::BadRoot(e.to_string()))?;
+        let env = parse_upload(up)?;
         let root = validate_root(input.gun, stored_root.as_ref().map(|(r, _)| r), &env, now)
             .map_err(UpdateError::BadRoot)?;
         if root.version < current {
@@ -219,7 +311,7 @@ pub fn validate_update(
             );
         }
         let up = uploads[name];
-        let env = Envelope::parse(up.bytes.clone()).map_err(|e| UpdateError::BadTargets(e.to_string()))?;
+        let env = parse_upload(up)?;
         let t = load_targets(name, &env, &root, &loaded, Some(now)).map_err(UpdateError::BadTargets)?;
         loaded.insert(
             name.to_string(),
@@ -237,7 +329,7 @@ pub fn validate_update(
 
     // 5. snapshot: uploaded (validated, stored as is) or generated.
     let snapshot_bytes = if let Some(up) = uploads.get(SNAPSHOT) {
-        let env = Envelope::parse(up.bytes.clone()).map_err(|e| UpdateError::BadSnapshot(e.to_string()))?;
+        let env = parse_upload(up)?;
         check_uploaded_snapshot(&env, &root, &root_bytes, &loaded, now).map_err(UpdateError::BadSnapshot)?;
         out.push(NewFile {
             role: SNAPSHOT.into(),
@@ -442,9 +534,16 @@ fn load_targets(
     loaded: &BTreeMap<String, LoadedTargets>,
     now: Option<DateTime<Utc>>,
 ) -> Result<Targets, String> {
+    let uploaded = now.is_some();
     let decode = |env: &Envelope| -> Result<Targets, String> {
         let t: Targets = env.decode().map_err(|e| e.to_string())?;
         t.validate_structure(name)?;
+        // Stored ancestors are trusted as stored (a key refused today must
+        // not make a delegate's push fail); uploads are checked.
+        if uploaded {
+            check_targets_limits(name, &t)?;
+            check_declared_keys(name, &t.delegations.keys)?;
+        }
         Ok(t)
     };
     let expiry = |t: &Targets| match now {
@@ -468,6 +567,16 @@ fn load_targets(
     verify_threshold(&env.signed, &env.signatures, &keys, entry.threshold, name)
         .map_err(|e| e.to_string())?;
     Ok(t)
+}
+
+/// Refuses an uploaded file declaring a key notary (or the Go clients)
+/// would not use the way Wharf would ([`PublicKey::check_acceptable`]).
+fn check_declared_keys(role: &str, keys: &BTreeMap<String, PublicKey>) -> Result<(), String> {
+    for (id, key) in keys {
+        key.check_acceptable()
+            .map_err(|why| format!("{role} type metadata invalid: key {id} refused: {why}"))?;
+    }
+    Ok(())
 }
 
 fn check_uploaded_snapshot(
@@ -569,6 +678,8 @@ pub fn validate_root(
     const PATH: &str = "could not validate the path to a trusted root: ";
     let root: Root = env.decode().map_err(|e| e.to_string())?;
     root.validate_structure()?;
+    check_root_limits(&root)?;
+    check_declared_keys(ROOT, &root.keys)?;
     let now_s = now.timestamp();
     let certs = parse_all_certs(&root);
     let from_root = valid_leaf_certs(&certs.leaves, gun, Some(now_s))
@@ -618,4 +729,235 @@ pub fn sign_and_encode(signed: &Value, signers: &[&dyn Signer]) -> Result<Vec<u8
         .map(|s| s.sign(&msg))
         .collect::<Result<Vec<_>, _>>()?;
     encode_file(signed, &sigs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use chrono::TimeZone as _;
+    use serde_json::json;
+
+    use super::*;
+    use crate::signature::VERIFICATIONS;
+
+    const GUN: &str = "example.com/limits";
+
+    /// A GUN with a stored root (trusted as stored, so its root key need not
+    /// be a certificate), a client targets key and server-held snapshot and
+    /// timestamp keys.
+    struct Repo {
+        now: DateTime<Utc>,
+        root_key: PrivateKey,
+        targets: PrivateKey,
+        server: Vec<PrivateKey>,
+        current: BTreeMap<String, Vec<u8>>,
+    }
+
+    fn root_value(
+        version: i64,
+        keys: &[&PublicKey],
+        role_ids: [Vec<String>; 4],
+        now: DateTime<Utc>,
+    ) -> Value {
+        let keys: serde_json::Map<String, Value> = keys.iter().map(|k| (k.key_id(), k.to_value())).collect();
+        let [root, targets, snapshot, timestamp] = role_ids;
+        json!({"_type": "Root", "consistent_snapshot": false, "expires": format_go_time(now + ROOT_EXPIRY),
+               "keys": keys, "version": version,
+               "roles": {"root": {"keyids": root, "threshold": 1}, "targets": {"keyids": targets, "threshold": 1},
+                         "snapshot": {"keyids": snapshot, "threshold": 1}, "timestamp": {"keyids": timestamp, "threshold": 1}}})
+    }
+
+    fn repo() -> Repo {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 16, 0, 0).unwrap();
+        let root_key = PrivateKey::generate_ed25519().unwrap();
+        let targets = PrivateKey::generate_p256().unwrap();
+        let (sn, ts) = (generate_server_key().unwrap(), generate_server_key().unwrap());
+        let ks = [&root_key, &targets, &sn, &ts].map(|k| k.public_key().clone());
+        let root = root_value(
+            1,
+            &ks.iter().collect::<Vec<_>>(),
+            ks.clone().map(|k| vec![k.key_id()]),
+            now,
+        );
+        let root = sign_and_encode(&root, &[&root_key]).unwrap();
+        Repo {
+            now,
+            root_key,
+            targets,
+            server: vec![sn, ts],
+            current: [(ROOT.to_string(), root)].into(),
+        }
+    }
+
+    impl Repo {
+        fn push(&self, role: &str, bytes: Vec<u8>) -> Result<Vec<NewFile>, UpdateError> {
+            let up = parse_upload_part(role, bytes)?;
+            self.validate(up)
+        }
+        fn validate(&self, up: Upload) -> Result<Vec<NewFile>, UpdateError> {
+            let input = UpdateInput {
+                gun: GUN,
+                current: &self.current,
+                uploads: &[up],
+                now: self.now,
+            };
+            validate_update(&input, &self.server)
+        }
+        fn targets_value(&self, delegations: Value) -> Value {
+            json!({"_type": "Targets", "delegations": delegations, "expires": format_go_time(self.now + TARGETS_EXPIRY),
+                   "targets": {}, "version": 1})
+        }
+    }
+
+    fn verifications() -> usize {
+        VERIFICATIONS.with(Cell::get)
+    }
+
+    #[test]
+    fn thousands_of_signatures_for_one_key_refused_before_any_verification() {
+        let r = repo();
+        let signed = r.targets_value(json!({"keys": {}, "roles": []}));
+        let junk = Signature {
+            keyid: r.targets.key_id(),
+            method: "ecdsa".into(),
+            sig: vec![7; 64],
+        };
+        let bytes = encode_file(&signed, &vec![junk; 5000]).unwrap();
+        VERIFICATIONS.with(|c| c.set(0));
+        assert_eq!(
+            r.push(TARGETS, bytes).unwrap_err(),
+            UpdateError::BadTargets("targets has too many signatures: 5000, limit 200".into())
+        );
+        assert_eq!(verifications(), 0);
+    }
+
+    #[test]
+    fn each_key_is_verified_at_most_once() {
+        let r = repo();
+        let signed = r.targets_value(json!({"keys": {}, "roles": []}));
+        let good = r.targets.sign(&to_canonical(&signed).unwrap()).unwrap();
+        let junk = Signature {
+            sig: vec![7; 64],
+            ..good.clone()
+        };
+        let stranger = Signature {
+            keyid: "00".repeat(32),
+            ..junk.clone()
+        };
+        // The first signature of a key decides; later ones with its key ID
+        // and ones by keys outside the role are never verified.
+        let mut sigs = vec![good];
+        sigs.extend(std::iter::repeat_n(junk.clone(), 150));
+        sigs.extend(std::iter::repeat_n(stranger.clone(), 49));
+        VERIFICATIONS.with(|c| c.set(0));
+        r.push(TARGETS, encode_file(&signed, &sigs).unwrap()).unwrap();
+        assert_eq!(verifications(), 1);
+
+        let mut sigs = vec![junk; 100];
+        sigs.extend(std::iter::repeat_n(stranger, 100));
+        VERIFICATIONS.with(|c| c.set(0));
+        assert_eq!(
+            r.push(TARGETS, encode_file(&signed, &sigs).unwrap()).unwrap_err(),
+            UpdateError::BadTargets("valid signatures did not meet threshold for targets".into())
+        );
+        assert_eq!(verifications(), 1);
+    }
+
+    #[test]
+    fn oversized_files_refused_before_parsing() {
+        let r = repo();
+        let body = vec![b' '; 8 * 1024 * 1024 + 1];
+        let too_large =
+            |role: &str| format!("{role} metadata is too large: 8388609 bytes, limit 8388608 bytes");
+        for (role, want) in [
+            ("root", UpdateError::BadRoot(too_large("root"))),
+            ("targets", UpdateError::BadTargets(too_large("targets"))),
+            ("targets/a.json", UpdateError::BadTargets(too_large("targets/a"))),
+            ("snapshot", UpdateError::BadSnapshot(too_large("snapshot"))),
+            ("timestamp", UpdateError::Validation(too_large("timestamp"))),
+        ] {
+            assert_eq!(parse_upload_part(role, body.clone()).unwrap_err(), want, "{role}");
+        }
+        // Also for uploads not made by parse_upload_part.
+        let up = Upload {
+            role: TARGETS.into(),
+            version: 2,
+            bytes: body,
+        };
+        assert_eq!(
+            r.validate(up).unwrap_err(),
+            UpdateError::BadTargets(too_large("targets"))
+        );
+    }
+
+    #[test]
+    fn delegation_counts_limited() {
+        let r = repo();
+        let push = |delegations: Value| {
+            let signed = r.targets_value(delegations);
+            r.push(TARGETS, sign_and_encode(&signed, &[&r.targets]).unwrap())
+        };
+        let role = |i: usize, ids: Vec<String>| json!({"keyids": ids, "name": format!("targets/d{i}"), "paths": [""], "threshold": 1});
+        let roles: Vec<Value> = (0..1001).map(|i| role(i, vec![])).collect();
+        assert_eq!(
+            push(json!({"keys": {}, "roles": roles})).unwrap_err(),
+            UpdateError::BadTargets(
+                "targets type metadata invalid: too many delegations: 1001, limit 1000".into()
+            )
+        );
+        let keys: serde_json::Map<String, Value> = (0..1001u32)
+            .map(|i| {
+                let k = PublicKey::new(
+                    crate::keys::ED25519,
+                    [i.to_be_bytes().to_vec(), vec![0; 28]].concat(),
+                );
+                (k.key_id(), k.to_value())
+            })
+            .collect();
+        assert_eq!(
+            push(json!({"keys": keys, "roles": []})).unwrap_err(),
+            UpdateError::BadTargets("targets type metadata invalid: too many keys: 1001, limit 1000".into())
+        );
+        let k = r.targets.public_key();
+        let roles = vec![role(0, vec![k.key_id(); 101])];
+        assert_eq!(
+            push(json!({"keys": {k.key_id(): k.to_value()}, "roles": roles})).unwrap_err(),
+            UpdateError::BadTargets(
+                "targets type metadata invalid: targets/d0 lists too many key IDs: 101, limit 100".into()
+            )
+        );
+        let roles: Vec<Value> = (0..1000).map(|i| role(i, vec![k.key_id(); 100])).collect();
+        push(json!({"keys": {k.key_id(): k.to_value()}, "roles": roles})).unwrap();
+    }
+
+    #[test]
+    fn root_key_counts_limited() {
+        let r = repo();
+        let ks = [&r.root_key, &r.targets, &r.server[0], &r.server[1]].map(|k| k.public_key().clone());
+        let ids = ks.clone().map(|k| vec![k.key_id()]);
+        let push_root = |keys: Vec<PublicKey>, role_ids: [Vec<String>; 4]| {
+            let v = root_value(2, &keys.iter().collect::<Vec<_>>(), role_ids, r.now);
+            r.push(ROOT, sign_and_encode(&v, &[&r.root_key]).unwrap())
+        };
+        let mut many = ids.clone();
+        many[1] = vec![r.targets.key_id(); 101];
+        assert_eq!(
+            push_root(ks.to_vec(), many).unwrap_err(),
+            UpdateError::BadRoot(
+                "root type metadata invalid: targets lists too many key IDs: 101, limit 100".into()
+            )
+        );
+        let mut keys = ks.to_vec();
+        keys.extend((0..997u32).map(|i| {
+            PublicKey::new(
+                crate::keys::ED25519,
+                [i.to_be_bytes().to_vec(), vec![1; 28]].concat(),
+            )
+        }));
+        assert_eq!(
+            push_root(keys, ids).unwrap_err(),
+            UpdateError::BadRoot("root type metadata invalid: too many keys: 1001, limit 1000".into())
+        );
+    }
 }

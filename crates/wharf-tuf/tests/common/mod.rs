@@ -56,21 +56,37 @@ fn time(t: DateTime<Utc>) -> Vec<u8> {
     der(0x17, s.as_bytes()) // UTCTime (years < 2050)
 }
 
-fn name(cn: &str) -> Vec<u8> {
-    seq(&[der(0x31, &seq(&[oid(&[2, 5, 4, 3]), der(0x0c, cn.as_bytes())]))])
+/// A subject/issuer name with one RDN per CN, in the given order.
+fn name(cns: &[&str]) -> Vec<u8> {
+    let rdns: Vec<Vec<u8>> = cns
+        .iter()
+        .map(|cn| der(0x31, &seq(&[oid(&[2, 5, 4, 3]), der(0x0c, cn.as_bytes())])))
+        .collect();
+    seq(&rdns)
 }
 
 /// Self-signed certificate for `key` with CN = `cn`, as notary makes root keys.
 pub fn root_cert_der(key: &PrivateKey, cn: &str, not_before: DateTime<Utc>, days: i64) -> Vec<u8> {
-    let sig_alg = seq(&[oid(&[1, 2, 840, 10045, 4, 3, 2])]);
+    cert_der(key, &[cn], false, not_before, days)
+}
+
+/// Self-signed certificate for `key` with the CNs `cns` (one RDN each) and
+/// ecdsa-with-SHA256, or ecdsa-with-SHA1 when `sha1` (the signature itself
+/// is always SHA-256: nothing verifies certificate signatures here).
+pub fn cert_der(key: &PrivateKey, cns: &[&str], sha1: bool, not_before: DateTime<Utc>, days: i64) -> Vec<u8> {
+    let sig_alg = if sha1 {
+        seq(&[oid(&[1, 2, 840, 10045, 4, 1])])
+    } else {
+        seq(&[oid(&[1, 2, 840, 10045, 4, 3, 2])])
+    };
     let ext_basic = seq(&[oid(&[2, 5, 29, 19]), der(0x01, &[0xff]), der(0x04, &seq(&[]))]);
     let tbs = seq(&[
         der(0xa0, &der(0x02, &[2])),
         der(0x02, &[0x01, 0x23, 0x45]),
         sig_alg.clone(),
-        name(cn),
+        name(cns),
         seq(&[time(not_before), time(not_before + Duration::days(days))]),
-        name(cn),
+        name(cns),
         key.public_key().public.clone(), // DER SPKI of the ecdsa key
         der(0xa3, &seq(&[ext_basic])),
     ]);
@@ -81,6 +97,48 @@ pub fn root_cert_der(key: &PrivateKey, cn: &str, not_before: DateTime<Utc>, days
     let mut bits = vec![0u8];
     bits.extend_from_slice(sig.to_der().as_bytes());
     seq(&[tbs, sig_alg, der(0x03, &bits)])
+}
+
+/// An `ecdsa-x509` key for a certificate and the signer for it.
+pub fn cert_key(key: PrivateKey, cert_der: &[u8]) -> CertSigner {
+    let pem = pem_encode("CERTIFICATE", cert_der);
+    CertSigner {
+        key,
+        cert_key: PublicKey::new("ecdsa-x509", pem.into_bytes()),
+    }
+}
+
+/// The same P-256 key as `key` (an `ecdsa` SPKI) with its point compressed:
+/// SEC1 `02|03 || X` instead of `04 || X || Y`.
+pub fn compressed_spki(key: &PublicKey) -> Vec<u8> {
+    let spki = &key.public;
+    assert_eq!(spki.len(), 91, "P-256 SPKI with an uncompressed point");
+    let alg_id = &spki[2..23];
+    let point = &spki[26..];
+    assert_eq!(point[0], 4);
+    let mut compressed = vec![2 | (point[64] & 1)];
+    compressed.extend_from_slice(&point[1..33]);
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(&compressed);
+    seq(&[alg_id.to_vec(), der(0x03, &bits)])
+}
+
+/// An RSA SubjectPublicKeyInfo whose modulus has exactly `bits` bits (not a
+/// real key: enough for checks that look at the size).
+pub fn rsa_spki(bits: usize) -> Vec<u8> {
+    let mut n = vec![0xa5u8; bits.div_ceil(8)];
+    let top = bits - (n.len() - 1) * 8; // bits used in the first byte, 1..=8
+    n[0] = (0xff >> (8 - top)) & 0xa5 | (1 << (top - 1));
+    // DER INTEGER: a leading zero only when the top bit is set.
+    let mut int = if n[0] & 0x80 != 0 { vec![0u8] } else { vec![] };
+    int.extend_from_slice(&n);
+    let key = seq(&[der(0x02, &int), der(0x02, &[0x01, 0x00, 0x01])]);
+    let mut bits_str = vec![0u8];
+    bits_str.extend_from_slice(&key);
+    seq(&[
+        seq(&[oid(&[1, 2, 840, 113549, 1, 1, 1]), der(0x05, &[])]),
+        der(0x03, &bits_str),
+    ])
 }
 
 /// An `ecdsa-x509` root key and the signer for it.
