@@ -56,6 +56,11 @@ pub struct LimitsConfig {
     pub manifest_max_bytes: u64,
     /// An upload session idle this long is forgotten and its bytes deleted.
     pub upload_idle_timeout_seconds: u64,
+    /// Open connections at once; more are closed as they arrive. `wharf serve` lowers it
+    /// to what the process's descriptor limit allows.
+    pub max_connections: usize,
+    /// Open connections at once from one source address (a NAT or a CI host shares one).
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -114,6 +119,8 @@ impl Default for LimitsConfig {
         Self {
             manifest_max_bytes: 4 * 1024 * 1024,
             upload_idle_timeout_seconds: 3600,
+            max_connections: 4096,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -207,6 +214,11 @@ impl Config {
         if !(1024..=64 * 1024 * 1024).contains(&self.limits.manifest_max_bytes) {
             return Err(ConfigError::Invalid(
                 "limits.manifest_max_bytes must be between 1 KiB and 64 MiB".into(),
+            ));
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_address == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_connections and limits.max_connections_per_address must be at least 1".into(),
             ));
         }
         if self.limits.upload_idle_timeout_seconds < 60 {

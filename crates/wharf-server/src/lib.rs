@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod connection_limits;
 pub mod listener;
 pub mod names;
 pub mod observe;
@@ -137,7 +138,11 @@ pub async fn run(
         admin_password_file: data.join("initial-admin-password"),
     });
     tracing::info!(%bound, "wharf listening");
-    listener::serve(listener, tls.config, router, shutdown).await;
+    let limits = connection_limits::ConnectionLimits::new(
+        config.limits.max_connections,
+        config.limits.max_connections_per_address,
+    );
+    listener::serve(listener, tls.config, router, limits, shutdown).await;
     sweeper.abort();
     Ok(())
 }

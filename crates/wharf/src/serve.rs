@@ -6,7 +6,7 @@ use anyhow::Context;
 use wharf_server::config::Config;
 
 pub async fn serve(config_file: Option<PathBuf>, print_config: bool) -> anyhow::Result<()> {
-    let config = Config::load(config_file.as_deref(), |k| std::env::var(k).ok())?;
+    let mut config = Config::load(config_file.as_deref(), |k| std::env::var(k).ok())?;
     if print_config {
         let mut shown = config.clone();
         if !shown.security.key_encryption_key.is_empty() {
@@ -22,6 +22,7 @@ pub async fn serve(config_file: Option<PathBuf>, print_config: bool) -> anyhow::
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    fit_connections_to_descriptors(&mut config);
     let admin_password = std::env::var("WHARF_ADMIN_PASSWORD").ok();
     wharf_server::run(
         config,
@@ -43,6 +44,47 @@ pub async fn serve(config_file: Option<PathBuf>, print_config: bool) -> anyhow::
     )
     .await?;
     Ok(())
+}
+
+/// Descriptors kept for everything that is not a client connection: the database, blob
+/// files being read or written, the listener, logs.
+const RESERVED_DESCRIPTORS: usize = 256;
+
+/// Raise the soft open-files limit to the hard one (the soft default, often 1024, is what
+/// made a connection flood starve new requests), then lower `limits.max_connections` to
+/// what it allows, so the connection cap trips before the process runs out.
+fn fit_connections_to_descriptors(config: &mut Config) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    let usable = usize::try_from(lim.rlim_cur)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(RESERVED_DESCRIPTORS)
+        .max(1);
+    if config.limits.max_connections > usable {
+        tracing::warn!(
+            configured = config.limits.max_connections,
+            allowed = usable,
+            "limits.max_connections lowered to what the open-files limit allows"
+        );
+        config.limits.max_connections = usable;
+    }
 }
 
 fn toml_text(config: &Config) -> anyhow::Result<String> {

@@ -112,6 +112,11 @@ impl Server {
         }
     }
 
+    /// The server process's id (for /proc readings).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
     }
