@@ -6,7 +6,12 @@ The security tests use it to make uploads that *would* be accepted, so that a re
 can only come from the name or the caller, never from the metadata.
 
 usage: trust_init.py BASE_URL GUN [--host HOST] [--token TOKEN] [--ca CA_FILE]
+                     [--boundary-length N] [--signatures N] [--targets-expires TEXT]
 prints one JSON line: {"keys": status, "status": status, "body": "..."}
+
+The last three shape hostile uploads from the security review: a multipart boundary of
+N characters (our own encoding, as Go's writer lays it out), the targets file carrying
+its valid signature N times, a targets `expires` written as given.
 
 Our own small TUF signer (independent of the server's Rust code): canonical JSON as
 docker/go writes it, ECDSA P-256 keys, a self-signed root certificate with CN = GUN.
@@ -42,14 +47,23 @@ def key_id(key):
                                      "keyval": {"private": None, "public": key["keyval"]["public"]}})).hexdigest()
 
 
-def signed_file(signed, signers):
+def signed_file(signed, signers, copies=1):
     msg = canonical(signed)
     sigs = []
     for kid, priv in signers:
         r, s = utils.decode_dss_signature(priv.sign(msg, ec.ECDSA(hashes.SHA256())))
         sig = base64.b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
         sigs.append({"keyid": kid, "method": "ecdsa", "sig": sig})
-    return b'{"signed":' + msg + b',"signatures":' + canonical(sigs) + b"}"
+    # A repeated signature is the same bytes again: no need to sign it twice.
+    return b'{"signed":' + msg + b',"signatures":' + canonical(sigs * copies) + b"}"
+
+
+def multipart(boundary, files):
+    out = b""
+    for name, body in files:
+        out += (b"--" + boundary + b"\r\nContent-Disposition: form-data; name=\"files\"; filename=\"" + name.encode()
+                + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n" + body + b"\r\n")
+    return out + b"--" + boundary + b"--\r\n"
 
 
 def go_time(dt):
@@ -63,6 +77,9 @@ def main():
     p.add_argument("--host")
     p.add_argument("--token")
     p.add_argument("--ca")
+    p.add_argument("--boundary-length", type=int)
+    p.add_argument("--signatures", type=int, default=1)
+    p.add_argument("--targets-expires")
     a = p.parse_args()
     headers = {}
     if a.host:
@@ -107,14 +124,16 @@ def main():
             "version": 1}
     manifest = b'{"schemaVersion":2,"attacker":true}'
     targets = {"_type": "Targets", "delegations": {"keys": {}, "roles": []},
-               "expires": go_time(now + datetime.timedelta(days=1095)),
+               "expires": a.targets_expires or go_time(now + datetime.timedelta(days=1095)),
                "targets": {"v1": {"hashes": {"sha256": base64.b64encode(hashlib.sha256(manifest).digest()).decode()},
                                   "length": len(manifest)}},
                "version": 1}
-    files = [("files", ("root", signed_file(root, [(key_id(root_key), root_priv)]), "application/octet-stream")),
-             ("files", ("targets", signed_file(targets, [(key_id(targets_key), targets_priv)]),
-                        "application/octet-stream"))]
-    r = requests.post(url, files=files, headers=headers, verify=verify)
+    targets_file = signed_file(targets, [(key_id(targets_key), targets_priv)], a.signatures)
+    files = [("root", signed_file(root, [(key_id(root_key), root_priv)])), ("targets", targets_file)]
+    boundary = b"b" * (a.boundary_length or 60)
+    body = multipart(boundary, files)
+    headers["Content-Type"] = "multipart/form-data; boundary=" + boundary.decode()
+    r = requests.post(url, data=body, headers=headers, verify=verify)
     print(json.dumps({"keys": 200, "status": r.status_code, "body": r.text}))
 
 
