@@ -81,19 +81,24 @@ pub async fn run(
         );
     }
     let data = config.data_dir.clone();
-    std::fs::create_dir_all(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
-    let meta = Arc::new(SqliteMetadataStore::open(&data.join("metadata.db")).await?);
+    // Password and token hashes and sealed keys live here: owner only, whatever the umask.
+    auth::secrets::private_dir(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
+    let db = data.join("metadata.db");
+    auth::secrets::private_file(&db).map_err(|e| StartError::DataDir(db.display().to_string(), e))?;
+    let meta = Arc::new(SqliteMetadataStore::open(&db).await?);
     let blob_store = Arc::new(FsBlobStore::open(data.join("storage"))?);
     let kek = Arc::new(KeyEncryptionKey::load_or_create(
         &config.security.key_encryption_key,
         &data.join("key-encryption-key"),
     )?);
+    let revocations = Arc::new(auth::revocations::Revocations::default());
     let identity = IdentityService::open(
         meta.clone(),
         kek.clone(),
         &config.auth.service,
         config.auth.token_ttl_seconds,
         names.clone(),
+        revocations.clone(),
     )
     .await?;
     let trust = TrustService::open(
@@ -104,7 +109,10 @@ pub async fn run(
     )
     .await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
-    let access = services::access::AccessService::new(meta.clone(), &config.auth.service);
+    let token_lifetime =
+        i64::try_from(config.auth.token_ttl_seconds).unwrap_or(3600) + auth::token::LEEWAY_SECONDS;
+    let access =
+        services::access::AccessService::new(meta.clone(), &config.auth.service, revocations, token_lifetime);
     let tls = tls::setup(&config)?;
     let (state, router) = app::build(app::AppParts {
         blob_store,

@@ -499,8 +499,31 @@ fn wrong_password_lockout_and_deleted_principals_refresh_token() {
             .as_u16()
     };
     assert_eq!(grant(&refresh), 200);
+    // An access token of bob's, used once so the server remembers it as verified.
+    let access = server
+        .token_as("bob", &pw, &["repository:team/app:pull"])
+        .expect("token");
+    let use_token = |t: &str| {
+        let r = server
+            .http()
+            .get(server.url("/v2/team/app/tags/list"))
+            .bearer_auth(t)
+            .send()
+            .expect("tags");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    assert_ne!(use_token(&access).0, 401);
     ok(&admin, &["user", "delete", "bob"]);
     assert_eq!(grant(&refresh), 401);
+    // Deleting bob revokes the access token at once, not when it expires.
+    let (status, body) = use_token(&access);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body.contains(
+            "authentication required: token was revoked: its principal was deleted or its secret changed"
+        ),
+        "{body}"
+    );
 
     // Repeated failures lock the name out (429 with Retry-After), even for the right password.
     let carol = new_user(&admin, "carol");

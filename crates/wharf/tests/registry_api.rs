@@ -906,3 +906,27 @@ fn sigterm_finishes_and_exits_zero() {
     let mut server = Server::start();
     assert_eq!(server.terminate(), Some(0));
 }
+
+/// The data directory holds password and token hashes and sealed keys: owner only,
+/// whatever the umask, also for a directory an earlier version made 0755.
+#[test]
+fn the_data_directory_and_database_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut server = Server::start();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&server.data), 0o700);
+    for name in ["metadata.db", "metadata.db-wal", "metadata.db-shm"] {
+        let p = server.data.join(name);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{name}");
+        }
+    }
+    assert!(server.data.join("metadata.db-wal").exists(), "WAL file expected");
+    // A directory and database left world-readable are closed on the next start.
+    server.terminate();
+    std::fs::set_permissions(&server.data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let db = server.data.join("metadata.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    server.restart();
+    assert_eq!((mode(&server.data), mode(&db)), (0o700, 0o600));
+}

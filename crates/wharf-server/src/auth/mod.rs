@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod password;
+pub mod revocations;
 pub mod secrets;
 pub mod throttle;
 pub mod token;

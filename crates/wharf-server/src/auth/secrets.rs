@@ -116,9 +116,50 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// A directory only its owner can enter, whatever the umask, also when it existed
+/// before with wider rights (data directories of earlier versions were 0755).
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
+
+/// An existing or new file readable by its owner only, left otherwise untouched (the
+/// metadata database: SQLite gives its WAL and shared-memory files the same mode).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_dirs_and_files_are_owner_only_even_when_they_existed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let db = data.join("metadata.db");
+        std::fs::write(&db, b"kept").unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        private_dir(&data).unwrap();
+        private_file(&db).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&data), mode(&db)), (0o700, 0o600));
+        assert_eq!(std::fs::read(&db).unwrap(), b"kept");
+        let fresh = data.join("new.db");
+        private_file(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+    }
 
     #[test]
     fn sealed_values_open_only_with_the_same_key_and_label() {

@@ -41,6 +41,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("token was issued for another service")]
     WrongAudience,
+    #[error("token was revoked: its principal was deleted or its secret changed")]
+    Revoked,
     #[error("cannot create token key: {0}")]
     Key(String),
 }

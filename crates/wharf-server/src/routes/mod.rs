@@ -172,8 +172,19 @@ pub fn router(state: AppState) -> Router {
     declare(state.clone())
         .router
         .layer(axum::middleware::map_request(host_from_authority))
+        .layer(axum::middleware::map_response(strict_transport))
         .layer(from_fn_with_state(state.clone(), crate::observe::trace_requests))
         .with_state(state)
+}
+
+/// Every answer of this HTTPS-only origin tells browsers to use nothing else for a year
+/// (no `includeSubDomains`: other hosts under the same name are not ours to decide).
+async fn strict_transport(mut resp: axum::response::Response) -> axum::response::Response {
+    resp.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static("max-age=31536000"),
+    );
+    resp
 }
 
 /// HTTP/2 carries the host in `:authority`, not `Host`; give every route one header to read.

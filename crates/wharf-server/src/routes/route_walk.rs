@@ -50,9 +50,17 @@ async fn world() -> World {
     let blob_store = Arc::new(wharf_store::FsBlobStore::open(dir.path().join("blobs")).unwrap());
     let kek = Arc::new(KeyEncryptionKey::from_base64(&format!("{}=", "A".repeat(43))).unwrap());
     let names = Arc::new(ServerNames::new(&[], "127.0.0.1:5000".parse().unwrap()));
-    let identity = IdentityService::open(meta.clone(), kek.clone(), "wharf", 300, names.clone())
-        .await
-        .unwrap();
+    let revocations = Arc::new(crate::auth::revocations::Revocations::default());
+    let identity = IdentityService::open(
+        meta.clone(),
+        kek.clone(),
+        "wharf",
+        300,
+        names.clone(),
+        revocations.clone(),
+    )
+    .await
+    .unwrap();
     identity
         .bootstrap_owner(Some("owner-password-1".into()), dir.path())
         .await
@@ -60,7 +68,7 @@ async fn world() -> World {
     let trust = TrustService::open(meta.clone(), kek, names.clone(), true)
         .await
         .unwrap();
-    let access = AccessService::new(meta.clone(), "wharf");
+    let access = AccessService::new(meta.clone(), "wharf", revocations, 360);
     let owner = Actor {
         name: "admin".into(),
         from: None,
@@ -225,6 +233,21 @@ async fn every_declared_route_refuses_callers_who_must_not_pass() {
         .map(|(p, _)| *p)
         .collect();
     assert_eq!(public, PUBLIC, "public routes changed: review and update PUBLIC");
+
+    // Every answer, public or refused, tells browsers to stay on HTTPS.
+    for path in ["/portal/sign-in", "/api/v1/users", "/v2/"] {
+        let r = w
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers().get(header::STRICT_TRANSPORT_SECURITY).unwrap(),
+            "max-age=31536000",
+            "{path}"
+        );
+    }
 
     let reader_admin = w.token("reader", &["registry:admin:*".into()]).await;
     let (reader_cookie, _) = w.session("reader").await;

@@ -9,6 +9,7 @@ use wharf_store::{AuditRecord, MetadataStore, Principal, RoleAssignment, StoreEr
 
 use crate::auth::access::{TOKEN_ACTIONS, token_action_perms};
 use crate::auth::password::hash_password;
+use crate::auth::revocations::Revocations;
 use crate::auth::secrets::{SecretError, random_bytes, random_token};
 use crate::auth::{Role, Scope};
 use crate::clock::now;
@@ -157,6 +158,9 @@ pub struct AccessService {
     /// Held from the "is this the last owner?" check to the removal, so two owners removing
     /// their assignments at once cannot leave the registry without one (one SQLite process).
     owner_changes: tokio::sync::Mutex<()>,
+    /// Deleting a principal or changing its secret revokes its access tokens at once.
+    revocations: Arc<Revocations>,
+    token_lifetime: i64,
 }
 
 fn secret() -> AccessResult<String> {
@@ -212,9 +216,18 @@ pub fn parse_token_scope(spec: &str) -> AccessResult<Vec<TokenScope>> {
 }
 
 impl AccessService {
-    pub fn new(meta: Arc<dyn MetadataStore>, admin_account: &str) -> Self {
+    /// `token_lifetime`: the longest an access token lives (TTL + leeway), to know
+    /// how long a revocation matters.
+    pub fn new(
+        meta: Arc<dyn MetadataStore>,
+        admin_account: &str,
+        revocations: Arc<Revocations>,
+        token_lifetime: i64,
+    ) -> Self {
         Self {
             meta,
+            revocations,
+            token_lifetime,
             admin_account: admin_account.to_owned(),
             owner_changes: tokio::sync::Mutex::new(()),
         }
@@ -294,13 +307,15 @@ impl AccessService {
         if name == actor.name {
             return Err(AccessError::DeleteSelf);
         }
-        let record = audit_record(actor, &format!("{}.delete", audit_kind(kind)), name, "", now());
+        let t = now();
+        let record = audit_record(actor, &format!("{}.delete", audit_kind(kind)), name, "", t);
         if !self.meta.delete_principal(name, kind, &record).await? {
             return Err(AccessError::NotFound {
                 kind: kind_label(kind),
                 name: name.to_owned(),
             });
         }
+        self.revocations.revoke(name, t, self.token_lifetime);
         Ok(())
     }
 
@@ -325,8 +340,10 @@ impl AccessService {
         let p = self.principal(KIND_SP, name).await?;
         let secret = secret()?;
         let hash = hash_password(secret.clone()).await?;
-        let record = audit_record(actor, "sp.reset-secret", name, "", now());
+        let t = now();
+        let record = audit_record(actor, "sp.reset-secret", name, "", t);
         self.meta.set_principal_secret(p.id, Some(&hash), &record).await?;
+        self.revocations.revoke(name, t, self.token_lifetime);
         Ok((PrincipalView::from(&p), secret))
     }
 
@@ -372,10 +389,12 @@ impl AccessService {
     /// Disable: the password and every refresh token stop working.
     pub async fn disable_admin_account(&self, actor: &Actor) -> AccessResult<AdminAccountView> {
         let name = self.admin_account.clone();
-        let record = audit_record(actor, "admin-account.disable", &name, "", now());
+        let t = now();
+        let record = audit_record(actor, "admin-account.disable", &name, "", t);
         match self.meta.find_principal(&name).await? {
             Some(p) if p.kind == KIND_ADMIN_ACCOUNT => {
                 self.meta.set_principal_secret(p.id, None, &record).await?;
+                self.revocations.revoke(&name, t, self.token_lifetime);
             }
             // Nothing to disable; the request is still recorded.
             _ => self.meta.add_audit(&record).await?,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use wharf_store::MetadataStore;
 
 use crate::auth::AccessPolicy;
+use crate::auth::revocations::Revocations;
 use crate::auth::secrets::KeyEncryptionKey;
 use crate::auth::throttle::Throttle;
 use crate::auth::token::TokenSigner;
@@ -42,6 +43,8 @@ pub struct IdentityService {
     /// exactly as the trust routes read them.
     names: Arc<ServerNames>,
     throttle: Throttle,
+    /// Tokens of deleted principals and reset secrets, refused before they expire.
+    revocations: Arc<Revocations>,
     /// Password (and secret) checks run by logins, for `/metrics`.
     password_checks: std::sync::atomic::AtomicU64,
 }
@@ -55,6 +58,7 @@ impl IdentityService {
         service: &str,
         ttl_seconds: u64,
         names: Arc<ServerNames>,
+        revocations: Arc<Revocations>,
     ) -> Result<Self, IdentityError> {
         let candidate = kek.seal(CURRENT_KEY_SETTING, &TokenSigner::generate_pkcs8()?)?;
         if meta.init_setting(CURRENT_KEY_SETTING, &candidate).await? == candidate {
@@ -74,6 +78,7 @@ impl IdentityService {
             ttl: i64::try_from(ttl_seconds).unwrap_or(300),
             names,
             throttle: Throttle::default(),
+            revocations,
             password_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }

@@ -250,6 +250,7 @@ mod tests {
             "wharf",
             300,
             Arc::new(crate::server_names::ServerNames::from_hosts::<&str>(&[])),
+            Arc::default(),
         )
         .await
         .unwrap()

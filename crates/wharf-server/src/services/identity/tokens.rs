@@ -51,18 +51,29 @@ impl IdentityService {
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         let keys = self.signing_keys();
         let t = now();
-        if let Some(caller) = keys.verified.get(token, t) {
-            return Ok(caller);
-        }
-        let claims = keys.keys.verify(token, &self.service, t)?;
-        let caller = Caller {
-            principal: claims.sub,
-            access: claims.access,
+        let (caller, issued_at) = match keys.verified.get(token, t) {
+            Some(hit) => hit,
+            None => {
+                let claims = keys.keys.verify(token, &self.service, t)?;
+                let caller = Caller {
+                    principal: claims.sub,
+                    access: claims.access,
+                };
+                // Remembered until the moment `verify` itself would call it expired, or
+                // until the key set changes.
+                keys.verified.put(
+                    token,
+                    &caller,
+                    claims.exp + crate::auth::token::LEEWAY_SECONDS,
+                    claims.iat,
+                );
+                (caller, claims.iat)
+            }
         };
-        // Remembered until the moment `verify` itself would call it expired, or until the
-        // key set changes.
-        keys.verified
-            .put(token, &caller, claims.exp + crate::auth::token::LEEWAY_SECONDS);
+        // Checked on both paths: a remembered token of a deleted principal is refused too.
+        if self.revocations.is_revoked(&caller.principal, issued_at) {
+            return Err(TokenError::Revoked);
+        }
         Ok(caller)
     }
 }
