@@ -8,6 +8,7 @@ use wharf_store::{BlobStore, MetadataStore};
 use crate::observe::Metrics;
 use crate::server_names::ServerNames;
 use crate::services::access::AccessService;
+use crate::services::anonymous_pull::AnonymousPull;
 use crate::services::blobs::BlobService;
 use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
@@ -24,6 +25,7 @@ pub struct AppInner {
     pub identity: IdentityService,
     pub trust: TrustService,
     pub access: AccessService,
+    pub anonymous: AnonymousPull,
     pub portal_sessions: PortalSessions,
     pub metrics: Metrics,
     /// `/metrics` answers only an owner's token (`metrics.require_token`).
@@ -39,6 +41,7 @@ pub struct AppParts {
     pub identity: IdentityService,
     pub trust: TrustService,
     pub access: AccessService,
+    pub anonymous: AnonymousPull,
     pub manifest_max_bytes: u64,
     pub upload_idle_timeout_seconds: u64,
     pub metrics_require_token: bool,
@@ -57,6 +60,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         identity: parts.identity,
         trust: parts.trust,
         access: parts.access,
+        anonymous: parts.anonymous,
         portal_sessions: PortalSessions::default(),
         metrics: Metrics::default(),
         metrics_require_token: parts.metrics_require_token,

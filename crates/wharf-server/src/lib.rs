@@ -113,6 +113,7 @@ pub async fn run(
         i64::try_from(config.auth.token_ttl_seconds).unwrap_or(3600) + auth::token::LEEWAY_SECONDS;
     let access =
         services::access::AccessService::new(meta.clone(), &config.auth.service, revocations, token_lifetime);
+    let anonymous = services::anonymous_pull::AnonymousPull::open(meta.clone()).await?;
     let tls = tls::setup(&config)?;
     let (state, router) = app::build(app::AppParts {
         blob_store,
@@ -121,6 +122,7 @@ pub async fn run(
         identity,
         trust,
         access,
+        anonymous,
         manifest_max_bytes: config.limits.manifest_max_bytes,
         upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
         metrics_require_token: config.metrics.require_token,

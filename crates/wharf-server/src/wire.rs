@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::services::RegistryError;
 use crate::services::access::AccessError;
+use crate::services::anonymous_pull::AnonymousPullError;
 use crate::services::identity::IdentityError;
 use crate::services::trust::TrustError;
 
@@ -230,6 +231,20 @@ impl From<TrustError> for WireError {
             }
             other => {
                 tracing::error!(error = %other, "trust administration failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<AnonymousPullError> for WireError {
+    fn from(e: AnonymousPullError) -> Self {
+        match e {
+            AnonymousPullError::MalformedScope(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "SCOPE_INVALID", e.to_string())
+            }
+            AnonymousPullError::Store(err) => {
+                tracing::error!(error = %err, "anonymous pull storage failure");
                 Self::internal()
             }
         }

@@ -355,6 +355,34 @@ pub async fn list_audit(
     Ok(ok(json!({ "audit": records })))
 }
 
+// ---- Anonymous pull -------------------------------------------------------------------
+
+#[derive(serde::Deserialize)]
+struct AnonymousPullBody {
+    scopes: Vec<String>,
+}
+
+pub async fn get_anonymous_pull(
+    State(state): State<AppState>,
+    _owner: Extension<OwnerActor>,
+) -> Result<Response, WireError> {
+    Ok(ok(json!({ "scopes": state.anonymous.scopes() })))
+}
+
+/// `PUT /api/v1/anonymous-pull {"scopes": [...]}`: the whole list; `[]` turns it off.
+pub async fn put_anonymous_pull(
+    State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let req: AnonymousPullBody = body(
+        &bytes,
+        r#"{"scopes": ["registry" | "repository:<name>" | "repository:<prefix>/*"]}"#,
+    )?;
+    let scopes = state.anonymous.set(&actor, &req.scopes).await?;
+    Ok(ok(json!({ "scopes": scopes })))
+}
+
 /// The OpenAPI description of this API (hand-written; kept next to the routes).
 pub async fn openapi() -> Response {
     (

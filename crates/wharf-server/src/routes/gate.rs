@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::services::access::Actor;
+use crate::services::anonymous_pull::ANONYMOUS;
 use crate::wire::WireError;
 
 pub enum Need<'a> {
@@ -94,6 +95,14 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
         )
     })?;
     tracing::Span::current().record("principal", caller.principal.as_str());
+    // Anonymous tokens are checked against anonymous pull as it is now: turning it off
+    // applies to the next request, not when the token expires.
+    if caller.principal == ANONYMOUS && !anonymous_may(state, &need) {
+        return Err(WireError::unauthorized(
+            challenge(state, headers, &need, true),
+            "access to the requested resource is not authorized",
+        ));
+    }
     let allowed = match &need {
         Need::AnyToken => true,
         Need::Repo(name, action) => caller.may(name, *action),
@@ -112,6 +121,20 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
         ));
     }
     Ok(caller)
+}
+
+/// What a caller without credentials may reach: the ping, and pulls (images and trust
+/// metadata) of repositories open to anonymous pull.
+fn anonymous_may(state: &AppState, need: &Need<'_>) -> bool {
+    match need {
+        Need::AnyToken => true,
+        Need::Repo(name, Action::Pull) => state.anonymous.allows(name),
+        Need::Trust(gun, TrustAccess::Read) => state
+            .names
+            .classify(gun)
+            .is_some_and(|n| state.anonymous.allows(n.repository())),
+        _ => false,
+    }
 }
 
 /// What a route requires before its handler runs. Every route of the router is declared

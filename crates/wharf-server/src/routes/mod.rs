@@ -137,6 +137,11 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             post(admin::rotate_token_signing_key),
         )
         .route("/api/v1/audit", Owner, get(admin::list_audit))
+        .route(
+            "/api/v1/anonymous-pull",
+            Owner,
+            get(admin::get_anonymous_pull).put(admin::put_anonymous_pull),
+        )
         .route("/", Public, get(portal::root))
         .route("/portal", Public, get(portal::home))
         .route("/portal/", Public, get(portal::home))

@@ -98,6 +98,9 @@ async fn world() -> World {
         .create_user(&owner, "nobody", Some("nobody-password-1".into()))
         .await
         .unwrap();
+    let anonymous = crate::services::anonymous_pull::AnonymousPull::open(meta.clone())
+        .await
+        .unwrap();
     let (state, router) = build(AppParts {
         blob_store,
         meta,
@@ -105,6 +108,7 @@ async fn world() -> World {
         identity,
         trust,
         access,
+        anonymous,
         manifest_max_bytes: 1 << 20,
         upload_idle_timeout_seconds: 3600,
         metrics_require_token: true,

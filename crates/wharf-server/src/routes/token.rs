@@ -70,6 +70,27 @@ pub async fn get_token(
     let pairs = pairs(query.as_deref().unwrap_or(""));
     check_service(&state, &pairs)?;
     let Some((user, pass)) = basic_credentials(&headers) else {
+        // No credentials: docker and notary ask like this before pulling. With anonymous
+        // pull open somewhere, they get a token for what it opens; otherwise a login is
+        // required.
+        if state.anonymous.enabled_anywhere() {
+            let scopes = parse_scopes(
+                pairs
+                    .iter()
+                    .filter(|(k, _)| k == "scope")
+                    .map(|(_, v)| v.as_str()),
+            );
+            let issued = state
+                .identity
+                .issue_anonymous(&state.anonymous.grants(), &scopes)?;
+            let body = json!({
+                "token": issued.token,
+                "access_token": issued.token,
+                "expires_in": issued.expires_in,
+                "issued_at": issued_at(issued.issued_at),
+            });
+            return Ok((StatusCode::OK, axum::Json(body)).into_response());
+        }
         return Err(WireError::new(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",

@@ -1,6 +1,7 @@
 //! Services hold the rules; they call stores and never know HTTP.
 
 pub mod access;
+pub mod anonymous_pull;
 pub mod blobs;
 pub mod error;
 mod hash_state;

@@ -11,6 +11,7 @@ use crate::auth::secrets::random_bytes;
 use crate::auth::token::{Claims, TokenError};
 use crate::auth::{AccessEntry, Caller};
 use crate::clock::now;
+use crate::services::anonymous_pull::ANONYMOUS;
 
 pub struct IssuedToken {
     pub token: String,
@@ -29,11 +30,32 @@ impl IdentityService {
     ) -> Result<IssuedToken, IdentityError> {
         let grants = self.grants_of(principal).await?;
         let access = self.policy.grant(&grants, requested, &self.names);
+        self.sign_token(&principal.name, access)
+    }
+
+    /// A token for a caller without credentials: pull on what anonymous pull opens
+    /// (`anonymous` are those grants), repository entries only — never the catalog or
+    /// administration. The gate checks anonymous pull again on every request.
+    pub fn issue_anonymous(
+        &self,
+        anonymous: &crate::auth::Grants,
+        requested: &[AccessEntry],
+    ) -> Result<IssuedToken, IdentityError> {
+        let repositories: Vec<AccessEntry> = requested
+            .iter()
+            .filter(|e| e.kind == "repository")
+            .cloned()
+            .collect();
+        let access = self.policy.grant(anonymous, &repositories, &self.names);
+        self.sign_token(ANONYMOUS, access)
+    }
+
+    fn sign_token(&self, sub: &str, access: Vec<AccessEntry>) -> Result<IssuedToken, IdentityError> {
         let t = now();
         let jti = B64URL.encode(random_bytes::<12>()?);
         let claims = Claims {
             iss: TOKEN_ISSUER.to_owned(),
-            sub: principal.name.clone(),
+            sub: sub.to_owned(),
             aud: self.service.clone(),
             exp: t + self.ttl,
             nbf: t,
