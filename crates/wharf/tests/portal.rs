@@ -106,6 +106,31 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     assert_eq!(b.find("#trust-state").text(), "Enabled");
     b.screenshot("03-policies-content-trust-enabled.png");
 
+    // Policies → Anonymous pull: a bad scope is refused with the API's message and
+    // changes nothing; a good one is listed, and removed again.
+    b.find("#anonymous-scope").send_keys("repository:Public");
+    click_through(&b, "#anonymous-add");
+    assert_eq!(
+        notice(&b),
+        "scope \"repository:Public\" must be registry, repository:<name> or repository:<prefix>/*"
+    );
+    assert!(b.find("#anonymous-pull").text().contains("Anonymous pull is off"));
+    b.find("#anonymous-scope").send_keys("repository:public/*");
+    click_through(&b, "#anonymous-add");
+    assert_eq!(notice(&b), "repository:public/* is open to anonymous pull.");
+    assert!(
+        b.find("#anonymous-pull table")
+            .text()
+            .contains("repository:public/*")
+    );
+    b.screenshot("03b-policies-anonymous-pull.png");
+    click_through(&b, "#anonymous-pull table button");
+    assert_eq!(
+        notice(&b),
+        "repository:public/* is no longer open to anonymous pull."
+    );
+    assert!(b.find("#anonymous-pull").text().contains("Anonymous pull is off"));
+
     // Access control: a user, and AcrImageSigner for them on one repository.
     click_through(&b, "nav a[href='/portal/access']");
     b.find("#user-name").send_keys("alice");
@@ -114,6 +139,8 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     assert_eq!(notice(&b), "User alice created.");
     b.find("#users tr[data-principal='alice']");
 
+    // The least privileged role is preselected, never Owner.
+    assert_eq!(b.find("#assign-role").prop("value"), serde_json::json!("AcrPull"));
     b.find("#assign-role option[value='AcrImageSigner']").click();
     b.find("#assign-assignee").send_keys("alice");
     b.find("#assign-scope").clear();

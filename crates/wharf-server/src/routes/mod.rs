@@ -164,6 +164,11 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             get(portal::content_trust).post(portal::save_content_trust),
         )
         .route(
+            "/portal/policies/anonymous-pull",
+            PortalOwner,
+            post(portal::save_anonymous_pull),
+        )
+        .route(
             "/portal/trust-reset",
             PortalOwner,
             get(portal::trust_reset_page).post(portal::trust_reset),

@@ -489,7 +489,7 @@ async fn content_trust_page(
     match state.trust.enabled().await {
         Ok(enabled) => html(
             status,
-            views::policies::content_trust(&ctx.viewer(), enabled, &notice),
+            views::policies::content_trust(&ctx.viewer(), enabled, &state.anonymous.scopes(), &notice),
         ),
         Err(e) => error_page(Some(&ctx.viewer()), e.into()),
     }
@@ -562,6 +562,41 @@ pub async fn save_content_trust(
         Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
     };
     content_trust_page(&state, &ctx, StatusCode::OK, Some(Notice::Success(message))).await
+}
+
+/// Policies → Anonymous pull: add or remove one scope (`op` = add | remove).
+pub async fn save_anonymous_pull(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let scope = field(&fields, "scope");
+    let mut scopes = state.anonymous.scopes();
+    let message = match field(&fields, "op") {
+        "add" if scope.is_empty() => {
+            let notice = Notice::Error("Scope is required.".into());
+            return content_trust_page(&state, &ctx, StatusCode::BAD_REQUEST, Some(notice)).await;
+        }
+        "add" => {
+            scopes.push(scope.to_owned());
+            format!("{scope} is open to anonymous pull.")
+        }
+        "remove" => {
+            scopes.retain(|s| s != scope);
+            format!("{scope} is no longer open to anonymous pull.")
+        }
+        _ => {
+            let notice = Notice::Error("Unknown action.".into());
+            return content_trust_page(&state, &ctx, StatusCode::BAD_REQUEST, Some(notice)).await;
+        }
+    };
+    match state.anonymous.set(&ctx.actor(), &scopes).await {
+        Ok(_) => content_trust_page(&state, &ctx, StatusCode::OK, Some(Notice::Success(message))).await,
+        Err(e) => {
+            let e = WireError::from(e);
+            content_trust_page(&state, &ctx, e.status, Some(Notice::Error(e.message))).await
+        }
+    }
 }
 
 pub async fn trust_reset_page(

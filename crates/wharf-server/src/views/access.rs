@@ -97,7 +97,18 @@ pub fn access(
     };
     let add = format!(
         "<h3>Add role assignment</h3>{}{}{}<p><button type=\"submit\" id=\"assign-submit\">Add role assignment</button></p>",
-        select("assign-role", "Role", &roles, &entered.role),
+        // Nothing typed yet: the least privileged role is preselected, so a hurried
+        // click never hands out Owner.
+        select(
+            "assign-role",
+            "Role",
+            &roles,
+            if entered.role.is_empty() {
+                Role::AcrPull.name()
+            } else {
+                &entered.role
+            },
+        ),
         input(
             "assign-assignee",
             "Assignee",

@@ -1,13 +1,19 @@
-//! Policies → Content trust, and the confirmations for destructive trust changes.
+//! Policies → Content trust and anonymous pull, and the confirmations for destructive
+//! trust changes.
 
-use super::html::{Notice, Section, Viewer, esc, form, page};
+use super::html::{Notice, Section, Viewer, button_form, esc, form, input, page, table};
 
 /// What disabling costs, said plainly (the same facts the CLI and API state).
 pub const DISABLE_CONSEQUENCES: &str = "Disabling content trust permanently deletes ALL trust data of EVERY \
 repository: signatures, signers and the keys the registry holds. This cannot be undone. Images and tags are \
 kept. Publishers will have to sign again after content trust is enabled again.";
 
-pub fn content_trust(viewer: &Viewer, enabled: bool, notice: &Option<Notice>) -> String {
+pub fn content_trust(
+    viewer: &Viewer,
+    enabled: bool,
+    anonymous: &[String],
+    notice: &Option<Notice>,
+) -> String {
     let state = if enabled { "Enabled" } else { "Disabled" };
     let checked = |on: bool| if on == enabled { " checked" } else { "" };
     let inner = format!(
@@ -25,7 +31,49 @@ When enabled, publishers push signed tags with <code>DOCKER_CONTENT_TRUST=1</cod
 {}</section>"#,
         form("/portal/policies/content-trust", viewer.csrf, "card", &inner)
     );
+    let body = format!("{body}{}", anonymous_pull(viewer, anonymous));
     page("Content trust", Section::Policies, Some(viewer), notice, &body)
+}
+
+/// The scopes open to anonymous pull, each with a Remove button, and a form to add one.
+fn anonymous_pull(viewer: &Viewer, scopes: &[String]) -> String {
+    let rows: Vec<(String, Vec<String>)> = scopes
+        .iter()
+        .map(|s| {
+            let remove = button_form(
+                "/portal/policies/anonymous-pull",
+                viewer.csrf,
+                &[("op", "remove"), ("scope", s)],
+                "Remove",
+                true,
+            );
+            (String::new(), vec![format!("<code>{}</code>", esc(s)), remove])
+        })
+        .collect();
+    let listing = table(
+        "Open to anonymous pull",
+        &["Scope", ""],
+        &rows,
+        "Anonymous pull is off: every pull needs a login.",
+    );
+    let add = form(
+        "/portal/policies/anonymous-pull",
+        viewer.csrf,
+        "card",
+        &format!(
+            r#"<input type="hidden" name="op" value="add">{}<p><button type="submit" id="anonymous-add">Open to anonymous pull</button></p>"#,
+            input(
+                "anonymous-scope",
+                "Scope",
+                "text",
+                "",
+                "registry, repository:<name> or repository:<prefix>/*"
+            )
+        ),
+    );
+    format!(
+        r#"<section id="anonymous-pull"><h2>Anonymous pull</h2><p>Callers without credentials may pull images and read trust metadata of these repositories — never push, sign or list the catalog.</p>{listing}{add}</section>"#
+    )
 }
 
 /// The step between choosing Disabled and losing every signature.
