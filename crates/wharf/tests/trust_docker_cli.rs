@@ -314,3 +314,55 @@ fn delegated_signer_signs_inspects_revokes_and_is_removed() {
     let tags: Vec<String> = signed_tags(&doc).into_iter().map(|t| t.0).collect();
     assert_eq!(tags, ["v1"], "{doc:#}");
 }
+
+/// After an owner resets a repository's trust data (or disables content trust), a
+/// publisher whose docker cached the old trust data (it pulled with content trust) is
+/// told exactly what happened and what to delete; after deleting it, the signed push
+/// starts the repository afresh.
+#[test]
+fn signing_again_after_a_reset_says_what_to_delete_and_then_works() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/app", server.host);
+    let cached = owner.config.path().join("trust/tuf").join(&repo);
+    for (round, wipe) in [
+        ["content-trust", "reset", "team/app", "--yes"],
+        ["content-trust", "disable", "--yes", ""],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let tag = format!("{repo}:r{round}");
+        owner.import_image(&tag);
+        dct_ok(&owner, &["push", &tag]);
+        dct_ok(&owner, &["pull", &tag]);
+        let args: Vec<&str> = wipe.iter().copied().filter(|a| !a.is_empty()).collect();
+        wharf(&owner, &args, "");
+        if args[1] == "disable" {
+            wharf(&owner, &["content-trust", "enable"], "");
+        }
+        let out = owner.cmd(&["push", &tag], DCT);
+        assert!(
+            !out.status.success(),
+            "signing with stale trust data must fail: {}",
+            text(&out)
+        );
+        let said = text(&out);
+        assert!(
+            said.contains("the trust data of team/app was deleted by an owner at")
+                && said.contains(&format!(
+                    "this client still holds the old trust data: delete ~/.docker/trust/tuf/{repo}"
+                )),
+            "{said}"
+        );
+        assert!(cached.is_dir(), "{}", cached.display());
+        std::fs::remove_dir_all(&cached).expect("delete cached trust data");
+        let pushed = dct_ok(&owner, &["push", &tag]);
+        assert!(pushed.contains("Successfully signed"), "{pushed}");
+        let tags: Vec<String> = signed_tags(&inspect(&owner, &repo))
+            .into_iter()
+            .map(|(t, _, _)| t)
+            .collect();
+        assert_eq!(tags, [format!("r{round}")]);
+    }
+}

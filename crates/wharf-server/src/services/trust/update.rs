@@ -28,6 +28,7 @@ impl TrustService {
         self.require_enabled().await?;
         let current = self.current_map(repository).await?;
         let current: BTreeMap<String, Vec<u8>> = current.into_iter().map(|(r, f)| (r, f.content)).collect();
+        let had_nothing = current.is_empty();
         let keys = self.server_keys(repository).await?;
         let (gun_owned, content_type, body) = (gun.to_owned(), content_type.to_owned(), body.to_vec());
         // Parsing and signature checks are CPU work proportional to the upload: off the
@@ -52,7 +53,13 @@ impl TrustService {
             wharf_tuf::validate_update(&input, &keys).map_err(TrustError::Update)
         })
         .await
-        .map_err(|e| TrustError::Internal(format!("trust validation task failed: {e}")))??;
+        .map_err(|e| TrustError::Internal(format!("trust validation task failed: {e}")))?;
+        let files = match files {
+            Err(e @ TrustError::Update(UpdateError::BadHierarchy { .. })) if had_nothing => {
+                return Err(self.stale_client_error(repository, gun).await?.unwrap_or(e));
+            }
+            other => other?,
+        };
         let roles: Vec<String> = files
             .iter()
             .map(|f| format!("{} v{}", f.role, f.version))
@@ -61,6 +68,25 @@ impl TrustService {
         self.commit(repository, gun, &files, Some(&record)).await?;
         tracing::info!(%repository, %gun, files = %roles.join(", "), "trust update stored");
         Ok(())
+    }
+
+    /// A client that signed this repository before its trust data was reset (or content
+    /// trust disabled) still holds the old root, which names server keys that are gone,
+    /// so no update it makes can be completed. Say what happened and what to delete; for
+    /// a repository that never had trust data, keep notary's own error.
+    async fn stale_client_error(&self, repository: &str, gun: &str) -> TrustResult<Option<TrustError>> {
+        let newest = self.meta.trust_changes(Some(repository), -1, 1).await?;
+        let Some(deleted) = newest.first().filter(|c| c.category == "deletion") else {
+            return Ok(None);
+        };
+        let at = chrono::DateTime::<Utc>::from_timestamp(deleted.created_at, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        Ok(Some(TrustError::Update(UpdateError::Validation(format!(
+            "the trust data of {repository} was deleted by an owner at {at} (content-trust reset or disable), \
+and this client still holds the old trust data: delete ~/.docker/trust/tuf/{gun} \
+(notary: <trust dir>/tuf/{gun}) and sign again to start afresh"
+        )))))
     }
 
     pub(super) async fn commit(
