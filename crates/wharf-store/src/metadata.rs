@@ -55,6 +55,8 @@ pub struct NewManifest {
     pub manifests: Vec<Digest>,
     /// Tag to point at it, if pushed by tag.
     pub tag: Option<String>,
+    /// Who pushed it, committed with it (none for internal writes).
+    pub audit: Option<AuditRecord>,
 }
 
 /// Why a manifest could not be stored.
@@ -179,8 +181,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn known_blob(&self, digest: &Digest) -> StoreResult<Option<u64>>;
     /// Record the blob and link it to `repository` (creating the repository); idempotent.
     async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()>;
-    /// Remove the link; false if there was none.
-    async fn unlink_blob(&self, repository: &str, digest: &Digest) -> StoreResult<bool>;
+    /// Remove the link; false if there was none. The audit record commits with it.
+    async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool>;
 
     // Upload sessions.
     async fn create_upload(&self, session: &UploadSession) -> StoreResult<()>;
@@ -204,9 +206,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     -> StoreResult<ManifestPutOutcome>;
     async fn get_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
     async fn resolve_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<Digest>>;
-    /// Delete a manifest and every tag pointing at it; false if absent.
-    async fn delete_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<bool>;
-    async fn delete_tag(&self, repository: &str, tag: &str) -> StoreResult<bool>;
+    /// Delete a manifest and every tag pointing at it; false if absent. The audit record
+    /// commits with the deletion (and is not written when nothing was deleted).
+    async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool>;
     async fn referrers(
         &self,
         repository: &str,

@@ -310,16 +310,22 @@ impl MetadataStore for SqliteMetadataStore {
         Ok(())
     }
 
-    async fn unlink_blob(&self, repository: &str, digest: &Digest) -> StoreResult<bool> {
+    async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
         let done = sqlx::query(
             "DELETE FROM repository_blobs WHERE digest = $2
                AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
         )
         .bind(repository)
         .bind(digest.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let found = done.rows_affected() > 0;
+        if found {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     async fn create_upload(&self, s: &UploadSession) -> StoreResult<()> {
@@ -444,6 +450,9 @@ impl MetadataStore for SqliteMetadataStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(a) = &m.audit {
+            insert_audit(&mut tx, a).await?;
+        }
         if let Some(tag) = &m.tag {
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
@@ -523,15 +532,25 @@ impl MetadataStore for SqliteMetadataStore {
         Ok(found)
     }
 
-    async fn delete_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<bool> {
+    async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
         let done = sqlx::query(
             "DELETE FROM manifests WHERE digest = $2
                AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
         )
         .bind(repository)
         .bind(digest.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() > 0 {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
         // Its tags went with it (cascade); which ones is unknown here, so forget them all.
         self.cache.invalidate(|c| {
             c.manifests.remove(&(repository.to_owned(), digest.clone()));
@@ -540,14 +559,19 @@ impl MetadataStore for SqliteMetadataStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str) -> StoreResult<bool> {
+    async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
         let done = sqlx::query(
             "DELETE FROM tags WHERE name = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
         )
         .bind(repository)
         .bind(tag)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() > 0 {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
         self.cache.invalidate(|c| {
             c.tags.remove(&(repository.to_owned(), tag.to_owned()));
         });
@@ -1495,6 +1519,17 @@ mod tests {
             blobs: Vec::new(),
             manifests: Vec::new(),
             tag: Some(tag.into()),
+            audit: None,
+        }
+    }
+
+    fn record(action: &str) -> AuditRecord {
+        AuditRecord {
+            at: 1,
+            actor: "tester".into(),
+            action: action.into(),
+            target: "r".into(),
+            detail: String::new(),
         }
     }
 
@@ -1520,7 +1555,10 @@ mod tests {
             store.resolve_tag("r", "latest").await.unwrap(),
             Some(Digest::of(b"b"))
         );
-        store.delete_manifest("r", &Digest::of(b"b")).await.unwrap();
+        store
+            .delete_manifest("r", &Digest::of(b"b"), &record("manifest.delete"))
+            .await
+            .unwrap();
         assert_eq!(store.resolve_tag("r", "latest").await.unwrap(), None);
         store
             .put_manifest("r", &tagged_manifest(b"a", "v1"))
@@ -1530,9 +1568,12 @@ mod tests {
             store.resolve_tag("r", "v1").await.unwrap(),
             Some(Digest::of(b"a"))
         );
-        store.delete_tag("r", "v1").await.unwrap();
+        store.delete_tag("r", "v1", &record("tag.delete")).await.unwrap();
         assert_eq!(store.resolve_tag("r", "v1").await.unwrap(), None);
-        store.delete_manifest("r", &Digest::of(b"a")).await.unwrap();
+        store
+            .delete_manifest("r", &Digest::of(b"a"), &record("manifest.delete"))
+            .await
+            .unwrap();
         assert!(
             store
                 .get_manifest("r", &Digest::of(b"a"))
@@ -1678,6 +1719,8 @@ mod tests {
         s.create_assignment(alice.id, "AcrPull", "registry", 1, &rec("role-assignment.create"))
             .await
             .unwrap();
+        s.put_manifest("r", &tagged_manifest(b"m1", "v1")).await.unwrap();
+        s.link_blob("r", &Digest::of(b"blob"), 4, 1).await.unwrap();
         sqlx::query(
             "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
         )
@@ -1759,6 +1802,25 @@ mod tests {
                 .is_err()
         );
         assert!(s.trust_keys("a").await.unwrap().is_empty());
+        // Pushes and deletions of images are audited the same way.
+        let mut pushed = tagged_manifest(b"m2", "v2");
+        pushed.audit = Some(rec("manifest.push"));
+        assert!(s.put_manifest("r", &pushed).await.is_err());
+        assert_eq!(s.resolve_tag("r", "v2").await.unwrap(), None);
+        assert!(s.get_manifest("r", &Digest::of(b"m2")).await.unwrap().is_none());
+        assert!(s.delete_tag("r", "v1", &rec("tag.delete")).await.is_err());
+        assert!(
+            s.delete_manifest("r", &Digest::of(b"m1"), &rec("manifest.delete"))
+                .await
+                .is_err()
+        );
+        assert_eq!(s.resolve_tag("r", "v1").await.unwrap(), Some(Digest::of(b"m1")));
+        assert!(
+            s.unlink_blob("r", &Digest::of(b"blob"), &rec("blob.delete"))
+                .await
+                .is_err()
+        );
+        assert_eq!(s.linked_blob("r", &Digest::of(b"blob")).await.unwrap(), Some(4));
         assert_eq!(s.list_audit(100).await.unwrap().len(), 2);
     }
 }

@@ -46,7 +46,7 @@ pub async fn put_content_trust(
         .map_err(|e| bad_request(format!("expected {{\"enabled\": true|false}}: {e}")))?;
     let outcome = state
         .trust
-        .set_enabled(&actor.name, req.enabled, req.confirm_delete_all_trust_data)
+        .set_enabled(&actor, req.enabled, req.confirm_delete_all_trust_data)
         .await?;
     let mut out = json!({ "enabled": req.enabled, "changed": outcome != PolicyOutcome::Unchanged });
     if !req.enabled {
@@ -71,7 +71,7 @@ pub async fn delete_repository_trust(
             "no such endpoint",
         ));
     };
-    let deleted = state.trust.reset(name, &actor.name).await?;
+    let deleted = state.trust.reset(name, &actor).await?;
     Ok(axum::Json(json!({ "repository": name, "deleted": deleted })).into_response())
 }
 

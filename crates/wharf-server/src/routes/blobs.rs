@@ -13,6 +13,7 @@ use wharf_store::{ByteRange, Digest};
 
 use crate::app::AppState;
 use crate::services::RegistryError;
+use crate::services::access::Actor;
 use crate::wire::WireError;
 
 pub fn parse_digest(s: &str) -> Result<Digest, WireError> {
@@ -101,9 +102,14 @@ pub async fn get(
         .map_err(|_| WireError::internal())
 }
 
-pub async fn delete(state: &AppState, name: &str, digest: &str) -> Result<Response, WireError> {
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    digest: &str,
+) -> Result<Response, WireError> {
     let digest = parse_digest(digest)?;
-    state.blobs.delete(name, &digest).await?;
+    state.blobs.delete(actor, name, &digest).await?;
     Ok((StatusCode::ACCEPTED, [(CONTENT_LENGTH, "0")]).into_response())
 }
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::names::{Reference, ReferenceError};
 use crate::services::RegistryError;
+use crate::services::access::Actor;
 use crate::services::manifests::ManifestService;
 use crate::wire::WireError;
 
@@ -64,6 +65,7 @@ pub async fn get(
 
 pub async fn put(
     state: &AppState,
+    actor: &Actor,
     name: &str,
     reference: &str,
     headers: &HeaderMap,
@@ -83,7 +85,10 @@ pub async fn put(
         .await
         .map_err(|_| too_large())?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let stored = state.manifests.put(name, &reference, content_type, bytes).await?;
+    let stored = state
+        .manifests
+        .put(actor, name, &reference, content_type, bytes)
+        .await?;
     let mut resp = (
         StatusCode::CREATED,
         [
@@ -104,8 +109,13 @@ pub async fn put(
     Ok(resp)
 }
 
-pub async fn delete(state: &AppState, name: &str, reference: &str) -> Result<Response, WireError> {
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    reference: &str,
+) -> Result<Response, WireError> {
     let reference = parse_reference(reference)?;
-    state.manifests.delete(name, &reference).await?;
+    state.manifests.delete(actor, name, &reference).await?;
     Ok((StatusCode::ACCEPTED, [(CONTENT_LENGTH, "0")]).into_response())
 }

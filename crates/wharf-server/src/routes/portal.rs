@@ -521,11 +521,7 @@ pub async fn save_content_trust(
         }
     };
     let confirmed = field(&fields, "confirm") == "delete-all-trust-data";
-    let message = match state
-        .trust
-        .set_enabled(&ctx.principal.name, enabled, confirmed)
-        .await
-    {
+    let message = match state.trust.set_enabled(&ctx.actor(), enabled, confirmed).await {
         Ok(PolicyOutcome::Unchanged) => {
             let state_word = if enabled { "enabled" } else { "disabled" };
             format!("Content trust is already {state_word}; nothing changed.")
@@ -627,7 +623,7 @@ pub async fn trust_reset(
             ),
         );
     }
-    match state.trust.reset(repository, &ctx.principal.name).await {
+    match state.trust.reset(repository, &ctx.actor()).await {
         Ok(deleted) => {
             let message = if deleted {
                 format!("Trust data of {repository} deleted; its images were kept.")

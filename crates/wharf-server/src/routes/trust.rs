@@ -13,6 +13,7 @@ use super::gate::TrustAccess;
 use super::v2::Refusal;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::services::access::Actor;
 use crate::services::trust::{CacheKind, MAX_UPDATE_BYTES, Served, TrustError};
 use crate::wire::WireError;
 
@@ -58,11 +59,11 @@ impl<'a> TrustOp<'a> {
     }
 }
 
-/// Run an authorised trust endpoint (`caller` passed the gate for `op.access()` on `gun`).
+/// Run an authorised trust endpoint (`actor` passed the gate for `op.access()` on `gun`).
 #[allow(clippy::too_many_arguments)]
 pub async fn handle(
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     gun: &str,
     repository: &str,
     op: TrustOp<'_>,
@@ -84,20 +85,17 @@ pub async fn handle(
                 )))
             })?;
             trust
-                .update(repository, gun, &caller.principal, content_type, &bytes)
+                .update(repository, gun, actor, content_type, &bytes)
                 .await
                 .map(|()| StatusCode::OK.into_response())
         }
         TrustOp::Delete => trust
-            .delete(repository, gun, &caller.principal)
+            .delete(repository, gun, actor)
             .await
             .map(|_| StatusCode::OK.into_response()),
         TrustOp::Changefeed => trust.changefeed(Some(repository), query).await.map(json),
         TrustOp::GetKey(role) => trust.get_key(repository, role).await.map(json),
-        TrustOp::RotateKey(role) => trust
-            .rotate_key(repository, role, &caller.principal)
-            .await
-            .map(json),
+        TrustOp::RotateKey(role) => trust.rotate_key(repository, role, actor).await.map(json),
         TrustOp::Metadata(name) => trust.get_metadata(repository, gun, name).await.map(metadata),
     }
 }

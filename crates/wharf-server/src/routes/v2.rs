@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::gate::{Need, authorize};
 use super::trust::TrustOp;
-use super::{blobs, listings, manifests, trust, uploads};
+use super::{Peer, blobs, listings, manifests, peer_ip, trust, uploads};
 use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::server_names::RequestName;
 use crate::services::RegistryError;
+use crate::services::access::Actor;
 use crate::services::trust::TrustError;
 use crate::wire::WireError;
 
@@ -281,6 +282,7 @@ pub fn resolve<'a>(state: &AppState, method: &Method, route: V2Route<'a>) -> Res
 
 pub async fn dispatch(
     State(state): State<AppState>,
+    peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -291,7 +293,13 @@ pub async fn dispatch(
     let query = uri.query().unwrap_or("");
     let result = match resolve(&state, &method, parse(tail)) {
         Ok(endpoint) => match authorize(&state, &headers, endpoint.need()) {
-            Ok(caller) => handle(&state, &caller, endpoint, query, &headers, &mut body).await,
+            Ok(caller) => {
+                let actor = Actor {
+                    name: caller.principal.clone(),
+                    from: peer_ip(&peer),
+                };
+                handle(&state, &caller, &actor, endpoint, query, &headers, &mut body).await
+            }
             Err(e) => Err(e.into()),
         },
         Err(e) => Err(e),
@@ -314,9 +322,11 @@ pub async fn dispatch(
 
 /// Run an authorised endpoint. There is no authorisation here: `caller` is the gate's
 /// verdict for exactly `endpoint.need()`.
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     state: &AppState,
     caller: &Caller,
+    actor: &Actor,
     endpoint: Endpoint<'_>,
     query: &str,
     headers: &HeaderMap,
@@ -333,11 +343,13 @@ async fn handle(
             head,
         } => manifests::get(state, name, reference, headers, head).await?,
         Endpoint::ManifestPut { name, reference } => {
-            manifests::put(state, name, reference, headers, body).await?
+            manifests::put(state, actor, name, reference, headers, body).await?
         }
-        Endpoint::ManifestDelete { name, reference } => manifests::delete(state, name, reference).await?,
+        Endpoint::ManifestDelete { name, reference } => {
+            manifests::delete(state, actor, name, reference).await?
+        }
         Endpoint::BlobRead { name, digest, head } => blobs::get(state, name, digest, headers, head).await?,
-        Endpoint::BlobDelete { name, digest } => blobs::delete(state, name, digest).await?,
+        Endpoint::BlobDelete { name, digest } => blobs::delete(state, actor, name, digest).await?,
         Endpoint::UploadStart(name) => uploads::start(state, caller, name, query, body).await?,
         Endpoint::Upload { name, id, op } => match op {
             UploadOp::Status => uploads::status(state, name, id).await?,
@@ -348,7 +360,7 @@ async fn handle(
         Endpoint::Trust { gun, repository, op } => {
             trust::handle(
                 state,
-                caller,
+                actor,
                 gun,
                 repository,
                 op,

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use wharf_store::{BlobStore, ByteRange, ByteStream, Digest, MetadataStore};
 
+use super::access::{Actor, audit_record};
 use super::error::{RegistryError, RegistryResult};
+use crate::clock::now;
 
 pub struct BlobService {
     blobs: Arc<dyn BlobStore>,
@@ -31,9 +33,10 @@ impl BlobService {
         })
     }
 
-    /// Unlink from the repository; the bytes stay until garbage collection.
-    pub async fn delete(&self, repository: &str, digest: &Digest) -> RegistryResult<()> {
-        if !self.meta.unlink_blob(repository, digest).await? {
+    /// Unlink from the repository (audited); the bytes stay until garbage collection.
+    pub async fn delete(&self, actor: &Actor, repository: &str, digest: &Digest) -> RegistryResult<()> {
+        let record = audit_record(actor, "blob.delete", &format!("{repository}@{digest}"), "", now());
+        if !self.meta.unlink_blob(repository, digest, &record).await? {
             return Err(RegistryError::BlobUnknown(digest.clone()));
         }
         Ok(())

@@ -7,6 +7,7 @@ use wharf_store::{
     Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, ReferrerRecord, TagDetail,
 };
 
+use super::access::{Actor, audit_record};
 use super::error::{RegistryError, RegistryResult};
 use super::manifest_doc::{is_index, parse_manifest};
 use crate::clock::now;
@@ -42,6 +43,7 @@ impl ManifestService {
 
     pub async fn put(
         &self,
+        actor: &Actor,
         repository: &str,
         reference: &Reference,
         content_type: Option<&str>,
@@ -72,11 +74,24 @@ impl ManifestService {
             annotations: parsed.annotations,
             created_at: now(),
         };
+        // Who pushed which digest under which name, committed with the push.
+        let target = match &tag {
+            Some(t) => format!("{repository}:{t}"),
+            None => format!("{repository}@{digest}"),
+        };
+        let audit = audit_record(
+            actor,
+            "manifest.push",
+            &target,
+            digest.as_str(),
+            record.created_at,
+        );
         let new = NewManifest {
             record,
             blobs: parsed.blobs,
             manifests: parsed.manifests,
             tag,
+            audit: Some(audit),
         };
         match self.meta.put_manifest(repository, &new).await? {
             ManifestPutOutcome::Stored => Ok(StoredManifest {
@@ -116,10 +131,16 @@ impl ManifestService {
     }
 
     /// Delete by digest (manifest and its tags) or by tag (the tag only).
-    pub async fn delete(&self, repository: &str, reference: &Reference) -> RegistryResult<()> {
+    pub async fn delete(&self, actor: &Actor, repository: &str, reference: &Reference) -> RegistryResult<()> {
         let found = match reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repository, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repository, t).await?,
+            Reference::Digest(d) => {
+                let record = audit_record(actor, "manifest.delete", &format!("{repository}@{d}"), "", now());
+                self.meta.delete_manifest(repository, d, &record).await?
+            }
+            Reference::Tag(t) => {
+                let record = audit_record(actor, "tag.delete", &format!("{repository}:{t}"), "", now());
+                self.meta.delete_tag(repository, t, &record).await?
+            }
         };
         if !found {
             return Err(RegistryError::ManifestUnknown(format!(

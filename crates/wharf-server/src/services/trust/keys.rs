@@ -10,6 +10,7 @@ use wharf_tuf::{PrivateKey, Root, Signed, Signer};
 
 use super::{TrustError, TrustResult, TrustService, audit};
 use crate::clock::now;
+use crate::services::access::Actor;
 
 impl TrustService {
     fn key_label(repository: &str, key_id: &str) -> String {
@@ -97,7 +98,7 @@ impl TrustService {
 
     /// `POST <role>.key`: a pending key for rotation (the existing pending one if the
     /// client asked before and has not used it yet, like notary-signer).
-    pub async fn rotate_key(&self, repository: &str, role: &str, actor: &str) -> TrustResult<Vec<u8>> {
+    pub async fn rotate_key(&self, repository: &str, role: &str, actor: &Actor) -> TrustResult<Vec<u8>> {
         let role = Self::key_role(role)?;
         self.require_enabled().await?;
         let current = self.current_map(repository).await?;

@@ -22,6 +22,7 @@ use wharf_store::{AuditRecord, MetadataStore, StoreError, TrustFile};
 use crate::auth::secrets::KeyEncryptionKey;
 use crate::clock::now;
 use crate::server_names::{RequestName, ServerNames};
+use crate::services::access::{Actor, audit_record};
 use policy::policy_value;
 use published_cache::PublishedCache;
 
@@ -93,14 +94,9 @@ fn validation_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-fn audit(actor: &str, action: &str, target: &str, detail: &str) -> AuditRecord {
-    AuditRecord {
-        at: now(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail: detail.to_owned(),
-    }
+/// Trust audit records name who and from where, in the words of every other record.
+fn audit(actor: &Actor, action: &str, target: &str, detail: &str) -> AuditRecord {
+    audit_record(actor, action, target, detail, now())
 }
 
 #[cfg(test)]
@@ -108,6 +104,13 @@ mod tests {
     use wharf_tuf::UpdateError;
 
     use super::*;
+
+    fn me() -> Actor {
+        Actor {
+            name: "me".into(),
+            from: None,
+        }
+    }
 
     async fn service(enabled: bool) -> (tempfile::TempDir, TrustService) {
         let dir = tempfile::tempdir().unwrap();
@@ -147,7 +150,7 @@ mod tests {
             .update(
                 "a",
                 "reg.example.com/a",
-                "me",
+                &me(),
                 "multipart/form-data; boundary=B",
                 body,
             )
@@ -156,12 +159,12 @@ mod tests {
             matches!(&refused, Err(TrustError::Update(UpdateError::Validation(m))) if m == DISABLED_MESSAGE),
             "{refused:?}"
         );
-        svc.set_enabled("me", true, false).await.unwrap();
+        svc.set_enabled(&me(), true, false).await.unwrap();
         let refused = svc
             .update(
                 "a",
                 "reg.example.com/a",
-                "me",
+                &me(),
                 "multipart/form-data; boundary=B",
                 body,
             )
@@ -172,11 +175,11 @@ mod tests {
         );
         // Disabling wipes server keys too: the next pending key is a new one.
         assert!(matches!(
-            svc.set_enabled("me", false, false).await,
+            svc.set_enabled(&me(), false, false).await,
             Err(TrustError::ConfirmationRequired)
         ));
         assert!(svc.enabled().await.unwrap());
-        svc.set_enabled("me", false, true).await.unwrap();
+        svc.set_enabled(&me(), false, true).await.unwrap();
         assert_ne!(k1, svc.get_key("a", "timestamp").await.unwrap());
         assert!(matches!(
             svc.get_metadata("a", "reg.example.com/a", "root.json").await,

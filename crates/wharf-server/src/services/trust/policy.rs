@@ -4,6 +4,7 @@
 use wharf_tuf::UpdateError;
 
 use super::{TrustError, TrustResult, TrustService, audit};
+use crate::services::access::Actor;
 
 /// Settings key of the registry-level content-trust switch (`true` / `false`).
 pub const POLICY_SETTING: &str = "content_trust_enabled";
@@ -57,7 +58,7 @@ impl TrustService {
     /// records nothing.
     pub async fn set_enabled(
         &self,
-        actor: &str,
+        actor: &Actor,
         enabled: bool,
         confirmed: bool,
     ) -> TrustResult<PolicyOutcome> {
@@ -69,7 +70,7 @@ impl TrustService {
             self.meta
                 .put_setting(POLICY_SETTING, policy_value(true), Some(&record))
                 .await?;
-            tracing::info!(%actor, "content trust enabled");
+            tracing::info!(actor = %actor.name, "content trust enabled");
             return Ok(PolicyOutcome::Enabled);
         }
         if !confirmed {
@@ -89,7 +90,7 @@ impl TrustService {
             )
             .await?;
         self.published.invalidate(None);
-        tracing::warn!(%actor, repositories = wiped, "content trust disabled; all trust data deleted");
+        tracing::warn!(actor = %actor.name, repositories = wiped, "content trust disabled; all trust data deleted");
         Ok(PolicyOutcome::Disabled {
             repositories_wiped: wiped,
         })

@@ -10,6 +10,7 @@ use wharf_tuf::{NewFile, UpdateError, UpdateInput};
 use super::multipart::parse_multipart;
 use super::{TrustError, TrustResult, TrustService, audit};
 use crate::clock::now;
+use crate::services::access::Actor;
 
 /// Largest accepted `POST …/_trust/tuf/` body. Real updates are a few KiB (spec §1.4);
 /// 10 MiB leaves room for big delegation sets without letting one request hog memory.
@@ -21,7 +22,7 @@ impl TrustService {
         &self,
         repository: &str,
         gun: &str,
-        actor: &str,
+        actor: &Actor,
         content_type: &str,
         body: &[u8],
     ) -> TrustResult<()> {
