@@ -202,6 +202,11 @@ impl IntoResponse for TrustError {
                     None,
                 )
             }
+            // A typed validation error, so docker and notary print the sentence itself.
+            TrustError::Outdated { .. } => {
+                let e = wharf_tuf::UpdateError::Validation(self.to_string());
+                notary_response(StatusCode::BAD_REQUEST, e.to_body())
+            }
             // Only the admin API and the portal change the policy; they map through WireError.
             TrustError::ConfirmationRequired => {
                 WireError::from(TrustError::ConfirmationRequired).into_response()

@@ -366,3 +366,134 @@ fn signing_again_after_a_reset_says_what_to_delete_and_then_works() {
         assert_eq!(tags, [format!("r{round}")]);
     }
 }
+
+/// The admin account can push images but never sign: a real signed push gets the image
+/// in and fails at the signing step with docker's "not authorized", writing no trust data.
+#[test]
+fn the_admin_account_is_refused_as_a_signer_by_a_real_signed_push() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let enabled = text(&wharf(&owner, &["admin-account", "enable"], ""));
+    let password = enabled
+        .lines()
+        .find_map(|l| l.strip_prefix("Password (shown once): "))
+        .expect("admin account password")
+        .to_owned();
+    let account = DockerClient::new();
+    let out = account.cmd(&["login", &server.host, "-u", "wharf", "-p", &password], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let image = format!("{}/team/app:v1", server.host);
+    account.import_image(&image);
+    let out = account.cmd(&["push", &image], DCT);
+    assert!(
+        !out.status.success(),
+        "the admin account must not sign: {}",
+        text(&out)
+    );
+    let said = text(&out);
+    assert!(
+        said.contains("v1: digest: sha256:"),
+        "the image itself is pushed: {said}"
+    );
+    assert!(
+        said.contains("you are not authorized to perform this operation: server returned 401"),
+        "{said}"
+    );
+    let gun = format!("{}/team/app", server.host);
+    let token = server.token(&[&format!("repository:{gun}:pull")]);
+    let root = server
+        .http()
+        .get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json")))
+        .bearer_auth(token)
+        .send()
+        .expect("root");
+    assert_eq!(root.status(), 404, "no trust data was written");
+}
+
+/// Disabling content trust with several signed repositories: all their trust data goes,
+/// and every image stays pullable by tag and by digest by a daemon that no longer has it.
+#[test]
+fn disabling_content_trust_wipes_every_repository_and_keeps_every_image() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let repos = ["a/one", "b/two", "c/three"];
+    let mut pushed = Vec::new();
+    for repo in repos {
+        let image = format!("{}/{repo}:v1", server.host);
+        owner.import_image(&image);
+        let out = dct_ok(&owner, &["push", &image]);
+        pushed.push((image, pushed_digest(&out)));
+    }
+    let out = text(&wharf(&owner, &["content-trust", "disable", "--yes"], ""));
+    assert!(out.contains("trust data of 3 repositories deleted"), "{out}");
+    for repo in repos {
+        let gun = format!("{}/{repo}", server.host);
+        let token = server.token(&[&format!("repository:{gun}:pull")]);
+        let r = server
+            .http()
+            .get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json")))
+            .bearer_auth(token)
+            .send()
+            .expect("root");
+        assert_eq!(r.status(), 404, "{repo} still has trust data");
+    }
+    for (image, digest) in &pushed {
+        owner.ok(&["rmi", image]);
+        owner.ok(&["pull", image]);
+        owner.ok(&["rmi", image]);
+        let by_digest = format!("{}@{digest}", image.rsplit_once(':').expect("tag").0);
+        owner.ok(&["pull", &by_digest]);
+    }
+}
+
+/// Two publishers with the same keys push different tags at the same moment: never a
+/// lost signature behind two successes. Either both tags end up signed, or the loser is
+/// told (notary's version conflict) and its retry signs.
+#[test]
+fn racing_signed_pushes_never_lose_a_signed_tag() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let first = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/race/app", server.host);
+    first.import_image(&format!("{repo}:base"));
+    dct_ok(&first, &["push", &format!("{repo}:base")]);
+    for round in 0..3 {
+        // A second publisher holding the same keys (a copy of the first one's trust dir).
+        let second = login(&server, "admin", &server.admin_password);
+        let copied = Command::new("cp")
+            .arg("-r")
+            .arg(first.config.path().join("trust"))
+            .arg(second.config.path())
+            .status()
+            .expect("cp");
+        assert!(copied.success());
+        let tags = [format!("{repo}:a{round}"), format!("{repo}:b{round}")];
+        first.import_image(&tags[0]);
+        second.import_image(&tags[1]);
+        let (out_a, out_b) = std::thread::scope(|s| {
+            let a = s.spawn(|| first.cmd(&["push", &tags[0]], DCT));
+            let b = s.spawn(|| second.cmd(&["push", &tags[1]], DCT));
+            (a.join().expect("a"), b.join().expect("b"))
+        });
+        for (client, tag, out) in [(&first, &tags[0], &out_a), (&second, &tags[1], &out_b)] {
+            if !out.status.success() {
+                // The loser is told, and its retry signs.
+                let said = text(out);
+                assert!(
+                    said.contains(&format!(
+                        "failed to sign {tag}: An error occurred during validation: the trust data of \
+race/app has changed since this client read it ("
+                    )) && said.contains("so nothing was stored; sign again"),
+                    "a failed signed push must say why: {said}"
+                );
+                let retry = client.cmd(&["push", tag], DCT);
+                assert!(retry.status.success(), "retry: {}", text(&retry));
+            }
+        }
+        let doc = inspect(&first, &repo);
+        let signed: Vec<String> = signed_tags(&doc).into_iter().map(|(t, _, _)| t).collect();
+        for tag in &tags {
+            let name = tag.rsplit_once(':').expect("tag").1.to_owned();
+            assert!(signed.contains(&name), "{name} lost in round {round}: {signed:?}");
+        }
+    }
+}

@@ -23,6 +23,13 @@ pub enum TrustError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The update was made from trust data that is no longer current (another publisher
+    /// signed meanwhile, or the client re-sent an old version); nothing of it is stored.
+    /// Signing again, from the new state, succeeds.
+    #[error(
+        "the trust data of {repository} has changed since this client read it ({what}), so nothing was stored; sign again"
+    )]
+    Outdated { repository: String, what: String },
     /// Disabling content trust was asked without confirming that all trust data goes.
     #[error("{}", super::policy::DISABLE_WARNING)]
     ConfirmationRequired,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use wharf_store::TrustFile;
 use wharf_tuf::metadata::{ROOT, SNAPSHOT, TIMESTAMP, is_valid_role};
-use wharf_tuf::{Signed, Timestamp, UpdateError};
+use wharf_tuf::{Signed, Timestamp};
 
 use super::published_cache::{Published, valid_until};
 use super::{TrustError, TrustResult, TrustService};
@@ -81,7 +81,7 @@ impl TrustService {
             Ok(files) => {
                 match self.commit(repository, gun, &files, None).await {
                     // Lost the race to another reader's re-sign: use theirs.
-                    Ok(()) | Err(TrustError::Update(UpdateError::Version { .. })) => {}
+                    Ok(()) | Err(TrustError::Outdated { .. }) => {}
                     Err(e) => return Err(e),
                 }
                 current = self.current_map(repository).await?;

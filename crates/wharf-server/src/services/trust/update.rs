@@ -59,6 +59,15 @@ impl TrustService {
             Err(e @ TrustError::Update(UpdateError::BadHierarchy { .. })) if had_nothing => {
                 return Err(self.stale_client_error(repository, gun).await?.unwrap_or(e));
             }
+            // notary answers VERSION, which docker prints as "trust server rejected
+            // operation." — say what happened and what to do instead (a deliberate
+            // difference from the reference server, recorded in the crafted replay test).
+            Err(TrustError::Update(UpdateError::Version { role, version })) => {
+                return Err(TrustError::Outdated {
+                    repository: repository.to_owned(),
+                    what: format!("{role} version {version} is already stored"),
+                });
+            }
             other => other?,
         };
         let roles: Vec<String> = files
@@ -115,12 +124,16 @@ and this client still holds the old trust data: delete ~/.docker/trust/tuf/{gun}
                 self.published.invalidate(Some(repository));
                 Ok(())
             }
-            // Someone else committed first: notary's VERSION, nothing of ours is stored.
+            // Someone else committed first: nothing of ours is stored. Not notary's VERSION,
+            // which docker shows as "trust server rejected operation." — the publisher
+            // must learn to sign again.
             Err(StoreError::Conflict(m)) => {
                 self.published.invalidate(Some(repository));
-                let role = files.first().map(|f| f.role.clone()).unwrap_or_default();
                 tracing::info!(%repository, conflict = %m, "trust update lost a race");
-                Err(TrustError::Update(UpdateError::Version { role, version: 0 }))
+                Err(TrustError::Outdated {
+                    repository: repository.to_owned(),
+                    what: "another publisher's update was stored first".into(),
+                })
             }
             Err(e) => Err(TrustError::Updating(e)),
         }
