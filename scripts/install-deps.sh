@@ -15,6 +15,7 @@
 #   wrk                wrk                benchmarks
 #   chromium           chromium           headless browser for the web portal tests (crates/wharf/tests/common/browser.rs)
 #   chromedriver       chromium-driver    W3C WebDriver server those tests drive chromium through
+#   podman             podman             podman login/push/pull and manifest lists (rootful, vfs storage)
 #   update-ca-certificates  ca-certificates
 #   /usr/bin/python3 with cryptography + requests: python3 python3-cryptography python3-requests
 #                                         (/work/shared/tools/notary-capture scripts, e.g. crafted.py)
@@ -29,7 +30,7 @@ declare -A pkg_of=(
   [dockerd]=docker.io [docker]=docker.io [containerd]=containerd [runc]=runc
   [skopeo]=skopeo [notary]=notary [notary-server]=notary [docker-registry]=docker-registry
   [openssl]=openssl [curl]=curl [jq]=jq [wrk]=wrk [update-ca-certificates]=ca-certificates
-  [chromium]=chromium [chromedriver]=chromium-driver
+  [chromium]=chromium [chromedriver]=chromium-driver [podman]=podman
 )
 
 missing=()
@@ -68,7 +69,7 @@ fi
 
 # Report what the tests will actually run (a docker CLI installed earlier in PATH, e.g.
 # /usr/local/bin/docker 28.x, stays in front of Debian's /usr/bin/docker 20.10).
-for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromium chromedriver; do
+for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromium chromedriver podman; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
 echo "install-deps.sh: docker CLI $(command -v docker) ($(docker --version 2>/dev/null | sed 's/^Docker version //')), dockerd $(dockerd --version 2>/dev/null | sed 's/^Docker version //'), $(skopeo --version), $(chromedriver --version 2>/dev/null | cut -d" " -f1,2)"
