@@ -688,9 +688,11 @@ fn manifest_kinds_accept_negotiation_and_referrers() {
     assert_eq!(none["manifests"], json!([]));
 }
 
-/// A request body that streams data until told to stop, to be cut off mid-upload.
+/// A request body that streams data until told to stop, to be cut off mid-upload; it
+/// counts what it has handed to the connection.
 struct EndlessBody {
     stop: Arc<AtomicBool>,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Read for EndlessBody {
@@ -701,8 +703,24 @@ impl Read for EndlessBody {
         std::thread::sleep(std::time::Duration::from_millis(5));
         let n = buf.len().min(64 * 1024);
         buf[..n].fill(b'z');
+        self.sent.fetch_add(n, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// The server's `wharf_uploads_in_flight` gauge.
+fn uploads_in_flight(api: &Api) -> i64 {
+    let body = api
+        .http
+        .get(api.server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix("wharf_uploads_in_flight "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("wharf_uploads_in_flight")
 }
 
 #[test]
@@ -727,10 +745,19 @@ fn kill_9_mid_upload_leaves_nothing_half_visible_and_the_upload_resumes() {
     // A second chunk is streaming when the server is killed.
     let stop = Arc::new(AtomicBool::new(false));
     let (url, token, http) = (api.server.url(&loc), api.token.clone(), api.http.clone());
-    let body = EndlessBody { stop: stop.clone() };
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let body = EndlessBody {
+        stop: stop.clone(),
+        sent: sent.clone(),
+    };
     let streaming =
         std::thread::spawn(move || http.patch(url).bearer_auth(token).body(Body::new(body)).send());
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Killed only once the server is inside the upload and has taken bytes of it: the
+    // handler counts itself in flight, and 4 MiB handed to the connection is more than
+    // loopback socket buffers hold, so most of it has reached the server.
+    while uploads_in_flight(&api) < 1 || sent.load(Ordering::Relaxed) < 4 << 20 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     api.server.kill9();
     stop.store(true, Ordering::Relaxed);
     drop(streaming);
