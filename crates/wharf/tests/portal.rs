@@ -435,6 +435,28 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     }
     b.screenshot("11-audit.png");
 
+    // Every page fits a phone: nothing scrolls the page sideways at 390 px.
+    b.set_window_size(390, 844);
+    for page in [
+        "/portal/repositories",
+        "/portal/repositories/portal/app",
+        "/portal/policies/content-trust",
+        "/portal/trust-reset?repository=portal/app",
+        "/portal/access",
+        "/portal/audit",
+    ] {
+        b.goto(&server.url(page));
+        let overflow = b.execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            &[],
+        );
+        assert!(
+            overflow.as_i64().unwrap_or(999) <= 0,
+            "{page} is wider than a phone by {overflow}"
+        );
+    }
+    b.set_window_size(1280, 900);
+
     // A post without the session's CSRF token is refused and changes nothing.
     click_through(&b, "nav a[href='/portal/access']");
     b.execute(
@@ -506,6 +528,18 @@ fn a_user_sees_only_what_their_roles_allow() {
     let robot_secret = robot["secret"].as_str().expect("secret").to_owned();
 
     let b = Browser::start();
+    // The sign-in page fits a phone too.
+    b.set_window_size(390, 844);
+    b.goto(&server.url("/portal/sign-in"));
+    let overflow = b.execute(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        &[],
+    );
+    assert!(
+        overflow.as_i64().unwrap_or(999) <= 0,
+        "sign-in wider than a phone by {overflow}"
+    );
+    b.set_window_size(1280, 900);
     sign_in(&b, &server, "bob", "bob-password-1");
     // Only the Repositories section, and only readable repositories.
     let nav: Vec<String> = b
