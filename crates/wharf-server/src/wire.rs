@@ -115,6 +115,10 @@ impl From<IdentityError> for WireError {
             IdentityError::KeyRotatedConcurrently => {
                 Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
             }
+            IdentityError::WeakPassword => {
+                Self::new(StatusCode::BAD_REQUEST, "PASSWORD_INVALID", e.to_string())
+            }
+            IdentityError::NotAUser(_) => Self::new(StatusCode::BAD_REQUEST, "NOT_A_USER", e.to_string()),
             other => {
                 tracing::error!(error = %other, "identity failure");
                 Self::internal()

@@ -12,20 +12,21 @@ use std::sync::RwLock;
 
 #[derive(Default)]
 pub struct Revocations {
-    /// Principal name → tokens issued at or before this time are refused.
+    /// Principal name → tokens issued at or before this time (ms) are refused.
     since: RwLock<HashMap<String, i64>>,
 }
 
 impl Revocations {
-    /// Refuse `principal`'s tokens issued up to `at`; forget revocations no token
+    /// Refuse `principal`'s tokens issued up to `at_ms`; forget revocations no token
     /// issued before them can outlive (`max_token_lifetime` seconds).
-    pub fn revoke(&self, principal: &str, at: i64, max_token_lifetime: i64) {
+    pub fn revoke(&self, principal: &str, at_ms: i64, max_token_lifetime: i64) {
         if let Ok(mut since) = self.since.write() {
-            since.retain(|_, t| *t + max_token_lifetime >= at);
-            since.insert(principal.to_owned(), at);
+            since.retain(|_, t| *t + max_token_lifetime * 1000 >= at_ms);
+            since.insert(principal.to_owned(), at_ms);
         }
     }
 
+    /// Whether a token of `principal` issued at `issued_at_ms` was revoked.
     pub fn is_revoked(&self, principal: &str, issued_at: i64) -> bool {
         self.since
             .read()
@@ -43,13 +44,14 @@ mod tests {
     fn tokens_issued_before_a_revocation_are_refused_later_ones_pass() {
         let r = Revocations::default();
         assert!(!r.is_revoked("alice", 100));
-        r.revoke("alice", 100, 360);
-        assert!(r.is_revoked("alice", 99) && r.is_revoked("alice", 100));
-        assert!(!r.is_revoked("alice", 101));
+        r.revoke("alice", 100_000, 360);
+        assert!(r.is_revoked("alice", 99_999) && r.is_revoked("alice", 100_000));
+        // The same second, a millisecond later: a fresh login after the change.
+        assert!(!r.is_revoked("alice", 100_001));
         assert!(!r.is_revoked("bob", 50));
         // Once no token from before it can be valid, the entry goes.
-        r.revoke("bob", 500, 360);
-        assert!(!r.is_revoked("alice", 99));
-        assert!(r.is_revoked("bob", 500));
+        r.revoke("bob", 500_000, 360);
+        assert!(!r.is_revoked("alice", 99_999));
+        assert!(r.is_revoked("bob", 500_000));
     }
 }

@@ -25,6 +25,9 @@ pub struct Claims {
     pub exp: i64,
     pub nbf: i64,
     pub iat: i64,
+    /// `iat` in milliseconds, so a revocation can tell tokens of the same second apart.
+    #[serde(default, rename = "wharf_iat_ms", skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
     pub jti: String,
     pub access: Vec<AccessEntry>,
 }
@@ -175,6 +178,7 @@ mod tests {
 
     fn claims(now: i64) -> Claims {
         Claims {
+            iat_ms: None,
             iss: "wharf".into(),
             sub: "admin".into(),
             aud: "wharf".into(),

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::gate::OwnerActor;
-use super::uploads::query_value;
+use super::request::query_value;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::services::access::{KIND_SP, KIND_TOKEN, KIND_USER};

@@ -150,6 +150,8 @@ pub enum RouteAccess {
     RegistryApi,
     /// Prometheus metrics: public unless `metrics.require_token` asks for an owner's token.
     Metrics,
+    /// Any principal's valid bearer token, never an anonymous one (a user's own account).
+    Token,
     /// The admin API: a bearer token carrying `registry:admin:*`.
     Owner,
     /// A portal page or form of a signed-in user (forms also need the session's CSRF token).
@@ -180,6 +182,30 @@ pub async fn require_owner(State(state): State<AppState>, mut req: Request, next
             }));
             next.run(req).await
         }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Who a `RouteAccess::Token` request acts as.
+#[derive(Debug, Clone)]
+pub struct TokenActor(pub Actor);
+
+/// Layer of `RouteAccess::Token` routes.
+pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match authorize(&state, req.headers(), Need::AnyToken) {
+        Ok(caller) if caller.principal != ANONYMOUS => {
+            let from = peer_of(&req);
+            req.extensions_mut().insert(TokenActor(Actor {
+                name: caller.principal,
+                from,
+            }));
+            next.run(req).await
+        }
+        Ok(_) => WireError::unauthorized(
+            challenge(&state, req.headers(), &Need::AnyToken, false),
+            "authentication required: this needs your own login",
+        )
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::blobs::parse_digest;
-use super::uploads::query_value;
+use super::request::query_value;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::services::RegistryError;

@@ -8,7 +8,9 @@ mod gate;
 mod listings;
 mod manifests;
 mod metrics;
+mod passwords;
 mod portal;
+mod request;
 mod token;
 mod trust;
 mod uploads;
@@ -19,7 +21,7 @@ mod route_walk;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{MethodRouter, any, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post, put};
 
 use crate::app::AppState;
 use gate::RouteAccess;
@@ -58,6 +60,7 @@ impl DeclaredRoutes {
             RouteAccess::Metrics => {
                 handlers.route_layer(from_fn_with_state(state, gate::require_metrics_reader))
             }
+            RouteAccess::Token => handlers.route_layer(from_fn_with_state(state, gate::require_token)),
             RouteAccess::Owner => handlers.route_layer(from_fn_with_state(state, gate::require_owner)),
             RouteAccess::PortalUser => handlers.route_layer(from_fn_with_state(state, portal::admit_user)),
             RouteAccess::PortalOwner => handlers.route_layer(from_fn_with_state(state, portal::admit_owner)),
@@ -71,7 +74,7 @@ impl DeclaredRoutes {
 /// Every route with the access it requires. A route is added only through
 /// `DeclaredRoutes::route`, so none exists without its declared check.
 pub fn declare(state: AppState) -> DeclaredRoutes {
-    use RouteAccess::{Metrics, Owner, PortalOwner, PortalUser, Public, RegistryApi};
+    use RouteAccess::{Metrics, Owner, PortalOwner, PortalUser, Public, RegistryApi, Token};
     DeclaredRoutes::new(state)
         .route("/v2", RegistryApi, any(v2::dispatch))
         .route("/v2/", RegistryApi, any(v2::dispatch))
@@ -96,6 +99,16 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             get(admin::list_users).post(admin::create_user),
         )
         .route("/api/v1/users/{name}", Owner, delete(admin::delete_user))
+        .route(
+            "/api/v1/users/{name}/password",
+            Owner,
+            put(passwords::reset_user_password),
+        )
+        .route(
+            "/api/v1/account/password",
+            Token,
+            post(passwords::change_own_password),
+        )
         .route(
             "/api/v1/service-principals",
             Owner,

@@ -20,7 +20,7 @@ use axum::{Extension, Form};
 use wharf_store::Principal;
 
 use super::gate::{peer_of, request_host};
-use super::uploads::decode;
+use super::request::pairs;
 use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::Grants;
@@ -254,10 +254,9 @@ async fn admit(state: &AppState, req: Request, next: Next, owner: bool) -> Respo
 
 /// One field of an `application/x-www-form-urlencoded` body.
 fn form_value(body: &[u8], key: &str) -> Option<String> {
-    std::str::from_utf8(body).ok()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(k) == key).then(|| decode(v))
-    })
+    pairs(std::str::from_utf8(body).ok()?)
+        .into_iter()
+        .find_map(|(k, v)| (k == key).then_some(v))
 }
 
 fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {

@@ -30,6 +30,8 @@ const METHODS: [Method; 6] = [
     Method::DELETE,
 ];
 const GUN: &str = "localhost:5000/team/app";
+/// A token no key signed.
+const FORGED: &str = "eyJhbGciOiJFUzI1NiJ9.e30.AAAA";
 /// Every action a token may ask for on a repository: the caller gets what it may.
 const ALL: &str = "pull,push,delete,*";
 const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -265,6 +267,8 @@ async fn every_declared_route_refuses_callers_who_must_not_pass() {
                 RouteAccess::Owner | RouteAccess::Metrics => {
                     w.send(method, &path, &bearer(&reader_admin)).await
                 }
+                // Only a valid token of a principal passes: a forged one must not.
+                RouteAccess::Token => w.send(method, &path, &bearer(FORGED)).await,
                 RouteAccess::PortalUser => {
                     let forged = vec![(header::COOKIE, "__Host-wharf_session=forged".to_owned())];
                     w.send(method, &path, &forged).await
@@ -286,6 +290,15 @@ async fn every_declared_route_refuses_callers_who_must_not_pass() {
             }
             refused_by_gate += 1;
             match access {
+                RouteAccess::Token => {
+                    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+                    assert!(anonymous.challenge.starts_with("Bearer realm="), "{anonymous:?}");
+                    assert_eq!(lacking.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+                    assert!(
+                        lacking.body.contains("authentication required: "),
+                        "{method} {path}: {lacking:?}"
+                    );
+                }
                 RouteAccess::Owner | RouteAccess::Metrics => {
                     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{method} {path}");
                     assert!(
@@ -490,7 +503,7 @@ async fn every_registry_and_trust_endpoint_refuses_callers_who_must_not_pass() {
             vec![format!("repository:{name}:{ALL}")]
         };
         let token = if user.is_empty() {
-            "eyJhbGciOiJFUzI1NiJ9.e30.AAAA".to_owned()
+            FORGED.to_owned()
         } else {
             w.token(user, &scopes).await
         };

@@ -11,21 +11,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
-use super::uploads::decode;
+use super::request::pairs;
 use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::access::parse_scopes;
 use crate::wire::WireError;
-
-fn pairs(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
 
 fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())

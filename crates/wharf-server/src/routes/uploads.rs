@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::blobs::parse_digest;
+use super::request::{drain, query_value};
 use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::observe::InFlight;
@@ -16,58 +17,6 @@ use crate::server_names::RequestName;
 use crate::services::RegistryError;
 use crate::services::uploads::ChunkRange;
 use crate::wire::WireError;
-
-/// After refusing a request early, read (and drop) what the client is still sending, up to
-/// this much, so that it sees our error instead of a reset connection.
-const DRAIN_LIMIT: u64 = 64 << 20;
-
-pub async fn drain<S, E>(mut body: S)
-where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
-{
-    use futures_util::StreamExt;
-    let mut seen = 0u64;
-    while let Some(Ok(chunk)) = body.next().await {
-        seen += chunk.len() as u64;
-        if seen > DRAIN_LIMIT {
-            break;
-        }
-    }
-}
-
-fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
-}
-
-/// Percent-decoding for the few query values we read (digests contain `:`, encoded as %3A).
-pub fn decode(v: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| Some(hex(bytes[i + 1])? * 16 + hex(bytes[i + 2])?))
-            .flatten();
-        match (escaped, bytes[i]) {
-            (Some(b), _) => {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            (None, b'+') => out.push(b' '),
-            (None, b) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub fn query_value(query: &str, key: &str) -> Option<String> {
-    query_param(query, key).map(decode)
-}
 
 fn upload_location(name: &str, id: &str) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
@@ -247,20 +196,4 @@ pub async fn finish(
 pub async fn cancel(state: &AppState, name: &str, id: &str) -> Result<Response, WireError> {
     state.uploads.cancel(name, id).await?;
     Ok((StatusCode::NO_CONTENT, [(CONTENT_LENGTH, "0")]).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_values_are_decoded() {
-        assert_eq!(
-            query_value("digest=sha256%3Aab&x=1", "digest").as_deref(),
-            Some("sha256:ab")
-        );
-        assert_eq!(query_value("mount=a&from=b%2Fc", "from").as_deref(), Some("b/c"));
-        assert_eq!(query_value("a=1", "digest"), None);
-        assert_eq!(decode("bad%zzend%4"), "bad%zzend%4");
-    }
 }

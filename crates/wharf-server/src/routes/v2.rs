@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::gate::{Need, authorize};
 use super::trust::TrustOp;
-use super::{Peer, blobs, listings, manifests, peer_ip, trust, uploads};
+use super::{Peer, blobs, listings, manifests, peer_ip, request, trust, uploads};
 use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::server_names::RequestName;
@@ -309,7 +309,7 @@ pub async fn dispatch(
         Err(e) => {
             // Refused before the handler read the body (bad name, no token...): read what
             // the client is still sending so that it receives this error, not a reset.
-            uploads::drain(std::mem::take(&mut body).into_data_stream()).await;
+            request::drain(std::mem::take(&mut body).into_data_stream()).await;
             e.into_response()
         }
     };

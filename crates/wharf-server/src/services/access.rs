@@ -19,7 +19,7 @@ pub const KIND_SP: &str = "sp";
 pub const KIND_ADMIN_ACCOUNT: &str = "admin_account";
 pub const KIND_TOKEN: &str = "token";
 
-const MIN_PASSWORD: usize = 8;
+pub const MIN_PASSWORD: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -315,8 +315,32 @@ impl AccessService {
                 name: name.to_owned(),
             });
         }
-        self.revocations.revoke(name, t, self.token_lifetime);
+        self.revocations
+            .revoke(name, crate::clock::now_ms(), self.token_lifetime);
         Ok(())
+    }
+
+    /// An owner sets (or has generated, returned once) a user's password: the old one,
+    /// the user's refresh tokens and access tokens stop working.
+    pub async fn reset_password(
+        &self,
+        actor: &Actor,
+        name: &str,
+        password: Option<String>,
+    ) -> AccessResult<(PrincipalView, Option<String>)> {
+        let p = self.principal(KIND_USER, name).await?;
+        let (password, generated) = match password {
+            Some(pw) if pw.chars().count() < MIN_PASSWORD => return Err(AccessError::WeakPassword),
+            Some(pw) => (pw, false),
+            None => (secret()?, true),
+        };
+        let hash = hash_password(password.clone()).await?;
+        let t = now();
+        let record = audit_record(actor, "user.reset-password", name, "", t);
+        self.meta.set_principal_secret(p.id, Some(&hash), &record).await?;
+        self.revocations
+            .revoke(name, crate::clock::now_ms(), self.token_lifetime);
+        Ok((PrincipalView::from(&p), generated.then_some(password)))
     }
 
     /// A service principal: a generated client id and secret (returned once).
@@ -343,7 +367,8 @@ impl AccessService {
         let t = now();
         let record = audit_record(actor, "sp.reset-secret", name, "", t);
         self.meta.set_principal_secret(p.id, Some(&hash), &record).await?;
-        self.revocations.revoke(name, t, self.token_lifetime);
+        self.revocations
+            .revoke(name, crate::clock::now_ms(), self.token_lifetime);
         Ok((PrincipalView::from(&p), secret))
     }
 
@@ -394,7 +419,8 @@ impl AccessService {
         match self.meta.find_principal(&name).await? {
             Some(p) if p.kind == KIND_ADMIN_ACCOUNT => {
                 self.meta.set_principal_secret(p.id, None, &record).await?;
-                self.revocations.revoke(&name, t, self.token_lifetime);
+                self.revocations
+                    .revoke(&name, crate::clock::now_ms(), self.token_lifetime);
             }
             // Nothing to disable; the request is still recorded.
             _ => self.meta.add_audit(&record).await?,

@@ -26,4 +26,11 @@ pub enum IdentityError {
         "the token signing key was rotated by another request at the same time; nothing changed, try again"
     )]
     KeyRotatedConcurrently,
+    #[error(
+        "password must be at least {} characters",
+        crate::services::access::MIN_PASSWORD
+    )]
+    WeakPassword,
+    #[error("{0} is not a user: only users have passwords to change; service principals reset their secret")]
+    NotAUser(String),
 }

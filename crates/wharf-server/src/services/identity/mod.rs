@@ -5,6 +5,7 @@
 mod error;
 mod grants;
 mod logins;
+mod passwords;
 mod signing_keys;
 mod tokens;
 mod verified_tokens;

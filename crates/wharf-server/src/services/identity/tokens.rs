@@ -60,6 +60,7 @@ impl IdentityService {
             exp: t + self.ttl,
             nbf: t,
             iat: t,
+            iat_ms: Some(crate::clock::now_ms()),
             jti,
             access,
         };
@@ -83,13 +84,16 @@ impl IdentityService {
                 };
                 // Remembered until the moment `verify` itself would call it expired, or
                 // until the key set changes.
+                // Tokens without milliseconds count from the end of their second, so a
+                // revocation in that second covers them.
+                let issued_ms = claims.iat_ms.unwrap_or(claims.iat * 1000 + 999);
                 keys.verified.put(
                     token,
                     &caller,
                     claims.exp + crate::auth::token::LEEWAY_SECONDS,
-                    claims.iat,
+                    issued_ms,
                 );
-                (caller, claims.iat)
+                (caller, issued_ms)
             }
         };
         // Checked on both paths: a remembered token of a deleted principal is refused too.
