@@ -19,9 +19,17 @@ pub enum Error {
     /// A key could not be decoded or is unsupported.
     #[error("{0}")]
     Key(String),
-    /// Signature verification or threshold failure.
+    /// A signature could not be checked at all: none present, or a key
+    /// listed under an ID that is not its own (notary `ErrNoSignatures`,
+    /// `ErrInvalidKeyID`).
     #[error("{0}")]
     Signature(String),
+    /// Too few valid signatures for the role's threshold, or a threshold
+    /// below 1 (notary `ErrRoleThreshold`). Separate from `Signature`
+    /// because clients treat it differently: a delegation failing this is
+    /// skipped with a warning, while `Signature` fails the whole update.
+    #[error("{0}")]
+    Threshold(String),
     /// Signing or key generation failed.
     #[error("{0}")]
     Crypto(String),

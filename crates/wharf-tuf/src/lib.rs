@@ -13,6 +13,10 @@
 //!    (gun, role, version) -> [`UpdateError::Version`]);
 //! 4. on error answer `err.http_status()` with `err.to_body()`.
 //!
+//! Reading (portal, policy enforcement): [`verify_repository`] over the
+//! stored files gives what a client believes — which roles validly sign
+//! which tag for which digest, and the digest `docker pull` resolves.
+//!
 //! `GET timestamp.json`: [`refresh_timestamp`] returns re-signed files to
 //! store first when the timestamp or a server-managed snapshot expired.
 //! `GET <role>.key` (timestamp/snapshot key): [`generate_server_key`] +
@@ -26,6 +30,7 @@ pub mod limits;
 pub mod metadata;
 pub mod signature;
 pub mod update;
+pub mod verify;
 
 pub use error::{Error, UpdateError};
 pub use keys::PublicKey;
@@ -34,4 +39,8 @@ pub use signature::{CertSigner, PrivateKey, Signature, Signer};
 pub use update::{
     KeyLookup, NewFile, UpdateInput, Upload, generate_server_key, parse_upload_part, refresh_timestamp,
     validate_update,
+};
+pub use verify::{
+    Files, IgnoreReason, IgnoredRole, TrustedRole, TrustedTarget, TrustedTargets, VerifyError,
+    verify_repository,
 };

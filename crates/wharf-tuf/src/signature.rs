@@ -175,7 +175,7 @@ pub fn verify_threshold(
         return Err(Error::Signature("tuf: data has no signatures".into()));
     }
     if threshold < 1 {
-        return Err(Error::Signature("tuf: role threshold must be at least 1".into()));
+        return Err(Error::Threshold("tuf: role threshold must be at least 1".into()));
     }
     let msg = to_canonical(signed)?;
     let mut tried = BTreeSet::new();
@@ -197,7 +197,7 @@ pub fn verify_threshold(
         }
     }
     if valid < threshold {
-        return Err(Error::Signature(format!(
+        return Err(Error::Threshold(format!(
             "valid signatures did not meet threshold for {role}"
         )));
     }

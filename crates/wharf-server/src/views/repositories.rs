@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use wharf_store::TagDetail;
 
 use super::html::{Notice, Section, Viewer, esc, page, short_id, size, table, time, url_part};
-use crate::services::trust::overview::TrustOverview;
+use crate::services::trust::overview::{TagSignature, TrustOverview};
 
 pub struct RepositoryList<'a> {
     pub query: &'a str,
@@ -75,24 +75,36 @@ pub struct RepositoryDetail<'a> {
     pub trust_enabled: bool,
 }
 
-/// The signature status cell of one tag.
+/// The signature status cell of one tag: signed when `docker pull` with content trust
+/// would resolve the tag to its current digest.
 fn signed_cell(trust: &TrustOverview, tag: &TagDetail) -> String {
-    let Some(sigs) = trust.signed_tags.get(&tag.tag) else {
+    if trust.problem.is_some() {
+        return r#"<span class="signed-invalid">Trust data does not verify</span>"#.to_owned();
+    }
+    let Some(t) = trust.signed_tags.get(&tag.tag) else {
         return r#"<span class="signed-no">Not signed</span>"#.to_owned();
     };
-    let current: Vec<&str> = sigs
+    let current = |s: &TagSignature| s.digest.as_deref() == Some(tag.digest.as_str());
+    let signers: Vec<&str> = t
+        .signatures
         .iter()
-        .filter(|s| s.digest.as_deref() == Some(tag.digest.as_str()))
+        .filter(|s| current(s))
         .map(|s| s.signer.as_str())
         .collect();
-    if current.is_empty() {
-        return r#"<span class="signed-stale">Signed for another digest (tag moved after signing)</span>"#
-            .to_owned();
+    match &t.pull {
+        Some(pull) if current(pull) => format!(
+            r#"<span class="signed-yes">Signed</span> by <span class="signers">{}</span>"#,
+            esc(&signers.join(", "))
+        ),
+        Some(_) => r#"<span class="signed-stale">Signed for another digest (tag moved after signing)</span>"#
+            .to_owned(),
+        // docker pull only trusts `targets` and `targets/releases`.
+        None if !signers.is_empty() => format!(
+            r#"<span class="signed-no">Not signed for docker pull</span>: only <span class="signers">{}</span> signed it, and docker pull trusts neither"#,
+            esc(&signers.join(", "))
+        ),
+        None => r#"<span class="signed-no">Not signed</span>"#.to_owned(),
     }
-    format!(
-        r#"<span class="signed-yes">Signed</span> by <span class="signers">{}</span>"#,
-        esc(&current.join(", "))
-    )
 }
 
 pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) -> String {
@@ -129,6 +141,14 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
     body.push_str("</section><section><h2>Signers</h2>");
     if !d.trust.initialized {
         body.push_str(r#"<p class="empty" id="no-trust-data">This repository has no trust data.</p>"#);
+    } else if let Some(problem) = &d.trust.problem {
+        // What docker and notary clients meet too: every signed pull of this repository
+        // fails until the data is republished or reset.
+        let _ = write!(
+            body,
+            r#"<p class="signed-invalid" id="trust-problem">{}</p>"#,
+            esc(problem)
+        );
     } else {
         let signer_rows: Vec<(String, Vec<String>)> = d
             .trust
@@ -145,13 +165,20 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
                             .collect::<Vec<_>>()
                             .join(" "),
                         s.threshold.to_string(),
+                        match &s.ignored {
+                            Some(why) => format!(
+                                r#"<span class="signed-stale">Ignored by clients: {}</span>"#,
+                                esc(why)
+                            ),
+                            None => "Trusted".to_owned(),
+                        },
                     ],
                 )
             })
             .collect();
         body.push_str(&table(
             "Signers (delegations) and their keys",
-            &["Signer", "Keys", "Threshold"],
+            &["Signer", "Keys", "Threshold", "Signatures"],
             &signer_rows,
             "No signers besides the repository key.",
         ));
@@ -173,4 +200,71 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
         body.push_str(&super::policies::reset_link(d.name));
     }
     page(d.name, Section::Repositories, Some(viewer), notice, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::trust::overview::TagTrust;
+
+    fn tag(digest: &str) -> TagDetail {
+        TagDetail {
+            tag: "v1".into(),
+            digest: digest.into(),
+            media_type: String::new(),
+            pushed_at: 0,
+            size: 0,
+        }
+    }
+
+    fn sig(signer: &str, digest: &str) -> TagSignature {
+        TagSignature {
+            signer: signer.into(),
+            digest: Some(digest.into()),
+        }
+    }
+
+    fn with(pull: Option<TagSignature>, signatures: Vec<TagSignature>) -> TrustOverview {
+        TrustOverview {
+            initialized: true,
+            signed_tags: [("v1".to_owned(), TagTrust { pull, signatures })].into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn signature_cell_follows_what_docker_pull_resolves() {
+        let t = tag("sha256:aa");
+        let signed = with(
+            Some(sig("releases", "sha256:aa")),
+            vec![
+                sig("Repo Admin", "sha256:bb"),
+                sig("alice", "sha256:aa"),
+                sig("releases", "sha256:aa"),
+            ],
+        );
+        assert_eq!(
+            signed_cell(&signed, &t),
+            r#"<span class="signed-yes">Signed</span> by <span class="signers">alice, releases</span>"#
+        );
+        let moved = with(
+            Some(sig("Repo Admin", "sha256:bb")),
+            vec![sig("Repo Admin", "sha256:bb")],
+        );
+        assert!(signed_cell(&moved, &t).contains("Signed for another digest"));
+        let own_role_only = with(None, vec![sig("alice", "sha256:aa")]);
+        assert!(
+            signed_cell(&own_role_only, &t)
+                .starts_with(r#"<span class="signed-no">Not signed for docker pull</span>: only <span class="signers">alice</span>"#)
+        );
+        assert!(signed_cell(&TrustOverview::default(), &t).contains("Not signed"));
+        let broken = TrustOverview {
+            problem: Some("Trust data does not verify: targets: targets expired at …".into()),
+            ..signed
+        };
+        assert_eq!(
+            signed_cell(&broken, &t),
+            r#"<span class="signed-invalid">Trust data does not verify</span>"#
+        );
+    }
 }

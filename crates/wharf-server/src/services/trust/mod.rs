@@ -83,10 +83,24 @@ impl TrustService {
             .collect())
     }
 
-    /// Signed tags, signers and administrative keys of `repository` (the portal's view).
+    /// Signed tags, signers and administrative keys of `repository` (the portal's view),
+    /// as a client verifying the published trust data sees them.
     pub async fn overview(&self, repository: &str) -> TrustResult<overview::TrustOverview> {
-        let files = self.meta.trust_current(repository).await?;
-        Ok(overview::overview(&files))
+        let Some(files) = self.published_files(repository).await? else {
+            return Ok(overview::TrustOverview::default());
+        };
+        let guns: Vec<String> = self
+            .names
+            .hosts()
+            .iter()
+            .map(|h| format!("{h}/{repository}"))
+            .collect();
+        // Signature checks and parsing (files up to megabytes) off the async workers.
+        tokio::task::spawn_blocking(move || {
+            overview::overview(overview::verify(&guns, &files, chrono::Utc::now()))
+        })
+        .await
+        .map_err(|e| TrustError::Internal(format!("trust verification task failed: {e}")))
     }
 }
 
@@ -112,7 +126,7 @@ mod tests {
         }
     }
 
-    async fn service(enabled: bool) -> (tempfile::TempDir, TrustService) {
+    pub(super) async fn service(enabled: bool) -> (tempfile::TempDir, TrustService) {
         let dir = tempfile::tempdir().unwrap();
         let meta = Arc::new(
             wharf_store::SqliteMetadataStore::open(&dir.path().join("m.db"))

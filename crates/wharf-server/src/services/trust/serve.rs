@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use wharf_store::TrustFile;
 use wharf_tuf::metadata::{ROOT, SNAPSHOT, TIMESTAMP, is_valid_role};
-use wharf_tuf::{Signed, Timestamp};
+use wharf_tuf::{Files, Signed, Snapshot, Timestamp};
 
 use super::published_cache::{Published, valid_until};
 use super::{TrustError, TrustResult, TrustService};
@@ -156,6 +156,42 @@ impl TrustService {
             .trust_file_by_sha256(repository, role, &hex::encode(sha))
             .await?
             .ok_or(TrustError::NotFound)
+    }
+
+    /// What a client fetching the published state gets, for verifying it: the current
+    /// timestamp (re-signed first when expired, as `GET timestamp.json` does), the snapshot
+    /// it names and every file that snapshot names, all through the same lookups that
+    /// serve them. A named file that is not stored is left out (verification reports it).
+    /// `None` without trust data.
+    pub(super) async fn published_files(&self, repository: &str) -> TrustResult<Option<Files>> {
+        let gun = self.names.gun_of(repository);
+        let published = match self.published_state(repository, &gun).await {
+            Ok(p) => p,
+            Err(TrustError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut files = Files::new(published.timestamp.content.clone());
+        let snapshot = match self.resolve(repository, &published, SNAPSHOT).await {
+            Ok(f) => f,
+            Err(TrustError::NotFound) => return Ok(Some(files)),
+            Err(e) => return Err(e),
+        };
+        // Which files to fetch; the verifier checks each against the snapshot's hashes.
+        let named: Vec<String> = Signed::<Snapshot>::parse(snapshot.content.clone())
+            .map(|s| s.signed.meta.into_keys().collect())
+            .unwrap_or_default();
+        files.add(SNAPSHOT, snapshot.content);
+        for role in named {
+            if role == SNAPSHOT || role == TIMESTAMP || !is_valid_role(&role) {
+                continue;
+            }
+            match self.resolve(repository, &published, &role).await {
+                Ok(f) => files.add(&role, f.content),
+                Err(TrustError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(files))
     }
 
     /// `GET …/_trust/tuf/<name>` (spec §1.3). "Current" walks timestamp → snapshot →
