@@ -116,6 +116,43 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Put `contents` at `path` (0600) all at once; see [`replace_file`].
+pub fn replace_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    replace_file(path, contents, 0o600)
+}
+
+/// Put `contents` at `path` all at once: written and synced under a temporary name
+/// created with `mode`, renamed over `path`, then the directory synced, so that after a
+/// crash `path` holds either its old contents or all of the new ones, never a part.
+pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("a file path without a directory"))?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    // Left by a crash during an earlier write; never anything but a partial copy.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Make the directory's entries (a rename, a removal) durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// A directory only its owner can enter, whatever the umask, also when it existed
 /// before with wider rights (data directories of earlier versions were 0755).
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
