@@ -28,6 +28,20 @@ pub enum TlsError {
     Read(String, String),
     #[error("cannot write {0}: {1}")]
     Write(String, std::io::Error),
+    #[error("cannot read {setting} {path}: {error}")]
+    ReadSetting {
+        setting: &'static str,
+        path: String,
+        error: std::io::Error,
+    },
+    #[error("{setting} {path} {problem}")]
+    Content {
+        setting: &'static str,
+        path: String,
+        problem: String,
+    },
+    #[error("tls.key {key} is not the key of the certificate in tls.cert {cert}")]
+    KeyMismatch { cert: String, key: String },
     #[error("cannot generate certificates: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("TLS configuration rejected: {0}")]
@@ -199,6 +213,62 @@ fn crypto_provider() -> rustls::crypto::CryptoProvider {
     }
 }
 
+/// The operator's certificate chain and key (`tls.cert`, `tls.key`), read and checked
+/// — PEM, a certificate and a private key, the key the certificate's — before the server
+/// creates anything, so a wrong path or file fails the start with nothing left behind.
+/// `None` when none is configured.
+pub fn load_configured(config: &Config) -> Result<Option<TlsSetup>, TlsError> {
+    if config.tls.cert.is_empty() {
+        return Ok(None);
+    }
+    let (cert_path, key_path) = (Path::new(&config.tls.cert), Path::new(&config.tls.key));
+    let read = |setting, path: &Path| {
+        std::fs::read(path).map_err(|error| TlsError::ReadSetting {
+            setting,
+            path: path.display().to_string(),
+            error,
+        })
+    };
+    let content = |setting, path: &Path, problem: String| TlsError::Content {
+        setting,
+        path: path.display().to_string(),
+        problem,
+    };
+    let cert_pem = read("tls.cert", cert_path)?;
+    let key_pem = read("tls.key", key_path)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| content("tls.cert", cert_path, format!("is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(content(
+            "tls.cert",
+            cert_path,
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => content(
+            "tls.key",
+            key_path,
+            "holds no PEM private key (-----BEGIN PRIVATE KEY-----)".into(),
+        ),
+        e => content("tls.key", key_path, format!("is not valid PEM: {e}")),
+    })?;
+    let config = server_config(certs, key).map_err(|e| match e {
+        TlsError::Rustls(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            TlsError::KeyMismatch {
+                cert: cert_path.display().to_string(),
+                key: key_path.display().to_string(),
+            }
+        }
+        e => e,
+    })?;
+    Ok(Some(TlsSetup {
+        config,
+        generated_ca: None,
+    }))
+}
+
 /// The local CA and server certificate under the data directory, created or reissued as
 /// needed, keys moved out of `tls/` where an earlier version left them.
 pub fn generated(config: &Config) -> Result<TlsSetup, TlsError> {
@@ -216,25 +286,10 @@ pub fn generated(config: &Config) -> Result<TlsSetup, TlsError> {
 
 /// The operator's certificate when one is configured, else the generated one.
 pub fn setup(config: &Config) -> Result<TlsSetup, TlsError> {
-    if config.tls.cert.is_empty() {
-        return generated(config);
+    match load_configured(config)? {
+        Some(setup) => Ok(setup),
+        None => generated(config),
     }
-    let (cert_path, key_path) = (PathBuf::from(&config.tls.cert), PathBuf::from(&config.tls.key));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| TlsError::Read(cert_path.display().to_string(), e.to_string()))?;
-    if certs.is_empty() {
-        return Err(TlsError::Read(
-            cert_path.display().to_string(),
-            "no certificate in file".into(),
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .map_err(|e| TlsError::Read(key_path.display().to_string(), e.to_string()))?;
-    Ok(TlsSetup {
-        config: server_config(certs, key)?,
-        generated_ca: None,
-    })
 }
 
 fn server_config(

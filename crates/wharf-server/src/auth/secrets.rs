@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 pub enum SecretError {
     #[error("key-encryption key must be base64 of exactly 32 bytes")]
     BadKey,
+    #[error("key-encryption key file {0} must hold base64 of exactly 32 bytes")]
+    BadKeyFile(String),
     #[error("cannot read or create the key-encryption key file {0}: {1}")]
     File(String, std::io::Error),
     #[error("sealed value is corrupt or was sealed with a different key-encryption key")]
@@ -55,19 +57,33 @@ impl KeyEncryptionKey {
 
     /// The configured key, else the one in `file`, else a new one written there with 0600.
     pub fn load_or_create(configured: &str, file: &Path) -> Result<Self, SecretError> {
+        match Self::load(configured, file)? {
+            Some(kek) => Ok(kek),
+            None => Self::create(file),
+        }
+    }
+
+    /// The configured key, else the one in `file`; `None` when neither exists. Reads
+    /// only, so the server can check the key before it creates anything.
+    pub fn load(configured: &str, file: &Path) -> Result<Option<Self>, SecretError> {
         if !configured.is_empty() {
-            return Self::from_base64(configured);
+            return Self::from_base64(configured).map(Some);
         }
-        let io = |e| SecretError::File(file.display().to_string(), e);
         match std::fs::read_to_string(file) {
-            Ok(text) => Self::from_base64(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let raw = random_bytes::<32>()?;
-                write_private_file(file, format!("{}\n", STANDARD.encode(raw)).as_bytes()).map_err(io)?;
-                Self::from_raw(&raw)
-            }
-            Err(e) => Err(io(e)),
+            Ok(text) => Self::from_base64(&text)
+                .map(Some)
+                .map_err(|_| SecretError::BadKeyFile(file.display().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SecretError::File(file.display().to_string(), e)),
         }
+    }
+
+    /// A new random key, written to `file` with 0600.
+    pub fn create(file: &Path) -> Result<Self, SecretError> {
+        let raw = random_bytes::<32>()?;
+        write_private_file(file, format!("{}\n", STANDARD.encode(raw)).as_bytes())
+            .map_err(|e| SecretError::File(file.display().to_string(), e))?;
+        Self::from_raw(&raw)
     }
 
     /// nonce ‖ ciphertext ‖ tag; `label` binds the value to its purpose.

@@ -321,6 +321,47 @@ impl DockerClient {
     }
 }
 
+/// Run `wharf serve ARGS` with a fresh data directory `<dir>/data` (not created
+/// beforehand) and `env`, expecting it to fail; returns its stderr. The directory is
+/// returned so a test can check that nothing was created.
+pub fn serve_expecting_failure(args: &[&str], env: &[(&str, &str)]) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    cmd.arg("serve")
+        .args(args)
+        .env("WHARF_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("WHARF_DATA_DIR", dir.path().join("data"))
+        .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("WHARF_LOG", "info")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wharf serve");
+    // A server that starts anyway would never exit on its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!("wharf serve {args:?} kept running:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "wharf serve {args:?} succeeded:\n{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (stderr, dir)
+}
+
 /// Upload `bytes` as a blob of `repo` in one POST (must answer 201); returns its digest.
 pub fn upload_blob(
     server: &Server,
