@@ -1,7 +1,7 @@
 //! `wharf serve` start-up: every setting and file checked before anything is created,
 //! one-line messages naming the setting, host names as listen addresses, the data
 //! directory's layout (private keys apart from the certificates clients are pointed
-//! at, also for directories an earlier version made).
+//! at, also for directories an earlier version made) and a log without colour codes.
 
 mod common;
 
@@ -150,6 +150,10 @@ fn listen_takes_a_host_name_and_says_when_it_does_not_resolve() {
     );
     let status = server.http().get(server.url("/v2/")).send().unwrap().status();
     assert_eq!(status, 401);
+    // The log is a file here, not a terminal: no colour codes.
+    let log = server.log();
+    assert!(log.contains("wharf listening"), "{log}");
+    assert!(!log.contains("\x1b["), "colour codes in the log:\n{log:?}");
 
     let listen = "wharf-no-such-host.invalid:5000";
     assert_refused(
