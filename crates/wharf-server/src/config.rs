@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::secrets::KeyEncryptionKey;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -173,17 +175,73 @@ impl Config {
         Ok(config)
     }
 
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen.parse().map_err(|_| {
+    /// Whether the listen setting has the form of an address or `host:port` (no lookup).
+    fn check_listen(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<SocketAddr>().is_ok() {
+            return Ok(());
+        }
+        self.host_and_port().map(|_| ())
+    }
+
+    /// A listen setting that is not an address, split into host name and port.
+    fn host_and_port(&self) -> Result<(&str, u16), ConfigError> {
+        let bad = || {
             ConfigError::Invalid(format!(
-                "listen {:?} is not an address like 127.0.0.1:5000",
+                "listen {:?} must be host:port, like 127.0.0.1:5000 or localhost:5000",
                 self.listen
             ))
-        })
+        };
+        let (host, port) = self.listen.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b));
+        if !host_ok {
+            return Err(bad());
+        }
+        Ok((host, port))
+    }
+
+    /// The address to bind: the listen setting itself when it is an address, else its
+    /// host name resolved, taking the first address the resolver gives. `localhost` is
+    /// always 127.0.0.1: resolvers often answer `::1` first, and a server bound only
+    /// there is unreachable for clients that try 127.0.0.1, the address Wharf's
+    /// certificate, trust names and docs use for the loopback.
+    pub fn resolve_listen(&self) -> Result<SocketAddr, ConfigError> {
+        use std::net::{Ipv4Addr, ToSocketAddrs};
+        if let Ok(addr) = self.listen.parse::<SocketAddr>() {
+            return Ok(addr);
+        }
+        let (host, port) = self.host_and_port()?;
+        if host.eq_ignore_ascii_case("localhost") {
+            return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+        }
+        // The resolver's own error is dropped: it varies by machine and says no more than
+        // that the name did not resolve.
+        (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "listen {:?}: cannot resolve host {host:?} to an address",
+                    self.listen
+                ))
+            })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
+        self.check_listen()?;
+        if !self.security.key_encryption_key.is_empty()
+            && KeyEncryptionKey::from_base64(&self.security.key_encryption_key).is_err()
+        {
+            // Never the value itself: it is a secret, and messages end up in logs.
+            return Err(ConfigError::Invalid(
+                "security.key_encryption_key (WHARF_SECURITY_KEY_ENCRYPTION_KEY) must be base64 of exactly 32 bytes, e.g. from `openssl rand -base64 32`".into(),
+            ));
+        }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return Err(ConfigError::Invalid(
                 "tls.cert and tls.key must be set together".into(),
@@ -340,7 +398,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "invalid configuration: listen \"nope\" is not an address like 127.0.0.1:5000"
+            "invalid configuration: listen \"nope\" must be host:port, like 127.0.0.1:5000 or localhost:5000"
         );
         let err = Config::load(
             None,
@@ -356,5 +414,47 @@ mod tests {
             err.to_string(),
             "invalid configuration: tls.cert and tls.key must be set together"
         );
+    }
+
+    #[test]
+    fn listen_takes_host_names_and_localhost_is_the_ipv4_loopback() {
+        let load = |listen: &str| Config::load(None, env(&[("WHARF_LISTEN", listen)]));
+        let c = load("localhost:5000").unwrap();
+        assert_eq!(c.resolve_listen().unwrap(), "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(
+            load("[::1]:5000").unwrap().resolve_listen().unwrap(),
+            "[::1]:5000".parse().unwrap()
+        );
+        for bad in [
+            "localhost",
+            "localhost:",
+            "localhost:99999",
+            ":5000",
+            "a b:5000",
+            "::1:5000",
+        ] {
+            let err = load(bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "invalid configuration: listen {bad:?} must be host:port, like 127.0.0.1:5000 or localhost:5000"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_key_encryption_key_is_named_but_never_shown() {
+        for bad in ["not base64!", "c2hvcnQ=", "AAAA"] {
+            let err = Config::load(None, env(&[("WHARF_SECURITY_KEY_ENCRYPTION_KEY", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                "invalid configuration: security.key_encryption_key (WHARF_SECURITY_KEY_ENCRYPTION_KEY) must be base64 of exactly 32 bytes, e.g. from `openssl rand -base64 32`"
+            );
+        }
+        let good = "A".repeat(43) + "=";
+        Config::load(None, env(&[("WHARF_SECURITY_KEY_ENCRYPTION_KEY", &good)])).unwrap();
     }
 }

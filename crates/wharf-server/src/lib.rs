@@ -64,9 +64,15 @@ pub async fn run(
     on_started: impl FnOnce(&Started),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    // Bound first: the listen address is one of the names trust GUNs start with, and
+    // Everything that can be checked without changing anything comes first, so a wrong
+    // setting or file fails the start with the data directory untouched.
+    let addr = config.resolve_listen()?;
+    let operator_tls = tls::load_configured(&config)?;
+    let data = config.data_dir.clone();
+    let kek_file = data.join("key-encryption-key");
+    let existing_kek = KeyEncryptionKey::load(&config.security.key_encryption_key, &kek_file)?;
+    // Bound next: the listen address is one of the names trust GUNs start with, and
     // those names must be fixed before any service reads a name.
-    let addr = config.listen_addr()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| StartError::Bind(addr.to_string(), e))?;
@@ -80,17 +86,20 @@ pub async fn run(
             "public_hosts is empty: signed images pushed through any other host name are refused; set public_hosts to the names clients use"
         );
     }
-    let data = config.data_dir.clone();
     // Password and token hashes and sealed keys live here: owner only, whatever the umask.
     auth::secrets::private_dir(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
+    let tls = match operator_tls {
+        Some(tls) => tls,
+        None => tls::generated(&config)?,
+    };
+    let kek = Arc::new(match existing_kek {
+        Some(kek) => kek,
+        None => KeyEncryptionKey::create(&kek_file)?,
+    });
     let db = data.join("metadata.db");
     auth::secrets::private_file(&db).map_err(|e| StartError::DataDir(db.display().to_string(), e))?;
     let meta = Arc::new(SqliteMetadataStore::open(&db).await?);
     let blob_store = Arc::new(FsBlobStore::open(data.join("storage"))?);
-    let kek = Arc::new(KeyEncryptionKey::load_or_create(
-        &config.security.key_encryption_key,
-        &data.join("key-encryption-key"),
-    )?);
     let revocations = Arc::new(auth::revocations::Revocations::default());
     let identity = IdentityService::open(
         meta.clone(),
@@ -114,7 +123,6 @@ pub async fn run(
     let access =
         services::access::AccessService::new(meta.clone(), &config.auth.service, revocations, token_lifetime);
     let anonymous = services::anonymous_pull::AnonymousPull::open(meta.clone()).await?;
-    let tls = tls::setup(&config)?;
     let (state, router) = app::build(app::AppParts {
         blob_store,
         meta,

@@ -19,12 +19,29 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line, actionable: the chain of causes joined.
-            let msg = e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ");
-            eprintln!("wharf: {msg}");
+            eprintln!("wharf: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// One line, actionable: the chain of causes joined. A cause its predecessor already
+/// shows is left out: errors that print their source inside their own message and also
+/// return it as `source()` (an io error in a field named `source`, `#[from]` with `{0}`)
+/// would otherwise repeat it, e.g. a missing config file's OS error twice.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.ends_with(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 /// glibc raises its mmap threshold after the first large free; from then on Argon2's

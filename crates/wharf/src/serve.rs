@@ -18,9 +18,12 @@ pub async fn serve(config_file: Option<PathBuf>, print_config: bool) -> anyhow::
     let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .context("log.level is not a valid filter")?;
+    // Colour only for a person at a terminal: redirected to a file or a journal, the
+    // escape codes are noise around every level and field name.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     fit_connections_to_descriptors(&mut config);
     let admin_password = std::env::var("WHARF_ADMIN_PASSWORD").ok();

@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 pub enum SecretError {
     #[error("key-encryption key must be base64 of exactly 32 bytes")]
     BadKey,
+    #[error("key-encryption key file {0} must hold base64 of exactly 32 bytes")]
+    BadKeyFile(String),
     #[error("cannot read or create the key-encryption key file {0}: {1}")]
     File(String, std::io::Error),
     #[error("sealed value is corrupt or was sealed with a different key-encryption key")]
@@ -55,19 +57,33 @@ impl KeyEncryptionKey {
 
     /// The configured key, else the one in `file`, else a new one written there with 0600.
     pub fn load_or_create(configured: &str, file: &Path) -> Result<Self, SecretError> {
+        match Self::load(configured, file)? {
+            Some(kek) => Ok(kek),
+            None => Self::create(file),
+        }
+    }
+
+    /// The configured key, else the one in `file`; `None` when neither exists. Reads
+    /// only, so the server can check the key before it creates anything.
+    pub fn load(configured: &str, file: &Path) -> Result<Option<Self>, SecretError> {
         if !configured.is_empty() {
-            return Self::from_base64(configured);
+            return Self::from_base64(configured).map(Some);
         }
-        let io = |e| SecretError::File(file.display().to_string(), e);
         match std::fs::read_to_string(file) {
-            Ok(text) => Self::from_base64(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let raw = random_bytes::<32>()?;
-                write_private_file(file, format!("{}\n", STANDARD.encode(raw)).as_bytes()).map_err(io)?;
-                Self::from_raw(&raw)
-            }
-            Err(e) => Err(io(e)),
+            Ok(text) => Self::from_base64(&text)
+                .map(Some)
+                .map_err(|_| SecretError::BadKeyFile(file.display().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SecretError::File(file.display().to_string(), e)),
         }
+    }
+
+    /// A new random key, written to `file` with 0600.
+    pub fn create(file: &Path) -> Result<Self, SecretError> {
+        let raw = random_bytes::<32>()?;
+        write_private_file(file, format!("{}\n", STANDARD.encode(raw)).as_bytes())
+            .map_err(|e| SecretError::File(file.display().to_string(), e))?;
+        Self::from_raw(&raw)
     }
 
     /// nonce ‖ ciphertext ‖ tag; `label` binds the value to its purpose.
@@ -114,6 +130,43 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(contents)?;
     f.sync_all()
+}
+
+/// Put `contents` at `path` (0600) all at once; see [`replace_file`].
+pub fn replace_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    replace_file(path, contents, 0o600)
+}
+
+/// Put `contents` at `path` all at once: written and synced under a temporary name
+/// created with `mode`, renamed over `path`, then the directory synced, so that after a
+/// crash `path` holds either its old contents or all of the new ones, never a part.
+pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("a file path without a directory"))?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    // Left by a crash during an earlier write; never anything but a partial copy.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Make the directory's entries (a rename, a removal) durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A directory only its owner can enter, whatever the umask, also when it existed

@@ -52,6 +52,10 @@ pub struct Server {
     pub data: PathBuf,
     pub ca: PathBuf,
     pub admin_password: String,
+    /// The line `wharf serve` printed once it listened.
+    pub listening: String,
+    /// The host part of `WHARF_LISTEN` (an address or a name to resolve).
+    listen_host: String,
     env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
@@ -62,6 +66,21 @@ impl Server {
     }
 
     pub fn start_with(env: &[(&str, &str)]) -> Self {
+        Self::start_listening(env, "127.0.0.1", Some(ADMIN_PASSWORD))
+    }
+
+    /// A fresh server whose owner password Wharf generates, as on a first start without
+    /// `WHARF_ADMIN_PASSWORD`; read back from `<data>/initial-admin-password`.
+    pub fn start_with_generated_password() -> Self {
+        let mut s = Self::start_listening(&[], "127.0.0.1", None);
+        let stored =
+            std::fs::read_to_string(s.data.join("initial-admin-password")).expect("generated password file");
+        s.admin_password = stored.trim_end().to_owned();
+        s
+    }
+
+    /// `WHARF_LISTEN=<listen_host>:<free port>`; `admin_password` `None` = generated.
+    pub fn start_listening(env: &[(&str, &str)], listen_host: &str, admin_password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let port = free_port();
@@ -71,7 +90,9 @@ impl Server {
             host: format!("localhost:{port}"),
             ca: data.join("tls/ca.crt"),
             data,
-            admin_password: ADMIN_PASSWORD.to_owned(),
+            admin_password: admin_password.unwrap_or_default().to_owned(),
+            listening: String::new(),
+            listen_host: listen_host.to_owned(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             _dir: dir,
         };
@@ -87,8 +108,9 @@ impl Server {
             .expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
         cmd.arg("serve")
-            .env("WHARF_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("WHARF_LISTEN", format!("{}:{}", self.listen_host, self.port))
             .env("WHARF_DATA_DIR", &self.data)
+            // Empty on a first start = generated; once the owner exists it is not read.
             .env("WHARF_ADMIN_PASSWORD", &self.admin_password)
             .env("WHARF_LOG", "info")
             .stdout(Stdio::piped())
@@ -107,8 +129,9 @@ impl Server {
             }
         });
         self.child = Some(child);
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            panic!("wharf did not start; log:\n{}", self.log());
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => self.listening = line,
+            Err(_) => panic!("wharf did not start; log:\n{}", self.log()),
         }
     }
 
@@ -296,6 +319,47 @@ impl DockerClient {
         assert!(st.success());
         self.ok(&["import", tar.to_str().expect("path"), reference]);
     }
+}
+
+/// Run `wharf serve ARGS` with a fresh data directory `<dir>/data` (not created
+/// beforehand) and `env`, expecting it to fail; returns its stderr. The directory is
+/// returned so a test can check that nothing was created.
+pub fn serve_expecting_failure(args: &[&str], env: &[(&str, &str)]) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    cmd.arg("serve")
+        .args(args)
+        .env("WHARF_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("WHARF_DATA_DIR", dir.path().join("data"))
+        .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("WHARF_LOG", "info")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wharf serve");
+    // A server that starts anyway would never exit on its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!("wharf serve {args:?} kept running:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "wharf serve {args:?} succeeded:\n{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (stderr, dir)
 }
 
 /// Upload `bytes` as a blob of `repo` in one POST (must answer 201); returns its digest.
