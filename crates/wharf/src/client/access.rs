@@ -22,11 +22,9 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
 }
 
+/// A time as the API gives it (RFC 3339, UTC), or empty.
 fn when(v: &Value) -> String {
-    v.as_i64()
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
+    v.as_str().unwrap_or("").to_owned()
 }
 
 /// Print `items` as JSON or as an aligned table of `columns` (header, extractor).
