@@ -34,6 +34,8 @@ pub enum Command {
     },
     /// Log in to a registry and store a refresh token in the Docker config file.
     Login(LoginArgs),
+    /// Remove the login stored for a registry from the Docker config.
+    Logout(LogoutArgs),
     /// Show or change the registry-level content-trust policy (owner only).
     ContentTrust(ContentTrustArgs),
     /// Manage users (owner only).
@@ -236,6 +238,13 @@ pub struct LoginArgs {
     pub server: ServerArgs,
 }
 
+#[derive(Args)]
+pub struct LogoutArgs {
+    /// Registry host[:port]; defaults to the one `wharf login` used.
+    #[arg(env = "WHARF_REGISTRY")]
+    pub registry: Option<String>,
+}
+
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
@@ -246,6 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
             return Ok(None);
         }
         Command::Login(args) => login::login(args).await,
+        Command::Logout(args) => login::logout(args),
         Command::ContentTrust(args) => content_trust::run(args, cli.output).await,
         Command::User(a) => access::user(a).await,
         Command::Sp(a) => access::sp(a).await,

@@ -979,3 +979,46 @@ fn every_command_answers_json_with_the_documented_fields() {
         "{\"error\":{\"code\":\"USAGE\",\"message\":\"unexpected argument '--bogus' found (see `wharf --help`)\"}}\n"
     );
 }
+
+#[test]
+fn logout_forgets_the_stored_login() {
+    let server = Server::start();
+    let dir = login_dir(&server, "admin", &server.admin_password);
+    let cfg = dir.path();
+    let config_file = cfg.join("config.json");
+    json_ok(cfg, &["user", "list"], "");
+
+    let out = wharf_cli(cfg, &["logout"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "Removed the login for {} from {} (forgotten here only: the server cannot revoke a single stored login)\n",
+            server.host,
+            config_file.display()
+        )
+    );
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_file).expect("config")).expect("json");
+    assert_eq!(config["auths"], json!({}), "{config}");
+
+    let out = wharf_cli(cfg, &["user", "list"], "");
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out),
+        format!(
+            "wharf: not logged in to {0}: run `wharf login {0} -u USER` first\n",
+            server.host
+        )
+    );
+    // Logging out twice is not an error; JSON says nothing was there.
+    assert_eq!(
+        json_ok(cfg, &["logout", &server.host], "").0,
+        json!({
+            "registry": server.host,
+            "removed": false,
+            "revoked_on_server": false,
+            "config_file": config_file,
+        })
+    );
+}

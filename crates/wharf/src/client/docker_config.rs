@@ -94,6 +94,21 @@ pub fn stored_identity_token(dir: &Path, registry: &str) -> anyhow::Result<Optio
         .map(str::to_owned))
 }
 
+/// Remove `registry`'s entry from `auths` (what `docker logout` does for a file-stored
+/// login), keeping every other key. Whether there was one.
+pub fn remove_login(dir: &Path, registry: &str) -> anyhow::Result<bool> {
+    let path = dir.join("config.json");
+    let mut doc = read_config(&path)?;
+    let removed = doc
+        .get_mut("auths")
+        .and_then(Value::as_object_mut)
+        .is_some_and(|auths| auths.remove(registry).is_some());
+    if removed {
+        write_private(&path, &serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(removed)
+}
+
 /// What `wharf login` saved; defaults when nothing (readable) was.
 pub fn load_settings(dir: &Path) -> WharfClientSettings {
     std::fs::read_to_string(dir.join("wharf.json"))
@@ -125,5 +140,31 @@ mod tests {
         assert_eq!(v["auths"]["localhost:5000"]["identitytoken"], "wharf_rt_x");
         assert_eq!(v["auths"]["localhost:5000"]["auth"], STANDARD.encode("admin:"));
         assert_eq!(v["credsStore"], "");
+    }
+
+    #[test]
+    fn logout_removes_only_that_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths":{"other:1":{"auth":"eDp5"}},"credsStore":""}"#,
+        )
+        .unwrap();
+        store_identity_token(dir.path(), "localhost:5000", "admin", "wharf_rt_x").unwrap();
+        assert_eq!(
+            stored_identity_token(dir.path(), "localhost:5000")
+                .unwrap()
+                .as_deref(),
+            Some("wharf_rt_x")
+        );
+        assert!(remove_login(dir.path(), "localhost:5000").unwrap());
+        assert!(!remove_login(dir.path(), "localhost:5000").unwrap());
+        assert_eq!(stored_identity_token(dir.path(), "localhost:5000").unwrap(), None);
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+        assert_eq!(v["auths"], json!({"other:1": {"auth": "eDp5"}}));
+        assert_eq!(v["credsStore"], "");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(!remove_login(empty.path(), "localhost:5000").unwrap());
     }
 }

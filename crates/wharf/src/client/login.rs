@@ -1,16 +1,19 @@
 //! `wharf login`: follow the registry's Bearer challenge to its token service, exchange
 //! the password for a refresh token, and store it where docker will use it.
+//! `wharf logout`: forget it again.
 
 use std::io::Read;
 
 use serde_json::json;
 
-use super::docker_config::{WharfClientSettings, config_dir, store_identity_token, store_settings};
-use super::report::{
-    INVALID_INPUT, INVALID_RESPONSE, NOT_A_REGISTRY, Report, connection_failed, fail, read_answer,
-    server_error,
+use super::docker_config::{
+    WharfClientSettings, config_dir, load_settings, remove_login, store_identity_token, store_settings,
 };
-use crate::cli::LoginArgs;
+use super::report::{
+    INVALID_INPUT, INVALID_RESPONSE, NOT_A_REGISTRY, NOT_LOGGED_IN, Report, connection_failed, fail,
+    read_answer, server_error,
+};
+use crate::cli::{LoginArgs, LogoutArgs};
 
 /// `realm` and `service` from a `Bearer realm="…",service="…"` challenge.
 pub(crate) fn parse_challenge(header: &str) -> Option<(String, String)> {
@@ -113,6 +116,44 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<Report> {
             "config_file": config_file,
         }),
         format!("Login Succeeded (credential stored in {})", config_file.display()),
+    ))
+}
+
+/// `wharf logout [REGISTRY]`: forget the stored login, as `docker logout` does.
+pub fn logout(args: LogoutArgs) -> anyhow::Result<Report> {
+    let dir = config_dir();
+    let registry = args
+        .registry
+        .or_else(|| load_settings(&dir).registry)
+        .ok_or_else(|| {
+            fail(
+                NOT_LOGGED_IN,
+                "no registry selected: name it (`wharf logout HOST[:PORT]`) or set WHARF_REGISTRY",
+            )
+        })?;
+    let removed = remove_login(&dir, &registry)?;
+    let config_file = dir.join("config.json");
+    // The server has no endpoint that revokes one refresh token, so logging out can only
+    // forget it; say so rather than let people believe a copied token died too.
+    let text = if removed {
+        format!(
+            "Removed the login for {registry} from {} (forgotten here only: the server cannot revoke a single stored login)",
+            config_file.display()
+        )
+    } else {
+        format!(
+            "Not logged in to {registry}: {} holds no login for it",
+            config_file.display()
+        )
+    };
+    Ok(Report::new(
+        json!({
+            "registry": registry,
+            "removed": removed,
+            "revoked_on_server": false,
+            "config_file": config_file,
+        }),
+        text,
     ))
 }
 
