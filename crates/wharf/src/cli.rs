@@ -92,8 +92,17 @@ pub enum UserCommand {
 #[derive(Subcommand)]
 pub enum SpCommand {
     /// Create a service principal; prints its client id and secret once.
+    ///
+    /// Without --role it can do nothing until a role is assigned.
     Create {
         name: String,
+        /// Assign this role right after creating it, e.g. AcrPush (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Scope of the --role assignments: registry (default), repository:<name> or
+        /// repository:<prefix>/*.
+        #[arg(long, requires = "roles")]
+        scope: Option<String>,
     },
     List,
     /// Delete a service principal and revoke its logins.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::content_trust::{Session, admin_session};
 use super::http::percent_encode;
-use super::report::{Column, INVALID_INPUT, Report, fail, table};
+use super::report::{Column, INVALID_INPUT, Report, describe, fail, table};
 use crate::cli::{
     AdminAccountCommand, AdminArgs, AssignmentCommand, AuditCommand, RoleCommand, SpCommand, TokenCommand,
     TokenKeyCommand, UserCommand,
@@ -45,6 +45,13 @@ fn deleted(what: &str, name: &str) -> Report {
     )
 }
 
+/// The next step for a principal that cannot do anything yet, as a command to paste.
+fn no_role_hint(name: &str, role: &str) -> String {
+    format!(
+        "Hint: {name} has no role yet and can do nothing with this registry. Grant one: wharf role assignment create --role {role} --assignee {name} --scope registry"
+    )
+}
+
 fn read_password_stdin() -> anyhow::Result<String> {
     let mut buf = String::new();
     std::io::stdin().read_to_string(&mut buf).map_err(|e| {
@@ -77,7 +84,7 @@ pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<Report> {
                 // A stable field: null when the password came from standard input.
                 None => v["password"] = Value::Null,
             }
-            Report::new(v, text)
+            Report::new(v, text).with_hint(no_role_hint(name, "AcrPull"))
         }
         UserCommand::List => {
             let v = open(&a).await?.call(Method::GET, "/api/v1/users", None).await?;
@@ -103,23 +110,74 @@ pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<Report> {
     })
 }
 
+/// `--role`/`--scope` of `sp create`: assign each role to the new service principal. If
+/// one is refused the principal is deleted again, so a failed command leaves nothing
+/// behind (and no secret is printed that belongs to a half-made principal).
+async fn assign_new_sp(
+    session: &Session,
+    name: &str,
+    roles: &[String],
+    scope: Option<&str>,
+) -> anyhow::Result<Vec<Value>> {
+    let mut made = Vec::new();
+    for role in roles {
+        let mut body = json!({ "role": role, "assignee": name });
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        match session
+            .call(Method::POST, "/api/v1/role-assignments", Some(body))
+            .await
+        {
+            Ok(v) => made.push(v),
+            Err(e) => {
+                let (code, message) = describe(&e);
+                let path = format!("/api/v1/service-principals/{}", percent_encode(name));
+                let undo = match session.call(Method::DELETE, &path, None).await {
+                    Ok(_) => format!("service principal {name} was not kept; nothing was created"),
+                    Err(e) => format!(
+                        "removing service principal {name} again failed too ({}); delete it with `wharf sp delete {name}`",
+                        describe(&e).1
+                    ),
+                };
+                return Err(fail(&code, format!("{message}; {undo}")));
+            }
+        }
+    }
+    Ok(made)
+}
+
 pub async fn sp(a: AdminArgs<SpCommand>) -> anyhow::Result<Report> {
     Ok(match &a.command {
-        SpCommand::Create { name } => {
-            let v = open(&a)
-                .await?
+        SpCommand::Create { name, roles, scope } => {
+            let session = open(&a).await?;
+            let mut v = session
                 .call(
                     Method::POST,
                     "/api/v1/service-principals",
                     Some(json!({ "name": name })),
                 )
                 .await?;
-            let text = format!(
+            let assigned = assign_new_sp(&session, name, roles, scope.as_deref()).await?;
+            let mut text = format!(
                 "Created service principal {name}\nClient id: {}\nSecret (shown once): {}",
                 s(&v, "client_id"),
                 s(&v, "secret")
             );
-            Report::new(v, text)
+            for r in &assigned {
+                text.push_str(&format!(
+                    "\nAssigned {} to {name} on {}",
+                    s(r, "role"),
+                    s(r, "scope")
+                ));
+            }
+            v["role_assignments"] = Value::Array(assigned);
+            let report = Report::new(v, text);
+            if roles.is_empty() {
+                report.with_hint(no_role_hint(name, "AcrPush"))
+            } else {
+                report
+            }
         }
         SpCommand::List => {
             let v = open(&a)

@@ -13,6 +13,9 @@ pub struct Report {
     pub json: Value,
     /// `--output table` (the default): lines for people.
     pub text: String,
+    /// A next step for people (the table output's standard error only: in JSON mode
+    /// standard error carries nothing but an error object).
+    pub hint: Option<String>,
 }
 
 impl Report {
@@ -20,7 +23,13 @@ impl Report {
         Self {
             json,
             text: text.into(),
+            hint: None,
         }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 
     /// Print to standard output. A closed pipe (`wharf audit list | head`) is not an
@@ -36,6 +45,10 @@ impl Report {
             Output::Table => {
                 if !self.text.is_empty() {
                     let _ = writeln!(out, "{}", self.text.trim_end());
+                }
+                let _ = out.flush();
+                if let Some(h) = &self.hint {
+                    eprintln!("{h}");
                 }
             }
         }
