@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::client::report::Report;
+
 #[derive(Parser)]
 #[command(
     name = "wharf",
@@ -11,6 +13,10 @@ use clap::{Args, Parser, Subcommand};
     about = "A container registry with content trust built in"
 )]
 pub struct Cli {
+    /// Output of client commands: table (text for people) or json (for scripts; a failure
+    /// is then one JSON object {"error":{"code","message"}} on standard error).
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,6 +34,8 @@ pub enum Command {
     },
     /// Log in to a registry and store a refresh token in the Docker config file.
     Login(LoginArgs),
+    /// Remove the login stored for a registry from the Docker config.
+    Logout(LogoutArgs),
     /// Show or change the registry-level content-trust policy (owner only).
     ContentTrust(ContentTrustArgs),
     /// Manage users (owner only).
@@ -65,13 +73,6 @@ pub enum Output {
     Json,
 }
 
-#[derive(Args)]
-pub struct OutputArg {
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
-    pub output: Output,
-}
-
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Create a user; prints a generated password unless --password-stdin.
@@ -81,7 +82,7 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    List(OutputArg),
+    List,
     /// Delete a user and revoke its logins.
     Delete {
         name: String,
@@ -91,10 +92,19 @@ pub enum UserCommand {
 #[derive(Subcommand)]
 pub enum SpCommand {
     /// Create a service principal; prints its client id and secret once.
+    ///
+    /// Without --role it can do nothing until a role is assigned.
     Create {
         name: String,
+        /// Assign this role right after creating it, e.g. AcrPush (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Scope of the --role assignments: registry (default), repository:<name> or
+        /// repository:<prefix>/*.
+        #[arg(long, requires = "roles")]
+        scope: Option<String>,
     },
-    List(OutputArg),
+    List,
     /// Delete a service principal and revoke its logins.
     Delete {
         name: String,
@@ -107,7 +117,7 @@ pub enum SpCommand {
 
 #[derive(Subcommand)]
 pub enum AdminAccountCommand {
-    Show(OutputArg),
+    Show,
     /// Enable the admin account; prints its user name and a new password once.
     Enable,
     /// Disable the admin account and revoke its logins.
@@ -117,7 +127,7 @@ pub enum AdminAccountCommand {
 #[derive(Subcommand)]
 pub enum RoleCommand {
     /// List the built-in roles with their permissions.
-    List(OutputArg),
+    List,
     /// Role assignments.
     #[command(subcommand)]
     Assignment(AssignmentCommand),
@@ -130,8 +140,6 @@ pub enum AssignmentCommand {
         /// Only this principal's assignments.
         #[arg(long)]
         assignee: Option<String>,
-        #[command(flatten)]
-        output: OutputArg,
     },
     Delete(AssignmentSpec),
 }
@@ -159,7 +167,7 @@ pub enum TokenCommand {
         #[arg(long = "repository", required = true)]
         repositories: Vec<String>,
     },
-    List(OutputArg),
+    List,
     /// Delete a token and revoke its logins.
     Delete {
         name: String,
@@ -169,12 +177,12 @@ pub enum TokenCommand {
 #[derive(Subcommand)]
 pub enum TokenKeyCommand {
     /// Show the current and previous key ids and when they were made.
-    Show(OutputArg),
+    Show,
     /// Make a new signing key current; stored logins stay valid.
     ///
     /// Tokens signed by the current key keep working until they expire; tokens signed by
     /// the key before it are refused from now on.
-    Rotate(OutputArg),
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -184,8 +192,6 @@ pub enum AuditCommand {
         /// How many records.
         #[arg(long, default_value_t = 100)]
         limit: u32,
-        #[command(flatten)]
-        output: OutputArg,
     },
 }
 
@@ -241,17 +247,32 @@ pub struct LoginArgs {
     pub server: ServerArgs,
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve { config, print_config } => crate::serve::serve(config, print_config).await,
-        Command::Login(args) => crate::client::login::login(args).await,
-        Command::ContentTrust(args) => crate::client::content_trust::run(args).await,
-        Command::User(a) => crate::client::access::user(a).await,
-        Command::Sp(a) => crate::client::access::sp(a).await,
-        Command::AdminAccount(a) => crate::client::access::admin_account(a).await,
-        Command::Role(a) => crate::client::access::role(a).await,
-        Command::Token(a) => crate::client::access::token(a).await,
-        Command::TokenKey(a) => crate::client::access::token_key(a).await,
-        Command::Audit(a) => crate::client::access::audit(a).await,
-    }
+#[derive(Args)]
+pub struct LogoutArgs {
+    /// Registry host[:port]; defaults to the one `wharf login` used.
+    #[arg(env = "WHARF_REGISTRY")]
+    pub registry: Option<String>,
+}
+
+/// Run a command. Client commands return what they have to say (`Report`) and `main`
+/// prints it as `--output` asks; the server prints its own log.
+pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
+    use crate::client::{access, content_trust, login};
+    let report = match cli.command {
+        Command::Serve { config, print_config } => {
+            crate::serve::serve(config, print_config).await?;
+            return Ok(None);
+        }
+        Command::Login(args) => login::login(args).await,
+        Command::Logout(args) => login::logout(args),
+        Command::ContentTrust(args) => content_trust::run(args, cli.output).await,
+        Command::User(a) => access::user(a).await,
+        Command::Sp(a) => access::sp(a).await,
+        Command::AdminAccount(a) => access::admin_account(a).await,
+        Command::Role(a) => access::role(a).await,
+        Command::Token(a) => access::token(a).await,
+        Command::TokenKey(a) => access::token_key(a).await,
+        Command::Audit(a) => access::audit(a).await,
+    };
+    report.map(Some)
 }

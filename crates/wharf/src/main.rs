@@ -6,42 +6,68 @@ mod serve;
 
 use clap::Parser;
 
+use client::report;
+
 fn main() -> std::process::ExitCode {
     keep_large_allocations_out_of_the_heap();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let output = cli.output;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("wharf: cannot start the async runtime: {e}");
+            report::print_error(
+                output,
+                report::CLI_ERROR,
+                &format!("cannot start the async runtime: {e}"),
+            );
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(cli::run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(done) => {
+            if let Some(r) = done {
+                r.print(output);
+            }
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("wharf: {}", one_line(&e));
+            // One line, actionable: the chain of causes joined.
+            let (code, message) = report::describe(&e);
+            report::print_error(output, &code, &message);
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-/// One line, actionable: the chain of causes joined. A cause its predecessor already
-/// shows is left out: errors that print their source inside their own message and also
-/// return it as `source()` (an io error in a field named `source`, `#[from]` with `{0}`)
-/// would otherwise repeat it, e.g. a missing config file's OS error twice.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if msg.ends_with(&text) {
-            continue;
-        }
-        if !msg.is_empty() {
-            msg.push_str(": ");
-        }
-        msg.push_str(&text);
+/// A command line clap cannot parse. With `--output json` (which clap could not hand us)
+/// it is a JSON error object too, so a script never has to parse clap's text.
+fn usage_error(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = {
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        args.iter().enumerate().any(|(i, a)| {
+            matches!(a.as_str(), "--output=json" | "-ojson" | "-o=json")
+                || (matches!(a.as_str(), "--output" | "-o") && args.get(i + 1).is_some_and(|v| v == "json"))
+        })
+    };
+    if !wants_json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
     }
-    msg
+    let rendered = e.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    report::print_error(
+        cli::Output::Json,
+        report::USAGE,
+        &format!("{message} (see `wharf --help`)"),
+    );
+    std::process::ExitCode::from(2)
 }
 
 /// glibc raises its mmap threshold after the first large free; from then on Argon2's

@@ -81,6 +81,30 @@ fn key_id(keys: &Value, which: &str) -> String {
         .to_owned()
 }
 
+/// An object's field names, sorted.
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+/// A time as the admin API shows it: RFC 3339 in UTC to the second.
+fn utc_time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        s,
+        "not UTC to the second"
+    );
+    t.to_utc()
+}
+
 /// What `show` answers after the rotation that answered `rotation`.
 fn shown_after(rotation: &Value) -> Value {
     let mut keys = rotation.clone();
@@ -97,14 +121,22 @@ fn rotation_keeps_previous_tokens_until_the_next_one_and_survives_restart() {
     let first = json(admin, &["token-key", "show", "--output", "json"]);
     let k0 = key_id(&first, "current");
     assert!(first["previous"].is_null(), "{first}");
-    assert!(first["current"]["created_at"].is_i64(), "{first}");
+    assert_eq!(keys(&first), ["current", "previous"]);
+    assert_eq!(keys(&first["current"]), ["created_at", "key_id"]);
+    let made = utc_time(&first["current"]["created_at"]);
+    let age = chrono::Utc::now().signed_duration_since(made).num_seconds();
+    assert!((-5..600).contains(&age), "{first}");
     let t0 = server.token(&[]);
     assert_eq!(kid_of(&t0), k0);
     assert_eq!(ping(&server, &t0).0, 200);
 
     // First rotation: new tokens carry the new key, the old token still works.
     let once = json(admin, &["token-key", "rotate", "--output", "json"]);
+    assert_eq!(keys(&once), ["current", "previous", "retired_key_id"]);
     let k1 = key_id(&once, "current");
+    // The previous key keeps its own time; the new one was made now.
+    assert_eq!(once["previous"], first["current"]);
+    assert!(utc_time(&once["current"]["created_at"]) >= made, "{once}");
     assert_ne!(k1, k0);
     assert_eq!(key_id(&once, "previous"), k0);
     assert!(once["retired_key_id"].is_null(), "{once}");
@@ -205,9 +237,13 @@ fn rotation_keeps_previous_tokens_until_the_next_one_and_survives_restart() {
     assert_eq!(ping(&server, &t2).0, 200);
     assert_eq!(ping(&server, &t0).0, 401);
     let table = ok(admin, &["token-key", "show"]);
-    assert!(
-        table.contains(&format!("Current key: {k2} (created "))
-            && table.contains(&format!("Previous key: {k1} (created ")),
-        "{table}"
+    let created = |which: &str| twice[which]["created_at"].as_str().expect("time").to_owned();
+    assert_eq!(
+        table,
+        format!(
+            "Current key: {k2} (created {})\nPrevious key: {k1} (created {})\n",
+            created("current"),
+            created("previous")
+        )
     );
 }

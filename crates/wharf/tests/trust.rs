@@ -8,6 +8,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use common::{DockerClient, Server, pushed_digest, require_tool, text};
+use serde_json::json;
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
@@ -28,6 +29,15 @@ fn wharf_ct(client: &DockerClient, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run wharf")
+}
+
+/// `wharf content-trust ARGS --output json`: success, nothing on standard error (no
+/// warning either: `--yes` was given), the JSON document.
+fn ct_json(client: &DockerClient, args: &[&str]) -> serde_json::Value {
+    let out = wharf_ct(client, &[args, &["--output", "json"]].concat());
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+    assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out)))
 }
 
 fn logged_in_client(server: &Server) -> DockerClient {
@@ -106,7 +116,8 @@ fn docker_signed_push_and_trusted_pull_and_policy_switch() {
 
     // Policy: show, refuse to disable without confirmation, disable with --yes.
     let out = wharf_ct(&client, &["show"]);
-    assert!(text(&out).contains("enabled"), "{}", text(&out));
+    assert_eq!(text(&out), "Content trust: enabled\n");
+    assert_eq!(ct_json(&client, &["show"]), json!({ "enabled": true }));
     let out = wharf_ct(&client, &["disable"]);
     assert!(!out.status.success());
     let said = text(&out);
@@ -114,9 +125,19 @@ fn docker_signed_push_and_trusted_pull_and_policy_switch() {
         said.contains("ALL trust data of EVERY repository") && said.contains("--yes"),
         "{said}"
     );
-    let out = wharf_ct(&client, &["disable", "--yes"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&wharf_ct(&client, &["show"])).contains("disabled"));
+    // In JSON mode the refusal is the error object alone.
+    let out = wharf_ct(&client, &["disable", "--output", "json"]);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "{\"error\":{\"code\":\"NOT_CONFIRMED\",\"message\":\"refusing without confirmation: standard input is \
+         not a terminal; pass --yes to confirm\"}}\n"
+    );
+    assert_eq!(
+        ct_json(&client, &["disable", "--yes"]),
+        json!({ "enabled": false, "changed": true, "repositories_wiped": 1 })
+    );
+    assert_eq!(text(&wharf_ct(&client, &["show"])), "Content trust: disabled\n");
 
     // Images stay; trust data is gone; signing fails at the signing step with a clear message.
     client.ok(&["pull", &unsigned]);
@@ -139,8 +160,10 @@ fn docker_signed_push_and_trusted_pull_and_policy_switch() {
     );
 
     // Re-enabling starts from nothing: a fresh publisher can sign again.
-    let out = wharf_ct(&client, &["enable"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        ct_json(&client, &["enable"]),
+        json!({ "enabled": true, "changed": true })
+    );
     let fresh = logged_in_client(&server);
     fresh.import_image(&v3);
     let out = fresh.cmd(&["push", &v3], DCT);
@@ -150,8 +173,14 @@ fn docker_signed_push_and_trusted_pull_and_policy_switch() {
     let other = format!("{}/team/second:v1", server.host);
     fresh.import_image(&other);
     assert!(fresh.cmd(&["push", &other], DCT).status.success());
-    let out = wharf_ct(&client, &["reset", "team/other", "--yes"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        ct_json(&client, &["reset", "team/other", "--yes"]),
+        json!({ "repository": "team/other", "deleted": true })
+    );
+    assert_eq!(
+        ct_json(&client, &["reset", "team/other", "--yes"]),
+        json!({ "repository": "team/other", "deleted": false })
+    );
     fresh.ok(&["rmi", &v3, &other]);
     assert!(!fresh.cmd(&["pull", &v3], DCT).status.success());
     let out = fresh.cmd(&["pull", &other], DCT);

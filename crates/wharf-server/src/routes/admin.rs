@@ -14,6 +14,7 @@ use super::gate::OwnerActor;
 use super::request::query_value;
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::clock::rfc3339;
 use crate::services::access::{KIND_SP, KIND_TOKEN, KIND_USER};
 use crate::services::trust::PolicyOutcome;
 use crate::wire::WireError;
@@ -229,7 +230,7 @@ fn assignment_json(a: &wharf_store::RoleAssignment) -> serde_json::Value {
         "assignee": a.principal,
         "assignee_kind": a.principal_kind,
         "scope": a.scope,
-        "created_at": a.created_at,
+        "created_at": rfc3339(a.created_at),
     })
 }
 
@@ -350,7 +351,7 @@ pub async fn list_audit(
         .audit_records(limit)
         .await?
         .into_iter()
-        .map(|r| json!({ "at": r.at, "actor": r.actor, "action": r.action, "target": r.target, "detail": r.detail }))
+        .map(|r| json!({ "at": rfc3339(r.at), "actor": r.actor, "action": r.action, "target": r.target, "detail": r.detail }))
         .collect();
     Ok(ok(json!({ "audit": records })))
 }

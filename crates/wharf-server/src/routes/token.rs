@@ -15,6 +15,7 @@ use super::request::pairs;
 use super::{Peer, peer_ip};
 use crate::app::AppState;
 use crate::auth::access::parse_scopes;
+use crate::clock::rfc3339;
 use crate::wire::WireError;
 
 fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -33,12 +34,6 @@ fn check_service(state: &AppState, pairs: &[(String, String)]) -> Result<(), Wir
         ))),
         _ => Ok(()),
     }
-}
-
-fn issued_at(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -77,7 +72,7 @@ pub async fn get_token(
                 "token": issued.token,
                 "access_token": issued.token,
                 "expires_in": issued.expires_in,
-                "issued_at": issued_at(issued.issued_at),
+                "issued_at": rfc3339(issued.issued_at),
             });
             return Ok((StatusCode::OK, axum::Json(body)).into_response());
         }
@@ -106,7 +101,7 @@ pub async fn get_token(
         "token": issued.token,
         "access_token": issued.token,
         "expires_in": issued.expires_in,
-        "issued_at": issued_at(issued.issued_at),
+        "issued_at": rfc3339(issued.issued_at),
     });
     if first(&pairs, "offline_token") == Some("true") {
         body["refresh_token"] = json!(state.identity.new_refresh_token(&principal).await?);
@@ -145,7 +140,7 @@ pub async fn post_token(
         "access_token": issued.token,
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
-        "issued_at": issued_at(issued.issued_at),
+        "issued_at": rfc3339(issued.issued_at),
     });
     if first(&form, "grant_type") == Some("password") && first(&form, "access_type") == Some("offline") {
         out["refresh_token"] = json!(state.identity.new_refresh_token(&principal).await?);

@@ -117,6 +117,7 @@ pub struct PrincipalView {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    #[serde(serialize_with = "crate::clock::as_rfc3339::time")]
     pub created_at: i64,
 }
 
@@ -134,6 +135,7 @@ impl From<&Principal> for PrincipalView {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TokenView {
     pub name: String,
+    #[serde(serialize_with = "crate::clock::as_rfc3339::time")]
     pub created_at: i64,
     /// `repository` → actions.
     pub repositories: Vec<TokenRepository>,

@@ -3,15 +3,15 @@
 
 use std::io::Read;
 
-use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::content_trust::{Session, admin_session};
 use super::http::percent_encode;
+use super::report::{Column, INVALID_INPUT, Report, describe, fail, table};
 use crate::cli::{
-    AdminAccountCommand, AdminArgs, AssignmentCommand, AuditCommand, Output, RoleCommand, SpCommand,
-    TokenCommand, TokenKeyCommand, UserCommand,
+    AdminAccountCommand, AdminArgs, AssignmentCommand, AuditCommand, RoleCommand, SpCommand, TokenCommand,
+    TokenKeyCommand, UserCommand,
 };
 
 async fn open<C: clap::Subcommand>(a: &AdminArgs<C>) -> anyhow::Result<Session> {
@@ -22,96 +22,79 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
 }
 
+/// A time as the API gives it (RFC 3339, UTC), or empty.
 fn when(v: &Value) -> String {
-    v.as_i64()
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
-}
-
-/// Print `items` as JSON or as an aligned table of `columns` (header, extractor).
-/// A column: header and how to render a cell.
-type Column<'a> = (&'a str, &'a dyn Fn(&Value) -> String);
-
-fn print_list(output: Output, items: &[Value], columns: &[Column<'_>]) {
-    if output == Output::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(items).unwrap_or_else(|_| "[]".into())
-        );
-        return;
-    }
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|i| columns.iter().map(|(_, f)| f(i)).collect())
-        .collect();
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(c, (h, _))| {
-            rows.iter()
-                .map(|r| r[c].len())
-                .chain([h.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<String>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(columns.iter().map(|(h, _)| (*h).to_owned()).collect());
-    for r in rows {
-        line(r);
-    }
+    v.as_str().unwrap_or("").to_owned()
 }
 
 fn array(v: &Value, key: &str) -> Vec<Value> {
     v[key].as_array().cloned().unwrap_or_default()
 }
 
+/// A list: the items as a JSON array, and as a table of `columns`.
+fn list(items: Vec<Value>, columns: &[Column<'_>]) -> Report {
+    let text = table(&items, columns);
+    Report::new(Value::Array(items), text)
+}
+
+/// What a delete command reports: the name it removed.
+fn deleted(what: &str, name: &str) -> Report {
+    Report::new(
+        json!({ "name": name, "deleted": true }),
+        format!("Deleted {what} {name}"),
+    )
+}
+
+/// The next step for a principal that cannot do anything yet, as a command to paste.
+fn no_role_hint(name: &str, role: &str) -> String {
+    format!(
+        "Hint: {name} has no role yet and can do nothing with this registry. Grant one: wharf role assignment create --role {role} --assignee {name} --scope registry"
+    )
+}
+
 fn read_password_stdin() -> anyhow::Result<String> {
     let mut buf = String::new();
-    std::io::stdin()
-        .read_to_string(&mut buf)
-        .context("cannot read the password from standard input")?;
+    std::io::stdin().read_to_string(&mut buf).map_err(|e| {
+        fail(
+            INVALID_INPUT,
+            format!("cannot read the password from standard input: {e}"),
+        )
+    })?;
     let p = buf.trim_end_matches(['\n', '\r']).to_owned();
     if p.is_empty() {
-        bail!("no password on standard input");
+        return Err(fail(INVALID_INPUT, "no password on standard input"));
     }
     Ok(p)
 }
 
-pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<()> {
-    match &a.command {
+pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<Report> {
+    Ok(match &a.command {
         UserCommand::Create { name, password_stdin } => {
             let mut body = json!({ "name": name });
             if *password_stdin {
                 body["password"] = json!(read_password_stdin()?);
             }
-            let v = open(&a)
+            let mut v = open(&a)
                 .await?
                 .call(Method::POST, "/api/v1/users", Some(body))
                 .await?;
-            println!("Created user {name}");
-            if let Some(p) = v["password"].as_str() {
-                println!("Password (shown once): {p}");
+            let mut text = format!("Created user {name}");
+            match v["password"].as_str() {
+                Some(p) => text.push_str(&format!("\nPassword (shown once): {p}")),
+                // A stable field: null when the password came from standard input.
+                None => v["password"] = Value::Null,
             }
+            Report::new(v, text).with_hint(no_role_hint(name, "AcrPull"))
         }
-        UserCommand::List(o) => {
+        UserCommand::List => {
             let v = open(&a).await?.call(Method::GET, "/api/v1/users", None).await?;
-            print_list(
-                o.output,
-                &array(&v, "users"),
+            list(
+                array(&v, "users"),
                 &[
                     ("NAME", &|i| s(i, "name").to_owned()),
                     ("CREATED", &|i| when(&i["created_at"])),
                 ],
-            );
+            )
         }
         UserCommand::Delete { name } => {
             open(&a)
@@ -122,41 +105,93 @@ pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<()> {
                     None,
                 )
                 .await?;
-            println!("Deleted user {name}");
+            deleted("user", name)
         }
-    }
-    Ok(())
+    })
 }
 
-pub async fn sp(a: AdminArgs<SpCommand>) -> anyhow::Result<()> {
-    match &a.command {
-        SpCommand::Create { name } => {
-            let v = open(&a)
-                .await?
+/// `--role`/`--scope` of `sp create`: assign each role to the new service principal. If
+/// one is refused the principal is deleted again, so a failed command leaves nothing
+/// behind (and no secret is printed that belongs to a half-made principal).
+async fn assign_new_sp(
+    session: &Session,
+    name: &str,
+    roles: &[String],
+    scope: Option<&str>,
+) -> anyhow::Result<Vec<Value>> {
+    let mut made = Vec::new();
+    for role in roles {
+        let mut body = json!({ "role": role, "assignee": name });
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        match session
+            .call(Method::POST, "/api/v1/role-assignments", Some(body))
+            .await
+        {
+            Ok(v) => made.push(v),
+            Err(e) => {
+                let (code, message) = describe(&e);
+                let path = format!("/api/v1/service-principals/{}", percent_encode(name));
+                let undo = match session.call(Method::DELETE, &path, None).await {
+                    Ok(_) => format!("service principal {name} was not kept; nothing was created"),
+                    Err(e) => format!(
+                        "removing service principal {name} again failed too ({}); delete it with `wharf sp delete {name}`",
+                        describe(&e).1
+                    ),
+                };
+                return Err(fail(&code, format!("{message}; {undo}")));
+            }
+        }
+    }
+    Ok(made)
+}
+
+pub async fn sp(a: AdminArgs<SpCommand>) -> anyhow::Result<Report> {
+    Ok(match &a.command {
+        SpCommand::Create { name, roles, scope } => {
+            let session = open(&a).await?;
+            let mut v = session
                 .call(
                     Method::POST,
                     "/api/v1/service-principals",
                     Some(json!({ "name": name })),
                 )
                 .await?;
-            println!("Created service principal {name}");
-            println!("Client id: {}", s(&v, "client_id"));
-            println!("Secret (shown once): {}", s(&v, "secret"));
+            let assigned = assign_new_sp(&session, name, roles, scope.as_deref()).await?;
+            let mut text = format!(
+                "Created service principal {name}\nClient id: {}\nSecret (shown once): {}",
+                s(&v, "client_id"),
+                s(&v, "secret")
+            );
+            for r in &assigned {
+                text.push_str(&format!(
+                    "\nAssigned {} to {name} on {}",
+                    s(r, "role"),
+                    s(r, "scope")
+                ));
+            }
+            v["role_assignments"] = Value::Array(assigned);
+            let report = Report::new(v, text);
+            if roles.is_empty() {
+                report.with_hint(no_role_hint(name, "AcrPush"))
+            } else {
+                report
+            }
         }
-        SpCommand::List(o) => {
+        SpCommand::List => {
             let v = open(&a)
                 .await?
                 .call(Method::GET, "/api/v1/service-principals", None)
                 .await?;
-            print_list(
-                o.output,
-                &array(&v, "service_principals"),
+            list(
+                array(&v, "service_principals"),
                 &[
                     ("NAME", &|i| s(i, "name").to_owned()),
                     ("CLIENT ID", &|i| s(i, "client_id").to_owned()),
                     ("CREATED", &|i| when(&i["created_at"])),
                 ],
-            );
+            )
         }
         SpCommand::Delete { name } => {
             open(&a)
@@ -167,7 +202,7 @@ pub async fn sp(a: AdminArgs<SpCommand>) -> anyhow::Result<()> {
                     None,
                 )
                 .await?;
-            println!("Deleted service principal {name}");
+            deleted("service principal", name)
         }
         SpCommand::ResetSecret { name } => {
             let v = open(&a)
@@ -178,55 +213,63 @@ pub async fn sp(a: AdminArgs<SpCommand>) -> anyhow::Result<()> {
                     None,
                 )
                 .await?;
-            println!("Client id: {}", s(&v, "client_id"));
-            println!("New secret (shown once): {}", s(&v, "secret"));
+            let text = format!(
+                "Client id: {}\nNew secret (shown once): {}",
+                s(&v, "client_id"),
+                s(&v, "secret")
+            );
+            Report::new(v, text)
         }
-    }
-    Ok(())
+    })
 }
 
-pub async fn admin_account(a: AdminArgs<AdminAccountCommand>) -> anyhow::Result<()> {
-    match &a.command {
-        AdminAccountCommand::Show(o) => {
+fn admin_account_text(v: &Value) -> String {
+    let on = v["enabled"].as_bool().unwrap_or(false);
+    format!(
+        "Username: {}\nEnabled: {}",
+        s(v, "username"),
+        if on { "yes" } else { "no" }
+    )
+}
+
+pub async fn admin_account(a: AdminArgs<AdminAccountCommand>) -> anyhow::Result<Report> {
+    Ok(match &a.command {
+        AdminAccountCommand::Show => {
             let v = open(&a)
                 .await?
                 .call(Method::GET, "/api/v1/admin-account", None)
                 .await?;
-            if o.output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("Username: {}", s(&v, "username"));
-                let on = v["enabled"].as_bool().unwrap_or(false);
-                println!("Enabled: {}", if on { "yes" } else { "no" });
-            }
+            let text = admin_account_text(&v);
+            Report::new(v, text)
         }
         AdminAccountCommand::Enable => {
             let v = open(&a)
                 .await?
                 .call(Method::POST, "/api/v1/admin-account/enable", None)
                 .await?;
-            println!("Admin account enabled");
-            println!("Username: {}", s(&v, "username"));
-            println!("Password (shown once): {}", s(&v, "password"));
+            let text = format!(
+                "Admin account enabled\nUsername: {}\nPassword (shown once): {}",
+                s(&v, "username"),
+                s(&v, "password")
+            );
+            Report::new(v, text)
         }
         AdminAccountCommand::Disable => {
-            open(&a)
+            let v = open(&a)
                 .await?
                 .call(Method::POST, "/api/v1/admin-account/disable", None)
                 .await?;
-            println!("Admin account disabled");
+            Report::new(v, "Admin account disabled")
         }
-    }
-    Ok(())
+    })
 }
 
-pub async fn role(a: AdminArgs<RoleCommand>) -> anyhow::Result<()> {
-    match &a.command {
-        RoleCommand::List(o) => {
+pub async fn role(a: AdminArgs<RoleCommand>) -> anyhow::Result<Report> {
+    Ok(match &a.command {
+        RoleCommand::List => {
             let v = open(&a).await?.call(Method::GET, "/api/v1/roles", None).await?;
-            print_list(
-                o.output,
-                &array(&v, "roles"),
+            list(
+                array(&v, "roles"),
                 &[
                     ("ROLE", &|i| s(i, "name").to_owned()),
                     ("PERMISSIONS", &|i| {
@@ -238,7 +281,7 @@ pub async fn role(a: AdminArgs<RoleCommand>) -> anyhow::Result<()> {
                     }),
                     ("DESCRIPTION", &|i| s(i, "description").to_owned()),
                 ],
-            );
+            )
         }
         RoleCommand::Assignment(AssignmentCommand::Create(spec)) => {
             let mut body = json!({ "role": spec.role, "assignee": spec.assignee });
@@ -249,29 +292,30 @@ pub async fn role(a: AdminArgs<RoleCommand>) -> anyhow::Result<()> {
                 .await?
                 .call(Method::POST, "/api/v1/role-assignments", Some(body))
                 .await?;
-            println!(
+            let text = format!(
                 "Assigned {} to {} on {} (effective from their next login or token)",
                 s(&v, "role"),
                 s(&v, "assignee"),
                 s(&v, "scope")
             );
+            Report::new(v, text)
         }
-        RoleCommand::Assignment(AssignmentCommand::List { assignee, output }) => {
+        RoleCommand::Assignment(AssignmentCommand::List { assignee }) => {
             let path = match assignee {
                 Some(n) => format!("/api/v1/role-assignments?assignee={}", percent_encode(n)),
                 None => "/api/v1/role-assignments".to_owned(),
             };
             let v = open(&a).await?.call(Method::GET, &path, None).await?;
-            print_list(
-                output.output,
-                &array(&v, "role_assignments"),
+            list(
+                array(&v, "role_assignments"),
                 &[
                     ("ASSIGNEE", &|i| s(i, "assignee").to_owned()),
                     ("KIND", &|i| s(i, "assignee_kind").to_owned()),
                     ("ROLE", &|i| s(i, "role").to_owned()),
                     ("SCOPE", &|i| s(i, "scope").to_owned()),
+                    ("CREATED", &|i| when(&i["created_at"])),
                 ],
-            );
+            )
         }
         RoleCommand::Assignment(AssignmentCommand::Delete(spec)) => {
             let mut path = format!(
@@ -283,19 +327,17 @@ pub async fn role(a: AdminArgs<RoleCommand>) -> anyhow::Result<()> {
                 path.push_str(&format!("&scope={}", percent_encode(scope)));
             }
             open(&a).await?.call(Method::DELETE, &path, None).await?;
-            println!(
-                "Removed {} from {} on {}",
-                spec.role,
-                spec.assignee,
-                spec.scope.as_deref().unwrap_or("registry")
-            );
+            let scope = spec.scope.as_deref().unwrap_or("registry");
+            Report::new(
+                json!({ "role": spec.role, "assignee": spec.assignee, "scope": scope, "deleted": true }),
+                format!("Removed {} from {} on {scope}", spec.role, spec.assignee),
+            )
         }
-    }
-    Ok(())
+    })
 }
 
-pub async fn token(a: AdminArgs<TokenCommand>) -> anyhow::Result<()> {
-    match &a.command {
+pub async fn token(a: AdminArgs<TokenCommand>) -> anyhow::Result<Report> {
+    Ok(match &a.command {
         TokenCommand::Create { name, repositories } => {
             let v = open(&a)
                 .await?
@@ -305,14 +347,16 @@ pub async fn token(a: AdminArgs<TokenCommand>) -> anyhow::Result<()> {
                     Some(json!({ "name": name, "repositories": repositories })),
                 )
                 .await?;
-            println!("Created token {name}");
-            println!("Password (shown once): {}", s(&v, "password"));
+            let text = format!(
+                "Created token {name}\nPassword (shown once): {}",
+                s(&v, "password")
+            );
+            Report::new(v, text)
         }
-        TokenCommand::List(o) => {
+        TokenCommand::List => {
             let v = open(&a).await?.call(Method::GET, "/api/v1/tokens", None).await?;
-            print_list(
-                o.output,
-                &array(&v, "tokens"),
+            list(
+                array(&v, "tokens"),
                 &[
                     ("NAME", &|i| s(i, "name").to_owned()),
                     ("REPOSITORIES", &|i| {
@@ -330,7 +374,7 @@ pub async fn token(a: AdminArgs<TokenCommand>) -> anyhow::Result<()> {
                     }),
                     ("CREATED", &|i| when(&i["created_at"])),
                 ],
-            );
+            )
         }
         TokenCommand::Delete { name } => {
             open(&a)
@@ -341,10 +385,9 @@ pub async fn token(a: AdminArgs<TokenCommand>) -> anyhow::Result<()> {
                     None,
                 )
                 .await?;
-            println!("Deleted token {name}");
+            deleted("token", name)
         }
-    }
-    Ok(())
+    })
 }
 
 /// `key_id (created …)`, or `none` for an absent key.
@@ -361,53 +404,46 @@ fn signing_key(v: &Value) -> String {
     format!("{} (created {created})", s(v, "key_id"))
 }
 
-pub async fn token_key(a: AdminArgs<TokenKeyCommand>) -> anyhow::Result<()> {
-    match &a.command {
-        TokenKeyCommand::Show(o) => {
+pub async fn token_key(a: AdminArgs<TokenKeyCommand>) -> anyhow::Result<Report> {
+    Ok(match &a.command {
+        TokenKeyCommand::Show => {
             let v = open(&a)
                 .await?
                 .call(Method::GET, "/api/v1/token-signing-key", None)
                 .await?;
-            if o.output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("Current key: {}", signing_key(&v["current"]));
-                println!("Previous key: {}", signing_key(&v["previous"]));
-            }
+            let text = format!(
+                "Current key: {}\nPrevious key: {}",
+                signing_key(&v["current"]),
+                signing_key(&v["previous"])
+            );
+            Report::new(v, text)
         }
-        TokenKeyCommand::Rotate(o) => {
+        TokenKeyCommand::Rotate => {
             let v = open(&a)
                 .await?
                 .call(Method::POST, "/api/v1/token-signing-key/rotate", None)
                 .await?;
-            if o.output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("Rotated the token signing key");
-                println!("Current key: {}", signing_key(&v["current"]));
-                println!(
-                    "Previous key (its tokens work until they expire): {}",
-                    signing_key(&v["previous"])
-                );
-                println!(
-                    "Retired key (its tokens are refused): {}",
-                    v["retired_key_id"].as_str().unwrap_or("none")
-                );
-            }
+            let text = format!(
+                "Rotated the token signing key\nCurrent key: {}\n\
+                 Previous key (its tokens work until they expire): {}\n\
+                 Retired key (its tokens are refused): {}",
+                signing_key(&v["current"]),
+                signing_key(&v["previous"]),
+                v["retired_key_id"].as_str().unwrap_or("none")
+            );
+            Report::new(v, text)
         }
-    }
-    Ok(())
+    })
 }
 
-pub async fn audit(a: AdminArgs<AuditCommand>) -> anyhow::Result<()> {
-    let AuditCommand::List { limit, output } = &a.command;
+pub async fn audit(a: AdminArgs<AuditCommand>) -> anyhow::Result<Report> {
+    let AuditCommand::List { limit } = &a.command;
     let v = open(&a)
         .await?
         .call(Method::GET, &format!("/api/v1/audit?limit={limit}"), None)
         .await?;
-    print_list(
-        output.output,
-        &array(&v, "audit"),
+    Ok(list(
+        array(&v, "audit"),
         &[
             ("WHEN", &|i| when(&i["at"])),
             ("ACTOR", &|i| s(i, "actor").to_owned()),
@@ -415,6 +451,5 @@ pub async fn audit(a: AdminArgs<AuditCommand>) -> anyhow::Result<()> {
             ("TARGET", &|i| s(i, "target").to_owned()),
             ("DETAIL", &|i| s(i, "detail").to_owned()),
         ],
-    );
-    Ok(())
+    ))
 }

@@ -3,14 +3,17 @@
 //! `wharf login` stored in the Docker config.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::docker_config::{WharfClientSettings, config_dir};
+use super::docker_config::{config_dir, load_settings, stored_identity_token};
 use super::http::percent_encode;
-use crate::cli::{ContentTrustArgs, ContentTrustCommand};
+use super::report::{
+    INVALID_RESPONSE, NOT_A_REGISTRY, NOT_CONFIRMED, NOT_LOGGED_IN, Report, connection_failed, fail,
+    read_answer, server_error,
+};
+use crate::cli::{ContentTrustArgs, ContentTrustCommand, Output};
 
 const DISABLE_WARNING: &str = "WARNING: disabling content trust deletes ALL trust data of EVERY repository \
 (signatures and the keys the registry holds). This cannot be undone. Images stay in place; \
@@ -22,27 +25,14 @@ pub(crate) struct Session {
     token: String,
 }
 
-fn settings() -> WharfClientSettings {
-    std::fs::read_to_string(config_dir().join("wharf.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
-}
-
-fn identity_token(registry: &str) -> anyhow::Result<String> {
-    let path = config_dir().join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}; run `wharf login {registry}` first",
-            path.display()
+/// The refresh token `wharf login` stored for `registry`.
+fn identity_token(dir: &Path, registry: &str) -> anyhow::Result<String> {
+    stored_identity_token(dir, registry)?.ok_or_else(|| {
+        fail(
+            NOT_LOGGED_IN,
+            format!("not logged in to {registry}: run `wharf login {registry} -u USER` first"),
         )
-    })?;
-    let doc: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
-    doc["auths"][registry]["identitytoken"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("no stored login for {registry}; run `wharf login {registry}` first"))
+    })
 }
 
 /// `application/x-www-form-urlencoded` (reqwest is built without its form feature).
@@ -64,10 +54,16 @@ pub(crate) async fn admin_session(
     registry: Option<String>,
     ca_file: Option<PathBuf>,
 ) -> anyhow::Result<Session> {
-    let saved = settings();
-    let registry = registry.or(saved.registry).context(
-        "no registry selected: pass --registry HOST[:PORT] (or WHARF_REGISTRY), or run `wharf login` first",
-    )?;
+    let dir = config_dir();
+    let saved = load_settings(&dir);
+    let registry = registry.or(saved.registry).ok_or_else(|| {
+        fail(
+            NOT_LOGGED_IN,
+            "no registry selected: pass --registry HOST[:PORT] (or WHARF_REGISTRY), or run `wharf login HOST[:PORT] -u USER` first",
+        )
+    })?;
+    // Before any request: without a stored login there is nothing to ask the server.
+    let refresh = identity_token(&dir, &registry)?;
     let ca: Option<PathBuf> = ca_file.or(saved.ca_file);
     let http = super::http::client(ca.as_deref())?;
     let base = format!("https://{registry}");
@@ -75,16 +71,18 @@ pub(crate) async fn admin_session(
         .get(format!("{base}/v2/"))
         .send()
         .await
-        .with_context(|| format!("cannot reach {base} (use --ca-file if it uses a private CA)"))?;
+        .map_err(|e| connection_failed(&base, &e, "use --ca-file if it uses a private CA"))?;
     let (realm, service) = ping
         .headers()
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())
         .and_then(super::login::parse_challenge)
-        .with_context(|| {
-            format!("{base}/v2/ did not answer with a Bearer challenge; is it a Wharf registry?")
+        .ok_or_else(|| {
+            fail(
+                NOT_A_REGISTRY,
+                format!("{base}/v2/ did not answer with a Bearer challenge; is it a Wharf registry?"),
+            )
         })?;
-    let refresh = identity_token(&registry)?;
     let resp = http
         .post(&realm)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -97,18 +95,22 @@ pub(crate) async fn admin_session(
         ]))
         .send()
         .await
-        .with_context(|| format!("cannot reach the token service {realm}"))?;
-    if !resp.status().is_success() {
-        bail!(
-            "the token service refused the stored login ({}); run `wharf login {registry}` again",
-            resp.status()
-        );
+        .map_err(|e| connection_failed(&format!("the token service {realm}"), &e, ""))?;
+    let (status, body) = read_answer(resp).await;
+    if !status.is_success() {
+        let (code, message) = server_error(&body)
+            .unwrap_or_else(|| (INVALID_RESPONSE.to_owned(), format!("it answered {status}")));
+        return Err(fail(
+            &code,
+            format!(
+                "the token service refused the stored login for {registry}: {message}; run `wharf login {registry} -u USER` again"
+            ),
+        ));
     }
-    let body: Value = resp.json().await.context("token service sent invalid JSON")?;
     let token = body["access_token"]
         .as_str()
         .or(body["token"].as_str())
-        .context("token service returned no token")?
+        .ok_or_else(|| fail(INVALID_RESPONSE, "the token service returned no token"))?
         .to_owned();
     Ok(Session { http, base, token })
 }
@@ -127,44 +129,76 @@ impl Session {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.context("cannot reach the admin API")?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| connection_failed(&format!("the admin API at {}", self.base), &e, ""))?;
+        let (status, v) = read_answer(resp).await;
+        if status.is_success() {
+            return Ok(v);
+        }
+        let Some((code, message)) = server_error(&v) else {
+            return Err(fail(
+                INVALID_RESPONSE,
+                format!("the server answered {status} without an error message"),
+            ));
+        };
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            bail!("not authorised: this needs the Owner role; log in as an owner with `wharf login`");
+            return Err(fail(
+                &code,
+                format!(
+                    "not authorised: {message}; this needs the Owner role: log in as an owner with `wharf login`"
+                ),
+            ));
         }
-        if !status.is_success() {
-            let msg = v["errors"][0]["message"].as_str().unwrap_or("no details");
-            bail!("the server answered {status}: {msg}");
-        }
-        Ok(v)
+        Err(fail(&code, format!("the server answered {status}: {message}")))
     }
 }
 
-/// Ask on the terminal; refuse outright when nobody can answer.
-fn confirm(question: &str) -> anyhow::Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        bail!("refusing without confirmation: standard input is not a terminal; pass --yes to confirm");
+/// Go ahead only with `--yes` or a "yes" on the terminal. People see the warning even
+/// with `--yes`; in JSON mode it is shown only when a question follows, so that standard
+/// error otherwise carries nothing but an error object.
+fn confirmed(yes: bool, output: Output, warning: &str, question: &str) -> anyhow::Result<()> {
+    let terminal = std::io::stdin().is_terminal();
+    if output == Output::Table || (!yes && terminal) {
+        eprintln!("{warning}");
+    }
+    if yes {
+        return Ok(());
+    }
+    if !terminal {
+        return Err(fail(
+            NOT_CONFIRMED,
+            "refusing without confirmation: standard input is not a terminal; pass --yes to confirm",
+        ));
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(fail(NOT_CONFIRMED, "aborted; nothing was changed"))
+    }
 }
 
-pub async fn run(args: ContentTrustArgs) -> anyhow::Result<()> {
-    match &args.command {
+fn on_off(enabled: bool) -> &'static str {
+    if enabled { "enabled" } else { "disabled" }
+}
+
+pub async fn run(args: ContentTrustArgs, output: Output) -> anyhow::Result<Report> {
+    Ok(match &args.command {
         ContentTrustCommand::Show => {
             let v = session(&args)
                 .await?
                 .call(reqwest::Method::GET, "/api/v1/content-trust", None)
                 .await?;
             let on = v["enabled"].as_bool().unwrap_or(false);
-            println!("Content trust: {}", if on { "enabled" } else { "disabled" });
+            Report::new(json!({ "enabled": on }), format!("Content trust: {}", on_off(on)))
         }
         ContentTrustCommand::Enable => {
-            session(&args)
+            let v = session(&args)
                 .await?
                 .call(
                     reqwest::Method::PUT,
@@ -172,13 +206,18 @@ pub async fn run(args: ContentTrustArgs) -> anyhow::Result<()> {
                     Some(json!({"enabled": true})),
                 )
                 .await?;
-            println!("Content trust: enabled");
+            Report::new(
+                json!({ "enabled": true, "changed": v["changed"].as_bool().unwrap_or(false) }),
+                "Content trust: enabled",
+            )
         }
         ContentTrustCommand::Disable { yes } => {
-            eprintln!("{DISABLE_WARNING}");
-            if !yes && !confirm("Disable content trust and delete all trust data?")? {
-                bail!("aborted; nothing was changed");
-            }
+            confirmed(
+                *yes,
+                output,
+                DISABLE_WARNING,
+                "Disable content trust and delete all trust data?",
+            )?;
             let v = session(&args)
                 .await?
                 .call(
@@ -188,16 +227,25 @@ pub async fn run(args: ContentTrustArgs) -> anyhow::Result<()> {
                 )
                 .await?;
             let n = v["repositories_wiped"].as_u64().unwrap_or(0);
-            println!("Content trust: disabled (trust data of {n} repositories deleted)");
+            Report::new(
+                json!({
+                    "enabled": false,
+                    "changed": v["changed"].as_bool().unwrap_or(false),
+                    "repositories_wiped": n,
+                }),
+                format!("Content trust: disabled (trust data of {n} repositories deleted)"),
+            )
         }
         ContentTrustCommand::Reset { repository, yes } => {
-            eprintln!(
-                "WARNING: this deletes all trust data (signatures, registry-held keys) of {repository}. \
+            confirmed(
+                *yes,
+                output,
+                &format!(
+                    "WARNING: this deletes all trust data (signatures, registry-held keys) of {repository}. \
 This cannot be undone; its images stay."
-            );
-            if !yes && !confirm(&format!("Reset trust data of {repository}?"))? {
-                bail!("aborted; nothing was changed");
-            }
+                ),
+                &format!("Reset trust data of {repository}?"),
+            )?;
             let v = session(&args)
                 .await?
                 .call(
@@ -206,12 +254,13 @@ This cannot be undone; its images stay."
                     None,
                 )
                 .await?;
-            if v["deleted"].as_bool().unwrap_or(false) {
-                println!("Trust data of {repository} deleted");
+            let deleted = v["deleted"].as_bool().unwrap_or(false);
+            let text = if deleted {
+                format!("Trust data of {repository} deleted")
             } else {
-                println!("{repository} had no trust data");
-            }
+                format!("{repository} had no trust data")
+            };
+            Report::new(json!({ "repository": repository, "deleted": deleted }), text)
         }
-    }
-    Ok(())
+    })
 }

@@ -11,6 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::report::{CONFIG_FILE, fail};
+
 pub fn config_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG") {
         return PathBuf::from(d);
@@ -46,6 +48,21 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The config file as a JSON object; empty when there is none yet.
+fn read_config(path: &Path) -> anyhow::Result<Map<String, Value>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => serde_json::from_str(&text).map_err(|e| {
+            fail(
+                CONFIG_FILE,
+                format!("{} is not valid JSON ({e}); fix or remove it", path.display()),
+            )
+        }),
+        Ok(_) => Ok(Map::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
+        Err(e) => Err(fail(CONFIG_FILE, format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
 /// Store `identity_token` for `registry` as docker does after a login with a refresh token.
 pub fn store_identity_token(
     dir: &Path,
@@ -54,13 +71,7 @@ pub fn store_identity_token(
     identity_token: &str,
 ) -> anyhow::Result<()> {
     let path = dir.join("config.json");
-    let mut doc: Map<String, Value> = match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON; fix or remove it", path.display()))?,
-        Ok(_) => Map::new(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
+    let mut doc = read_config(&path)?;
     let auths = doc.entry("auths").or_insert_with(|| json!({}));
     let auths = auths
         .as_object_mut()
@@ -70,6 +81,40 @@ pub fn store_identity_token(
         json!({ "auth": STANDARD.encode(format!("{username}:")), "identitytoken": identity_token }),
     );
     write_private(&path, &serde_json::to_string_pretty(&doc)?)
+}
+
+/// The identity token stored for `registry`, if any.
+pub fn stored_identity_token(dir: &Path, registry: &str) -> anyhow::Result<Option<String>> {
+    let doc = read_config(&dir.join("config.json"))?;
+    Ok(doc
+        .get("auths")
+        .and_then(|a| a.get(registry))
+        .and_then(|e| e.get("identitytoken"))
+        .and_then(Value::as_str)
+        .map(str::to_owned))
+}
+
+/// Remove `registry`'s entry from `auths` (what `docker logout` does for a file-stored
+/// login), keeping every other key. Whether there was one.
+pub fn remove_login(dir: &Path, registry: &str) -> anyhow::Result<bool> {
+    let path = dir.join("config.json");
+    let mut doc = read_config(&path)?;
+    let removed = doc
+        .get_mut("auths")
+        .and_then(Value::as_object_mut)
+        .is_some_and(|auths| auths.remove(registry).is_some());
+    if removed {
+        write_private(&path, &serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(removed)
+}
+
+/// What `wharf login` saved; defaults when nothing (readable) was.
+pub fn load_settings(dir: &Path) -> WharfClientSettings {
+    std::fs::read_to_string(dir.join("wharf.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }
 
 pub fn store_settings(dir: &Path, settings: &WharfClientSettings) -> anyhow::Result<()> {
@@ -95,5 +140,31 @@ mod tests {
         assert_eq!(v["auths"]["localhost:5000"]["identitytoken"], "wharf_rt_x");
         assert_eq!(v["auths"]["localhost:5000"]["auth"], STANDARD.encode("admin:"));
         assert_eq!(v["credsStore"], "");
+    }
+
+    #[test]
+    fn logout_removes_only_that_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths":{"other:1":{"auth":"eDp5"}},"credsStore":""}"#,
+        )
+        .unwrap();
+        store_identity_token(dir.path(), "localhost:5000", "admin", "wharf_rt_x").unwrap();
+        assert_eq!(
+            stored_identity_token(dir.path(), "localhost:5000")
+                .unwrap()
+                .as_deref(),
+            Some("wharf_rt_x")
+        );
+        assert!(remove_login(dir.path(), "localhost:5000").unwrap());
+        assert!(!remove_login(dir.path(), "localhost:5000").unwrap());
+        assert_eq!(stored_identity_token(dir.path(), "localhost:5000").unwrap(), None);
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+        assert_eq!(v["auths"], json!({"other:1": {"auth": "eDp5"}}));
+        assert_eq!(v["credsStore"], "");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(!remove_login(empty.path(), "localhost:5000").unwrap());
     }
 }

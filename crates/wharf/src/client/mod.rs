@@ -6,3 +6,4 @@ pub mod content_trust;
 pub mod docker_config;
 pub mod http;
 pub mod login;
+pub mod report;

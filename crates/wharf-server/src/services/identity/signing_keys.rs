@@ -58,7 +58,8 @@ impl SigningKeys {
 pub struct SigningKeyView {
     /// The JWT header `kid` of the tokens this key signs.
     pub key_id: String,
-    /// Unix seconds; `None` for a key made before rotation existed.
+    /// Unix seconds (RFC 3339 on the wire); `None` for a key made before rotation existed.
+    #[serde(serialize_with = "crate::clock::as_rfc3339::optional_time")]
     pub created_at: Option<i64>,
 }
 
