@@ -5,6 +5,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::routes::RouteError;
 use crate::services::RegistryError;
 use crate::services::access::AccessError;
 use crate::services::anonymous_pull::AnonymousPullError;
@@ -21,7 +22,8 @@ pub struct WireError {
 }
 
 impl WireError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    // Only this module shapes errors; everything else hands it a typed error.
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -43,11 +45,38 @@ impl WireError {
             "internal server error; see the server log",
         )
     }
+}
 
-    /// 401 with the Bearer challenge that tells clients where to get a token.
-    pub fn unauthorized(challenge: String, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
-            .with_header(axum::http::header::WWW_AUTHENTICATE, challenge)
+/// The routes' own refusals.
+impl From<RouteError> for WireError {
+    fn from(e: RouteError) -> Self {
+        use RouteError as E;
+        let message = e.to_string();
+        match e {
+            E::NoSuchEndpoint => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message),
+            E::MethodNotAllowed => Self::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", message),
+            E::BadRequest(_) => Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
+            E::TokenRequestInvalid(_) => Self::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", message),
+            E::Unauthorized { challenge, .. } => {
+                let e = Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
+                match challenge {
+                    // The Bearer challenge tells clients which token to fetch.
+                    Some(c) => e.with_header(axum::http::header::WWW_AUTHENTICATE, c),
+                    None => e,
+                }
+            }
+            E::ContentRangeInvalid => {
+                Self::new(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID", message)
+            }
+            E::RangeNotSatisfiable { size, .. } => {
+                Self::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", message)
+                    .with_header(axum::http::header::CONTENT_RANGE, format!("bytes */{size}"))
+            }
+            E::Denied(_) => Self::new(StatusCode::FORBIDDEN, "DENIED", message),
+            E::FieldRequired(_) => Self::new(StatusCode::BAD_REQUEST, "FIELD_REQUIRED", message),
+            E::RepositoryNotVisible(_) => Self::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", message),
+            E::FormTooLarge => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID", message),
+        }
     }
 }
 

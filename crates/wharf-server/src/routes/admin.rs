@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::RouteError;
 use super::gate::OwnerActor;
 use super::request::query_value;
 use crate::app::AppState;
@@ -27,7 +28,7 @@ struct PolicyBody {
 }
 
 fn bad_request(message: impl Into<String>) -> WireError {
-    WireError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    RouteError::BadRequest(message.into()).into()
 }
 
 pub async fn get_content_trust(
@@ -66,11 +67,7 @@ pub async fn delete_repository_trust(
     Path(rest): Path<String>,
 ) -> Result<Response, WireError> {
     let Some(name) = rest.strip_suffix("/trust") else {
-        return Err(WireError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such endpoint",
-        ));
+        return Err(WireError::from(RouteError::NoSuchEndpoint));
     };
     let deleted = state.trust.reset(name, &actor).await?;
     Ok(axum::Json(json!({ "repository": name, "deleted": deleted })).into_response())
@@ -170,11 +167,7 @@ pub async fn sp_item(
             out["secret"] = json!(secret);
             Ok(ok(out))
         }
-        _ => Err(WireError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such endpoint",
-        )),
+        _ => Err(WireError::from(RouteError::NoSuchEndpoint)),
     }
 }
 
@@ -198,11 +191,7 @@ pub async fn admin_account_action(
             Ok(ok(out))
         }
         "disable" => Ok(ok(state.access.disable_admin_account(&actor).await?)),
-        _ => Err(WireError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such endpoint",
-        )),
+        _ => Err(WireError::from(RouteError::NoSuchEndpoint)),
     }
 }
 

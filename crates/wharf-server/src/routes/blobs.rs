@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use wharf_store::{ByteRange, Digest};
 
+use super::RouteError;
 use crate::app::AppState;
 use crate::services::RegistryError;
 use crate::services::access::Actor;
@@ -60,12 +61,11 @@ pub async fn get(
         Some(h) => match parse_range(h, size) {
             Ok(r) => r,
             Err(()) => {
-                return Err(WireError::new(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    "RANGE_INVALID",
-                    format!("range {h:?} does not fit a {size}-byte blob"),
-                )
-                .with_header(CONTENT_RANGE, format!("bytes */{size}")));
+                return Err(RouteError::RangeNotSatisfiable {
+                    range: h.to_owned(),
+                    size,
+                }
+                .into());
             }
         },
         None => None,

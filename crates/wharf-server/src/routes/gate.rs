@@ -8,6 +8,7 @@ use axum::http::header::{AUTHORIZATION, HOST};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::RouteError;
 use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::services::access::Actor;
@@ -34,6 +35,15 @@ pub enum TrustAccess {
     Write,
     /// DELETE and key rotation: the owner-level right (`*` or delete).
     Owner,
+}
+
+/// A 401 carrying the challenge that tells the client which token to fetch.
+fn unauthorized(challenge: String, message: impl Into<String>) -> WireError {
+    RouteError::Unauthorized {
+        challenge: Some(challenge),
+        message: message.into(),
+    }
+    .into()
 }
 
 /// The host the client addressed, for the token realm. Clients must be able to reach the
@@ -83,13 +93,13 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     let Some(token) = bearer else {
-        return Err(WireError::unauthorized(
+        return Err(unauthorized(
             challenge(state, headers, &need, false),
             "authentication required",
         ));
     };
     let caller = state.identity.verify(token.trim()).map_err(|e| {
-        WireError::unauthorized(
+        unauthorized(
             challenge(state, headers, &need, false),
             format!("authentication required: {e}"),
         )
@@ -98,7 +108,7 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
     // Anonymous tokens are checked against anonymous pull as it is now: turning it off
     // applies to the next request, not when the token expires.
     if caller.principal == ANONYMOUS && !anonymous_may(state, &need) {
-        return Err(WireError::unauthorized(
+        return Err(unauthorized(
             challenge(state, headers, &need, true),
             "access to the requested resource is not authorized",
         ));
@@ -115,7 +125,7 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Need<'_>) -> Resul
         Need::Admin => caller.may_administer(),
     };
     if !allowed {
-        return Err(WireError::unauthorized(
+        return Err(unauthorized(
             challenge(state, headers, &need, true),
             "access to the requested resource is not authorized",
         ));
@@ -201,7 +211,7 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
             }));
             next.run(req).await
         }
-        Ok(_) => WireError::unauthorized(
+        Ok(_) => unauthorized(
             challenge(&state, req.headers(), &Need::AnyToken, false),
             "authentication required: this needs your own login",
         )

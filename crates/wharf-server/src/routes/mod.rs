@@ -4,6 +4,7 @@
 
 mod admin;
 mod blobs;
+mod error;
 mod gate;
 mod listings;
 mod manifests;
@@ -26,6 +27,7 @@ use axum::routing::{MethodRouter, any, delete, get, post, put};
 use crate::app::AppState;
 use gate::RouteAccess;
 
+pub use error::RouteError;
 pub use v2::route_kind;
 
 /// The client's address, when the listener recorded it (audit records, login throttling).

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use wharf_store::Principal;
 
+use super::RouteError;
 use super::gate::{peer_of, request_host};
 use super::request::pairs;
 use super::{Peer, peer_ip};
@@ -170,10 +171,7 @@ fn error_page(viewer: Option<&Viewer>, e: WireError) -> Response {
 }
 
 fn forbidden(ctx: &Ctx, message: &str) -> Response {
-    error_page(
-        Some(&ctx.viewer()),
-        WireError::new(StatusCode::FORBIDDEN, "DENIED", message),
-    )
+    error_page(Some(&ctx.viewer()), RouteError::Denied(message.to_owned()).into())
 }
 
 /// Administration pages need the owner's right (`registry:admin:*` by the policy).
@@ -232,14 +230,7 @@ async fn admit(state: &AppState, req: Request, next: Next, owner: bool) -> Respo
     let mut req = if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
-            return error_page(
-                Some(&ctx.viewer()),
-                WireError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "SIZE_INVALID",
-                    "This form is too large.",
-                ),
-            );
+            return error_page(Some(&ctx.viewer()), RouteError::FormTooLarge.into());
         };
         if let Err(r) = require_csrf(&ctx, &form_value(&bytes, "csrf").unwrap_or_default()) {
             return r;
@@ -267,11 +258,7 @@ fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
 fn required<'a>(fields: &'a Fields, name: &str, label: &str) -> Result<&'a str, WireError> {
     let v = field(fields, name);
     if v.is_empty() {
-        Err(WireError::new(
-            StatusCode::BAD_REQUEST,
-            "FIELD_REQUIRED",
-            format!("{label} is required."),
-        ))
+        Err(RouteError::FieldRequired(label.to_owned()).into())
     } else {
         Ok(v)
     }
@@ -432,11 +419,7 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
     let not_found = || {
         error_page(
             Some(&ctx.viewer()),
-            WireError::new(
-                StatusCode::NOT_FOUND,
-                "NAME_UNKNOWN",
-                format!("There is no repository named {name:?} that you can read."),
-            ),
+            RouteError::RepositoryNotVisible(name.to_owned()).into(),
         )
     };
     // Unreadable and absent look the same: names of others' repositories stay private.
@@ -803,11 +786,7 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
                 .await?;
             Ok(done(format!("Token {name} deleted.")))
         }
-        _ => Err(WireError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such action",
-        )),
+        _ => Err(WireError::from(RouteError::NoSuchEndpoint)),
     }
 }
 

@@ -3,8 +3,8 @@
 //! an early refusal.
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
 
+use super::RouteError;
 use crate::wire::WireError;
 
 /// After refusing a request early, read (and drop) what the client is still sending, up to
@@ -74,13 +74,7 @@ pub fn pairs(raw: &str) -> Vec<(String, String)> {
 /// A JSON body of type `T`, or a 400 that says which `shape` was expected and why the
 /// body is not it.
 pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &Bytes, shape: &str) -> Result<T, WireError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        WireError::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            format!("expected {shape}: {e}"),
-        )
-    })
+    serde_json::from_slice(bytes).map_err(|e| RouteError::BadRequest(format!("expected {shape}: {e}")).into())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
+use super::RouteError;
 use super::request::pairs;
 use super::{Peer, peer_ip};
 use crate::app::AppState;
@@ -23,7 +24,7 @@ fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 fn bad_request(message: &str) -> WireError {
-    WireError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", message)
+    RouteError::TokenRequestInvalid(message.to_owned()).into()
 }
 
 fn check_service(state: &AppState, pairs: &[(String, String)]) -> Result<(), WireError> {
@@ -76,11 +77,11 @@ pub async fn get_token(
             });
             return Ok((StatusCode::OK, axum::Json(body)).into_response());
         }
-        return Err(WireError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "authentication required: send Basic credentials",
-        ));
+        return Err(RouteError::Unauthorized {
+            challenge: None,
+            message: "authentication required: send Basic credentials".into(),
+        }
+        .into());
     };
     let principal = state
         .identity

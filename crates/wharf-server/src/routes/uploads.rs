@@ -8,6 +8,7 @@ use axum::http::header::{CONTENT_LENGTH, LOCATION, RANGE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::RouteError;
 use super::blobs::parse_digest;
 use super::request::{drain, query_value};
 use crate::app::AppState;
@@ -78,13 +79,7 @@ fn content_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, WireError> {
     let Some(raw) = headers.get("content-range") else {
         return Ok(None);
     };
-    let bad = || {
-        WireError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "BLOB_UPLOAD_INVALID",
-            "Content-Range must look like <start>-<end>",
-        )
-    };
+    let bad = || WireError::from(RouteError::ContentRangeInvalid);
     let s = raw.to_str().map_err(|_| bad())?;
     let s = s.trim().strip_prefix("bytes ").unwrap_or(s.trim());
     let s = s.split('/').next().unwrap_or(s);

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use super::RouteError;
 use super::gate::{Need, authorize};
 use super::trust::TrustOp;
 use super::{Peer, blobs, listings, manifests, peer_ip, request, trust, uploads};
@@ -105,15 +106,11 @@ fn checked_name<'a>(state: &AppState, name: &'a str) -> Result<&'a str, WireErro
 }
 
 fn not_found() -> WireError {
-    WireError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")
+    RouteError::NoSuchEndpoint.into()
 }
 
 fn method_not_allowed() -> WireError {
-    WireError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "UNSUPPORTED",
-        "method not allowed on this endpoint",
-    )
+    RouteError::MethodNotAllowed.into()
 }
 
 /// What an upload session endpoint does.
