@@ -205,6 +205,16 @@ fn owner_manages_trust_and_access_and_sees_signed_tags() {
     b.goto(&server.url("/portal/access"));
     assert!(!b.page_source().contains(&secret), "secret shown twice");
 
+    // An owner gives alice a new password: shown once, her old one stops working.
+    click_through(&b, "#users tr[data-principal='alice'] button:not(.danger)");
+    assert_eq!(
+        notice(&b),
+        "New password for alice; the old one, their sign-ins and refresh tokens no longer work."
+    );
+    let alice_new = b.find("#secret-value").text();
+    assert_eq!(server.token_as("alice", "alice-password-1", &[]), Err(401));
+    assert!(server.token_as("alice", &alice_new, &[]).is_ok());
+
     // Remove an assignment; the admin account's password and a token's are shown once.
     click_through(
         &b,
@@ -547,7 +557,7 @@ fn a_user_sees_only_what_their_roles_allow() {
         .iter()
         .map(|a| a.text())
         .collect();
-    assert_eq!(nav, vec!["Repositories".to_string()]);
+    assert_eq!(nav, vec!["Repositories".to_string(), "Account".to_string()]);
     let listed: Vec<String> = b
         .find_all("tr[data-repository]")
         .iter()
@@ -575,6 +585,33 @@ fn a_user_sees_only_what_their_roles_allow() {
         );
     }
     b.screenshot("13-reader-refused.png");
+
+    // Account: bob changes his own password; a wrong current one or a mistyped
+    // confirmation changes nothing.
+    click_through(&b, "nav a[href='/portal/account']");
+    let change = |current: &str, new: &str, confirm: &str| {
+        b.find("#password-current").send_keys(current);
+        b.find("#password-new").send_keys(new);
+        b.find("#password-confirm").send_keys(confirm);
+        click_through(&b, "#password-submit");
+        notice(&b)
+    };
+    assert_eq!(
+        change("not-bobs", "bob-password-2", "bob-password-2"),
+        "invalid username or password"
+    );
+    assert_eq!(
+        change("bob-password-1", "bob-password-2", "bob-password-3"),
+        "The new password and its confirmation differ."
+    );
+    assert!(server.token_as("bob", "bob-password-1", &[]).is_ok());
+    assert_eq!(
+        change("bob-password-1", "bob-password-2", "bob-password-2"),
+        "Password changed. Registry clients (docker, wharf) must log in again with it."
+    );
+    b.screenshot("13b-account-password-changed.png");
+    assert_eq!(server.token_as("bob", "bob-password-1", &[]), Err(401));
+    assert!(server.token_as("bob", "bob-password-2", &[]).is_ok());
 
     // Deleting the user ends their portal session at the next page load.
     let r = http

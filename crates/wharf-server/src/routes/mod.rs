@@ -191,6 +191,11 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
         .route("/portal/access", PortalOwner, get(portal::access))
         .route("/portal/access/{op}", PortalOwner, post(portal::access_action))
         .route("/portal/audit", PortalOwner, get(portal::audit))
+        .route(
+            "/portal/account",
+            PortalUser,
+            get(portal::account).post(portal::change_password),
+        )
 }
 
 pub fn router(state: AppState) -> Router {

@@ -725,6 +725,19 @@ async fn run_access_action(state: &AppState, ctx: &Ctx, op: &str, f: &Fields) ->
                 "User {name} deleted; their sign-ins and refresh tokens no longer work."
             )))
         }
+        "reset-password" => {
+            let name = required(f, "name", "User name")?;
+            let (user, generated) = access.reset_password(&actor, name, None).await?;
+            Ok(done_with_secret(
+                format!(
+                    "New password for {}; the old one, their sign-ins and refresh tokens no longer work.",
+                    user.name
+                ),
+                format!("New password of {}", user.name),
+                user.name.clone(),
+                generated.unwrap_or_default(),
+            ))
+        }
         "create-sp" => {
             let name = required(f, "name", "Service principal name")?;
             let (sp, secret) = access.create_sp(&actor, name).await?;
@@ -828,6 +841,52 @@ pub async fn access_action(
                 Some(Notice::Error(e.message)),
             )
             .await
+        }
+    }
+}
+
+// ---- Account -------------------------------------------------------------------------
+
+/// Account: the signed-in user's own password.
+pub async fn account(Extension(Admitted(ctx)): Extension<Admitted>) -> Response {
+    html(StatusCode::OK, views::account::account(&ctx.viewer(), &None))
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let page = |status: StatusCode, notice: Notice| {
+        html(status, views::account::account(&ctx.viewer(), &Some(notice)))
+    };
+    let (current, new) = (field(&fields, "current"), field(&fields, "new"));
+    if current.is_empty() || new.is_empty() {
+        return page(
+            StatusCode::BAD_REQUEST,
+            Notice::Error("Enter your current password and a new one.".into()),
+        );
+    }
+    if new != field(&fields, "confirm") {
+        return page(
+            StatusCode::BAD_REQUEST,
+            Notice::Error("The new password and its confirmation differ.".into()),
+        );
+    }
+    match state
+        .identity
+        .change_own_password(&ctx.actor(), current, new)
+        .await
+    {
+        Ok(()) => page(
+            StatusCode::OK,
+            Notice::Success(
+                "Password changed. Registry clients (docker, wharf) must log in again with it.".into(),
+            ),
+        ),
+        Err(e) => {
+            let e = WireError::from(e);
+            page(e.status, Notice::Error(e.message))
         }
     }
 }

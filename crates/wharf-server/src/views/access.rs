@@ -287,7 +287,17 @@ fn principal_table(list: &[PrincipalView], delete_action: &str, csrf: &str, empt
                 vec![
                     esc(&p.name),
                     time(p.created_at),
-                    button_form(delete_action, csrf, &[("name", &p.name)], "Delete", true),
+                    format!(
+                        "{} {}",
+                        button_form(
+                            "/portal/access/reset-password",
+                            csrf,
+                            &[("name", &p.name)],
+                            "New password",
+                            false
+                        ),
+                        button_form(delete_action, csrf, &[("name", &p.name)], "Delete", true)
+                    ),
                 ],
             )
         })

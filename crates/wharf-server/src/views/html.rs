@@ -40,6 +40,7 @@ pub enum Section {
     Policies,
     Access,
     Audit,
+    Account,
     SignIn,
 }
 
@@ -81,6 +82,7 @@ pub fn page(
             links.push((Section::Access, "/portal/access", "Access control"));
             links.push((Section::Audit, "/portal/audit", "Audit"));
         }
+        links.push((Section::Account, "/portal/account", "Account"));
         nav.push_str(r#"<nav aria-label="Main"><ul>"#);
         for (s, href, label) in links {
             let current = if s == section {

@@ -3,6 +3,7 @@
 //! who sees what and calls the services.
 
 pub mod access;
+pub mod account;
 pub mod audit;
 pub mod html;
 pub mod policies;
