@@ -215,6 +215,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
     async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    /// Delete a repository: its manifests, tags and blob links (bytes stay until garbage
+    /// collection; trust data is separate). False if there was no such repository.
+    async fn delete_repository(&self, repository: &str, audit: &AuditRecord) -> StoreResult<bool>;
     async fn referrers(
         &self,
         repository: &str,

@@ -578,6 +578,25 @@ impl MetadataStore for SqliteMetadataStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn delete_repository(&self, repository: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        // Manifests, tags and blob links go with the row (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM repositories WHERE name = $1")
+            .bind(repository)
+            .execute(&mut *tx)
+            .await?;
+        let found = done.rows_affected() > 0;
+        if found {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        self.cache.invalidate(|c| {
+            c.manifests.retain(|(r, _), _| r != repository);
+            c.tags.retain(|(r, _), _| r != repository);
+        });
+        Ok(found)
+    }
+
     async fn referrers(
         &self,
         repository: &str,

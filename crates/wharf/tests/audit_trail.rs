@@ -110,4 +110,41 @@ fn pushes_signatures_and_deletions_are_in_the_audit_trail() {
             from("blob.delete", format!("team/app@{blob}")),
         ]
     );
+
+    // An owner deletes the whole repository through the admin API: audited, gone, and a
+    // second delete says so.
+    let owner = server.token(&["registry:admin:*"]);
+    let delete_repo = || {
+        server
+            .http()
+            .delete(server.url("/api/v1/repositories/team/app"))
+            .bearer_auth(&owner)
+            .send()
+            .expect("delete repository")
+    };
+    let r = delete_repo();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().expect("json");
+    assert_eq!(v, serde_json::json!({"repository": "team/app", "deleted": true}));
+    let r = delete_repo();
+    assert_eq!(r.status(), 404);
+    let v: serde_json::Value = r.json().expect("json");
+    assert_eq!(v["errors"][0]["code"], "NAME_UNKNOWN");
+    assert_eq!(v["errors"][0]["message"], "repository \"team/app\" is not known");
+    let r = http
+        .get(server.url("/v2/team/app/tags/list"))
+        .bearer_auth(&token)
+        .send()
+        .expect("tags");
+    assert_eq!(r.status(), 404);
+    let last = audit(&server).pop().expect("a record");
+    assert_eq!(
+        last,
+        (
+            "admin".to_owned(),
+            "repository.delete".to_owned(),
+            "team/app".to_owned(),
+            "from 127.0.0.1".to_owned()
+        )
+    );
 }

@@ -824,6 +824,90 @@ fn repository_pages_search_and_csrf_refusals_over_plain_http() {
     );
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("User mallory created."));
+    // Deleting images: a tag (the manifest stays reachable by digest), then a whole
+    // repository through its confirmation; both from the repository page.
+    let tags_of = |repo: &str| {
+        server
+            .http()
+            .get(server.url(&format!("/v2/{repo}/tags/list")))
+            .bearer_auth(server.token(&[&format!("repository:{repo}:pull")]))
+            .send()
+            .expect("tags")
+    };
+    let (_, repo_page) = c.get("/portal/repositories/page/r00");
+    assert!(repo_page.contains("Delete tag") && repo_page.contains(r#"id="delete-repository""#));
+    let (status, page) = c.post(
+        "/portal/delete-tag",
+        &[("csrf", &csrf), ("repository", "page/r00"), ("tag", "v1")],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Tag v1 deleted; its manifest stays reachable by digest."),
+        "{page}"
+    );
+    let listed_tags: serde_json::Value = tags_of("page/r00").json().expect("json");
+    assert_eq!(listed_tags["tags"], serde_json::json!([]));
+    let (status, _) = c.get("/portal/delete-repository?repository=page%2Fr01");
+    assert_eq!(status, 200);
+    let (status, page) = c.post(
+        "/portal/delete-repository",
+        &[("csrf", &csrf), ("repository", "page/r01")],
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("Tick the box to confirm that every tag and manifest will be deleted."));
+    assert_eq!(
+        tags_of("page/r01").status(),
+        200,
+        "an unconfirmed delete changes nothing"
+    );
+    let (status, page) = c.post(
+        "/portal/delete-repository",
+        &[
+            ("csrf", &csrf),
+            ("repository", "page/r01"),
+            ("confirm", "delete-repository"),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Repository page/r01 deleted."), "{page}");
+    let gone = tags_of("page/r01");
+    assert_eq!(gone.status(), 404);
+    assert!(gone.text().unwrap_or_default().contains("NAME_UNKNOWN"));
+    // A reader sees no delete buttons and is refused when posting anyway.
+    let admin_token = server.token(&["registry:admin:*"]);
+    for (path, body) in [
+        (
+            "/api/v1/users",
+            serde_json::json!({"name": "reader1", "password": "reader1-password"}),
+        ),
+        (
+            "/api/v1/role-assignments",
+            serde_json::json!({"role": "AcrPull", "assignee": "reader1", "scope": "repository:page/*"}),
+        ),
+    ] {
+        let r = server
+            .http()
+            .post(server.url(path))
+            .bearer_auth(&admin_token)
+            .json(&body)
+            .send()
+            .expect("admin api");
+        assert!(r.status().is_success(), "{path}");
+    }
+    let mut reader = PortalClient::new(&server);
+    assert_eq!(reader.sign_in("reader1", "reader1-password"), 303);
+    let (_, reader_page) = reader.get("/portal/repositories/page/r02");
+    assert!(reader_page.contains("page/r02") && !reader_page.contains("Delete tag"));
+    let reader_csrf = csrf_of(&reader_page);
+    let (status, page) = reader.post(
+        "/portal/delete-tag",
+        &[("csrf", &reader_csrf), ("repository", "page/r02"), ("tag", "v1")],
+    );
+    assert_eq!(status, 403);
+    assert!(page.contains("You may not delete images of page/r02."), "{page}");
+    let kept: serde_json::Value = tags_of("page/r02").json().expect("json");
+    assert_eq!(kept["tags"], serde_json::json!(["v1"]));
+
     // Pages forbid scripts and framing.
     let r = c
         .http

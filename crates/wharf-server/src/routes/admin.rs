@@ -61,16 +61,23 @@ pub async fn put_content_trust(
     Ok(axum::Json(out).into_response())
 }
 
+/// `DELETE /api/v1/repositories/<name>/trust` resets a repository's trust data;
+/// `DELETE /api/v1/repositories/<name>` deletes the repository's images.
 pub async fn delete_repository_trust(
     State(state): State<AppState>,
     Extension(OwnerActor(actor)): Extension<OwnerActor>,
     Path(rest): Path<String>,
 ) -> Result<Response, WireError> {
-    let Some(name) = rest.strip_suffix("/trust") else {
-        return Err(WireError::from(RouteError::NoSuchEndpoint));
-    };
-    let deleted = state.trust.reset(name, &actor).await?;
-    Ok(axum::Json(json!({ "repository": name, "deleted": deleted })).into_response())
+    match rest.strip_suffix("/trust") {
+        Some(name) => {
+            let deleted = state.trust.reset(name, &actor).await?;
+            Ok(axum::Json(json!({ "repository": name, "deleted": deleted })).into_response())
+        }
+        None => {
+            state.manifests.delete_repository(&actor, &rest).await?;
+            Ok(axum::Json(json!({ "repository": rest, "deleted": true })).into_response())
+        }
+    }
 }
 
 // ---- Identity and access -------------------------------------------------------------

@@ -173,6 +173,12 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             PortalUser,
             get(portal::repository),
         )
+        .route("/portal/delete-tag", PortalUser, post(portal::delete_tag))
+        .route(
+            "/portal/delete-repository",
+            PortalUser,
+            get(portal::delete_repository_page).post(portal::delete_repository),
+        )
         .route(
             "/portal/policies/content-trust",
             PortalOwner,

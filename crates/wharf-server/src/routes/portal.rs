@@ -24,8 +24,8 @@ use super::gate::{peer_of, request_host};
 use super::request::pairs;
 use super::{Peer, peer_ip};
 use crate::app::AppState;
-use crate::auth::Grants;
 use crate::auth::secrets::random_token;
+use crate::auth::{Grants, Perms};
 use crate::clock::now;
 use crate::services::access::{Actor, KIND_SP, KIND_USER};
 use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, SignedIn, tokens_match};
@@ -388,8 +388,17 @@ pub async fn repositories(
     Extension(Admitted(ctx)): Extension<Admitted>,
     Query(q): Query<Fields>,
 ) -> Response {
-    let query = field(&q, "q");
     let last = q.get("last").filter(|l| !l.is_empty()).map(String::as_str);
+    repositories_page(&state, &ctx, field(&q, "q"), last, None).await
+}
+
+async fn repositories_page(
+    state: &AppState,
+    ctx: &Ctx,
+    query: &str,
+    last: Option<&str>,
+    notice: Option<Notice>,
+) -> Response {
     let page = match state
         .manifests
         .catalog(query, last, Some(PAGE_SIZE), |r| ctx.grants.may_read(r))
@@ -411,6 +420,7 @@ pub async fn repositories(
             next,
             paged: last.is_some(),
         },
+        &notice,
     );
     html(StatusCode::OK, body)
 }
@@ -434,7 +444,9 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
         Ok(t) => t,
         Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
     };
-    if tags.is_empty() && !trust.initialized {
+    // A repository whose tags are all deleted still exists (its manifests are reachable
+    // by digest) and is shown; one with neither images nor trust data is not.
+    if tags.is_empty() && !trust.initialized && !state.manifests.exists(name).await.unwrap_or(false) {
         return not_found();
     }
     let trust_enabled = state.trust.enabled().await.unwrap_or(false);
@@ -446,10 +458,94 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
             tags: &tags,
             trust: &trust,
             trust_enabled,
+            may_delete: ctx.grants.on(name).contains(Perms::DELETE),
         },
         &notice,
     );
     html(StatusCode::OK, body)
+}
+
+/// Deleting images needs the delete right on the repository, asked here for every post.
+fn require_delete(ctx: &Ctx, repository: &str) -> Result<(), Response> {
+    if ctx.grants.on(repository).contains(Perms::DELETE) {
+        Ok(())
+    } else {
+        Err(forbidden(
+            ctx,
+            &format!("You may not delete images of {repository}."),
+        ))
+    }
+}
+
+/// Untag: the manifest stays, reachable by digest.
+pub async fn delete_tag(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let (repository, tag) = (field(&fields, "repository"), field(&fields, "tag"));
+    if let Err(r) = require_delete(&ctx, repository) {
+        return r;
+    }
+    let reference = match crate::names::Reference::parse(tag) {
+        Ok(r @ crate::names::Reference::Tag(_)) => r,
+        _ => {
+            return error_page(
+                Some(&ctx.viewer()),
+                RouteError::FieldRequired("Tag".into()).into(),
+            );
+        }
+    };
+    match state.manifests.delete(&ctx.actor(), repository, &reference).await {
+        Ok(()) => {
+            let notice = Notice::Success(format!(
+                "Tag {tag} deleted; its manifest stays reachable by digest."
+            ));
+            repository_page(&state, &ctx, repository, Some(notice)).await
+        }
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+pub async fn delete_repository_page(
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Query(q): Query<Fields>,
+) -> Response {
+    let repository = field(&q, "repository");
+    if let Err(r) = require_delete(&ctx, repository) {
+        return r;
+    }
+    html(
+        StatusCode::OK,
+        views::repositories::confirm_delete(&ctx.viewer(), repository, &None),
+    )
+}
+
+pub async fn delete_repository(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let repository = field(&fields, "repository");
+    if let Err(r) = require_delete(&ctx, repository) {
+        return r;
+    }
+    if field(&fields, "confirm") != "delete-repository" {
+        let notice = Some(Notice::Error(
+            "Tick the box to confirm that every tag and manifest will be deleted.".into(),
+        ));
+        return html(
+            StatusCode::BAD_REQUEST,
+            views::repositories::confirm_delete(&ctx.viewer(), repository, &notice),
+        );
+    }
+    match state.manifests.delete_repository(&ctx.actor(), repository).await {
+        Ok(()) => {
+            let notice = Notice::Success(format!("Repository {repository} deleted."));
+            repositories_page(&state, &ctx, "", None, Some(notice)).await
+        }
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
 }
 
 pub async fn repository(

@@ -150,6 +150,23 @@ impl ManifestService {
         Ok(())
     }
 
+    pub async fn exists(&self, repository: &str) -> RegistryResult<bool> {
+        Ok(self.meta.repository_exists(repository).await?)
+    }
+
+    /// Delete a whole repository's images (audited). Its blobs' bytes stay until garbage
+    /// collection; its trust data, if any, is reset separately.
+    pub async fn delete_repository(&self, actor: &Actor, repository: &str) -> RegistryResult<()> {
+        if !crate::names::valid_repository_name(repository) {
+            return Err(RegistryError::NameInvalid(repository.to_owned()));
+        }
+        let record = audit_record(actor, "repository.delete", repository, "", now());
+        if !self.meta.delete_repository(repository, &record).await? {
+            return Err(RegistryError::NameUnknown(repository.to_owned()));
+        }
+        Ok(())
+    }
+
     pub async fn tags(&self, repository: &str, last: Option<&str>, n: Option<u32>) -> RegistryResult<Page> {
         if !self.meta.repository_exists(repository).await? {
             return Err(RegistryError::NameUnknown(repository.to_owned()));

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use wharf_store::TagDetail;
 
-use super::html::{Notice, Section, Viewer, esc, page, short_id, size, table, time, url_part};
+use super::html::{Notice, Section, Viewer, button_form, esc, page, short_id, size, table, time, url_part};
 use crate::services::trust::overview::{TagSignature, TrustOverview};
 
 pub struct RepositoryList<'a> {
@@ -16,7 +16,7 @@ pub struct RepositoryList<'a> {
     pub paged: bool,
 }
 
-pub fn list(viewer: &Viewer, l: &RepositoryList) -> String {
+pub fn list(viewer: &Viewer, l: &RepositoryList, notice: &Option<Notice>) -> String {
     let mut body = format!(
         r#"<form method="get" action="/portal/repositories" role="search" class="card">
 <p class="field"><label for="repo-search">Search repositories</label><input id="repo-search" name="q" type="search" value="{}"></p>
@@ -63,7 +63,7 @@ pub fn list(viewer: &Viewer, l: &RepositoryList) -> String {
     if !pager.is_empty() {
         let _ = write!(body, r#"<nav class="pager" aria-label="Pages">{pager}</nav>"#);
     }
-    page("Repositories", Section::Repositories, Some(viewer), &None, &body)
+    page("Repositories", Section::Repositories, Some(viewer), notice, &body)
 }
 
 pub struct RepositoryDetail<'a> {
@@ -73,6 +73,8 @@ pub struct RepositoryDetail<'a> {
     pub tags: &'a [TagDetail],
     pub trust: &'a TrustOverview,
     pub trust_enabled: bool,
+    /// The viewer may delete images here (delete right on the repository).
+    pub may_delete: bool,
 }
 
 /// The signature status cell of one tag: signed when `docker pull` with content trust
@@ -112,16 +114,25 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
         .tags
         .iter()
         .map(|t| {
-            (
-                format!(r#" data-tag="{}""#, esc(&t.tag)),
-                vec![
+            (format!(r#" data-tag="{}""#, esc(&t.tag)), {
+                let mut cells = vec![
                     esc(&t.tag),
                     format!(r#"<code class="digest">{}</code>"#, esc(&t.digest)),
                     size(t.size),
                     time(t.pushed_at),
                     signed_cell(d.trust, t),
-                ],
-            )
+                ];
+                if d.may_delete {
+                    cells.push(button_form(
+                        "/portal/delete-tag",
+                        viewer.csrf,
+                        &[("repository", d.name), ("tag", &t.tag)],
+                        "Delete tag",
+                        true,
+                    ));
+                }
+                cells
+            })
         })
         .collect();
     let mut body = String::new();
@@ -134,10 +145,21 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
     body.push_str("<section><h2>Tags</h2>");
     body.push_str(&table(
         "Tags, their digests and signatures",
-        &["Tag", "Digest", "Size", "Pushed", "Signature"],
+        if d.may_delete {
+            &["Tag", "Digest", "Size", "Pushed", "Signature", ""]
+        } else {
+            &["Tag", "Digest", "Size", "Pushed", "Signature"]
+        },
         &rows,
         "This repository has no tags.",
     ));
+    if d.may_delete {
+        let _ = write!(
+            body,
+            r#"<p><a href="/portal/delete-repository?repository={}" id="delete-repository">Delete this repository…</a></p>"#,
+            super::html::url_part(d.name, false)
+        );
+    }
     body.push_str("</section><section><h2>Signers</h2>");
     if !d.trust.initialized {
         body.push_str(r#"<p class="empty" id="no-trust-data">This repository has no trust data.</p>"#);
@@ -200,6 +222,29 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
         body.push_str(&super::policies::reset_link(d.name));
     }
     page(d.name, Section::Repositories, Some(viewer), notice, &body)
+}
+
+/// The step before a repository's images are gone.
+pub fn confirm_delete(viewer: &Viewer, repository: &str, notice: &Option<Notice>) -> String {
+    let inner = format!(
+        r#"<input type="hidden" name="repository" value="{repo}">
+<p><label><input type="checkbox" name="confirm" value="delete-repository" id="confirm-delete-repository"> I understand that every tag and manifest of {repo} will be deleted</label></p>
+<p><button type="submit" class="danger" id="delete-repository-submit">Delete {repo}</button> <a href="/portal/repositories/{href}">Cancel</a></p>"#,
+        repo = esc(repository),
+        href = super::html::url_part(repository, true),
+    );
+    let body = format!(
+        r#"<div class="warning" role="alert"><p><strong>Deleting {repo} removes every tag and manifest in it; pulls of it fail from then on.</strong> Its trust data is kept until it is reset; the layers' bytes are freed by garbage collection.</p></div>{}"#,
+        super::html::form("/portal/delete-repository", viewer.csrf, "card", &inner),
+        repo = esc(repository),
+    );
+    page(
+        "Delete repository?",
+        Section::Repositories,
+        Some(viewer),
+        notice,
+        &body,
+    )
 }
 
 #[cfg(test)]
