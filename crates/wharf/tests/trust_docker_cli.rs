@@ -399,15 +399,7 @@ fn the_admin_account_is_refused_as_a_signer_by_a_real_signed_push() {
         said.contains("you are not authorized to perform this operation: server returned 401"),
         "{said}"
     );
-    let gun = format!("{}/team/app", server.host);
-    let token = server.token(&[&format!("repository:{gun}:pull")]);
-    let root = server
-        .http()
-        .get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json")))
-        .bearer_auth(token)
-        .send()
-        .expect("root");
-    assert_eq!(root.status(), 404, "no trust data was written");
+    assert_eq!(server.trust_root("team/app"), None, "no trust data was written");
 }
 
 /// Disabling content trust with several signed repositories: all their trust data goes,
@@ -427,15 +419,7 @@ fn disabling_content_trust_wipes_every_repository_and_keeps_every_image() {
     let out = text(&wharf(&owner, &["content-trust", "disable", "--yes"], ""));
     assert!(out.contains("trust data of 3 repositories deleted"), "{out}");
     for repo in repos {
-        let gun = format!("{}/{repo}", server.host);
-        let token = server.token(&[&format!("repository:{gun}:pull")]);
-        let r = server
-            .http()
-            .get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json")))
-            .bearer_auth(token)
-            .send()
-            .expect("root");
-        assert_eq!(r.status(), 404, "{repo} still has trust data");
+        assert_eq!(server.trust_root(repo), None, "{repo} still has trust data");
     }
     for (image, digest) in &pushed {
         owner.ok(&["rmi", image]);

@@ -67,19 +67,6 @@ fn delete_trust(server: &Server, gun: &str, host: &str, token: &str) -> (u16, St
     (r.status().as_u16(), r.text().unwrap_or_default())
 }
 
-/// The owner's view of `repository`'s current root (None = no trust data).
-fn trust_root(server: &Server, repository: &str) -> Option<String> {
-    let gun = format!("{}/{repository}", server.host);
-    let token = server.token(&[&format!("repository:{gun}:pull")]);
-    let r = server
-        .http()
-        .get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json")))
-        .bearer_auth(token)
-        .send()
-        .expect("get root");
-    r.status().is_success().then(|| r.text().expect("body"))
-}
-
 /// notary's INVALID_GUN, naming the refused GUN.
 fn assert_invalid_gun(status: u16, body: &str, gun: &str) {
     assert_eq!(status, 400, "{body}");
@@ -163,7 +150,9 @@ fn owner_publishes(server: &Server, repository: &str) -> String {
     let token = server.token(&[&format!("repository:{gun}:push,pull")]);
     let u = publish(server, &gun, &server.host, &token);
     assert_eq!((u.keys, u.status), (200, Some(200)), "{u:?}");
-    trust_root(server, repository).expect("root after the owner's publish")
+    server
+        .trust_root(repository)
+        .expect("root after the owner's publish")
 }
 
 #[test]
@@ -187,7 +176,7 @@ fn a_pusher_without_the_signer_right_cannot_write_trust_data_through_a_host_head
         // ...but it is no trust name, whatever Host the trust request carries.
         let u = publish(&server, "localhost/team/app", "localhost", &token);
         assert_invalid_gun(u.keys, &u.body, "localhost/team/app");
-        assert_eq!(trust_root(&server, "team/app"), None, "{who}");
+        assert_eq!(server.trust_root("team/app"), None, "{who}");
 
         // The real GUN needs the signer right, which neither holds.
         let gun = format!("{}/team/app", server.host);
@@ -195,7 +184,7 @@ fn a_pusher_without_the_signer_right_cannot_write_trust_data_through_a_host_head
             .token_as(who, password, &[&format!("repository:{gun}:push,pull")])
             .expect("token");
         assert_unauthorized(&publish(&server, &gun, &server.host, &token));
-        assert_eq!(trust_root(&server, "team/app"), None, "{who}");
+        assert_eq!(server.trust_root("team/app"), None, "{who}");
     }
 
     // Once the owner signed, the attempts still change nothing.
@@ -207,7 +196,7 @@ fn a_pusher_without_the_signer_right_cannot_write_trust_data_through_a_host_head
     assert_invalid_gun(u.keys, &u.body, "localhost/team/app");
     let (status, body) = delete_trust(&server, "localhost/team/app", "localhost", &token);
     assert_invalid_gun(status, &body, "localhost/team/app");
-    assert_eq!(trust_root(&server, "team/app").as_deref(), Some(root.as_str()));
+    assert_eq!(server.trust_root("team/app").as_deref(), Some(root.as_str()));
 }
 
 #[test]
@@ -224,7 +213,7 @@ fn rights_under_a_prefix_reach_no_trust_data_outside_it() {
         .expect("token");
     let (status, body) = delete_trust(&server, "team/app", "team", &token);
     assert_invalid_gun(status, &body, "team/app");
-    assert_eq!(trust_root(&server, "app").as_deref(), Some(app_root.as_str()));
+    assert_eq!(server.trust_root("app").as_deref(), Some(app_root.as_str()));
 
     // AcrPush on team/*: trust data for repository `x` through GUN `team/x`.
     let dave = owner.user("dave", "AcrPush", "repository:team/*");
@@ -233,7 +222,7 @@ fn rights_under_a_prefix_reach_no_trust_data_outside_it() {
         .expect("token");
     let u = publish(&server, "team/x", "team", &token);
     assert_invalid_gun(u.keys, &u.body, "team/x");
-    assert_eq!(trust_root(&server, "x"), None);
+    assert_eq!(server.trust_root("x"), None);
 
     // A repository token without trust/write: trust data for `app2` through `team/app2`,
     // and for its own repositories through the real GUN.
@@ -257,13 +246,13 @@ fn rights_under_a_prefix_reach_no_trust_data_outside_it() {
         .expect("token");
     let u = publish(&server, "team/app2", "team", &token);
     assert_invalid_gun(u.keys, &u.body, "team/app2");
-    assert_eq!(trust_root(&server, "app2"), None);
+    assert_eq!(server.trust_root("app2"), None);
     let gun = format!("{}/team/app2", server.host);
     let token = server
         .token_as("ci", &ci, &[&format!("repository:{gun}:push,pull")])
         .expect("token");
     assert_unauthorized(&publish(&server, &gun, &server.host, &token));
-    assert_eq!(trust_root(&server, "team/app2"), None);
+    assert_eq!(server.trust_root("team/app2"), None);
 
     // The audit trail holds the owner's publish and nothing of the refused attempts.
     let audit = owner.ok(&["audit", "list"], "");
@@ -285,7 +274,7 @@ fn the_trust_route_ignores_the_host_header() {
     // A signer's real GUN works with any Host header the client sends.
     let u = publish(&server, &gun, "evil.example.com", &token);
     assert_eq!((u.keys, u.status), (200, Some(200)), "{u:?}");
-    assert!(trust_root(&server, "team/app").is_some());
+    assert!(server.trust_root("team/app").is_some());
     // The same request on a host that is not ours is refused even with Host set to it.
     let other = format!("localhost:{}/team/app", server.port + 1);
     let token = server.token(&[&format!("repository:{other}:push,pull")]);

@@ -199,6 +199,19 @@ impl Server {
         Ok(v["token"].as_str().expect("token field").to_owned())
     }
 
+    /// The owner's view of `repository`'s current trust root (None = no trust data).
+    pub fn trust_root(&self, repository: &str) -> Option<String> {
+        let gun = format!("{}/{repository}", self.host);
+        let token = self.token(&[&format!("repository:{gun}:pull")]);
+        let r = self
+            .http()
+            .get(self.url(&format!("/v2/{gun}/_trust/tuf/root.json")))
+            .bearer_auth(token)
+            .send()
+            .expect("get root");
+        r.status().is_success().then(|| r.text().expect("body"))
+    }
+
     /// A directory holding only the CA (what skopeo's --*-cert-dir wants).
     pub fn cert_dir(&self) -> PathBuf {
         let d = self._dir.path().join("certs");
