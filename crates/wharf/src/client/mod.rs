@@ -6,4 +6,6 @@ pub mod content_trust;
 pub mod docker_config;
 pub mod http;
 pub mod login;
+pub mod prompt;
 pub mod report;
+pub mod session;
