@@ -52,6 +52,11 @@ pub enum Command {
     TokenKey(AdminArgs<TokenKeyCommand>),
     /// The audit trail of administrative changes (owner only).
     Audit(AdminArgs<AuditCommand>),
+    /// Who may pull without credentials: registry-wide or per repository (owner only).
+    ///
+    /// Open scopes allow pulls and reading trust metadata without a login; never pushes,
+    /// signing or the catalog.
+    AnonymousPull(AdminArgs<AnonymousPullCommand>),
 }
 
 /// A subcommand plus how to reach the server.
@@ -195,6 +200,24 @@ pub enum AuditCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum AnonymousPullCommand {
+    /// Print the scopes open to anonymous pull.
+    Show,
+    /// Open scopes to anonymous pull, in addition to those already open.
+    Enable {
+        /// registry (the default), repository:<name> or repository:<prefix>/* (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Close the given scopes; without --scope, turn anonymous pull off entirely.
+    Disable {
+        /// A scope as `show` lists it (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+}
+
 #[derive(Args)]
 pub struct ContentTrustArgs {
     #[command(subcommand)]
@@ -257,7 +280,7 @@ pub struct LogoutArgs {
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
-    use crate::client::{access, content_trust, login};
+    use crate::client::{access, anonymous_pull, content_trust, login};
     let report = match cli.command {
         Command::Serve { config, print_config } => {
             crate::serve::serve(config, print_config).await?;
@@ -273,6 +296,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Token(a) => access::token(a).await,
         Command::TokenKey(a) => access::token_key(a).await,
         Command::Audit(a) => access::audit(a).await,
+        Command::AnonymousPull(a) => anonymous_pull::run(a).await,
     };
     report.map(Some)
 }
