@@ -57,6 +57,8 @@ pub enum Command {
     /// Open scopes allow pulls and reading trust metadata without a login; never pushes,
     /// signing or the catalog.
     AnonymousPull(AdminArgs<AnonymousPullCommand>),
+    /// Repositories and tags: list them, remove a tag, delete a manifest.
+    Repository(AdminArgs<RepositoryCommand>),
 }
 
 /// A subcommand plus how to reach the server.
@@ -218,6 +220,44 @@ pub enum AnonymousPullCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum RepositoryCommand {
+    /// List the repositories you may pull from.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// List the tags of a repository.
+    ShowTags {
+        /// e.g. team/app
+        repository: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Remove one tag; its manifest stays, pullable by digest.
+    Untag {
+        /// REPO:TAG, e.g. team/app:v1
+        reference: String,
+    },
+    /// Delete a manifest and every tag that points to it.
+    Delete {
+        /// REPO@DIGEST, e.g. team/app@sha256:...
+        reference: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// How many entries to ask the registry for per request; every page is fetched.
+#[derive(Args)]
+pub struct Paging {
+    // Hidden: people never need it; tests use it to go through several pages with a few
+    // repositories.
+    #[arg(long, hide = true, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+}
+
 #[derive(Args)]
 pub struct ContentTrustArgs {
     #[command(subcommand)]
@@ -280,7 +320,7 @@ pub struct LogoutArgs {
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
-    use crate::client::{access, anonymous_pull, content_trust, login};
+    use crate::client::{access, anonymous_pull, content_trust, login, repository};
     let report = match cli.command {
         Command::Serve { config, print_config } => {
             crate::serve::serve(config, print_config).await?;
@@ -297,6 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::TokenKey(a) => access::token_key(a).await,
         Command::Audit(a) => access::audit(a).await,
         Command::AnonymousPull(a) => anonymous_pull::run(a).await,
+        Command::Repository(a) => repository::run(a, cli.output).await,
     };
     report.map(Some)
 }

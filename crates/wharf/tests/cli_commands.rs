@@ -1,4 +1,4 @@
-//! `wharf anonymous-pull` against a real server, checked as a user would: the table output,
+//! `wharf anonymous-pull` and `wharf repository` against a real server, checked as a user would: the table output,
 //! the `--output json` fields, and what the server does afterwards.
 
 mod common;
@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::cli::{json_err, json_ok, login_dir};
-use common::{Server, text, wharf_cli};
+use common::{Server, push_tiny_image, text, wharf_cli};
 use serde_json::json;
 
 /// `wharf ARGS` that succeeds: its standard output and standard error.
@@ -140,4 +140,189 @@ fn anonymous_pull_is_shown_opened_and_closed() {
         json!({ "scopes": [] })
     );
     assert_eq!(anonymous_token_status(&server), 401);
+}
+
+#[test]
+fn repositories_are_listed_untagged_and_deleted() {
+    let server = Server::start();
+    let owner = login_dir(&server, "admin", &server.admin_password);
+    let cfg = owner.path();
+    let http = server.http();
+    let token = server.token(&[
+        "repository:team/app:push,pull",
+        "repository:team/lib:push,pull",
+        "repository:other/x:push,pull",
+    ]);
+    let (first, _) = push_tiny_image(&server, &http, &token, "team/app", "v1", "one");
+    push_tiny_image(&server, &http, &token, "team/app", "v2", "one");
+    let (third, _) = push_tiny_image(&server, &http, &token, "team/app", "v3", "three");
+    push_tiny_image(&server, &http, &token, "team/lib", "1.0", "lib");
+    push_tiny_image(&server, &http, &token, "other/x", "latest", "x");
+    // The manifest as a client pulls it: status and error code.
+    let pull = |reference: &str| {
+        let r = http
+            .get(server.url(&format!("/v2/team/app/manifests/{reference}")))
+            .bearer_auth(server.token(&["repository:team/app:pull"]))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .expect("get manifest");
+        let status = r.status().as_u16();
+        let body = r.text().unwrap_or_default();
+        let code = if status == 200 {
+            String::new()
+        } else {
+            common::error_code(&body)
+        };
+        (status, code)
+    };
+    let unknown = (404, "MANIFEST_UNKNOWN".to_owned());
+
+    // Listings, through as many pages as there are.
+    assert_eq!(
+        run_ok(cfg, &["repository", "list"], "").0,
+        "REPOSITORY\nother/x\nteam/app\nteam/lib\n"
+    );
+    assert_eq!(
+        json_ok(cfg, &["repository", "list", "--page-size", "1"], "").0,
+        json!({ "repositories": ["other/x", "team/app", "team/lib"] })
+    );
+    assert_eq!(
+        run_ok(
+            cfg,
+            &["repository", "show-tags", "team/app", "--page-size", "2"],
+            ""
+        )
+        .0,
+        "TAG\nv1\nv2\nv3\n"
+    );
+    // The name docker uses, with the registry in front, works too.
+    let docker_name = format!("{}/team/app", server.host);
+    assert_eq!(
+        json_ok(
+            cfg,
+            &["repository", "show-tags", &docker_name, "--page-size", "1"],
+            ""
+        )
+        .0,
+        json!({ "name": "team/app", "tags": ["v1", "v2", "v3"] })
+    );
+    assert_eq!(
+        run_err(cfg, &["repository", "show-tags", "team/nope"], ""),
+        "wharf: the registry answered 404 Not Found: NAME_UNKNOWN: repository \"team/nope\" is not known\n"
+    );
+
+    // untag removes the tag only: the manifest stays, by digest and under its other tag.
+    assert_eq!(
+        run_ok(cfg, &["repository", "untag", "team/app:v2"], "").0,
+        "Removed tag v2 from team/app (its manifest stays, pullable by digest)\n"
+    );
+    assert_eq!(pull("v2"), unknown);
+    assert_eq!(pull("v1").0, 200);
+    assert_eq!(
+        json_ok(cfg, &["repository", "untag", "team/app:v1"], "").0,
+        json!({ "repository": "team/app", "tag": "v1", "deleted": true })
+    );
+    assert_eq!(pull("v1"), unknown);
+    assert_eq!(pull(&first).0, 200);
+    let (code, message) = json_err(cfg, &["repository", "untag", "team/app:v1"], "");
+    assert_eq!(code, "MANIFEST_UNKNOWN");
+    assert!(
+        message.starts_with("the registry answered 404 Not Found: MANIFEST_UNKNOWN: "),
+        "{message}"
+    );
+    assert_eq!(
+        json_err(cfg, &["repository", "untag", &format!("team/app@{first}")], "").0,
+        "INVALID_INPUT"
+    );
+
+    // delete asks first; without a terminal and without --yes it refuses, changing nothing.
+    let by_digest = format!("team/app@{third}");
+    assert_eq!(
+        json_err(cfg, &["repository", "delete", &by_digest], ""),
+        (
+            "NOT_CONFIRMED".to_owned(),
+            "refusing without confirmation: standard input is not a terminal; pass --yes to confirm"
+                .to_owned()
+        )
+    );
+    assert_eq!(pull("v3").0, 200);
+    let (stdout, stderr) = run_ok(cfg, &["repository", "delete", &by_digest, "--yes"], "");
+    assert_eq!(
+        stdout,
+        format!("Deleted manifest {third} and its tags from team/app\n")
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "WARNING: this deletes manifest {third} of team/app and every tag that points to it. \
+             This cannot be undone; pulls by those tags or by the digest fail from then on.\n"
+        )
+    );
+    assert_eq!(pull(&third), unknown);
+    assert_eq!(pull("v3"), unknown);
+    assert_eq!(
+        run_ok(cfg, &["repository", "show-tags", "team/app"], "").0,
+        "team/app has no tags\n"
+    );
+    assert_eq!(
+        json_ok(
+            cfg,
+            &["repository", "delete", &format!("team/app@{first}"), "--yes"],
+            ""
+        )
+        .0,
+        json!({ "repository": "team/app", "digest": first, "deleted": true })
+    );
+    assert_eq!(pull(&first), unknown);
+    // A repository without manifests is no longer listed.
+    assert_eq!(
+        json_ok(cfg, &["repository", "list"], "").0,
+        json!({ "repositories": ["other/x", "team/lib"] })
+    );
+    assert_eq!(
+        json_err(
+            cfg,
+            &["repository", "delete", &format!("team/app@{first}"), "--yes"],
+            ""
+        )
+        .0,
+        "MANIFEST_UNKNOWN"
+    );
+    assert_eq!(
+        run_err(cfg, &["repository", "delete", "team/app:v1", "--yes"], ""),
+        "wharf: expected REPO@DIGEST, e.g. team/app@sha256:<hex>, not \"team/app:v1\"; \
+         to remove one tag use `wharf repository untag REPO:TAG`\n"
+    );
+
+    // Others see what they may pull (not other/x), and delete only where they may.
+    create_user(cfg, "bob", "bob-password-1");
+    run_ok(
+        cfg,
+        &[
+            "role",
+            "assignment",
+            "create",
+            "--role",
+            "AcrPull",
+            "--assignee",
+            "bob",
+            "--scope",
+            "repository:team/*",
+        ],
+        "",
+    );
+    let bob = login_dir(&server, "bob", "bob-password-1");
+    assert_eq!(
+        json_ok(bob.path(), &["repository", "list"], "").0,
+        json!({ "repositories": ["team/lib"] })
+    );
+    assert_eq!(
+        run_err(bob.path(), &["repository", "untag", "team/lib:1.0"], ""),
+        "wharf: not authorised: access to the requested resource is not authorized; \
+         deleting in team/lib needs the delete right on it (e.g. the AcrDelete role)\n"
+    );
+    assert_eq!(
+        json_ok(bob.path(), &["repository", "show-tags", "team/lib"], "").0,
+        json!({ "name": "team/lib", "tags": ["1.0"] })
+    );
 }

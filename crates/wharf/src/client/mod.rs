@@ -9,4 +9,5 @@ pub mod http;
 pub mod login;
 pub mod prompt;
 pub mod report;
+pub mod repository;
 pub mod session;

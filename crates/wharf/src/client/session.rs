@@ -15,6 +15,8 @@ use super::report::{
 pub(crate) struct Session {
     http: reqwest::Client,
     base: String,
+    /// host[:port] as the user named it (and as `wharf login` stored it).
+    registry: String,
     token: String,
 }
 
@@ -37,6 +39,17 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// The registry a command talks to: the one named (`--registry`, `WHARF_REGISTRY`), or
+/// the one `wharf login` used last.
+pub(crate) fn selected_registry(registry: Option<String>) -> anyhow::Result<String> {
+    registry.or_else(|| load_settings(&config_dir()).registry).ok_or_else(|| {
+        fail(
+            NOT_LOGGED_IN,
+            "no registry selected: pass --registry HOST[:PORT] (or WHARF_REGISTRY), or run `wharf login HOST[:PORT] -u USER` first",
+        )
+    })
+}
+
 /// An owner session on the admin API: the stored login exchanged for a
 /// `registry:admin:*` token.
 pub(crate) async fn admin_session(
@@ -56,12 +69,7 @@ pub(crate) async fn open(
 ) -> anyhow::Result<Session> {
     let dir = config_dir();
     let saved = load_settings(&dir);
-    let registry = registry.or(saved.registry).ok_or_else(|| {
-        fail(
-            NOT_LOGGED_IN,
-            "no registry selected: pass --registry HOST[:PORT] (or WHARF_REGISTRY), or run `wharf login HOST[:PORT] -u USER` first",
-        )
-    })?;
+    let registry = selected_registry(registry)?;
     // Before any request: without a stored login there is nothing to ask the server.
     let refresh = identity_token(&dir, &registry)?;
     let username = stored_username(&dir, &registry)?;
@@ -118,7 +126,12 @@ pub(crate) async fn open(
         .or(body["token"].as_str())
         .ok_or_else(|| fail(INVALID_RESPONSE, "the token service returned no token"))?
         .to_owned();
-    Ok(Session { http, base, token })
+    Ok(Session {
+        http,
+        base,
+        registry,
+        token,
+    })
 }
 
 /// The command that logs `username` (or a placeholder) in to `registry` again.
@@ -127,6 +140,10 @@ pub(crate) fn login_command(registry: &str, username: Option<&str>) -> String {
 }
 
 impl Session {
+    pub(crate) fn registry(&self) -> &str {
+        &self.registry
+    }
+
     /// Send a request with the session's token; only a transport failure is an error
     /// here, the answer is the caller's to read.
     pub(crate) async fn send(
