@@ -57,6 +57,8 @@ pub enum Command {
     /// Open scopes allow pulls and reading trust metadata without a login; never pushes,
     /// signing or the catalog.
     AnonymousPull(AdminArgs<AnonymousPullCommand>),
+    /// Your own account (the stored login's user): change your password.
+    Account(AdminArgs<AccountCommand>),
     /// Repositories and tags: list them, remove a tag, delete a manifest.
     Repository(AdminArgs<RepositoryCommand>),
 }
@@ -93,6 +95,14 @@ pub enum UserCommand {
     /// Delete a user and revoke its logins.
     Delete {
         name: String,
+    },
+    /// Set a user's password: from standard input with --password-stdin, otherwise a
+    /// generated one printed once. The user's earlier logins stop working.
+    Password {
+        name: String,
+        /// Read the new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -221,6 +231,17 @@ pub enum AnonymousPullCommand {
 }
 
 #[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Change your password. Asks on the terminal (without echo) for the current and the
+    /// new one; your stored login stops working, so you log in again afterwards.
+    Password {
+        /// Read the current and the new password from standard input, one per line.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum RepositoryCommand {
     /// List the repositories you may pull from.
     List {
@@ -320,7 +341,7 @@ pub struct LogoutArgs {
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
-    use crate::client::{access, anonymous_pull, content_trust, login, repository};
+    use crate::client::{access, account, anonymous_pull, content_trust, login, repository};
     let report = match cli.command {
         Command::Serve { config, print_config } => {
             crate::serve::serve(config, print_config).await?;
@@ -337,6 +358,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::TokenKey(a) => access::token_key(a).await,
         Command::Audit(a) => access::audit(a).await,
         Command::AnonymousPull(a) => anonymous_pull::run(a).await,
+        Command::Account(a) => account::run(a).await,
         Command::Repository(a) => repository::run(a, cli.output).await,
     };
     report.map(Some)

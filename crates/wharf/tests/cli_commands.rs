@@ -1,11 +1,12 @@
-//! `wharf anonymous-pull` and `wharf repository` against a real server, checked as a user would: the table output,
+//! `wharf anonymous-pull`, `wharf user password`, `wharf account password` and
+//! `wharf repository` against a real server, checked as a user would: the table output,
 //! the `--output json` fields, and what the server does afterwards.
 
 mod common;
 
 use std::path::Path;
 
-use common::cli::{json_err, json_ok, login_dir};
+use common::cli::{json_err, json_ok, keys, login_dir};
 use common::{Server, push_tiny_image, text, wharf_cli};
 use serde_json::json;
 
@@ -140,6 +141,167 @@ fn anonymous_pull_is_shown_opened_and_closed() {
         json!({ "scopes": [] })
     );
     assert_eq!(anonymous_token_status(&server), 401);
+}
+
+#[test]
+fn owners_set_passwords_and_users_change_their_own() {
+    let server = Server::start();
+    let owner = login_dir(&server, "admin", &server.admin_password);
+    let cfg = owner.path();
+    create_user(cfg, "alice", "alice-password-1");
+
+    // An owner sets one: the old password stops working, the new one works.
+    let (stdout, stderr) = run_ok(
+        cfg,
+        &["user", "password", "alice", "--password-stdin"],
+        "alice-password-2\n",
+    );
+    assert_eq!(
+        stdout,
+        "Set a new password for user alice (their earlier logins no longer work)\n"
+    );
+    assert_eq!(stderr, "");
+    assert_eq!(server.token_as("alice", "alice-password-1", &[]), Err(401));
+    assert!(server.token_as("alice", "alice-password-2", &[]).is_ok());
+    // ...or has one generated, shown exactly once.
+    let (v, stdout) = json_ok(cfg, &["user", "password", "alice"], "");
+    assert_eq!(keys(&v), ["created_at", "kind", "name", "password"]);
+    assert_eq!((&v["name"], &v["kind"]), (&json!("alice"), &json!("user")));
+    let generated = v["password"].as_str().expect("generated password");
+    assert_eq!(stdout.matches(generated).count(), 1, "{stdout}");
+    assert_eq!(server.token_as("alice", "alice-password-2", &[]), Err(401));
+    assert!(server.token_as("alice", generated, &[]).is_ok());
+    let (v, _) = json_ok(
+        cfg,
+        &["user", "password", "alice", "--password-stdin"],
+        "alice-password-3",
+    );
+    assert_eq!(v["password"], serde_json::Value::Null);
+    assert_eq!(
+        run_err(
+            cfg,
+            &["user", "password", "nobody", "--password-stdin"],
+            "some-password-1"
+        ),
+        "wharf: the server answered 404 Not Found: no user named \"nobody\"\n"
+    );
+
+    // alice changes her own; she may read the registry, so a command shows whether her
+    // stored login works.
+    run_ok(
+        cfg,
+        &[
+            "role",
+            "assignment",
+            "create",
+            "--role",
+            "AcrPull",
+            "--assignee",
+            "alice",
+        ],
+        "",
+    );
+    let alice = login_dir(&server, "alice", "alice-password-3");
+    let acfg = alice.path();
+    run_ok(acfg, &["repository", "list"], "");
+
+    // A wrong current password: the server's reason, and nothing changed.
+    assert_eq!(
+        run_err(
+            acfg,
+            &["account", "password", "--password-stdin"],
+            "not-her-password\nalice-password-4\n"
+        ),
+        "wharf: the current password was refused: invalid username or password; nothing was changed\n"
+    );
+    assert_eq!(
+        json_err(
+            acfg,
+            &["account", "password", "--password-stdin"],
+            "not-her-password\nalice-password-4\n"
+        ),
+        (
+            "UNAUTHORIZED".to_owned(),
+            "the current password was refused: invalid username or password; nothing was changed".to_owned()
+        )
+    );
+    assert!(server.token_as("alice", "alice-password-3", &[]).is_ok());
+    assert_eq!(server.token_as("alice", "alice-password-4", &[]), Err(401));
+    run_ok(acfg, &["repository", "list"], "");
+    // Without a terminal the passwords come from standard input, two lines.
+    assert_eq!(
+        run_err(acfg, &["account", "password"], "alice-password-3\n"),
+        "wharf: standard input is not a terminal: pass --password-stdin with the current and \
+         the new password on two lines\n"
+    );
+    assert_eq!(
+        json_err(
+            acfg,
+            &["account", "password", "--password-stdin"],
+            "alice-password-3\n"
+        ),
+        (
+            "INVALID_INPUT".to_owned(),
+            "expected two lines on standard input: the current password, then the new one (got 1 line(s))"
+                .to_owned()
+        )
+    );
+
+    // The change; the stored login is revoked with her other logins, as she is told.
+    let login_again = format!("wharf login {} -u alice", server.host);
+    let (stdout, _) = run_ok(
+        acfg,
+        &["account", "password", "--password-stdin"],
+        "alice-password-3\nalice-password-4\n",
+    );
+    assert_eq!(
+        stdout,
+        format!(
+            "Password changed for alice\nYour stored login for {} no longer works \
+             (the server revoked it): run `{login_again}` again\n",
+            server.host
+        )
+    );
+    assert_eq!(server.token_as("alice", "alice-password-3", &[]), Err(401));
+    assert!(server.token_as("alice", "alice-password-4", &[]).is_ok());
+    assert_eq!(
+        run_err(acfg, &["repository", "list"], ""),
+        format!(
+            "wharf: the token service refused the stored login for {}: refresh token is invalid \
+             or revoked; run `{login_again}` again\n",
+            server.host
+        )
+    );
+    // Logged in again, the JSON answer says the same.
+    let alice = login_dir(&server, "alice", "alice-password-4");
+    assert_eq!(
+        json_ok(
+            alice.path(),
+            &["account", "password", "--password-stdin"],
+            "alice-password-4\nalice-password-5\n"
+        )
+        .0,
+        json!({ "changed": true, "login_again": true })
+    );
+    assert!(server.token_as("alice", "alice-password-5", &[]).is_ok());
+
+    // An owner who sets their own password this way is told that their login went too.
+    let (_, stderr) = run_ok(
+        cfg,
+        &["user", "password", "admin", "--password-stdin"],
+        "new-owner-password-1",
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "That was your own login: the server revoked it; run `wharf login {} -u admin` again\n",
+            server.host
+        )
+    );
+    assert!(
+        run_err(cfg, &["user", "list"], "").contains("refresh token is invalid or revoked"),
+        "the owner's stored login still works"
+    );
 }
 
 #[test]

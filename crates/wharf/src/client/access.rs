@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::http::percent_encode;
 use super::prompt::password_from_stdin;
 use super::report::{Column, Report, describe, fail, table};
-use super::session::{Session, admin_session};
+use super::session::{Session, admin_session, login_command};
 use crate::cli::{
     AdminAccountCommand, AdminArgs, AssignmentCommand, AuditCommand, RoleCommand, SpCommand, TokenCommand,
     TokenKeyCommand, UserCommand,
@@ -90,6 +90,38 @@ pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<Report> {
                 )
                 .await?;
             deleted("user", name)
+        }
+        UserCommand::Password { name, password_stdin } => {
+            // No body: the server generates one and shows it once.
+            let body = if *password_stdin {
+                Some(json!({ "password": password_from_stdin()? }))
+            } else {
+                None
+            };
+            let session = open(&a).await?;
+            let mut v = session
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/users/{}/password", percent_encode(name)),
+                    body,
+                )
+                .await?;
+            let mut text =
+                format!("Set a new password for user {name} (their earlier logins no longer work)");
+            match v["password"].as_str() {
+                Some(p) => text.push_str(&format!("\nPassword (shown once): {p}")),
+                None => v["password"] = Value::Null,
+            }
+            let report = Report::new(v, text);
+            // An owner who reset their own password lost the stored login with the others.
+            if session.username() == Some(name.as_str()) {
+                report.with_hint(format!(
+                    "That was your own login: the server revoked it; run `{}` again",
+                    login_command(session.registry(), Some(name))
+                ))
+            } else {
+                report
+            }
         }
     })
 }

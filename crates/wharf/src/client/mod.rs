@@ -2,6 +2,7 @@
 //! where `docker` finds them.
 
 pub mod access;
+pub mod account;
 pub mod anonymous_pull;
 pub mod content_trust;
 pub mod docker_config;

@@ -17,6 +17,8 @@ pub(crate) struct Session {
     base: String,
     /// host[:port] as the user named it (and as `wharf login` stored it).
     registry: String,
+    /// The user name of the stored login, if the config records one.
+    username: Option<String>,
     token: String,
 }
 
@@ -130,6 +132,7 @@ pub(crate) async fn open(
         http,
         base,
         registry,
+        username,
         token,
     })
 }
@@ -142,6 +145,11 @@ pub(crate) fn login_command(registry: &str, username: Option<&str>) -> String {
 impl Session {
     pub(crate) fn registry(&self) -> &str {
         &self.registry
+    }
+
+    /// The user name of the stored login this session runs as, if known.
+    pub(crate) fn username(&self) -> Option<&str> {
+        self.username.as_deref()
     }
 
     /// Send a request with the session's token; only a transport failure is an error
