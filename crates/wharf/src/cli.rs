@@ -52,6 +52,15 @@ pub enum Command {
     TokenKey(AdminArgs<TokenKeyCommand>),
     /// The audit trail of administrative changes (owner only).
     Audit(AdminArgs<AuditCommand>),
+    /// Who may pull without credentials: registry-wide or per repository (owner only).
+    ///
+    /// Open scopes allow pulls and reading trust metadata without a login; never pushes,
+    /// signing or the catalog.
+    AnonymousPull(AdminArgs<AnonymousPullCommand>),
+    /// Your own account (the stored login's user): change your password.
+    Account(AdminArgs<AccountCommand>),
+    /// Repositories and tags: list them, remove a tag, delete a manifest.
+    Repository(AdminArgs<RepositoryCommand>),
 }
 
 /// A subcommand plus how to reach the server.
@@ -86,6 +95,14 @@ pub enum UserCommand {
     /// Delete a user and revoke its logins.
     Delete {
         name: String,
+    },
+    /// Set a user's password: from standard input with --password-stdin, otherwise a
+    /// generated one printed once. The user's earlier logins stop working.
+    Password {
+        name: String,
+        /// Read the new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -195,6 +212,73 @@ pub enum AuditCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum AnonymousPullCommand {
+    /// Print the scopes open to anonymous pull.
+    Show,
+    /// Open scopes to anonymous pull, in addition to those already open.
+    Enable {
+        /// registry (the default), repository:<name> or repository:<prefix>/* (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Close the given scopes; without --scope, turn anonymous pull off entirely.
+    Disable {
+        /// A scope as `show` lists it (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Change your password. Asks on the terminal (without echo) for the current and the
+    /// new one; your stored login stops working, so you log in again afterwards.
+    Password {
+        /// Read the current and the new password from standard input, one per line.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RepositoryCommand {
+    /// List the repositories you may pull from.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// List the tags of a repository.
+    ShowTags {
+        /// e.g. team/app
+        repository: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Remove one tag; its manifest stays, pullable by digest.
+    Untag {
+        /// REPO:TAG, e.g. team/app:v1
+        reference: String,
+    },
+    /// Delete a manifest and every tag that points to it.
+    Delete {
+        /// REPO@DIGEST, e.g. team/app@sha256:...
+        reference: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// How many entries to ask the registry for per request; every page is fetched.
+#[derive(Args)]
+pub struct Paging {
+    // Hidden: people never need it; tests use it to go through several pages with a few
+    // repositories.
+    #[arg(long, hide = true, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+}
+
 #[derive(Args)]
 pub struct ContentTrustArgs {
     #[command(subcommand)]
@@ -257,7 +341,7 @@ pub struct LogoutArgs {
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
-    use crate::client::{access, content_trust, login};
+    use crate::client::{access, account, anonymous_pull, content_trust, login, repository};
     let report = match cli.command {
         Command::Serve { config, print_config } => {
             crate::serve::serve(config, print_config).await?;
@@ -273,6 +357,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Token(a) => access::token(a).await,
         Command::TokenKey(a) => access::token_key(a).await,
         Command::Audit(a) => access::audit(a).await,
+        Command::AnonymousPull(a) => anonymous_pull::run(a).await,
+        Command::Account(a) => account::run(a).await,
+        Command::Repository(a) => repository::run(a, cli.output).await,
     };
     report.map(Some)
 }

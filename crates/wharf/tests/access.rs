@@ -4,9 +4,9 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::cli::{json_err, json_ok, keys, login_dir};
 use common::{DockerClient, Server, text, wharf_cli};
 use serde_json::{Value, json};
 
@@ -40,61 +40,6 @@ fn fails(client: &DockerClient, args: &[&str]) -> String {
     t
 }
 
-/// `wharf ARGS --output json` with the login stored in `config`: it succeeds, writes
-/// nothing to standard error, and prints one JSON document. That document and the raw
-/// standard output (to count secrets in).
-fn json_ok(config: &Path, args: &[&str], stdin: &str) -> (Value, String) {
-    let args = [args, &["--output", "json"]].concat();
-    let out = wharf_cli(config, &args, stdin);
-    assert!(out.status.success(), "wharf {args:?} failed: {}", text(&out));
-    assert!(
-        out.stderr.is_empty(),
-        "wharf {args:?} wrote to standard error in JSON mode: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("wharf {args:?}: {e}: {stdout}"));
-    (v, stdout)
-}
-
-/// `wharf ARGS --output json` that must fail: nothing on standard output, exactly one
-/// JSON object `{"error":{"code","message"}}` on standard error. Its code and message.
-fn json_err(config: &Path, args: &[&str], stdin: &str) -> (String, String) {
-    let args = [args, &["--output", "json"]].concat();
-    let out = wharf_cli(config, &args, stdin);
-    assert!(
-        !out.status.success(),
-        "wharf {args:?} should fail: {}",
-        text(&out)
-    );
-    assert!(out.stdout.is_empty(), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line expected: {stderr}"
-    );
-    let v: Value = serde_json::from_str(&stderr).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
-    assert_eq!(keys(&v), ["error"], "{v}");
-    assert_eq!(keys(&v["error"]), ["code", "message"], "{v}");
-    (
-        v["error"]["code"].as_str().expect("code").to_owned(),
-        v["error"]["message"].as_str().expect("message").to_owned(),
-    )
-}
-
-/// An object's field names, sorted.
-fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    k.sort_unstable();
-    k
-}
-
 /// A time as the admin API and the CLI show it: RFC 3339 in UTC to the second
 /// (`2026-12-06T03:31:52Z`), and recent.
 fn assert_recent_time(v: &Value) {
@@ -107,24 +52,6 @@ fn assert_recent_time(v: &Value) {
     );
     let age = chrono::Utc::now().signed_duration_since(t).num_seconds();
     assert!((-5..600).contains(&age), "{s} is {age} s old");
-}
-
-/// A `wharf login` as `user` in a Docker config directory of its own.
-fn login_dir(server: &Server, user: &str, password: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = server.ca.to_str().expect("ca path");
-    let args = [
-        "login",
-        &server.host,
-        "-u",
-        user,
-        "--password-stdin",
-        "--ca-file",
-        ca,
-    ];
-    let out = wharf_cli(dir.path(), &args, password);
-    assert!(out.status.success(), "login {user}: {}", text(&out));
-    dir
 }
 
 /// `docker login` (not `wharf login`) as `user` in a Docker config of its own, as a CI job

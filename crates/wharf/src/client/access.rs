@@ -1,14 +1,13 @@
 //! `wharf user|sp|admin-account|role|token|token-key|audit`: identity and access administration
 //! through the admin API, as an owner (the login stored by `wharf login`).
 
-use std::io::Read;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::content_trust::{Session, admin_session};
 use super::http::percent_encode;
-use super::report::{Column, INVALID_INPUT, Report, describe, fail, table};
+use super::prompt::password_from_stdin;
+use super::report::{Column, Report, describe, fail, table};
+use super::session::{Session, admin_session, login_command};
 use crate::cli::{
     AdminAccountCommand, AdminArgs, AssignmentCommand, AuditCommand, RoleCommand, SpCommand, TokenCommand,
     TokenKeyCommand, UserCommand,
@@ -52,27 +51,12 @@ fn no_role_hint(name: &str, role: &str) -> String {
     )
 }
 
-fn read_password_stdin() -> anyhow::Result<String> {
-    let mut buf = String::new();
-    std::io::stdin().read_to_string(&mut buf).map_err(|e| {
-        fail(
-            INVALID_INPUT,
-            format!("cannot read the password from standard input: {e}"),
-        )
-    })?;
-    let p = buf.trim_end_matches(['\n', '\r']).to_owned();
-    if p.is_empty() {
-        return Err(fail(INVALID_INPUT, "no password on standard input"));
-    }
-    Ok(p)
-}
-
 pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<Report> {
     Ok(match &a.command {
         UserCommand::Create { name, password_stdin } => {
             let mut body = json!({ "name": name });
             if *password_stdin {
-                body["password"] = json!(read_password_stdin()?);
+                body["password"] = json!(password_from_stdin()?);
             }
             let mut v = open(&a)
                 .await?
@@ -106,6 +90,38 @@ pub async fn user(a: AdminArgs<UserCommand>) -> anyhow::Result<Report> {
                 )
                 .await?;
             deleted("user", name)
+        }
+        UserCommand::Password { name, password_stdin } => {
+            // No body: the server generates one and shows it once.
+            let body = if *password_stdin {
+                Some(json!({ "password": password_from_stdin()? }))
+            } else {
+                None
+            };
+            let session = open(&a).await?;
+            let mut v = session
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/users/{}/password", percent_encode(name)),
+                    body,
+                )
+                .await?;
+            let mut text =
+                format!("Set a new password for user {name} (their earlier logins no longer work)");
+            match v["password"].as_str() {
+                Some(p) => text.push_str(&format!("\nPassword (shown once): {p}")),
+                None => v["password"] = Value::Null,
+            }
+            let report = Report::new(v, text);
+            // An owner who reset their own password lost the stored login with the others.
+            if session.username() == Some(name.as_str()) {
+                report.with_hint(format!(
+                    "That was your own login: the server revoked it; run `{}` again",
+                    login_command(session.registry(), Some(name))
+                ))
+            } else {
+                report
+            }
         }
     })
 }

@@ -94,6 +94,21 @@ pub fn stored_identity_token(dir: &Path, registry: &str) -> anyhow::Result<Optio
         .map(str::to_owned))
 }
 
+/// The user name of the login stored for `registry` (the part of `auth` before `:`), if
+/// any: what to suggest when that login has to be renewed.
+pub fn stored_username(dir: &Path, registry: &str) -> anyhow::Result<Option<String>> {
+    let doc = read_config(&dir.join("config.json"))?;
+    Ok(doc
+        .get("auths")
+        .and_then(|a| a.get(registry))
+        .and_then(|e| e.get("auth"))
+        .and_then(Value::as_str)
+        .and_then(|a| STANDARD.decode(a).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(user, _)| user.to_owned()))
+        .filter(|u| !u.is_empty()))
+}
+
 /// Remove `registry`'s entry from `auths` (what `docker logout` does for a file-stored
 /// login), keeping every other key. Whether there was one.
 pub fn remove_login(dir: &Path, registry: &str) -> anyhow::Result<bool> {
@@ -140,6 +155,11 @@ mod tests {
         assert_eq!(v["auths"]["localhost:5000"]["identitytoken"], "wharf_rt_x");
         assert_eq!(v["auths"]["localhost:5000"]["auth"], STANDARD.encode("admin:"));
         assert_eq!(v["credsStore"], "");
+        assert_eq!(
+            stored_username(dir.path(), "localhost:5000").unwrap().as_deref(),
+            Some("admin")
+        );
+        assert_eq!(stored_username(dir.path(), "elsewhere:1").unwrap(), None);
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //! where `docker` finds them.
 
 pub mod access;
+pub mod account;
+pub mod anonymous_pull;
 pub mod content_trust;
 pub mod docker_config;
 pub mod http;
 pub mod login;
+pub mod prompt;
 pub mod report;
+pub mod repository;
+pub mod session;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cli;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

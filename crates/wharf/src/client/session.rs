@@ -1,0 +1,204 @@
+//! A session with a server: the login `wharf login` stored, exchanged at the token service
+//! for an access token carrying the scopes a command needs. Every client command that
+//! talks to a server opens one here.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::docker_config::{config_dir, load_settings, stored_identity_token, stored_username};
+use super::http::percent_encode;
+use super::report::{
+    INVALID_RESPONSE, NOT_A_REGISTRY, NOT_LOGGED_IN, connection_failed, fail, read_answer, server_error,
+};
+
+pub(crate) struct Session {
+    http: reqwest::Client,
+    base: String,
+    /// host[:port] as the user named it (and as `wharf login` stored it).
+    registry: String,
+    /// The user name of the stored login, if the config records one.
+    username: Option<String>,
+    token: String,
+}
+
+/// The refresh token `wharf login` stored for `registry`.
+fn identity_token(dir: &Path, registry: &str) -> anyhow::Result<String> {
+    stored_identity_token(dir, registry)?.ok_or_else(|| {
+        fail(
+            NOT_LOGGED_IN,
+            format!("not logged in to {registry}: run `wharf login {registry} -u USER` first"),
+        )
+    })
+}
+
+/// `application/x-www-form-urlencoded` (reqwest is built without its form feature).
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The registry a command talks to: the one named (`--registry`, `WHARF_REGISTRY`), or
+/// the one `wharf login` used last.
+pub(crate) fn selected_registry(registry: Option<String>) -> anyhow::Result<String> {
+    registry.or_else(|| load_settings(&config_dir()).registry).ok_or_else(|| {
+        fail(
+            NOT_LOGGED_IN,
+            "no registry selected: pass --registry HOST[:PORT] (or WHARF_REGISTRY), or run `wharf login HOST[:PORT] -u USER` first",
+        )
+    })
+}
+
+/// An owner session on the admin API: the stored login exchanged for a
+/// `registry:admin:*` token.
+pub(crate) async fn admin_session(
+    registry: Option<String>,
+    ca_file: Option<PathBuf>,
+) -> anyhow::Result<Session> {
+    open(registry, ca_file, &["registry:admin:*"]).await
+}
+
+/// A session whose token carries what the token service grants of `scopes` (it drops
+/// what the login may not have, so a missing right shows at the request that needs it).
+/// No scopes: a token that only proves who the caller is (their own account).
+pub(crate) async fn open(
+    registry: Option<String>,
+    ca_file: Option<PathBuf>,
+    scopes: &[&str],
+) -> anyhow::Result<Session> {
+    let dir = config_dir();
+    let saved = load_settings(&dir);
+    let registry = selected_registry(registry)?;
+    // Before any request: without a stored login there is nothing to ask the server.
+    let refresh = identity_token(&dir, &registry)?;
+    let username = stored_username(&dir, &registry)?;
+    let ca: Option<PathBuf> = ca_file.or(saved.ca_file);
+    let http = super::http::client(ca.as_deref())?;
+    let base = format!("https://{registry}");
+    let ping = http
+        .get(format!("{base}/v2/"))
+        .send()
+        .await
+        .map_err(|e| connection_failed(&base, &e, "use --ca-file if it uses a private CA"))?;
+    let (realm, service) = ping
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::login::parse_challenge)
+        .ok_or_else(|| {
+            fail(
+                NOT_A_REGISTRY,
+                format!("{base}/v2/ did not answer with a Bearer challenge; is it a Wharf registry?"),
+            )
+        })?;
+    let scope = scopes.join(" ");
+    let mut pairs = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("service", service.as_str()),
+        ("client_id", "wharf"),
+    ];
+    if !scope.is_empty() {
+        pairs.push(("scope", scope.as_str()));
+    }
+    let resp = http
+        .post(&realm)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&pairs))
+        .send()
+        .await
+        .map_err(|e| connection_failed(&format!("the token service {realm}"), &e, ""))?;
+    let (status, body) = read_answer(resp).await;
+    if !status.is_success() {
+        let (code, message) = server_error(&body)
+            .unwrap_or_else(|| (INVALID_RESPONSE.to_owned(), format!("it answered {status}")));
+        return Err(fail(
+            &code,
+            format!(
+                "the token service refused the stored login for {registry}: {message}; run `{}` again",
+                login_command(&registry, username.as_deref())
+            ),
+        ));
+    }
+    let token = body["access_token"]
+        .as_str()
+        .or(body["token"].as_str())
+        .ok_or_else(|| fail(INVALID_RESPONSE, "the token service returned no token"))?
+        .to_owned();
+    Ok(Session {
+        http,
+        base,
+        registry,
+        username,
+        token,
+    })
+}
+
+/// The command that logs `username` (or a placeholder) in to `registry` again.
+pub(crate) fn login_command(registry: &str, username: Option<&str>) -> String {
+    format!("wharf login {registry} -u {}", username.unwrap_or("USER"))
+}
+
+impl Session {
+    pub(crate) fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The user name of the stored login this session runs as, if known.
+    pub(crate) fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// Send a request with the session's token; only a transport failure is an error
+    /// here, the answer is the caller's to read.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+            .await
+            .map_err(|e| connection_failed(&self.base, &e, ""))
+    }
+
+    /// A call of the admin API (owner only): its JSON answer, or its error as a one-line
+    /// message that says a refusal needs the Owner role.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let resp = self.send(method, path, body).await?;
+        let (status, v) = read_answer(resp).await;
+        if status.is_success() {
+            return Ok(v);
+        }
+        let Some((code, message)) = server_error(&v) else {
+            return Err(fail(
+                INVALID_RESPONSE,
+                format!("the server answered {status} without an error message"),
+            ));
+        };
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(fail(
+                &code,
+                format!(
+                    "not authorised: {message}; this needs the Owner role: log in as an owner with `wharf login`"
+                ),
+            ));
+        }
+        Err(fail(&code, format!("the server answered {status}: {message}")))
+    }
+}
