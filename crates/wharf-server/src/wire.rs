@@ -4,6 +4,8 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use wharf_tuf::UpdateError;
+use wharf_tuf::canonical::go_json_string;
 
 use crate::routes::RouteError;
 use crate::services::RegistryError;
@@ -159,17 +161,82 @@ impl From<IdentityError> for WireError {
 /// notary-server's errcode body, byte for byte as notary writes it (clients read only the
 /// first KiB and match `detail` shapes exactly, so it is built by hand, not via `Value`).
 fn notary_body(status: StatusCode, code: &str, message: &str, detail_json: Option<String>) -> Response {
+    notary_response(status, notary_envelope(code, message, detail_json.as_deref()))
+}
+
+/// The errcode envelope as notary-server writes it: one element, Go's string escaping
+/// (`<`, `>`, `&` as `\u003c`…), `detail` only when notary sends one, a final newline.
+fn notary_envelope(code: &str, message: &str, detail_json: Option<&str>) -> Vec<u8> {
     let mut body = format!(
         r#"{{"errors":[{{"code":{},"message":{}"#,
-        Value::from(code),
-        Value::from(message)
+        go_json_string(code),
+        go_json_string(message)
     );
     if let Some(d) = detail_json {
         body.push_str(",\"detail\":");
-        body.push_str(&d);
+        body.push_str(d);
     }
     body.push_str("}]}\n");
-    notary_response(status, body.into_bytes())
+    body.into_bytes()
+}
+
+/// notary's answer to a refused update: status and body, byte for byte (spec §1.8). The
+/// TUF crate only says what went wrong; the codes, fixed messages and typed `detail`
+/// shapes (which docker and notary deserialise to print their message) live here.
+pub fn notary_update(e: &UpdateError) -> (StatusCode, Vec<u8>) {
+    let (status, code, message) = match e {
+        UpdateError::NoFilename => (
+            StatusCode::BAD_REQUEST,
+            "NO_FILENAME",
+            "No file/role name provided.",
+        ),
+        UpdateError::InvalidRole(_) => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_ROLE",
+            "The role you are attempting to operate on is invalid.",
+        ),
+        UpdateError::MalformedJson(_) => (
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_JSON",
+            "JSON sent by the client could not be parsed by the server",
+        ),
+        UpdateError::Version { .. } => (
+            StatusCode::BAD_REQUEST,
+            "VERSION",
+            "A newer version of metadata is already available.",
+        ),
+        UpdateError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "unknown error"),
+        UpdateError::Validation(_)
+        | UpdateError::BadHierarchy { .. }
+        | UpdateError::BadRoot(_)
+        | UpdateError::BadTargets(_)
+        | UpdateError::BadSnapshot(_)
+        | UpdateError::InvalidUpdate(_) => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_UPDATE",
+            "Update sent by the client is invalid.",
+        ),
+    };
+    let typed =
+        |name: &str, msg: &str| format!(r#"{{"Name":"{name}","Error":{{"Msg":{}}}}}"#, go_json_string(msg));
+    let detail = match e {
+        UpdateError::InvalidRole(name) => Some(go_json_string(name)),
+        UpdateError::Version { .. } => Some("{}".to_owned()),
+        UpdateError::Validation(m) => Some(typed("ErrValidation", m)),
+        UpdateError::BadRoot(m) => Some(typed("ErrBadRoot", m)),
+        UpdateError::BadTargets(m) => Some(typed("ErrBadTargets", m)),
+        UpdateError::BadSnapshot(m) => Some(typed("ErrBadSnapshot", m)),
+        UpdateError::BadHierarchy { missing, msg } => Some(format!(
+            r#"{{"Name":"ErrBadHierarchy","Error":{{"Missing":{},"Msg":{}}}}}"#,
+            go_json_string(missing),
+            go_json_string(msg)
+        )),
+        UpdateError::NoFilename
+        | UpdateError::MalformedJson(_)
+        | UpdateError::InvalidUpdate(_)
+        | UpdateError::Internal(_) => None,
+    };
+    (status, notary_envelope(code, message, detail.as_deref()))
 }
 
 fn notary_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -186,10 +253,10 @@ fn notary_response(status: StatusCode, body: Vec<u8>) -> Response {
 impl IntoResponse for TrustError {
     fn into_response(self) -> Response {
         match self {
-            TrustError::Update(u) => notary_response(
-                StatusCode::from_u16(u.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
-                u.to_body(),
-            ),
+            TrustError::Update(u) => {
+                let (status, body) = notary_update(&u);
+                notary_response(status, body)
+            }
             TrustError::NotFound => notary_body(
                 StatusCode::NOT_FOUND,
                 "METADATA_NOT_FOUND",
@@ -209,13 +276,15 @@ impl IntoResponse for TrustError {
                 StatusCode::BAD_REQUEST,
                 "INVALID_GUN",
                 "The server does not support actions on images of this name.",
-                Some(Value::from(format!("GUN must be <registry host>/<repository>, got {gun}")).to_string()),
+                Some(go_json_string(&format!(
+                    "GUN must be <registry host>/<repository>, got {gun}"
+                ))),
             ),
             TrustError::InvalidParameters(m) => notary_body(
                 StatusCode::BAD_REQUEST,
                 "INVALID_PARAMETERS",
                 "The parameters provided are not valid.",
-                Some(Value::from(m).to_string()),
+                Some(go_json_string(&m)),
             ),
             TrustError::Updating(e) => {
                 tracing::error!(error = %e, "storing trust update failed");
@@ -238,7 +307,8 @@ impl IntoResponse for TrustError {
             // A typed validation error, so docker and notary print the sentence itself.
             TrustError::Outdated { .. } => {
                 let e = wharf_tuf::UpdateError::Validation(self.to_string());
-                notary_response(StatusCode::BAD_REQUEST, e.to_body())
+                let (status, body) = notary_update(&e);
+                notary_response(status, body)
             }
             // Only the admin API and the portal change the policy; they map through WireError.
             TrustError::ConfirmationRequired => {

@@ -1,10 +1,8 @@
 //! Errors. `Error` is the low-level failure of parsing/crypto helpers;
-//! `UpdateError` is what `update::validate_update` returns and maps 1:1 to the
-//! notary-server error code / HTTP status / typed `detail` (spec §1.8), so the
-//! server can answer byte-compatibly and the docker client prints the right
-//! message.
-
-use crate::canonical::go_json_string;
+//! `UpdateError` is what `update::validate_update` returns: one variant per
+//! notary error (spec §1.8), carrying notary's exact `Msg`. The wire format —
+//! status, code, fixed message, typed `detail` — is the server's business
+//! (`wharf-server`'s `wire.rs`); this crate knows no HTTP.
 
 /// Low-level error. `Display` is the message notary would put in `Msg`
 /// where one exists (e.g. `json: unsupported value: 1.5`).
@@ -74,76 +72,4 @@ pub enum UpdateError {
     /// 500 UNKNOWN: stored data unreadable, signer failure.
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-impl UpdateError {
-    /// HTTP status notary answers with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            UpdateError::Internal(_) => 500,
-            _ => 400,
-        }
-    }
-
-    /// notary errcode `code`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            UpdateError::NoFilename => "NO_FILENAME",
-            UpdateError::InvalidRole(_) => "INVALID_ROLE",
-            UpdateError::MalformedJson(_) => "MALFORMED_JSON",
-            UpdateError::Version { .. } => "VERSION",
-            UpdateError::Internal(_) => "UNKNOWN",
-            _ => "INVALID_UPDATE",
-        }
-    }
-
-    /// notary errcode `message` (fixed per code).
-    pub fn message(&self) -> &'static str {
-        match self.code() {
-            "NO_FILENAME" => "No file/role name provided.",
-            "INVALID_ROLE" => "The role you are attempting to operate on is invalid.",
-            "MALFORMED_JSON" => "JSON sent by the client could not be parsed by the server",
-            "VERSION" => "A newer version of metadata is already available.",
-            "UNKNOWN" => "unknown error",
-            _ => "Update sent by the client is invalid.",
-        }
-    }
-
-    /// The `detail` member as raw JSON text (member order as Go writes it),
-    /// or `None` when notary omits it.
-    pub fn detail_json(&self) -> Option<String> {
-        let typed = |name: &str, msg: &str| {
-            format!(r#"{{"Name":"{name}","Error":{{"Msg":{}}}}}"#, go_json_string(msg))
-        };
-        match self {
-            UpdateError::InvalidRole(name) => Some(go_json_string(name)),
-            UpdateError::Version { .. } => Some("{}".to_string()),
-            UpdateError::Validation(m) => Some(typed("ErrValidation", m)),
-            UpdateError::BadRoot(m) => Some(typed("ErrBadRoot", m)),
-            UpdateError::BadTargets(m) => Some(typed("ErrBadTargets", m)),
-            UpdateError::BadSnapshot(m) => Some(typed("ErrBadSnapshot", m)),
-            UpdateError::BadHierarchy { missing, msg } => Some(format!(
-                r#"{{"Name":"ErrBadHierarchy","Error":{{"Missing":{},"Msg":{}}}}}"#,
-                go_json_string(missing),
-                go_json_string(msg)
-            )),
-            _ => None,
-        }
-    }
-
-    /// Complete response body as notary-server sends it (errcode envelope,
-    /// one element, trailing newline).
-    pub fn to_body(&self) -> Vec<u8> {
-        let mut s = format!(
-            r#"{{"errors":[{{"code":{},"message":{}"#,
-            go_json_string(self.code()),
-            go_json_string(self.message())
-        );
-        if let Some(d) = self.detail_json() {
-            s.push_str(",\"detail\":");
-            s.push_str(&d);
-        }
-        s.push_str("}]}\n");
-        s.into_bytes()
-    }
 }

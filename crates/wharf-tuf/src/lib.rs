@@ -11,7 +11,7 @@
 //!    server's keys ([`KeyLookup`], e.g. `Vec<PrivateKey>`) and "now";
 //! 3. store the returned [`NewFile`]s in one transaction (unique
 //!    (gun, role, version) -> [`UpdateError::Version`]);
-//! 4. on error answer `err.http_status()` with `err.to_body()`.
+//! 4. on error answer with the server's notary wire form of the `UpdateError`.
 //!
 //! Reading (portal, policy enforcement): [`verify_repository`] over the
 //! stored files gives what a client believes — which roles validly sign

@@ -776,7 +776,7 @@ mod tests {
             err.to_string(),
             r#"malformed json: parsing time "2030-01-01t00:00:00z" as "2006-01-02T15:04:05Z07:00": cannot parse "t00:00:00z" as "T""#
         );
-        assert_eq!(err.code(), "MALFORMED_JSON");
+        assert!(matches!(err, crate::UpdateError::MalformedJson(_)), "{err:?}");
     }
 
     const EXP: &str = r#""expires":"2030-01-01T00:00:00Z""#;

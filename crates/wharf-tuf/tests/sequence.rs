@@ -185,7 +185,7 @@ fn docker_lifecycle() {
     let err = repo
         .push(&[("targets", &tv3)], &server, t0 + Duration::hours(1))
         .unwrap_err();
-    assert_eq!(err.code(), "VERSION");
+    assert!(matches!(err, UpdateError::Version { .. }), "{err:?}");
 
     // 3. delegation add (targets v4 declares targets/releases) + the delegation file.
     let dk = PrivateKey::generate_p256().unwrap();
@@ -263,7 +263,7 @@ fn docker_lifecycle() {
             t0 + Duration::hours(4),
         )
         .unwrap_err();
-    assert_eq!(err.code(), "INVALID_UPDATE");
+    assert!(matches!(err, UpdateError::BadRoot(_)), "{err:?}");
     assert!(err.to_string().contains("could not rotate trust"), "{err}");
     repo.push(
         &[("root", &sign(&rv2, &[&root1, &root2]))],
@@ -331,11 +331,9 @@ fn docker_lifecycle() {
     let err = repo
         .push(&[], std::slice::from_ref(&ts), t0 + Duration::days(4 * 365))
         .unwrap_err();
-    assert_eq!(err.code(), "INVALID_UPDATE");
     assert!(
-        String::from_utf8(err.to_body())
-            .unwrap()
-            .contains(r#""Name":"ErrBadHierarchy","Error":{"Missing":"snapshot""#)
+        matches!(&err, UpdateError::BadHierarchy { missing, .. } if missing == "snapshot"),
+        "{err:?}"
     );
 }
 
@@ -458,15 +456,15 @@ fn root_rules_for_new_gun() {
     );
     // Upload stage errors.
     assert_eq!(
-        parse_upload_part("", tv1.clone()).unwrap_err().code(),
-        "NO_FILENAME"
+        parse_upload_part("", tv1.clone()).unwrap_err(),
+        UpdateError::NoFilename
     );
-    assert_eq!(parse_upload_part("targets/Releases", tv1.clone()).unwrap_err().to_body(),
-        b"{\"errors\":[{\"code\":\"INVALID_ROLE\",\"message\":\"The role you are attempting to operate on is invalid.\",\"detail\":\"targets/Releases\"}]}\n".to_vec());
     assert_eq!(
-        parse_upload_part("targets", b"{not json".to_vec())
-            .unwrap_err()
-            .code(),
-        "MALFORMED_JSON"
+        parse_upload_part("targets/Releases", tv1.clone()).unwrap_err(),
+        UpdateError::InvalidRole("targets/Releases".into())
     );
+    assert!(matches!(
+        parse_upload_part("targets", b"{not json".to_vec()).unwrap_err(),
+        UpdateError::MalformedJson(_)
+    ));
 }

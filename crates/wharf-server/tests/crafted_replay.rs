@@ -1,7 +1,9 @@
 //! Replays the crafted uploads (testdata/notary/crafted/*) through the update
 //! validator, in order, against an in-memory store, and compares each
-//! outcome with the reference notary-server's recorded verdict: HTTP status
-//! and the complete response body (byte-exact, incl. the typed `Msg`).
+//! outcome — as the server's `wire::notary_update` answers it — with the
+//! reference notary-server's recorded verdict: HTTP status and the complete
+//! response body (byte-exact, incl. the typed `Msg`). It lives with the server
+//! because the wire form does; the validator itself is `wharf-tuf`'s.
 //!
 //! The uploads name the *reference server's* timestamp/snapshot keys, whose
 //! private halves we do not have. `ReferenceKeys` therefore "holds" exactly
@@ -9,8 +11,6 @@
 //! but produces signatures with a throw-away key: they do not verify, which
 //! is irrelevant to the verdicts. Signature validity of generated files is
 //! covered by `tests/sequence.rs` with real keys.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -22,7 +22,7 @@ use wharf_tuf::metadata::{Envelope, MetaFile};
 use wharf_tuf::update::{NewFile, UpdateInput, parse_upload_part, validate_update};
 use wharf_tuf::{Error, FileMeta, PrivateKey, PublicKey, Root, Signature, Signer};
 
-use common::NOTARY_FIXTURES;
+const NOTARY_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/notary");
 
 struct ReferenceKey {
     public: PublicKey,
@@ -173,7 +173,10 @@ fn replay(dirname: &str, results: &str) -> Outcome {
             });
         let (status, body) = match &result {
             Ok(_) => (200, String::new()),
-            Err(e) => (e.http_status(), String::from_utf8(e.to_body()).unwrap()),
+            Err(e) => {
+                let (status, body) = wharf_server::wire::notary_update(e);
+                (status.as_u16(), String::from_utf8(body).unwrap())
+            }
         };
         assert_eq!(
             status,
