@@ -18,7 +18,7 @@
 #   podman             podman             podman login/push/pull and manifest lists (rootful, vfs storage)
 #   update-ca-certificates  ca-certificates
 #   /usr/bin/python3 with cryptography + requests: python3 python3-cryptography python3-requests
-#                                         (/work/shared/tools/notary-capture scripts, e.g. crafted.py)
+#                                         (testdata/notary-capture scripts, e.g. crafted.py)
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then

@@ -3,7 +3,7 @@
 //! claiming the targets key (10 MB) used to be verified one by one for 16 s.
 //!
 //! What real clients produce (captured docker 28 / notary 0.7 files in
-//! `shared/fixtures/notary`): 0.4–4.1 KiB per file, 1 signature (2 while a
+//! `testdata/notary`): 0.4–4.1 KiB per file, 1 signature (2 while a
 //! root key rotates), 4–5 keys in a root, one key per role, a handful of
 //! delegations. Every limit is orders of magnitude above that; each says
 //! what it bounds. Uploads over a limit are refused with the role's typed

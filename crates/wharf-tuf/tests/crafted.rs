@@ -1,4 +1,4 @@
-//! Replays the crafted uploads (fixtures/notary/crafted/*) through the update
+//! Replays the crafted uploads (testdata/notary/crafted/*) through the update
 //! validator, in order, against an in-memory store, and compares each
 //! outcome with the reference notary-server's recorded verdict: HTTP status
 //! and the complete response body (byte-exact, incl. the typed `Msg`).
@@ -10,6 +10,8 @@
 //! is irrelevant to the verdicts. Signature validity of generated files is
 //! covered by `tests/sequence.rs` with real keys.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,10 +22,7 @@ use wharf_tuf::metadata::{Envelope, MetaFile};
 use wharf_tuf::update::{NewFile, UpdateInput, parse_upload_part, validate_update};
 use wharf_tuf::{Error, FileMeta, PrivateKey, PublicKey, Root, Signature, Signer};
 
-const CRAFTED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/notary/crafted"
-);
+use common::NOTARY_FIXTURES;
 
 struct ReferenceKey {
     public: PublicKey,
@@ -71,7 +70,7 @@ impl Store {
 }
 
 fn dir(name: &str) -> PathBuf {
-    Path::new(CRAFTED).join(name)
+    Path::new(NOTARY_FIXTURES).join("crafted").join(name)
 }
 
 /// Uploaded parts of a case: files `LABEL--<name>.json`, `%2F` = `/`.

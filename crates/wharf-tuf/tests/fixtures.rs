@@ -1,6 +1,8 @@
 //! Static checks over every captured metadata file (spec §7 test 1):
 //! byte-exact re-serialisation, key IDs, signatures, snapshot/timestamp meta.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,10 +12,10 @@ use wharf_tuf::metadata::{Envelope, MetaFile};
 use wharf_tuf::signature::verify_signature;
 use wharf_tuf::{PublicKey, canonical};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/notary");
+use common::NOTARY_FIXTURES;
 
 fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(Path::new(FIXTURES).join(dir))
+    let mut v: Vec<PathBuf> = fs::read_dir(Path::new(NOTARY_FIXTURES).join(dir))
         .unwrap_or_else(|e| panic!("fixtures dir {dir}: {e}"))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == ext))
@@ -26,7 +28,8 @@ fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// Files that were captured *because* they are broken (see fixtures README):
+/// Files that were captured *because* they are broken (see the capture notes,
+/// `shared/fixtures/notary/README.md`):
 /// (name fragment, expected failure kind).
 const EXPECTED_BROKEN: &[(&str, &str)] = &[
     // custom data with 12345678901234567890: we refuse integers above 2^53

@@ -21,8 +21,6 @@ use wharf_tuf::{
 
 use common::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/notary");
-
 /// The captures were made on 2026-11-22; their timestamps expire on 2026-12-07.
 fn capture_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
@@ -46,7 +44,7 @@ fn role_of(file_name: &str) -> String {
 /// (all versions, as the server stores them) whose name starts with one of
 /// `prefixes` (all when empty), and the current timestamp `timestamp`.
 fn captured(dir: &str, prefixes: &[&str], timestamp: &str) -> Files {
-    let dir = Path::new(FIXTURES).join(dir);
+    let dir = Path::new(NOTARY_FIXTURES).join(dir);
     let mut files = Files::new(fs::read(dir.join(timestamp)).unwrap());
     let mut names: Vec<String> = fs::read_dir(&dir)
         .unwrap()

@@ -1,7 +1,7 @@
-//! The crafted-upload replay (`shared/tools/notary-capture/crafted.py`, an independent Python
+//! The crafted-upload replay (`testdata/notary-capture/crafted.py`, an independent Python
 //! TUF signer) against the real Wharf server: every case must get the same HTTP status, error
 //! code and error `detail.Name` as the reference notary-server recorded in
-//! `shared/fixtures/notary/crafted/example.com_crafted-final/results.json`, and afterwards the
+//! `testdata/notary/crafted/example.com_crafted-final/results.json`, and afterwards the
 //! served trust data must be exactly what the accepted cases uploaded (byte for byte for the
 //! client-signed roles; version, meta hashes and signatures for the server-generated ones).
 
@@ -17,8 +17,17 @@ use sha2::{Digest as _, Sha256, Sha512};
 
 const PYTHON: &str = "/usr/bin/python3";
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+/// Both scripts import `tuflib.py` from `testdata/notary-capture`: without this Python
+/// would write a `__pycache__` into the vendored directory of the source tree.
+fn python() -> Command {
+    let mut cmd = Command::new(PYTHON);
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
+}
+
+/// The vendored capture vectors and tools (`testdata/README.md` says where they came from).
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 /// Fail with a message naming what is missing (never skip).
@@ -112,9 +121,9 @@ check("targets/releases", load("releases"), rel["keyids"], deleg["keys"])
 
 #[test]
 fn crafted_replay_matches_reference_verdicts_and_final_state() {
-    let script = shared().join("tools/notary-capture/crafted.py");
+    let script = testdata().join("notary-capture/crafted.py");
     require_python_tools(&script);
-    let reference_dir = shared().join("fixtures/notary/crafted/example.com_crafted-final");
+    let reference_dir = testdata().join("notary/crafted/example.com_crafted-final");
     let reference = results(&reference_dir.join("results.json"));
     assert!(reference.len() >= 30, "reference results look truncated");
 
@@ -123,7 +132,7 @@ fn crafted_replay_matches_reference_verdicts_and_final_state() {
     let token = server.token(&[&format!("repository:{gun}:push,pull")]);
     let out_dir = server.scratch("crafted-out");
 
-    let out = Command::new(PYTHON)
+    let out = python()
         .arg(&script)
         .arg(&gun)
         .env("TRUST_BASE", format!("https://{}", server.host))
@@ -299,10 +308,10 @@ fn crafted_replay_matches_reference_verdicts_and_final_state() {
         releases_parent.expect("an accepted targets declared targets/releases"),
     )
     .unwrap();
-    let out = Command::new(PYTHON)
+    let out = python()
         .arg("-c")
         .arg(VERIFY_PY)
-        .arg(shared().join("tools/notary-capture"))
+        .arg(testdata().join("notary-capture"))
         .arg(&verify_dir)
         .output()
         .expect("run python3");

@@ -3,6 +3,10 @@
 //! builders. Hand-rolled so the library needs no certificate-builder crate.
 #![allow(dead_code)]
 
+/// The captured Notary / docker vectors, vendored at the top of the repository
+/// (`testdata/README.md` says where they came from).
+pub const NOTARY_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/notary");
+
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde_json::{Value, json};
 use wharf_tuf::keys::pem_encode;

@@ -169,10 +169,9 @@ mod tests {
 
     use super::*;
 
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/notary/docker"
-    );
+    /// The captured docker vectors, vendored at the top of the repository
+    /// (`testdata/README.md` says where they came from).
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/notary/docker");
     const GUN_APP: &str = "localhost:5005/research/app";
 
     /// Every captured metadata file of `localhost:5005/research/app` (all versions, as the
@@ -228,7 +227,7 @@ mod tests {
         assert_eq!(signer_name("targets/alice"), "alice");
     }
 
-    /// fixtures/notary/cli-output/seqD.out, D09: `docker trust inspect --pretty` printed
+    /// shared/fixtures/notary/cli-output/seqD.out, D09: `docker trust inspect --pretty` printed
     /// v1 signed by alice (349c…), v2 by the repository key (33c0…), signer alice
     /// (ee23c50507e2), and these administrative keys.
     #[test]
