@@ -462,6 +462,14 @@ pub fn error_code(body: &str) -> String {
     v["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The `errors[0]` code and message of a registry error body: what a client shows.
+pub fn error_of(body: &str) -> (String, String) {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON error body: {body}"));
+    let field = |name: &str| v["errors"][0][name].as_str().unwrap_or_default().to_owned();
+    (field("code"), field("message"))
+}
+
 /// Every file under `dir`, for asserting that nothing was stored.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
