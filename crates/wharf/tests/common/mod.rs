@@ -286,6 +286,24 @@ impl DockerClient {
         text
     }
 
+    /// Run docker, assert that it fails, return the error it printed last on standard
+    /// error: the line a user reads for why (progress lines before it vary from run to run).
+    pub fn fails(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
+        let out = self.cmd(args, envs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "docker {args:?} should fail:\n{}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// `wharf login` into this client's config, as a user would.
     pub fn wharf_login(&self, server: &Server, user: &str, password: &str) -> Output {
         use std::io::Write;
