@@ -50,6 +50,10 @@ pub struct AuthConfig {
     pub service: String,
     /// Lifetime of access tokens; short so that role changes apply quickly.
     pub token_ttl_seconds: u64,
+    /// How far the clocks of the issuing and the verifying server may disagree: a token is
+    /// accepted this long before its `nbf` and after its `exp`. 0 suits one process (tests
+    /// that wait for a token to expire set it so); replicas need their clock drift.
+    pub clock_skew_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +116,7 @@ impl Default for AuthConfig {
         Self {
             service: "wharf".into(),
             token_ttl_seconds: 300,
+            clock_skew_seconds: 30,
         }
     }
 }
@@ -259,9 +264,14 @@ impl Config {
                 )));
             }
         }
-        if !(30..=3600).contains(&self.auth.token_ttl_seconds) {
+        if !(5..=3600).contains(&self.auth.token_ttl_seconds) {
             return Err(ConfigError::Invalid(
-                "auth.token_ttl_seconds must be between 30 and 3600".into(),
+                "auth.token_ttl_seconds must be between 5 and 3600".into(),
+            ));
+        }
+        if self.auth.clock_skew_seconds > 300 {
+            return Err(ConfigError::Invalid(
+                "auth.clock_skew_seconds must be between 0 and 300".into(),
             ));
         }
         if self.auth.service.is_empty() || self.auth.service.contains('"') {
@@ -414,6 +424,49 @@ mod tests {
             err.to_string(),
             "invalid configuration: tls.cert and tls.key must be set together"
         );
+    }
+
+    /// Token lifetime and clock skew: the bounds are accepted, one past either is refused
+    /// with a message naming the key, and the environment variable reaches the key.
+    #[test]
+    fn token_ttl_and_clock_skew_bounds() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!((c.auth.token_ttl_seconds, c.auth.clock_skew_seconds), (300, 30));
+        let c = Config::load(
+            None,
+            env(&[
+                ("WHARF_AUTH_TOKEN_TTL_SECONDS", "5"),
+                ("WHARF_AUTH_CLOCK_SKEW_SECONDS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.auth.token_ttl_seconds, c.auth.clock_skew_seconds), (5, 0));
+        let c = Config::load(
+            None,
+            env(&[
+                ("WHARF_AUTH_TOKEN_TTL_SECONDS", "3600"),
+                ("WHARF_AUTH_CLOCK_SKEW_SECONDS", "300"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.auth.token_ttl_seconds, c.auth.clock_skew_seconds), (3600, 300));
+
+        let ttl = "invalid configuration: auth.token_ttl_seconds must be between 5 and 3600";
+        let skew = "invalid configuration: auth.clock_skew_seconds must be between 0 and 300";
+        for (var, value, message) in [
+            ("WHARF_AUTH_TOKEN_TTL_SECONDS", "4", ttl),
+            ("WHARF_AUTH_TOKEN_TTL_SECONDS", "3601", ttl),
+            ("WHARF_AUTH_CLOCK_SKEW_SECONDS", "301", skew),
+        ] {
+            let err = Config::load(None, env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.to_string(), message, "{var}={value}");
+        }
+        // A negative value is not a u64: the file's parse error names the key.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wharf.toml");
+        std::fs::write(&file, "[auth]\nclock_skew_seconds = -1\n").unwrap();
+        let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("clock_skew_seconds"), "{err}");
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub async fn run(
         kek.clone(),
         &config.auth.service,
         config.auth.token_ttl_seconds,
+        config.auth.clock_skew_seconds,
         names.clone(),
         revocations.clone(),
     )
@@ -118,10 +119,12 @@ pub async fn run(
     )
     .await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
-    let token_lifetime =
-        i64::try_from(config.auth.token_ttl_seconds).unwrap_or(3600) + auth::token::LEEWAY_SECONDS;
-    let access =
-        services::access::AccessService::new(meta.clone(), &config.auth.service, revocations, token_lifetime);
+    let access = services::access::AccessService::new(
+        meta.clone(),
+        &config.auth.service,
+        revocations,
+        identity.token_lifetime(),
+    );
     let anonymous = services::anonymous_pull::AnonymousPull::open(meta.clone()).await?;
     let (state, router) = app::build(app::AppParts {
         blob_store,

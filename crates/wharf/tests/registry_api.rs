@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{Server, error_code, files_under, sha256};
+use common::{Server, error_code, error_of, files_under, refusal, refused, sha256};
 use reqwest::blocking::{Body, Client, Response};
 use serde_json::{Value, json};
 
@@ -68,9 +68,23 @@ impl Api {
         self.req(method, path).send().unwrap().status().as_u16()
     }
 
+    /// A request that must be refused: status, error code and message.
+    fn refusal(&self, method: reqwest::Method, path: &str) -> (u16, String, String) {
+        refusal(self.req(method, path).send().unwrap())
+    }
+
     fn stored_files(&self) -> Vec<std::path::PathBuf> {
         files_under(&self.server.data.join("storage"))
     }
+}
+
+/// What a client reads for an upload URL that no longer (or never) named a session.
+fn upload_unknown() -> (u16, String, String) {
+    refused(
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+        "upload session is not known (it may have expired, been cancelled or completed)",
+    )
 }
 
 fn code_of(r: Response) -> (u16, String) {
@@ -92,7 +106,10 @@ fn ping_without_token_gets_a_challenge_and_forged_tokens_are_refused() {
             api.server.host
         )
     );
-    assert_eq!(error_code(&r.text().unwrap()), "UNAUTHORIZED");
+    assert_eq!(
+        error_of(&r.text().unwrap()),
+        ("UNAUTHORIZED".into(), "authentication required".into())
+    );
 
     let r = api.http.get(api.server.url("/v2/a/tags/list")).send().unwrap();
     assert!(
@@ -111,7 +128,12 @@ fn ping_without_token_gets_a_challenge_and_forged_tokens_are_refused() {
         .bearer_auth(&foreign)
         .send()
         .unwrap();
-    assert_eq!(code_of(r), (401, "UNAUTHORIZED".into()));
+    let bad_signature = refused(
+        401,
+        "UNAUTHORIZED",
+        "authentication required: token signature is invalid",
+    );
+    assert_eq!(refusal(r), bad_signature);
     let mut parts: Vec<&str> = api.token.split('.').collect();
     let tampered_payload = parts[1].replacen('e', "f", 1);
     parts[1] = &tampered_payload;
@@ -121,7 +143,7 @@ fn ping_without_token_gets_a_challenge_and_forged_tokens_are_refused() {
         .bearer_auth(parts.join("."))
         .send()
         .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(refusal(r), bad_signature);
     // A token for repository a does not open repository b.
     let r = api
         .http
@@ -135,28 +157,46 @@ fn ping_without_token_gets_a_challenge_and_forged_tokens_are_refused() {
             .unwrap()
             .contains("error=\"insufficient_scope\"")
     );
-    assert_eq!(code_of(r), (401, "UNAUTHORIZED".into()));
-    // Wrong password at the token service.
     assert_eq!(
-        api.server.token_as("admin", "nope", &["repository:a:pull"]),
-        Err(401)
+        refusal(r),
+        refused(
+            401,
+            "UNAUTHORIZED",
+            "access to the requested resource is not authorized"
+        )
+    );
+    // Wrong password at the token service; an unknown name gets the same answer.
+    let wrong = refused(401, "UNAUTHORIZED", "invalid username or password");
+    assert_eq!(
+        api.server.token_refusal("admin", "nope", &["repository:a:pull"]),
+        wrong
     );
     assert_eq!(
-        api.server.token_as("nobody", "nope", &["repository:a:pull"]),
-        Err(401)
+        api.server.token_refusal("nobody", "nope", &["repository:a:pull"]),
+        wrong
     );
 }
 
 #[test]
 fn expired_tokens_are_refused() {
-    let server = Server::start_with(&[("WHARF_AUTH_TOKEN_TTL_SECONDS", "30")]);
+    // One process issues and checks the token, so no clock skew needs tolerating.
+    let server = Server::start_with(&[
+        ("WHARF_AUTH_TOKEN_TTL_SECONDS", "5"),
+        ("WHARF_AUTH_CLOCK_SKEW_SECONDS", "0"),
+    ]);
     let api = Api::with(server, &["a"]);
     assert_eq!(api.status(reqwest::Method::GET, "/v2/"), 200);
-    // 30 s lifetime plus 30 s of tolerated clock skew.
-    std::thread::sleep(std::time::Duration::from_secs(62));
+    // Past the 5 s lifetime by more than the second the token's times are rounded to.
+    std::thread::sleep(std::time::Duration::from_secs(6));
     let r = api.req(reqwest::Method::GET, "/v2/").send().unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.text().unwrap().contains("token has expired"));
+    assert_eq!(
+        error_of(&r.text().unwrap()),
+        (
+            "UNAUTHORIZED".into(),
+            "authentication required: token has expired".into()
+        )
+    );
 }
 
 #[test]
@@ -199,9 +239,11 @@ fn monolithic_chunked_and_resumable_uploads_then_range_reads() {
         .body(data[2_000_000..].to_vec())
         .send()
         .unwrap();
-    assert_eq!(r.status(), 416);
     assert_eq!(r.headers()["range"], "0-999999");
-    assert_eq!(error_code(&r.text().unwrap()), "BLOB_UPLOAD_INVALID");
+    assert_eq!(
+        refusal(r),
+        refused(416, "BLOB_UPLOAD_INVALID", "chunk must start at offset 1000000")
+    );
     let r = api
         .http
         .get(api.server.url(&location))
@@ -228,8 +270,8 @@ fn monolithic_chunked_and_resumable_uploads_then_range_reads() {
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["docker-content-digest"].to_str().unwrap(), digest);
     assert_eq!(
-        api.status(reqwest::Method::GET, &location),
-        404,
+        api.refusal(reqwest::Method::GET, &location),
+        upload_unknown(),
         "a completed upload is gone"
     );
 
@@ -258,8 +300,15 @@ fn monolithic_chunked_and_resumable_uploads_then_range_reads() {
         .header("range", "bytes=3000000-")
         .send()
         .unwrap();
-    assert_eq!(r.status(), 416);
     assert_eq!(r.headers()["content-range"], "bytes */3000000");
+    assert_eq!(
+        refusal(r),
+        refused(
+            416,
+            "RANGE_INVALID",
+            "range \"bytes=3000000-\" does not fit a 3000000-byte blob"
+        )
+    );
 
     // Empty blob via POST + PUT without body.
     let empty = sha256(b"");
@@ -321,7 +370,7 @@ fn wrong_digest_is_refused_and_nothing_is_stored() {
         .send()
         .unwrap();
     assert_eq!(code_of(r), (400, "DIGEST_INVALID".into()));
-    assert_eq!(api.status(reqwest::Method::GET, &loc), 404);
+    assert_eq!(api.refusal(reqwest::Method::GET, &loc), upload_unknown());
     assert_eq!(api.stored_files(), before);
     // Malformed digests.
     let r = api
@@ -486,7 +535,7 @@ fn unknown_and_cancelled_uploads() {
         .unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(api.status(reqwest::Method::DELETE, &loc), 204);
-    assert_eq!(api.status(reqwest::Method::GET, &loc), 404);
+    assert_eq!(api.refusal(reqwest::Method::GET, &loc), upload_unknown());
     assert_eq!(api.stored_files(), Vec::<std::path::PathBuf>::new());
     // An upload of one repository cannot be used through another.
     let api2 = Api::with(Server::start(), &["u", "v"]);
@@ -498,7 +547,7 @@ fn unknown_and_cancelled_uploads() {
         .to_str()
         .unwrap()
         .replace("/v2/u/", "/v2/v/");
-    assert_eq!(api2.status(reqwest::Method::GET, &loc), 404);
+    assert_eq!(api2.refusal(reqwest::Method::GET, &loc), upload_unknown());
 }
 
 #[test]
@@ -564,12 +613,18 @@ fn tags_catalog_pagination_deletes_and_mounts() {
 
     // Delete by tag removes the tag only; by digest removes the manifest and its tags.
     assert_eq!(api.status(reqwest::Method::DELETE, "/v2/p/one/manifests/b"), 202);
-    assert_eq!(api.status(reqwest::Method::GET, "/v2/p/one/manifests/b"), 404);
+    assert_eq!(
+        api.refusal(reqwest::Method::GET, "/v2/p/one/manifests/b"),
+        refused(404, "MANIFEST_UNKNOWN", "manifest p/one:b is not known")
+    );
     assert_eq!(
         api.status(reqwest::Method::DELETE, &format!("/v2/p/one/manifests/{d1}")),
         202
     );
-    assert_eq!(api.status(reqwest::Method::GET, "/v2/p/one/manifests/a"), 404);
+    assert_eq!(
+        api.refusal(reqwest::Method::GET, "/v2/p/one/manifests/a"),
+        refused(404, "MANIFEST_UNKNOWN", "manifest p/one:a is not known")
+    );
     let r = api
         .req(reqwest::Method::DELETE, &format!("/v2/p/one/manifests/{d1}"))
         .send()
@@ -896,14 +951,16 @@ fn refresh_tokens_work_over_post_and_metrics_are_exposed() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The token works: the repository is simply empty.
+    let r = api
+        .http
+        .get(api.server.url("/v2/m/tags/list"))
+        .bearer_auth(&tok)
+        .send()
+        .unwrap();
     assert_eq!(
-        api.http
-            .get(api.server.url("/v2/m/tags/list"))
-            .bearer_auth(&tok)
-            .send()
-            .unwrap()
-            .status(),
-        404
+        refusal(r),
+        refused(404, "NAME_UNKNOWN", "repository \"m\" is not known")
     );
     let r = api
         .http
@@ -911,7 +968,10 @@ fn refresh_tokens_work_over_post_and_metrics_are_exposed() {
         .body("grant_type=refresh_token&service=wharf&refresh_token=wharf_rt_forged")
         .send()
         .unwrap();
-    assert_eq!(code_of(r), (401, "UNAUTHORIZED".into()));
+    assert_eq!(
+        refusal(r),
+        refused(401, "UNAUTHORIZED", "refresh token is invalid or revoked")
+    );
     api.upload("m", b"counted");
     let metrics = api
         .http

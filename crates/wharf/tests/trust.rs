@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, pushed_digest, require_tool, text};
+use common::{DockerClient, Server, pushed_digest, refusal, refused, require_tool, text};
 use serde_json::json;
 
 const DCT: &[(&str, &str)] = &[
@@ -18,6 +18,15 @@ const DCT: &[(&str, &str)] = &[
 
 fn start_enabled() -> Server {
     Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")])
+}
+
+/// notary-server's answer for metadata it does not have, which Wharf gives byte for byte.
+fn metadata_not_found() -> (u16, String, String) {
+    refused(
+        404,
+        "METADATA_NOT_FOUND",
+        "You have requested metadata that does not exist.",
+    )
 }
 
 /// `wharf content-trust …` with the client's Docker config (as after `wharf login`).
@@ -148,7 +157,7 @@ fn docker_signed_push_and_trusted_pull_and_policy_switch() {
         .bearer_auth(&token)
         .send()
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(refusal(resp), metadata_not_found());
     let v3 = format!("{}/team/other:v1", server.host);
     client.import_image(&v3);
     let out = client.cmd(&["push", &v3], DCT);
@@ -182,7 +191,14 @@ fn docker_signed_push_and_trusted_pull_and_policy_switch() {
         json!({ "repository": "team/other", "deleted": false })
     );
     fresh.ok(&["rmi", &v3, &other]);
-    assert!(!fresh.cmd(&["pull", &v3], DCT).status.success());
+    assert_eq!(
+        fresh.fails(&["pull", &v3], DCT),
+        format!(
+            "Error: remote trust data does not exist for {0}/team/other: {0} does not have trust \
+             data for {0}/team/other",
+            server.host
+        )
+    );
     let out = fresh.cmd(&["pull", &other], DCT);
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -329,7 +345,7 @@ fn notary_cli_publishes_rotates_and_deletes() {
         .bearer_auth(&token)
         .send()
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(refusal(resp), metadata_not_found());
 }
 
 #[test]
@@ -365,7 +381,14 @@ fn trust_wire_details() {
         .bearer_auth(&rw)
         .send()
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(
+        refusal(resp),
+        refused(
+            400,
+            "INVALID_GUN",
+            "The server does not support actions on images of this name."
+        )
+    );
     let resp = http
         .post(server.url(&format!("/v2/{gun}/_trust/tuf/")))
         .bearer_auth(&rw)
@@ -373,8 +396,10 @@ fn trust_wire_details() {
         .body("{}")
         .send()
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 400);
-    assert!(resp.text().unwrap().contains("MALFORMED_UPLOAD"));
+    assert_eq!(
+        refusal(resp),
+        refused(400, "MALFORMED_UPLOAD", "The body of your request is malformed.")
+    );
     let resp = http
         .post(server.url(&format!("/v2/{gun}/_trust/tuf/")))
         .bearer_auth(&rw)
@@ -382,19 +407,40 @@ fn trust_wire_details() {
         .body("--B--\r\n")
         .send()
         .unwrap();
+    // notary's validation error: docker and notary print the detail's `Msg`.
     assert_eq!(resp.status().as_u16(), 400);
-    assert!(resp.text().unwrap().contains("no pre-existing root"));
+    let body: serde_json::Value = resp.json().unwrap();
+    let error = &body["errors"][0];
+    assert_eq!(
+        (
+            &error["code"],
+            &error["message"],
+            &error["detail"]["Error"]["Msg"]
+        ),
+        (
+            &json!("INVALID_UPDATE"),
+            &json!("Update sent by the client is invalid."),
+            &json!("no pre-existing root and no root provided in update.")
+        ),
+        "{body}"
+    );
     let resp = http
         .get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json")))
         .bearer_auth(&rw)
         .send()
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 404);
-    assert!(resp.text().unwrap().contains("METADATA_NOT_FOUND"));
+    assert_eq!(refusal(resp), metadata_not_found());
     // Pull-only tokens cannot write; no token gets the challenge naming the GUN scope.
     let ro = server.token(&[&format!("repository:{gun}:pull")]);
     let resp = http.get(&key_url).bearer_auth(&ro).send().unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(
+        refusal(resp),
+        refused(
+            401,
+            "UNAUTHORIZED",
+            "access to the requested resource is not authorized"
+        )
+    );
     let resp = http.get(&key_url).send().unwrap();
     let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(

@@ -13,9 +13,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::access::AccessEntry;
 
-/// Clock skew tolerated between replicas when checking `nbf`/`exp`.
-pub const LEEWAY_SECONDS: i64 = 30;
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
@@ -104,8 +101,9 @@ impl TokenSigner {
         Ok(format!("{signing_input}.{}", enc(sig.as_ref())))
     }
 
-    /// Check signature, audience and validity window; returns the claims.
-    pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Claims, TokenError> {
+    /// Check signature, audience and validity window, widened by `leeway` seconds of clock
+    /// skew at both ends (`auth.clock_skew_seconds`); returns the claims.
+    pub fn verify(&self, token: &str, audience: &str, now: i64, leeway: i64) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -129,10 +127,10 @@ impl TokenSigner {
         if claims.aud != audience || claims.iss != self.issuer {
             return Err(TokenError::WrongAudience);
         }
-        if now >= claims.exp + LEEWAY_SECONDS {
+        if now >= claims.exp + leeway {
             return Err(TokenError::Expired);
         }
-        if now + LEEWAY_SECONDS < claims.nbf {
+        if now + leeway < claims.nbf {
             return Err(TokenError::NotYetValid);
         }
         Ok(claims)
@@ -162,19 +160,22 @@ impl TokenKeySet {
 
     /// The header's `kid` picks the key, so a token costs one signature check whichever
     /// key signed it; an unknown `kid` is a bad signature.
-    pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Claims, TokenError> {
+    pub fn verify(&self, token: &str, audience: &str, now: i64, leeway: i64) -> Result<Claims, TokenError> {
         let header = decode_header(token.split('.').next().unwrap_or_default())?;
         let signer = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
             .find(|k| k.kid == header.kid)
             .ok_or(TokenError::BadSignature)?;
-        signer.verify(token, audience, now)
+        signer.verify(token, audience, now, leeway)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default `auth.clock_skew_seconds`.
+    const LEEWAY: i64 = 30;
 
     fn claims(now: i64) -> Claims {
         Claims {
@@ -199,13 +200,16 @@ mod tests {
         let signer = TokenSigner::from_pkcs8(&TokenSigner::generate_pkcs8().unwrap(), "wharf").unwrap();
         let now = 1_700_000_000;
         let token = signer.sign(&claims(now)).unwrap();
-        assert_eq!(signer.verify(&token, "wharf", now + 10).unwrap(), claims(now));
         assert_eq!(
-            signer.verify(&token, "other", now),
+            signer.verify(&token, "wharf", now + 10, LEEWAY).unwrap(),
+            claims(now)
+        );
+        assert_eq!(
+            signer.verify(&token, "other", now, LEEWAY),
             Err(TokenError::WrongAudience)
         );
         assert_eq!(
-            signer.verify(&token, "wharf", now + 400),
+            signer.verify(&token, "wharf", now + 400, LEEWAY),
             Err(TokenError::Expired)
         );
         // A token whose claims were edited no longer verifies.
@@ -214,16 +218,51 @@ mod tests {
         forged.access[0].actions.push("push".into());
         parts[1] = B64URL.encode(serde_json::to_vec(&forged).unwrap());
         assert_eq!(
-            signer.verify(&parts.join("."), "wharf", now),
+            signer.verify(&parts.join("."), "wharf", now, LEEWAY),
             Err(TokenError::BadSignature)
         );
         // Signed by another key.
         let other = TokenSigner::from_pkcs8(&TokenSigner::generate_pkcs8().unwrap(), "wharf").unwrap();
         assert_eq!(
-            signer.verify(&other.sign(&claims(now)).unwrap(), "wharf", now),
+            signer.verify(&other.sign(&claims(now)).unwrap(), "wharf", now, LEEWAY),
             Err(TokenError::BadSignature)
         );
-        assert_eq!(signer.verify("a.b", "wharf", now), Err(TokenError::Malformed));
+        assert_eq!(
+            signer.verify("a.b", "wharf", now, LEEWAY),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    /// The tolerated clock skew widens the validity window at both ends, and 0 gives the
+    /// exact window: expired from `exp` on, valid from `nbf` on.
+    #[test]
+    fn clock_skew_widens_the_validity_window() {
+        let signer = new_signer();
+        let now = 1_700_000_000;
+        let token = signer.sign(&claims(now)).unwrap();
+        let exp = now + 300;
+        for (leeway, at, valid) in [
+            (0, exp - 1, true),
+            (0, exp, false),
+            (30, exp + 29, true),
+            (30, exp + 30, false),
+            (0, now, true),
+            (0, now - 1, false),
+            (30, now - 30, true),
+            (30, now - 31, false),
+        ] {
+            let got = signer.verify(&token, "wharf", at, leeway);
+            if valid {
+                assert_eq!(got, Ok(claims(now)), "leeway {leeway}, at {}", at - now);
+            } else {
+                let want = if at >= exp {
+                    TokenError::Expired
+                } else {
+                    TokenError::NotYetValid
+                };
+                assert_eq!(got, Err(want), "leeway {leeway}, at {}", at - now);
+            }
+        }
     }
 
     fn new_signer() -> TokenSigner {
@@ -246,16 +285,19 @@ mod tests {
             previous: None,
         };
         let first = set.sign(&claims(now)).unwrap();
-        assert_eq!(set.verify(&first, "wharf", now).unwrap(), claims(now));
+        assert_eq!(set.verify(&first, "wharf", now, LEEWAY).unwrap(), claims(now));
 
         let set = rotated(set);
         let second = set.sign(&claims(now)).unwrap();
-        assert_eq!(set.verify(&first, "wharf", now).unwrap(), claims(now));
-        assert_eq!(set.verify(&second, "wharf", now).unwrap(), claims(now));
+        assert_eq!(set.verify(&first, "wharf", now, LEEWAY).unwrap(), claims(now));
+        assert_eq!(set.verify(&second, "wharf", now, LEEWAY).unwrap(), claims(now));
 
         let set = rotated(set);
-        assert_eq!(set.verify(&first, "wharf", now), Err(TokenError::BadSignature));
-        assert_eq!(set.verify(&second, "wharf", now).unwrap(), claims(now));
+        assert_eq!(
+            set.verify(&first, "wharf", now, LEEWAY),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(set.verify(&second, "wharf", now, LEEWAY).unwrap(), claims(now));
 
         // Claiming a known kid does not help a token signed by another key.
         let mut parts: Vec<String> = new_signer()
@@ -271,9 +313,9 @@ mod tests {
         };
         parts[0] = B64URL.encode(serde_json::to_vec(&header).unwrap());
         assert_eq!(
-            set.verify(&parts.join("."), "wharf", now),
+            set.verify(&parts.join("."), "wharf", now, LEEWAY),
             Err(TokenError::BadSignature)
         );
-        assert_eq!(set.verify("", "wharf", now), Err(TokenError::Malformed));
+        assert_eq!(set.verify("", "wharf", now, LEEWAY), Err(TokenError::Malformed));
     }
 }

@@ -58,6 +58,7 @@ async fn world() -> World {
         kek.clone(),
         "wharf",
         300,
+        30,
         names.clone(),
         revocations.clone(),
     )

@@ -218,7 +218,7 @@ pub fn parse_token_scope(spec: &str) -> AccessResult<Vec<TokenScope>> {
 }
 
 impl AccessService {
-    /// `token_lifetime`: the longest an access token lives (TTL + leeway), to know
+    /// `token_lifetime`: the longest an access token lives (TTL + clock skew), to know
     /// how long a revocation matters.
     pub fn new(
         meta: Arc<dyn MetadataStore>,

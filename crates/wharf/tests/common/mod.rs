@@ -184,15 +184,7 @@ impl Server {
     }
 
     pub fn token_as(&self, user: &str, password: &str, scopes: &[&str]) -> Result<String, u16> {
-        let mut q: Vec<(&str, &str)> = vec![("service", "wharf")];
-        q.extend(scopes.iter().map(|s| ("scope", *s)));
-        let resp = self
-            .http()
-            .get(self.url("/token"))
-            .query(&q)
-            .basic_auth(user, Some(password))
-            .send()
-            .expect("token");
+        let resp = self.token_request(user, password, scopes);
         if !resp.status().is_success() {
             return Err(resp.status().as_u16());
         }
@@ -211,6 +203,25 @@ impl Server {
             .send()
             .expect("get root");
         r.status().is_success().then(|| r.text().expect("body"))
+    }
+
+    /// A token request as `user` that must be refused: what the server said, as
+    /// [`refusal`] reads it.
+    pub fn token_refusal(&self, user: &str, password: &str, scopes: &[&str]) -> (u16, String, String) {
+        let resp = self.token_request(user, password, scopes);
+        assert!(!resp.status().is_success(), "token request as {user} was granted");
+        refusal(resp)
+    }
+
+    fn token_request(&self, user: &str, password: &str, scopes: &[&str]) -> reqwest::blocking::Response {
+        let mut q: Vec<(&str, &str)> = vec![("service", "wharf")];
+        q.extend(scopes.iter().map(|s| ("scope", *s)));
+        self.http()
+            .get(self.url("/token"))
+            .query(&q)
+            .basic_auth(user, Some(password))
+            .send()
+            .expect("token")
     }
 
     /// A directory holding only the CA (what skopeo's --*-cert-dir wants).
@@ -287,6 +298,24 @@ impl DockerClient {
         );
         assert!(out.status.success(), "docker {args:?} failed:\n{text}");
         text
+    }
+
+    /// Run docker, assert that it fails, return the error it printed last on standard
+    /// error: the line a user reads for why (progress lines before it vary from run to run).
+    pub fn fails(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
+        let out = self.cmd(args, envs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "docker {args:?} should fail:\n{}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// `wharf login` into this client's config, as a user would.
@@ -474,6 +503,26 @@ pub fn error_code(body: &str) -> String {
     let v: serde_json::Value =
         serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON error body: {body}"));
     v["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The `errors[0]` code and message of a registry error body: what a client shows.
+pub fn error_of(body: &str) -> (String, String) {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON error body: {body}"));
+    let field = |name: &str| v["errors"][0][name].as_str().unwrap_or_default().to_owned();
+    (field("code"), field("message"))
+}
+
+/// A refused request's status and the `errors[0]` code and message of its body.
+pub fn refusal(r: reqwest::blocking::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let (code, message) = error_of(&r.text().expect("body"));
+    (status, code, message)
+}
+
+/// What [`refusal`] returns, spelled out for comparing.
+pub fn refused(status: u16, code: &str, message: &str) -> (u16, String, String) {
+    (status, code.to_owned(), message.to_owned())
 }
 
 /// Every file under `dir`, for asserting that nothing was stored.

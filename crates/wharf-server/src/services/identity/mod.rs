@@ -40,6 +40,9 @@ pub struct IdentityService {
     policy: AccessPolicy,
     service: String,
     ttl: i64,
+    /// Seconds a token is still accepted after its expiry (and before its start):
+    /// `auth.clock_skew_seconds`.
+    clock_skew: i64,
     /// The server's names: they tell trust GUNs from repository names in token requests,
     /// exactly as the trust routes read them.
     names: Arc<ServerNames>,
@@ -58,6 +61,7 @@ impl IdentityService {
         kek: Arc<KeyEncryptionKey>,
         service: &str,
         ttl_seconds: u64,
+        clock_skew_seconds: u64,
         names: Arc<ServerNames>,
         revocations: Arc<Revocations>,
     ) -> Result<Self, IdentityError> {
@@ -77,6 +81,7 @@ impl IdentityService {
             policy: AccessPolicy,
             service: service.to_owned(),
             ttl: i64::try_from(ttl_seconds).unwrap_or(300),
+            clock_skew: i64::try_from(clock_skew_seconds).unwrap_or(300),
             names,
             throttle: Throttle::default(),
             revocations,
@@ -86,6 +91,12 @@ impl IdentityService {
 
     pub fn service(&self) -> &str {
         &self.service
+    }
+
+    /// The longest a token issued now is accepted: its TTL plus the tolerated clock skew.
+    /// A revocation must last that long to outlive every token it covers.
+    pub fn token_lifetime(&self) -> i64 {
+        self.ttl + self.clock_skew
     }
 
     /// How many password or secret checks logins have run since start.

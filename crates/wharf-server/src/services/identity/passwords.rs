@@ -29,11 +29,8 @@ impl IdentityService {
             .set_principal_secret(principal.id, Some(&hash), &record)
             .await?;
         // Tokens issued up to now, including the caller's own, stop working.
-        self.revocations.revoke(
-            &principal.name,
-            crate::clock::now_ms(),
-            self.ttl + crate::auth::token::LEEWAY_SECONDS,
-        );
+        self.revocations
+            .revoke(&principal.name, crate::clock::now_ms(), self.token_lifetime());
         Ok(())
     }
 }

@@ -250,6 +250,7 @@ mod tests {
             kek.clone(),
             "wharf",
             300,
+            30,
             Arc::new(crate::server_names::ServerNames::from_hosts::<&str>(&[])),
             Arc::default(),
         )

@@ -77,7 +77,7 @@ impl IdentityService {
         let (caller, issued_at) = match keys.verified.get(token, t) {
             Some(hit) => hit,
             None => {
-                let claims = keys.keys.verify(token, &self.service, t)?;
+                let claims = keys.keys.verify(token, &self.service, t, self.clock_skew)?;
                 let caller = Caller {
                     principal: claims.sub,
                     access: claims.access,
@@ -87,12 +87,8 @@ impl IdentityService {
                 // Tokens without milliseconds count from the end of their second, so a
                 // revocation in that second covers them.
                 let issued_ms = claims.iat_ms.unwrap_or(claims.iat * 1000 + 999);
-                keys.verified.put(
-                    token,
-                    &caller,
-                    claims.exp + crate::auth::token::LEEWAY_SECONDS,
-                    issued_ms,
-                );
+                keys.verified
+                    .put(token, &caller, claims.exp + self.clock_skew, issued_ms);
                 (caller, issued_ms)
             }
         };
