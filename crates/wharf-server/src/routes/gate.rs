@@ -148,9 +148,9 @@ fn anonymous_may(state: &AppState, need: &Need<'_>) -> bool {
 }
 
 /// What a route requires before its handler runs. Every route of the router is declared
-/// with one (`routes::router`), and for the owner and portal kinds the check is that
-/// route's layer: a handler cannot be reached around it, and the values it needs
-/// (`OwnerActor`, the portal's signed-in context) exist only when the check passed.
+/// with one (`routes::declare`), and for the token, owner and portal kinds the check is
+/// that route's layer: a handler cannot be reached around it, and the values it needs
+/// (`OwnerActor`, `TokenActor`, the portal's signed-in context) exist only when the check passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteAccess {
     /// Anyone: the token service, sign-in, the OpenAPI document, the stylesheet, redirects.
