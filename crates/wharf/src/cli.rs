@@ -260,9 +260,10 @@ pub enum RepositoryCommand {
         /// REPO:TAG, e.g. team/app:v1
         reference: String,
     },
-    /// Delete a manifest and every tag that points to it.
+    /// Delete a manifest and every tag that points to it (REPO@DIGEST), or a whole
+    /// repository (REPO; owner only).
     Delete {
-        /// REPO@DIGEST, e.g. team/app@sha256:...
+        /// REPO@DIGEST, e.g. team/app@sha256:..., or REPO, e.g. team/app
         reference: String,
         /// Do not ask for confirmation.
         #[arg(long)]

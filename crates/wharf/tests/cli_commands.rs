@@ -452,8 +452,8 @@ fn repositories_are_listed_untagged_and_deleted() {
     );
     assert_eq!(
         run_err(cfg, &["repository", "delete", "team/app:v1", "--yes"], ""),
-        "wharf: expected REPO@DIGEST, e.g. team/app@sha256:<hex>, not \"team/app:v1\"; \
-         to remove one tag use `wharf repository untag REPO:TAG`\n"
+        "wharf: expected REPO@DIGEST (one manifest and its tags) or REPO (the whole repository), \
+         not \"team/app:v1\"; to remove one tag use `wharf repository untag REPO:TAG`\n"
     );
 
     // Others see what they may pull (not other/x), and delete only where they may.
@@ -486,5 +486,21 @@ fn repositories_are_listed_untagged_and_deleted() {
     assert_eq!(
         json_ok(bob.path(), &["repository", "show-tags", "team/lib"], "").0,
         json!({ "name": "team/lib", "tags": ["1.0"] })
+    );
+    // A whole repository: an owner's command; bob is refused and nothing goes.
+    let (code, message) = json_err(bob.path(), &["repository", "delete", "team/lib", "--yes"], "");
+    assert_eq!(code, "UNAUTHORIZED", "{message}");
+    assert!(message.contains("this needs the Owner role"), "{message}");
+    assert_eq!(
+        json_ok(cfg, &["repository", "delete", "team/lib", "--yes"], "").0,
+        json!({ "repository": "team/lib", "deleted": true })
+    );
+    assert_eq!(
+        json_ok(cfg, &["repository", "list"], "").0,
+        json!({ "repositories": ["other/x"] })
+    );
+    assert_eq!(
+        json_err(cfg, &["repository", "delete", "team/lib", "--yes"], "").0,
+        "NAME_UNKNOWN"
     );
 }

@@ -52,6 +52,28 @@ fn split_digest(reference: &str) -> anyhow::Result<(&str, &str)> {
     }
 }
 
+/// What `repository delete` removes: one manifest and its tags (`REPO@DIGEST`), or with
+/// a bare name the whole repository (an owner's admin API call).
+enum DeleteTarget<'a> {
+    Manifest(&'a str, &'a str),
+    Repository(&'a str),
+}
+
+fn delete_target(reference: &str) -> anyhow::Result<DeleteTarget<'_>> {
+    if reference.contains('@') {
+        let (repo, digest) = split_digest(reference)?;
+        return Ok(DeleteTarget::Manifest(repo, digest));
+    }
+    // A colon after the last slash is a tag (one before it is a registry's port).
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    if last.contains(':') || reference.is_empty() || !path_safe(reference) {
+        return Err(bad_reference(format!(
+            "expected REPO@DIGEST (one manifest and its tags) or REPO (the whole repository), not {reference:?}; to remove one tag use `wharf repository untag REPO:TAG`"
+        )));
+    }
+    Ok(DeleteTarget::Repository(reference))
+}
+
 /// The repository name without the registry host, so that the name docker uses
 /// (`localhost:5000/team/app`) works as well as `team/app`.
 fn local<'a>(registry: &str, repository: &'a str) -> &'a str {
@@ -217,28 +239,48 @@ pub async fn run(a: AdminArgs<RepositoryCommand>, output: Output) -> anyhow::Res
                 format!("Removed tag {tag} from {name} (its manifest stays, pullable by digest)"),
             )
         }
-        RepositoryCommand::Delete { reference, yes } => {
-            let (repository, digest) = split_digest(reference)?;
-            let name = local(&registry, repository);
-            confirmed(
-                *yes,
-                output,
-                &format!(
-                    "WARNING: this deletes manifest {digest} of {name} and every tag that points to it. \
+        RepositoryCommand::Delete { reference, yes } => match delete_target(reference)? {
+            DeleteTarget::Manifest(repository, digest) => {
+                let name = local(&registry, repository);
+                confirmed(
+                    *yes,
+                    output,
+                    &format!(
+                        "WARNING: this deletes manifest {digest} of {name} and every tag that points to it. \
 This cannot be undone; pulls by those tags or by the digest fail from then on."
-                ),
-                &format!("Delete {name}@{digest}?"),
-            )?;
-            let s = session(format!("repository:{name}:delete")).await?;
-            let resp = s
-                .send(Method::DELETE, &format!("/v2/{name}/manifests/{digest}"), None)
-                .await?;
-            answer(resp, &delete_needs(name)).await?;
-            Report::new(
-                json!({ "repository": name, "digest": digest, "deleted": true }),
-                format!("Deleted manifest {digest} and its tags from {name}"),
-            )
-        }
+                    ),
+                    &format!("Delete {name}@{digest}?"),
+                )?;
+                let s = session(format!("repository:{name}:delete")).await?;
+                let resp = s
+                    .send(Method::DELETE, &format!("/v2/{name}/manifests/{digest}"), None)
+                    .await?;
+                answer(resp, &delete_needs(name)).await?;
+                Report::new(
+                    json!({ "repository": name, "digest": digest, "deleted": true }),
+                    format!("Deleted manifest {digest} and its tags from {name}"),
+                )
+            }
+            DeleteTarget::Repository(repository) => {
+                let name = local(&registry, repository);
+                confirmed(
+                    *yes,
+                    output,
+                    &format!(
+                        "WARNING: this deletes every tag and manifest of {name}. This cannot be undone; \
+its trust data stays until reset (`wharf content-trust reset {name}`)."
+                    ),
+                    &format!("Delete repository {name}?"),
+                )?;
+                let s = session("registry:admin:*".to_owned()).await?;
+                s.call(Method::DELETE, &format!("/api/v1/repositories/{name}"), None)
+                    .await?;
+                Report::new(
+                    json!({ "repository": name, "deleted": true }),
+                    format!("Deleted repository {name}"),
+                )
+            }
+        },
     })
 }
 
