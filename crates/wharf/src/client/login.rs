@@ -15,6 +15,26 @@ use super::report::{
 };
 use crate::cli::{LoginArgs, LogoutArgs};
 
+/// The token service (realm, service) the registry at `base` names in the Bearer
+/// challenge of its `/v2/` ping: where `wharf login` and every later session get tokens.
+pub(crate) async fn token_service(http: &reqwest::Client, base: &str) -> anyhow::Result<(String, String)> {
+    let ping = http
+        .get(format!("{base}/v2/"))
+        .send()
+        .await
+        .map_err(|e| connection_failed(base, &e, "use --ca-file if it uses a private CA"))?;
+    ping.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_challenge)
+        .ok_or_else(|| {
+            fail(
+                NOT_A_REGISTRY,
+                format!("{base}/v2/ did not answer with a Bearer challenge; is it a Wharf registry?"),
+            )
+        })
+}
+
 /// `realm` and `service` from a `Bearer realm="…",service="…"` challenge.
 pub(crate) fn parse_challenge(header: &str) -> Option<(String, String)> {
     let params = header.strip_prefix("Bearer ")?;
@@ -56,22 +76,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<Report> {
     let ca = args.server.ca_file.as_deref();
     let http = super::http::client(ca)?;
     let base = format!("https://{}", args.registry);
-    let ping = http
-        .get(format!("{base}/v2/"))
-        .send()
-        .await
-        .map_err(|e| connection_failed(&base, &e, "use --ca-file if it uses a private CA"))?;
-    let (realm, service) = ping
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_challenge)
-        .ok_or_else(|| {
-            fail(
-                NOT_A_REGISTRY,
-                format!("{base}/v2/ did not answer with a Bearer challenge; is it a registry?"),
-            )
-        })?;
+    let (realm, service) = token_service(&http, &base).await?;
     let resp = http
         .get(&realm)
         .query(&[

@@ -8,9 +8,7 @@ use serde_json::Value;
 
 use super::docker_config::{config_dir, load_settings, stored_identity_token, stored_username};
 use super::http::percent_encode;
-use super::report::{
-    INVALID_RESPONSE, NOT_A_REGISTRY, NOT_LOGGED_IN, connection_failed, fail, read_answer, server_error,
-};
+use super::report::{INVALID_RESPONSE, NOT_LOGGED_IN, connection_failed, fail, read_answer, server_error};
 
 pub(crate) struct Session {
     http: reqwest::Client,
@@ -78,22 +76,7 @@ pub(crate) async fn open(
     let ca: Option<PathBuf> = ca_file.or(saved.ca_file);
     let http = super::http::client(ca.as_deref())?;
     let base = format!("https://{registry}");
-    let ping = http
-        .get(format!("{base}/v2/"))
-        .send()
-        .await
-        .map_err(|e| connection_failed(&base, &e, "use --ca-file if it uses a private CA"))?;
-    let (realm, service) = ping
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .and_then(super::login::parse_challenge)
-        .ok_or_else(|| {
-            fail(
-                NOT_A_REGISTRY,
-                format!("{base}/v2/ did not answer with a Bearer challenge; is it a Wharf registry?"),
-            )
-        })?;
+    let (realm, service) = super::login::token_service(&http, &base).await?;
     let scope = scopes.join(" ");
     let mut pairs = vec![
         ("grant_type", "refresh_token"),
