@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Server, require_tool, text};
+use common::{Server, image_tarball, require_tool, text};
 
 /// podman with its own storage, run directory and credentials file.
 struct Podman {
@@ -49,19 +49,7 @@ impl Podman {
 
     /// A one-file image from a tarball, for `arch`.
     fn import(&self, reference: &str, arch: &str) {
-        let root = self.dir.path().join(format!("rootfs-{arch}"));
-        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
-        std::fs::write(root.join("etc/wharf-test"), format!("{reference} {arch}")).expect("write");
-        let tar = self.dir.path().join(format!("{arch}.tar"));
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .expect("tar");
-        assert!(st.success());
+        let tar = image_tarball(self.dir.path(), arch, &format!("{reference} {arch}"));
         self.ok(&["import", "--arch", arch, path(&tar), reference]);
     }
 }

@@ -342,26 +342,33 @@ impl DockerClient {
     /// Build a small unique image with `docker import` and tag it `reference`.
     pub fn import_image(&self, reference: &str) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
         let unique = format!(
             "{reference} {:?} {}",
             std::time::SystemTime::now(),
             std::process::id()
         );
-        std::fs::write(root.join("etc/wharf-test"), unique).expect("write");
-        let tar = dir.path().join("img.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .expect("tar");
-        assert!(st.success());
+        let tar = image_tarball(dir.path(), "img", &unique);
         self.ok(&["import", tar.to_str().expect("path"), reference]);
     }
+}
+
+/// A one-file root filesystem (`etc/wharf-test` holding `content`) packed as
+/// `<dir>/<name>.tar`, for `docker import` / `podman import`.
+pub fn image_tarball(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let root = dir.join(format!("{name}-root"));
+    std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+    std::fs::write(root.join("etc/wharf-test"), content).expect("write");
+    let tar = dir.join(format!("{name}.tar"));
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    tar
 }
 
 /// Run `wharf serve ARGS` with a fresh data directory `<dir>/data` (not created
