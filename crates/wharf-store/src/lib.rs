@@ -13,8 +13,8 @@ pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
-    AuditRecord, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, Principal,
-    ReferrerRecord, RoleAssignment, TagDetail, TokenScope, TrustChange, TrustFile, TrustKeyRecord,
-    UploadSession,
+    AuditRecord, AuditStore, IdentityStore, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest,
+    NewTrustFile, Principal, ReferrerRecord, RepositoryStore, RoleAssignment, SettingsStore, TagDetail,
+    TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore,
 };
 pub use sqlite::SqliteMetadataStore;

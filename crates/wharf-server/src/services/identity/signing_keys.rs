@@ -234,7 +234,7 @@ mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-    use wharf_store::SqliteMetadataStore;
+    use wharf_store::{AuditStore, IdentityStore, SettingsStore, SqliteMetadataStore};
 
     use crate::auth::token::TokenError;
 

@@ -1,0 +1,31 @@
+//! The metadata store: everything that is not blob bytes, with real transactions.
+//! One small trait per aggregate, each implemented once per database (SQLite, PostgreSQL);
+//! `MetadataStore` is all of them together, what a server holds. Times are unix seconds
+//! supplied by the caller, so services own the clock.
+
+mod audit;
+mod identity;
+mod registry;
+mod settings;
+mod trust;
+mod uploads;
+
+pub use audit::{AuditRecord, AuditStore};
+pub use identity::{IdentityStore, Principal, RoleAssignment, TokenScope};
+pub use registry::{
+    ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail,
+};
+pub use settings::SettingsStore;
+pub use trust::{NewTrustFile, TrustChange, TrustFile, TrustKeyRecord, TrustStore};
+pub use uploads::{UploadSession, UploadStore};
+
+/// Every aggregate of one database.
+pub trait MetadataStore:
+    RepositoryStore + UploadStore + IdentityStore + SettingsStore + TrustStore + AuditStore
+{
+}
+
+impl<T> MetadataStore for T where
+    T: RepositoryStore + UploadStore + IdentityStore + SettingsStore + TrustStore + AuditStore
+{
+}

@@ -1,0 +1,112 @@
+//! Repositories, blob links, manifests, tags and referrers: what the registry API serves.
+
+use async_trait::async_trait;
+
+use bytes::Bytes;
+
+use crate::metadata::AuditRecord;
+use crate::{Digest, StoreResult};
+
+/// A tag as the portal lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDetail {
+    pub tag: String,
+    pub digest: String,
+    pub media_type: String,
+    /// When the tag last moved (unix seconds).
+    pub pushed_at: i64,
+    /// Manifest bytes plus every blob it references, one level of child manifests deep
+    /// for an index (shared layers counted once per child, as a pull would fetch them).
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    /// Exactly the bytes the client sent: the digest covers them.
+    pub content: Bytes,
+    pub subject: Option<Digest>,
+    pub artifact_type: Option<String>,
+    /// The manifest's `annotations` object as JSON text, for the referrers API.
+    pub annotations: Option<String>,
+    pub created_at: i64,
+}
+
+/// A manifest to store, with the blobs and manifests it points at.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    pub record: ManifestRecord,
+    /// Blobs (config, layers) that must be linked to the repository.
+    pub blobs: Vec<Digest>,
+    /// Manifests (index children) that must exist in the repository.
+    pub manifests: Vec<Digest>,
+    /// Tag to point at it, if pushed by tag.
+    pub tag: Option<String>,
+    /// Who pushed it, committed with it (none for internal writes).
+    pub audit: Option<AuditRecord>,
+}
+
+/// Why a manifest could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestPutOutcome {
+    Stored,
+    MissingBlob(Digest),
+    MissingManifest(Digest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+/// Repositories, blob links, manifests, tags and referrers: what the registry API serves.
+#[async_trait]
+pub trait RepositoryStore: Send + Sync + 'static {
+    /// Repositories holding a manifest whose name contains `contains` ("" = all), after `last`.
+    async fn list_repositories(
+        &self,
+        contains: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
+    /// Every tag of `repository` with what the portal shows about it.
+    async fn tag_details(&self, repository: &str) -> StoreResult<Vec<TagDetail>>;
+    async fn repository_exists(&self, name: &str) -> StoreResult<bool>;
+    async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+    /// Size of `digest` if it is linked to `repository`.
+    async fn linked_blob(&self, repository: &str, digest: &Digest) -> StoreResult<Option<u64>>;
+    /// Size of `digest` if any repository holds it (for mounts and dedup).
+    async fn known_blob(&self, digest: &Digest) -> StoreResult<Option<u64>>;
+    /// Record the blob and link it to `repository` (creating the repository); idempotent.
+    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()>;
+    /// Remove the link; false if there was none. The audit record commits with it.
+    async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool>;
+    /// Store a manifest (and tag) in one transaction after checking its references.
+    async fn put_manifest(&self, repository: &str, manifest: &NewManifest)
+    -> StoreResult<ManifestPutOutcome>;
+    async fn get_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
+    async fn resolve_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<Digest>>;
+    /// Delete a manifest and every tag pointing at it; false if absent. The audit record
+    /// commits with the deletion (and is not written when nothing was deleted).
+    async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    /// Delete a repository: its manifests, tags and blob links (bytes stay until garbage
+    /// collection; trust data is separate). False if there was no such repository.
+    async fn delete_repository(&self, repository: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> StoreResult<Vec<ReferrerRecord>>;
+}

@@ -1,0 +1,195 @@
+//! `SqliteMetadataStore`: the embedded default. WAL mode so readers never wait for the
+//! writer; writes take the lock up front (`BEGIN IMMEDIATE`) so two writers queue on the
+//! busy timeout instead of failing on a lock upgrade. One module per aggregate trait.
+
+mod audit;
+mod identity;
+mod registry;
+mod settings;
+mod trust;
+mod uploads;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::metadata::{AuditRecord, ManifestRecord};
+use crate::{Digest, StoreError, StoreResult};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_registry.sql"),
+    include_str!("../../migrations/sqlite/0002_trust.sql"),
+    include_str!("../../migrations/sqlite/0003_access.sql"),
+];
+
+pub struct SqliteMetadataStore {
+    pool: SqlitePool,
+    cache: ReadCache,
+}
+
+/// Manifests this large are not kept in the read cache.
+const CACHE_MAX_MANIFEST: usize = 64 * 1024;
+/// Entries per map before the cache starts over.
+const CACHE_MAX_ENTRIES: usize = 4096;
+
+/// Tag and manifest lookups served from memory. SQLite means one server process owns the
+/// database, so this process sees every write. A write bumps `generation` under the lock
+/// after its commit; a reader only fills the cache if no write happened since it started
+/// its query, so a stale answer can never be cached after the write that replaced it.
+#[derive(Default)]
+struct ReadCache {
+    generation: std::sync::atomic::AtomicU64,
+    maps: std::sync::RwLock<CacheMaps>,
+}
+
+#[derive(Default)]
+struct CacheMaps {
+    tags: std::collections::HashMap<(String, String), Digest>,
+    manifests: std::collections::HashMap<(String, Digest), ManifestRecord>,
+}
+
+impl ReadCache {
+    fn start_read(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn tag(&self, repository: &str, tag: &str) -> Option<Digest> {
+        let maps = self.maps.read().ok()?;
+        maps.tags.get(&(repository.to_owned(), tag.to_owned())).cloned()
+    }
+
+    fn manifest(&self, repository: &str, digest: &Digest) -> Option<ManifestRecord> {
+        let maps = self.maps.read().ok()?;
+        maps.manifests
+            .get(&(repository.to_owned(), digest.clone()))
+            .cloned()
+    }
+
+    fn fill(&self, since: u64, f: impl FnOnce(&mut CacheMaps)) {
+        let Ok(mut maps) = self.maps.write() else { return };
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) != since {
+            return;
+        }
+        if maps.tags.len() >= CACHE_MAX_ENTRIES || maps.manifests.len() >= CACHE_MAX_ENTRIES {
+            *maps = CacheMaps::default();
+        }
+        f(&mut maps);
+    }
+
+    /// After a committed write: forget what it may have changed.
+    fn invalidate(&self, f: impl FnOnce(&mut CacheMaps)) {
+        match self.maps.write() {
+            Ok(mut maps) => {
+                self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                f(&mut maps);
+            }
+            Err(poisoned) => {
+                self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                *poisoned.into_inner() = CacheMaps::default();
+            }
+        }
+    }
+}
+
+fn digest_col(row: &SqliteRow, col: &str) -> StoreResult<Digest> {
+    let s: String = row.try_get(col)?;
+    Digest::parse(&s).map_err(|e| StoreError::Corrupt(format!("{col} {s:?}: {e}")))
+}
+
+fn opt_digest_col(row: &SqliteRow, col: &str) -> StoreResult<Option<Digest>> {
+    let s: Option<String> = row.try_get(col)?;
+    s.map(|s| Digest::parse(&s).map_err(|e| StoreError::Corrupt(format!("{col} {s:?}: {e}"))))
+        .transpose()
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl SqliteMetadataStore {
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let store = Self {
+            pool,
+            cache: ReadCache::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {applied} is newer than this wharf ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {}", i + 1)))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn ensure_repository(
+        tx: &mut Transaction<'static, Sqlite>,
+        name: &str,
+        now: i64,
+    ) -> StoreResult<i64> {
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut **tx)
+            .await?)
+    }
+}
+
+/// An audit record, inside the transaction of the change it describes.
+async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) -> StoreResult<()> {
+    sqlx::query("INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(a.at)
+        .bind(&a.actor)
+        .bind(&a.action)
+        .bind(&a.target)
+        .bind(&a.detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
