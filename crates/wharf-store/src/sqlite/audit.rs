@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::*;
+use super::{SqliteMetadataStore, insert_audit};
 use crate::StoreResult;
-use crate::metadata::*;
+use crate::metadata::{AuditRecord, AuditStore};
 
 #[async_trait]
 impl AuditStore for SqliteMetadataStore {

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::*;
+use super::{SqliteMetadataStore, insert_audit};
 use crate::StoreResult;
-use crate::metadata::*;
+use crate::metadata::{AuditRecord, SettingsStore};
 
 #[async_trait]
 impl SettingsStore for SqliteMetadataStore {

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::*;
+use super::{SqliteMetadataStore, to_i64};
 use crate::StoreResult;
-use crate::metadata::*;
+use crate::metadata::{UploadSession, UploadStore};
 
 #[async_trait]
 impl UploadStore for SqliteMetadataStore {
