@@ -20,7 +20,6 @@ pub mod wire;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use wharf_store::{FsBlobStore, SqliteMetadataStore, StoreError};
 
@@ -100,7 +99,7 @@ pub async fn run(
     auth::secrets::private_file(&db).map_err(|e| StartError::DataDir(db.display().to_string(), e))?;
     let meta = Arc::new(SqliteMetadataStore::open(&db).await?);
     let blob_store = Arc::new(FsBlobStore::open(data.join("storage"))?);
-    let revocations = Arc::new(auth::revocations::Revocations::default());
+    let revocations = Arc::new(auth::revocations::Revocations::new(meta.clone()));
     let identity = IdentityService::open(
         meta.clone(),
         kek.clone(),
@@ -119,12 +118,8 @@ pub async fn run(
     )
     .await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
-    let access = services::access::AccessService::new(
-        meta.clone(),
-        &config.auth.service,
-        revocations,
-        identity.token_lifetime(),
-    );
+    let access =
+        services::access::AccessService::new(meta.clone(), &config.auth.service, revocations.clone());
     let anonymous = services::anonymous_pull::AnonymousPull::open(meta.clone()).await?;
     let (state, router) = app::build(app::AppParts {
         blob_store,
@@ -138,19 +133,9 @@ pub async fn run(
         upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
         metrics_require_token: config.metrics.require_token,
     });
-    let sweeper = {
+    let sync = {
         let state = state.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                every.tick().await;
-                match state.uploads.sweep_stale().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(uploads = n, "removed idle uploads and their scratch space"),
-                    Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
-                }
-            }
-        })
+        tokio::spawn(async move { services::replica_sync::run(&state).await })
     };
     on_started(&Started {
         url: format!("https://{bound}"),
@@ -164,6 +149,6 @@ pub async fn run(
         config.limits.max_connections_per_address,
     );
     listener::serve(listener, tls.config, router, limits, shutdown).await;
-    sweeper.abort();
+    sync.abort();
     Ok(())
 }

@@ -345,6 +345,14 @@ impl From<TrustError> for WireError {
     }
 }
 
+/// A store failure a route met directly (portal sessions): logged, never shown.
+impl From<wharf_store::StoreError> for WireError {
+    fn from(e: wharf_store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Self::internal()
+    }
+}
+
 impl From<AnonymousPullError> for WireError {
     fn from(e: AnonymousPullError) -> Self {
         match e {

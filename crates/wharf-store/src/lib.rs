@@ -13,8 +13,10 @@ pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
-    AuditRecord, AuditStore, IdentityStore, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest,
-    NewTrustFile, Principal, ReferrerRecord, RepositoryStore, RoleAssignment, SettingsStore, TagDetail,
-    TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore,
+    AuditRecord, AuditStore, IdentityStore, LoginFailureStore, LoginFailures, ManifestPutOutcome,
+    ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord, PortalSessionStore,
+    Principal, ReferrerRecord, RepositoryStore, RevocationStore, RoleAssignment, SessionLimits,
+    SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustFile, TrustKeyRecord,
+    TrustStore, UploadSession, UploadStore,
 };
 pub use sqlite::SqliteMetadataStore;

@@ -1,20 +1,24 @@
 //! Failed-login throttling: after a few failures, a principal (and, with a higher
 //! threshold, a source address) is locked out for an exponentially growing time.
 //!
-//! Attempts in flight count as well as failures: a key with `free` failures left lets
-//! at most that many password checks run at once (one at a time once none are left), and
-//! further attempts wait for those to finish, then see the lockout they caused. So a
-//! burst of parallel wrong passwords costs exactly the checks a sequential one would —
-//! it can no longer race past the lockout while the slow hash runs.
+//! Failure counts and lockouts live in the metadata database, so every replica sees
+//! them: guessing through five replicas costs what guessing through one does, and a
+//! restart forgets nothing.
 //!
-//! Kept in memory: with SQLite one process serves the registry, so it sees every attempt;
-//! a restart forgets the counters (documented in README.md).
+//! Attempts in flight count as well as failures: a key with `free` failures left lets
+//! at most that many password checks run at once in this process (one at a time once
+//! none are left), and further attempts wait for those to finish, then see the lockout
+//! they caused. So a burst of parallel wrong passwords costs exactly the checks a
+//! sequential one would — it cannot race past the lockout while the slow hash runs. The
+//! in-flight count is per replica (it only lives for the length of a hash); across N
+//! replicas a burst can run at most N times that many checks before the shared lockout.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use wharf_store::{LoginFailures, MetadataStore, StoreError};
 
 use crate::clock::now;
 
@@ -24,39 +28,25 @@ pub const PRINCIPAL_FREE_FAILURES: u32 = 5;
 pub const ADDRESS_FREE_FAILURES: u32 = 20;
 /// Longest lockout, in seconds.
 pub const MAX_LOCK_SECONDS: i64 = 15 * 60;
-/// Entries kept; past it the oldest entries that hold no lockout are dropped first, so
-/// spraying fresh names cannot wipe real lockouts.
-const MAX_ENTRIES: usize = 100_000;
-/// How often a waiting attempt looks again even without a wake-up (a lock expiring
-/// wakes nobody).
+/// How often a waiting attempt looks again even without a wake-up (a lock expiring, or
+/// an attempt ending on another replica, wakes nobody here).
 const RECHECK: Duration = Duration::from_millis(500);
 
-#[derive(Default)]
 pub struct Throttle {
-    table: Mutex<Table>,
+    store: Arc<dyn MetadataStore>,
+    /// Password checks running now in this process, per key (absent = none).
+    in_flight: Mutex<HashMap<String, u32>>,
     /// Woken whenever an attempt ends.
     ended: Notify,
 }
 
-#[derive(Default)]
-struct Table {
-    entries: HashMap<String, Entry>,
-    /// Keys in the order they were created, for eviction.
-    order: VecDeque<String>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Entry {
-    failures: u32,
-    locked_until: i64,
-    in_flight: u32,
-}
-
-impl Entry {
-    /// Checks that may run at once: the failures left before a lockout, at least one.
-    fn room(&self, free: u32) -> u32 {
-        free.saturating_sub(self.failures).max(1)
-    }
+/// Why an attempt may not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleRefusal {
+    #[error("locked out for {0} more seconds")]
+    Locked(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// One password check under way for its keys. Report how it went; dropping it (also on
@@ -66,16 +56,35 @@ pub struct Attempt<'a> {
     keys: Vec<(String, u32)>,
 }
 
+/// Checks that may run at once for a key: the failures left before a lockout, at least one.
+fn room(failures: u32, free: u32) -> u32 {
+    free.saturating_sub(failures).max(1)
+}
+
+/// The lockout after `failures` failures of a key allowing `free`: none within the free
+/// ones, then 2, 4, 8 … seconds up to `MAX_LOCK_SECONDS`.
+fn lock_seconds(failures: u32, free: u32) -> Option<i64> {
+    (failures > free).then(|| (1i64 << (failures - free).min(20)).min(MAX_LOCK_SECONDS))
+}
+
 impl Throttle {
+    pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        Self {
+            store,
+            in_flight: Mutex::new(HashMap::new()),
+            ended: Notify::new(),
+        }
+    }
+
     /// Wait for a turn to check a password for `keys` (name, free failures), or the
     /// seconds left on a lockout of any of them.
-    pub async fn begin(&self, keys: &[(String, u32)]) -> Result<Attempt<'_>, i64> {
+    pub async fn begin(&self, keys: &[(String, u32)]) -> Result<Attempt<'_>, ThrottleRefusal> {
         loop {
             let ended = self.ended.notified();
             tokio::pin!(ended);
             // Registered before looking, so an attempt ending in between still wakes us.
             ended.as_mut().enable();
-            if self.try_begin(keys, now())? {
+            if self.try_begin(keys, now()).await? {
                 return Ok(Attempt {
                     throttle: self,
                     keys: keys.to_vec(),
@@ -85,111 +94,60 @@ impl Throttle {
         }
     }
 
-    /// `Err(seconds)` when locked; `Ok(true)` when the attempt may run now.
-    fn try_begin(&self, keys: &[(String, u32)], now: i64) -> Result<bool, i64> {
-        let Ok(mut table) = self.table.lock() else {
+    /// `Locked(seconds)` when locked; `Ok(true)` when the attempt may run now (it then
+    /// counts as in flight).
+    async fn try_begin(&self, keys: &[(String, u32)], now: i64) -> Result<bool, ThrottleRefusal> {
+        let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let stored = self.store.login_failures(&names).await?;
+        let of = |key: &str| stored.iter().find(|f| f.key == key);
+        let left = stored.iter().map(|f| f.locked_until - now).max().unwrap_or(0);
+        if left > 0 {
+            return Err(ThrottleRefusal::Locked(left));
+        }
+        let Ok(mut in_flight) = self.in_flight.lock() else {
             return Ok(true);
         };
-        let left = keys
-            .iter()
-            .filter_map(|(k, _)| table.entries.get(k))
-            .map(|e| e.locked_until - now)
-            .max()
-            .unwrap_or(0);
-        if left > 0 {
-            return Err(left);
-        }
-        let has_room = keys
-            .iter()
-            .all(|(k, free)| table.entries.get(k).is_none_or(|e| e.in_flight < e.room(*free)));
+        let has_room = keys.iter().all(|(k, free)| {
+            let failures = of(k).map_or(0, |f: &LoginFailures| f.failures);
+            in_flight.get(k).copied().unwrap_or(0) < room(failures, *free)
+        });
         if !has_room {
             return Ok(false);
         }
         for (k, _) in keys {
-            table.entry(k, now).in_flight += 1;
+            *in_flight.entry(k.clone()).or_default() += 1;
         }
         Ok(true)
-    }
-
-    #[cfg(test)]
-    fn failures(&self, key: &str) -> u32 {
-        self.table
-            .lock()
-            .map(|t| t.entries.get(key).map_or(0, |e| e.failures))
-            .unwrap_or(0)
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.table.lock().map(|t| t.entries.len()).unwrap_or(0)
-    }
-}
-
-impl Table {
-    fn entry(&mut self, key: &str, now: i64) -> &mut Entry {
-        if !self.entries.contains_key(key) {
-            if self.entries.len() >= MAX_ENTRIES {
-                self.evict(now);
-            }
-            self.order.push_back(key.to_owned());
-        }
-        self.entries.entry(key.to_owned()).or_default()
-    }
-
-    /// Drop the oldest entry that neither locks anyone out nor has a check running;
-    /// only when every entry does is the oldest dropped regardless.
-    fn evict(&mut self, now: i64) {
-        for _ in 0..self.order.len() {
-            let Some(key) = self.order.pop_front() else { return };
-            match self.entries.get(&key) {
-                Some(e) if e.locked_until > now || e.in_flight > 0 => self.order.push_back(key),
-                Some(_) => {
-                    self.entries.remove(&key);
-                    return;
-                }
-                None => {}
-            }
-        }
-        if let Some(key) = self.order.pop_front() {
-            self.entries.remove(&key);
-        }
     }
 }
 
 impl Attempt<'_> {
-    /// Count a failure for every key; each key past its free failures locks for
-    /// 2^(excess) seconds, capped.
-    pub fn failed(self, now: i64) {
-        if let Ok(mut table) = self.throttle.table.lock() {
-            for (k, free) in &self.keys {
-                let e = table.entry(k, now);
-                e.failures = e.failures.saturating_add(1);
-                if e.failures > *free {
-                    let excess = (e.failures - free).min(20);
-                    e.locked_until = now + (1i64 << excess).min(MAX_LOCK_SECONDS);
-                }
+    /// The password was wrong: count it for every key, locking those past their free
+    /// failures. The attempt ends (waiters wake) only after the lock is stored.
+    pub async fn failed(self, now: i64) -> Result<(), StoreError> {
+        for (key, free) in &self.keys {
+            let failures = self.throttle.store.add_login_failure(key, now).await?;
+            if let Some(secs) = lock_seconds(failures, *free) {
+                self.throttle.store.lock_login(key, now + secs).await?;
             }
         }
+        Ok(())
     }
 
-    /// A successful login clears the principal's counter (`key`), not the address's:
-    /// one good password must not reset a spray from the same address.
-    pub fn succeeded(self, key: &str) {
-        if let Ok(mut table) = self.throttle.table.lock()
-            && let Some(e) = table.entries.get_mut(key)
-        {
-            e.failures = 0;
-            e.locked_until = 0;
-        }
+    pub async fn succeeded(self, key: &str) -> Result<(), StoreError> {
+        self.throttle.store.clear_login_failures(key).await
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        if let Ok(mut table) = self.throttle.table.lock() {
+        if let Ok(mut in_flight) = self.throttle.in_flight.lock() {
             for (k, _) in &self.keys {
-                if let Some(e) = table.entries.get_mut(k) {
-                    e.in_flight = e.in_flight.saturating_sub(1);
+                if let Some(n) = in_flight.get_mut(k) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        in_flight.remove(k);
+                    }
                 }
             }
         }
@@ -199,50 +157,99 @@ impl Drop for Attempt<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    use wharf_store::SqliteMetadataStore;
 
     use super::*;
 
+    async fn throttle() -> (tempfile::TempDir, Arc<dyn MetadataStore>, Arc<Throttle>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn MetadataStore> =
+            Arc::new(SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap());
+        let t = Arc::new(Throttle::new(store.clone()));
+        (dir, store, t)
+    }
+
+    fn locked(r: Result<bool, ThrottleRefusal>) -> Option<i64> {
+        match r {
+            Err(ThrottleRefusal::Locked(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether an attempt may run at `at`; one that may is ended at once.
+    async fn may_begin(t: &Throttle, keys: &[(String, u32)], at: i64) -> bool {
+        let may = t.try_begin(keys, at).await.unwrap();
+        if may {
+            drop(Attempt {
+                throttle: t,
+                keys: keys.to_vec(),
+            });
+        }
+        may
+    }
+
+    async fn fail(t: &Throttle, keys: &[(String, u32)], at: i64) {
+        assert!(t.try_begin(keys, at).await.unwrap());
+        Attempt {
+            throttle: t,
+            keys: keys.to_vec(),
+        }
+        .failed(at)
+        .await
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn locks_after_free_failures_with_growing_delay() {
-        let t = Throttle::default();
+        let (_d, _s, t) = throttle().await;
         let keys = [("p:alice".to_owned(), 2)];
-        t.begin(&keys).await.unwrap().failed(100);
-        t.begin(&keys).await.unwrap().failed(100);
-        assert_eq!(t.try_begin(&keys, 100), Ok(true));
-        let t = Throttle::default();
         for _ in 0..3 {
-            assert!(t.try_begin(&keys, 100).unwrap());
-            Attempt {
-                throttle: &t,
-                keys: keys.to_vec(),
-            }
-            .failed(100);
+            fail(&t, &keys, 100).await;
         }
-        assert_eq!(t.try_begin(&keys, 100), Err(2));
-        assert!(t.try_begin(&keys, 102).unwrap());
+        assert_eq!(locked(t.try_begin(&keys, 100).await), Some(2));
+        fail(&t, &keys, 102).await;
+        assert_eq!(locked(t.try_begin(&keys, 102).await), Some(4));
+        assert!(may_begin(&t, &keys, 106).await);
+        assert!(t.try_begin(&keys, 106).await.unwrap());
         Attempt {
             throttle: &t,
             keys: keys.to_vec(),
         }
-        .failed(102);
-        assert_eq!(t.try_begin(&keys, 102), Err(4));
-        assert!(t.try_begin(&keys, 106).unwrap());
-        Attempt {
-            throttle: &t,
-            keys: keys.to_vec(),
+        .succeeded("p:alice")
+        .await
+        .unwrap();
+        assert!(may_begin(&t, &keys, 106).await);
+        for _ in 0..3 {
+            fail(&t, &keys, 200).await;
         }
-        .succeeded("p:alice");
-        assert_eq!(t.failures("p:alice"), 0);
-        assert_eq!(t.try_begin(&keys, 106), Ok(true));
+        assert_eq!(
+            locked(t.try_begin(&keys, 200).await),
+            Some(2),
+            "success did not reset the count"
+        );
+    }
+
+    /// The counters are the database's: a second replica (another `Throttle` on the same
+    /// store) sees the first one's lockout and adds to its count.
+    #[tokio::test]
+    async fn replicas_share_counts_and_lockouts() {
+        let (_d, store, a) = throttle().await;
+        let b = Throttle::new(store);
+        let keys = [("p:carol".to_owned(), 2)];
+        fail(&a, &keys, 100).await;
+        fail(&b, &keys, 100).await;
+        fail(&a, &keys, 100).await;
+        assert_eq!(locked(b.try_begin(&keys, 100).await), Some(2));
+        assert_eq!(locked(a.try_begin(&keys, 100).await), Some(2));
     }
 
     /// 60 parallel wrong passwords: the checks that run are exactly those a sequential
     /// client gets before the lockout (free failures + the one that locks).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn parallel_attempts_cannot_race_past_the_lockout() {
-        let t = Arc::new(Throttle::default());
+        let (_d, _s, t) = throttle().await;
         let checks = Arc::new(AtomicU32::new(0));
         let keys = vec![("p:bob".to_owned(), PRINCIPAL_FREE_FAILURES)];
         let mut tasks = Vec::new();
@@ -253,39 +260,29 @@ mod tests {
                 checks.fetch_add(1, Ordering::SeqCst);
                 // The slow hash.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                attempt.failed(now());
+                attempt.failed(now()).await.unwrap();
             }));
         }
         for task in tasks {
             task.await.unwrap();
         }
         assert_eq!(checks.load(Ordering::SeqCst), PRINCIPAL_FREE_FAILURES + 1);
-        assert!(t.try_begin(&keys, now()).is_err());
+        assert!(locked(t.try_begin(&keys, now()).await).is_some());
     }
 
-    #[test]
-    fn a_full_table_drops_old_unlocked_entries_not_lockouts() {
-        let t = Throttle::default();
-        let locked = [("p:victim".to_owned(), 0)];
-        assert!(t.try_begin(&locked, 100).unwrap());
-        Attempt {
-            throttle: &t,
-            keys: locked.to_vec(),
-        }
-        .failed(100);
-        for i in 0..MAX_ENTRIES + 10 {
-            let key = [(format!("p:spray{i}"), 5)];
-            assert!(t.try_begin(&key, 100).unwrap());
-            Attempt {
-                throttle: &t,
-                keys: key.to_vec(),
-            }
-            .failed(100);
-        }
-        assert!(t.len() <= MAX_ENTRIES);
-        assert_eq!(t.try_begin(&locked, 100), Err(2));
-        // The sprayed names evicted first were the oldest.
-        assert_eq!(t.failures("p:spray0"), 0);
-        assert_eq!(t.failures(&format!("p:spray{}", MAX_ENTRIES + 9)), 1);
+    #[tokio::test]
+    async fn pruning_forgets_old_failures_but_never_a_running_lockout() {
+        let (_d, store, t) = throttle().await;
+        let victim = [("p:victim".to_owned(), 0)];
+        let sprayed = [("p:spray".to_owned(), 5)];
+        fail(&t, &victim, 100).await;
+        fail(&t, &sprayed, 100).await;
+        // The victim's lock runs to 102; prune everything last touched before 101.
+        assert_eq!(store.prune_login_failures(101).await.unwrap(), 1);
+        assert_eq!(locked(t.try_begin(&victim, 100).await), Some(2));
+        assert_eq!(
+            store.login_failures(&["p:spray".to_owned()]).await.unwrap(),
+            vec![]
+        );
     }
 }

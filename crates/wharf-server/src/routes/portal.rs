@@ -136,10 +136,11 @@ async fn signed_in(
 ) -> Result<Ctx, Response> {
     let to_sign_in = || redirect("/portal/sign-in");
     let cookie = cookie(headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
-    let session = state
-        .portal_sessions
-        .resume(&cookie, now())
-        .ok_or_else(to_sign_in)?;
+    let session = match state.portal_sessions.resume(&cookie, now()).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Err(to_sign_in()),
+        Err(e) => return Err(error_page(None, WireError::from(e))),
+    };
     match state.identity.portal_viewer(&session.principal).await {
         Ok(Some((principal, grants, admin))) => Ok(Ctx {
             principal,
@@ -151,7 +152,9 @@ async fn signed_in(
         }),
         // Deleted since sign-in: the session ends with the principal.
         Ok(None) => {
-            state.portal_sessions.end(&cookie);
+            if let Err(e) = state.portal_sessions.end(&cookie).await {
+                return Err(error_page(None, WireError::from(e)));
+            }
             Err(to_sign_in())
         }
         Err(e) => Err(error_page(None, WireError::from(e))),
@@ -359,8 +362,12 @@ pub async fn sign_in(
         name: principal.name.clone(),
         created_at: principal.created_at,
     };
-    let Ok((cookie_value, _)) = state.portal_sessions.start(signed_in, now()) else {
-        return error_page(None, WireError::internal());
+    let cookie_value = match state.portal_sessions.start(signed_in, now()).await {
+        Ok((cookie, _)) => cookie,
+        Err(e) => {
+            tracing::error!(error = %e, "portal session not started");
+            return error_page(None, WireError::internal());
+        }
     };
     tracing::info!(principal = %principal.name, "portal sign-in");
     let r = with_cookie(
@@ -375,8 +382,10 @@ pub async fn sign_out(
     Extension(Admitted(_ctx)): Extension<Admitted>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
-        state.portal_sessions.end(&c);
+    if let Some(c) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.portal_sessions.end(&c).await
+    {
+        return error_page(None, WireError::from(e));
     }
     with_cookie(redirect("/portal/sign-in"), cookie_header(SESSION_COOKIE, "", 0))
 }

@@ -52,7 +52,7 @@ async fn world() -> World {
     let blob_store = Arc::new(wharf_store::FsBlobStore::open(dir.path().join("blobs")).unwrap());
     let kek = Arc::new(KeyEncryptionKey::from_base64(&format!("{}=", "A".repeat(43))).unwrap());
     let names = Arc::new(ServerNames::new(&[], "127.0.0.1:5000".parse().unwrap()));
-    let revocations = Arc::new(crate::auth::revocations::Revocations::default());
+    let revocations = Arc::new(crate::auth::revocations::Revocations::new(meta.clone()));
     let identity = IdentityService::open(
         meta.clone(),
         kek.clone(),
@@ -71,7 +71,7 @@ async fn world() -> World {
     let trust = TrustService::open(meta.clone(), kek, names.clone(), true)
         .await
         .unwrap();
-    let access = AccessService::new(meta.clone(), "wharf", revocations, 360);
+    let access = AccessService::new(meta.clone(), "wharf", revocations);
     let owner = Actor {
         name: "admin".into(),
         from: None,
@@ -159,6 +159,7 @@ impl World {
                 },
                 now(),
             )
+            .await
             .unwrap();
         (format!("__Host-wharf_session={cookie}"), session.csrf)
     }

@@ -162,7 +162,6 @@ pub struct AccessService {
     owner_changes: tokio::sync::Mutex<()>,
     /// Deleting a principal or changing its secret revokes its access tokens at once.
     revocations: Arc<Revocations>,
-    token_lifetime: i64,
 }
 
 fn secret() -> AccessResult<String> {
@@ -218,18 +217,10 @@ pub fn parse_token_scope(spec: &str) -> AccessResult<Vec<TokenScope>> {
 }
 
 impl AccessService {
-    /// `token_lifetime`: the longest an access token lives (TTL + clock skew), to know
-    /// how long a revocation matters.
-    pub fn new(
-        meta: Arc<dyn MetadataStore>,
-        admin_account: &str,
-        revocations: Arc<Revocations>,
-        token_lifetime: i64,
-    ) -> Self {
+    pub fn new(meta: Arc<dyn MetadataStore>, admin_account: &str, revocations: Arc<Revocations>) -> Self {
         Self {
             meta,
             revocations,
-            token_lifetime,
             admin_account: admin_account.to_owned(),
             owner_changes: tokio::sync::Mutex::new(()),
         }
@@ -317,8 +308,7 @@ impl AccessService {
                 name: name.to_owned(),
             });
         }
-        self.revocations
-            .revoke(name, crate::clock::now_ms(), self.token_lifetime);
+        self.revocations.revoke(name, crate::clock::now_ms()).await?;
         Ok(())
     }
 
@@ -340,8 +330,7 @@ impl AccessService {
         let t = now();
         let record = audit_record(actor, "user.reset-password", name, "", t);
         self.meta.set_principal_secret(p.id, Some(&hash), &record).await?;
-        self.revocations
-            .revoke(name, crate::clock::now_ms(), self.token_lifetime);
+        self.revocations.revoke(name, crate::clock::now_ms()).await?;
         Ok((PrincipalView::from(&p), generated.then_some(password)))
     }
 
@@ -369,8 +358,7 @@ impl AccessService {
         let t = now();
         let record = audit_record(actor, "sp.reset-secret", name, "", t);
         self.meta.set_principal_secret(p.id, Some(&hash), &record).await?;
-        self.revocations
-            .revoke(name, crate::clock::now_ms(), self.token_lifetime);
+        self.revocations.revoke(name, crate::clock::now_ms()).await?;
         Ok((PrincipalView::from(&p), secret))
     }
 
@@ -421,8 +409,7 @@ impl AccessService {
         match self.meta.find_principal(&name).await? {
             Some(p) if p.kind == KIND_ADMIN_ACCOUNT => {
                 self.meta.set_principal_secret(p.id, None, &record).await?;
-                self.revocations
-                    .revoke(&name, crate::clock::now_ms(), self.token_lifetime);
+                self.revocations.revoke(&name, crate::clock::now_ms()).await?;
             }
             // Nothing to disable; the request is still recorded.
             _ => self.meta.add_audit(&record).await?,

@@ -33,19 +33,32 @@ pub struct AnonymousPull {
     scopes: RwLock<Vec<Scope>>,
 }
 
+async fn stored_scopes(meta: &dyn MetadataStore) -> Result<Vec<Scope>, StoreError> {
+    let stored = meta.get_setting(ANONYMOUS_PULL_SETTING).await?;
+    Ok(stored
+        .and_then(|raw| serde_json::from_slice::<Vec<String>>(&raw).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| Scope::parse(s))
+        .collect())
+}
+
 impl AnonymousPull {
     pub async fn open(meta: Arc<dyn MetadataStore>) -> Result<Self, StoreError> {
-        let stored = meta.get_setting(ANONYMOUS_PULL_SETTING).await?;
-        let scopes = stored
-            .and_then(|raw| serde_json::from_slice::<Vec<String>>(&raw).ok())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| Scope::parse(s))
-            .collect();
+        let scopes = stored_scopes(meta.as_ref()).await?;
         Ok(Self {
             meta,
             scopes: RwLock::new(scopes),
         })
+    }
+
+    /// Take up the stored scopes (another replica may have changed them).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let scopes = stored_scopes(self.meta.as_ref()).await?;
+        if let Ok(mut current) = self.scopes.write() {
+            *current = scopes;
+        }
+        Ok(())
     }
 
     /// The scopes open to anonymous pull, as `registry` / `repository:…` strings.

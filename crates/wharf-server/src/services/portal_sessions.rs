@@ -1,24 +1,31 @@
 //! Web portal sign-in sessions: a random 256-bit id in a cookie, only its SHA-256 kept
-//! here, with a CSRF token per session. Sessions live in this process's memory (like
-//! the login throttle): one SQLite process serves every request, and a restart simply
-//! signs everyone out. What a session may do is not stored here — the portal asks the
-//! access policy on every page, so role changes apply at the next page load.
+//! (in the metadata database, so a session made on one replica works on every other and
+//! a restart signs nobody out), with a CSRF token per session. What a session may do is
+//! not stored — the portal asks the access policy on every page, so role changes apply at
+//! the next page load.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
+use wharf_store::{MetadataStore, PortalSessionRecord, SessionLimits, StoreError};
 
-use crate::auth::secrets::SecretError;
 use crate::auth::secrets::random_token;
 
 /// Signed out after this long without a page load.
 pub const IDLE_SECONDS: i64 = 30 * 60;
 /// Signed out after this long whatever happens.
 pub const ABSOLUTE_SECONDS: i64 = 12 * 60 * 60;
-/// Bound on live sessions; past it the oldest are dropped (memory stays bounded even if
-/// someone signs in in a loop).
-const MAX_SESSIONS: usize = 10_000;
+
+const LIMITS: SessionLimits = SessionLimits {
+    idle_seconds: IDLE_SECONDS,
+    absolute_seconds: ABSOLUTE_SECONDS,
+    // Enough for every browser a person uses; bounded so that signing in in a loop
+    // cannot grow the table without end.
+    per_principal: 32,
+    // A page load rewrites the row at most once a minute: the idle limit is 30 minutes,
+    // so this costs at most a minute of idle time.
+    touch_seconds: 60,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalSession {
@@ -36,19 +43,20 @@ pub struct SignedIn {
     pub created_at: i64,
 }
 
-struct Entry {
-    session: PortalSession,
-    created_at: i64,
-    last_seen: i64,
+#[derive(Debug, thiserror::Error)]
+pub enum PortalSessionError {
+    #[error("no randomness for a session id: {0}")]
+    Random(#[from] crate::auth::secrets::SecretError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-#[derive(Default)]
 pub struct PortalSessions {
-    live: Mutex<HashMap<[u8; 32], Entry>>,
+    store: Arc<dyn MetadataStore>,
 }
 
-fn key(cookie: &str) -> [u8; 32] {
-    Sha256::digest(cookie.as_bytes()).into()
+fn key(cookie: &str) -> Vec<u8> {
+    Sha256::digest(cookie.as_bytes()).to_vec()
 }
 
 /// Constant-time comparison of a presented token with the expected one.
@@ -57,108 +65,146 @@ pub fn tokens_match(expected: &str, presented: &str) -> bool {
 }
 
 impl PortalSessions {
+    pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        Self { store }
+    }
+
     /// Start a session; returns the cookie value (shown to the browser only).
-    pub fn start(&self, principal: SignedIn, now: i64) -> Result<(String, PortalSession), SecretError> {
+    pub async fn start(
+        &self,
+        principal: SignedIn,
+        now: i64,
+    ) -> Result<(String, PortalSession), PortalSessionError> {
         let cookie = random_token()?;
         let session = PortalSession {
             principal,
             csrf: random_token()?,
         };
-        if let Ok(mut live) = self.live.lock() {
-            if live.len() >= MAX_SESSIONS {
-                live.retain(|_, e| alive(e, now));
-            }
-            if live.len() >= MAX_SESSIONS
-                && let Some(oldest) = live.iter().min_by_key(|(_, e)| e.created_at).map(|(k, _)| *k)
-            {
-                live.remove(&oldest);
-            }
-            live.insert(
-                key(&cookie),
-                Entry {
-                    session: session.clone(),
-                    created_at: now,
-                    last_seen: now,
-                },
-            );
-        }
+        let record = PortalSessionRecord {
+            key_hash: key(&cookie),
+            principal_id: session.principal.id,
+            principal_name: session.principal.name.clone(),
+            principal_created_at: session.principal.created_at,
+            csrf: session.csrf.clone(),
+            created_at: now,
+            last_seen: now,
+        };
+        self.store.create_portal_session(&record, LIMITS).await?;
         Ok((cookie, session))
     }
 
     /// The live session a cookie names, marking it used.
-    pub fn resume(&self, cookie: &str, now: i64) -> Option<PortalSession> {
-        let mut live = self.live.lock().ok()?;
-        let k = key(cookie);
-        let entry = live.get_mut(&k)?;
-        if !alive(entry, now) {
-            live.remove(&k);
-            return None;
-        }
-        entry.last_seen = now;
-        Some(entry.session.clone())
+    pub async fn resume(&self, cookie: &str, now: i64) -> Result<Option<PortalSession>, StoreError> {
+        let record = self
+            .store
+            .resume_portal_session(&key(cookie), now, LIMITS)
+            .await?;
+        Ok(record.map(|r| PortalSession {
+            principal: SignedIn {
+                id: r.principal_id,
+                name: r.principal_name,
+                created_at: r.principal_created_at,
+            },
+            csrf: r.csrf,
+        }))
     }
 
-    /// Sign out: the cookie stops working at once.
-    pub fn end(&self, cookie: &str) {
-        if let Ok(mut live) = self.live.lock() {
-            live.remove(&key(cookie));
-        }
+    /// Sign out: the cookie stops working at once, on every replica.
+    pub async fn end(&self, cookie: &str) -> Result<(), StoreError> {
+        self.store.end_portal_session(&key(cookie)).await?;
+        Ok(())
     }
-}
-
-fn alive(e: &Entry, now: i64) -> bool {
-    now - e.last_seen < IDLE_SECONDS && now - e.created_at < ABSOLUTE_SECONDS
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wharf_store::{AuditRecord, IdentityStore, SqliteMetadataStore};
 
-    fn who(id: i64) -> SignedIn {
-        SignedIn {
-            id,
-            name: format!("user{id}"),
-            created_at: 1,
+    async fn sessions() -> (tempfile::TempDir, PortalSessions, Vec<SignedIn>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap());
+        let mut who = Vec::new();
+        for name in ["ann", "bob"] {
+            let audit = AuditRecord {
+                at: 1,
+                actor: "test".into(),
+                action: "principal.create".into(),
+                target: name.into(),
+                detail: String::new(),
+            };
+            let p = store
+                .create_principal(name, "user", None, None, 1, &audit)
+                .await
+                .unwrap();
+            who.push(SignedIn {
+                id: p.id,
+                name: p.name,
+                created_at: p.created_at,
+            });
         }
+        (dir, PortalSessions::new(store), who)
     }
 
-    #[test]
-    fn start_resume_end() {
-        let s = PortalSessions::default();
-        let (cookie, session) = s.start(who(7), 1000).unwrap();
-        assert_eq!(s.resume(&cookie, 1001), Some(session.clone()));
-        assert_eq!(s.resume("not-a-session", 1001), None);
-        s.end(&cookie);
-        assert_eq!(s.resume(&cookie, 1002), None);
+    #[tokio::test]
+    async fn start_resume_end() {
+        let (_d, s, who) = sessions().await;
+        let (cookie, session) = s.start(who[0].clone(), 1000).await.unwrap();
+        assert_eq!(s.resume(&cookie, 1001).await.unwrap(), Some(session.clone()));
+        assert_eq!(s.resume("not-a-session", 1001).await.unwrap(), None);
+        s.end(&cookie).await.unwrap();
+        assert_eq!(s.resume(&cookie, 1002).await.unwrap(), None);
     }
 
-    #[test]
-    fn idle_and_absolute_expiry() {
-        let s = PortalSessions::default();
-        let (idle, _) = s.start(who(1), 0).unwrap();
-        assert!(s.resume(&idle, IDLE_SECONDS - 1).is_some());
+    #[tokio::test]
+    async fn idle_and_absolute_expiry() {
+        let (_d, s, who) = sessions().await;
+        let (idle, _) = s.start(who[0].clone(), 0).await.unwrap();
+        assert!(s.resume(&idle, IDLE_SECONDS - 1).await.unwrap().is_some());
         assert!(
-            s.resume(&idle, 2 * IDLE_SECONDS).is_none(),
+            s.resume(&idle, 2 * IDLE_SECONDS).await.unwrap().is_none(),
             "idle session survived"
         );
 
-        let (busy, _) = s.start(who(2), 0).unwrap();
+        let (busy, _) = s.start(who[1].clone(), 0).await.unwrap();
         let mut t = 0;
         while t + IDLE_SECONDS / 2 < ABSOLUTE_SECONDS {
             t += IDLE_SECONDS / 2;
-            assert!(s.resume(&busy, t).is_some());
+            assert!(s.resume(&busy, t).await.unwrap().is_some());
         }
         assert!(
-            s.resume(&busy, ABSOLUTE_SECONDS).is_none(),
+            s.resume(&busy, ABSOLUTE_SECONDS).await.unwrap().is_none(),
             "session outlived its absolute limit"
         );
     }
 
-    #[test]
-    fn csrf_tokens_are_random_and_compared_exactly() {
-        let s = PortalSessions::default();
-        let (_, a) = s.start(who(1), 0).unwrap();
-        let (_, b) = s.start(who(1), 0).unwrap();
+    #[tokio::test]
+    async fn a_principal_holds_a_bounded_number_of_sessions_oldest_go_first() {
+        let (_d, s, who) = sessions().await;
+        let mut cookies = Vec::new();
+        for i in 0..=i64::from(LIMITS.per_principal) {
+            cookies.push(s.start(who[0].clone(), 100 + i).await.unwrap().0);
+        }
+        let other = s.start(who[1].clone(), 100).await.unwrap().0;
+        let now = 100 + i64::from(LIMITS.per_principal) + 1;
+        assert!(
+            s.resume(&cookies[0], now).await.unwrap().is_none(),
+            "the oldest session outlived the limit"
+        );
+        for c in &cookies[1..] {
+            assert!(s.resume(c, now).await.unwrap().is_some());
+        }
+        assert!(
+            s.resume(&other, now).await.unwrap().is_some(),
+            "another principal's session was dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn csrf_tokens_are_random_and_compared_exactly() {
+        let (_d, s, who) = sessions().await;
+        let (_, a) = s.start(who[0].clone(), 0).await.unwrap();
+        let (_, b) = s.start(who[0].clone(), 0).await.unwrap();
         assert_ne!(a.csrf, b.csrf);
         assert!(tokens_match(&a.csrf, &a.csrf));
         assert!(!tokens_match(&a.csrf, &b.csrf));

@@ -2,8 +2,7 @@
 //! cross-repository mounts. A blob becomes visible only after its digest was verified,
 //! its bytes are durable, and the repository link is committed.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -22,20 +21,59 @@ pub struct UploadService {
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetadataStore>,
     idle_timeout: i64,
-    /// Uploads with a request writing to them right now (one writer per session).
-    busy: Mutex<HashSet<String>>,
 }
 
-/// Releases a session's writer slot when the request ends, however it ends.
-struct WriterSlot<'a> {
-    busy: &'a Mutex<HashSet<String>>,
+/// A request's writer lease on an upload session (stored in the metadata database, so
+/// it holds across replicas: two requests writing one session's scratch space at once
+/// could leave bytes there other than the ones hashed). Renewed while the request
+/// writes; given back when the request ends, however it ends (an abandoned one expires).
+struct WriterLease {
+    meta: Arc<dyn MetadataStore>,
     id: String,
+    writer: String,
+    renewed_at: i64,
 }
 
-impl Drop for WriterSlot<'_> {
+/// A lease lasts this long unless renewed…
+const LEASE_SECONDS: i64 = 30;
+/// …which a writer does before writing once this much of it has passed.
+const LEASE_RENEW_SECONDS: i64 = 10;
+
+impl WriterLease {
+    /// Renew before writing if due; an error when another request took the session over
+    /// (only possible after this one stalled past the lease).
+    async fn keep(&mut self) -> RegistryResult<()> {
+        let t = now();
+        if t - self.renewed_at < LEASE_RENEW_SECONDS {
+            return Ok(());
+        }
+        if !self
+            .meta
+            .claim_upload(&self.id, &self.writer, t + LEASE_SECONDS, t)
+            .await?
+        {
+            return Err(RegistryError::UploadInvalid(
+                "another request took over this upload while this one stalled".into(),
+            ));
+        }
+        self.renewed_at = t;
+        Ok(())
+    }
+}
+
+impl Drop for WriterLease {
     fn drop(&mut self) {
-        if let Ok(mut b) = self.busy.lock() {
-            b.remove(&self.id);
+        let (meta, id, writer) = (
+            self.meta.clone(),
+            std::mem::take(&mut self.id),
+            std::mem::take(&mut self.writer),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = meta.release_upload(&id, &writer).await {
+                    tracing::warn!(upload = %id, error = %e, "upload lease not released; it expires");
+                }
+            });
         }
     }
 }
@@ -91,7 +129,6 @@ impl UploadService {
             blobs,
             meta,
             idle_timeout: i64::try_from(idle_timeout_seconds).unwrap_or(i64::MAX),
-            busy: Mutex::new(HashSet::new()),
         }
     }
 
@@ -128,19 +165,21 @@ impl UploadService {
         Ok(session)
     }
 
-    fn claim(&self, id: &str) -> RegistryResult<WriterSlot<'_>> {
-        let mut busy = self
-            .busy
-            .lock()
-            .map_err(|_| RegistryError::UploadInvalid("upload lock poisoned".into()))?;
-        if !busy.insert(id.to_owned()) {
+    /// The writer lease of session `id`, on whichever replica the other writer runs.
+    async fn claim(&self, id: &str) -> RegistryResult<WriterLease> {
+        let writer =
+            hex::encode(random_bytes::<16>().map_err(|e| RegistryError::Unsupported(e.to_string()))?);
+        let t = now();
+        if !self.meta.claim_upload(id, &writer, t + LEASE_SECONDS, t).await? {
             return Err(RegistryError::UploadInvalid(
                 "another request is writing to this upload".into(),
             ));
         }
-        Ok(WriterSlot {
-            busy: &self.busy,
+        Ok(WriterLease {
+            meta: self.meta.clone(),
             id: id.to_owned(),
+            writer,
+            renewed_at: t,
         })
     }
 
@@ -157,9 +196,10 @@ impl UploadService {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let _slot = self.claim(id)?;
         let session = self.status(repository, id).await?;
-        self.append_claimed(session, range, body, Keep::Bytes).await
+        let mut lease = self.claim(id).await?;
+        self.append_claimed(session, range, body, Keep::Bytes, &mut lease)
+            .await
     }
 
     async fn append_claimed<S, E>(
@@ -168,6 +208,7 @@ impl UploadService {
         range: Option<ChunkRange>,
         mut body: S,
         keep: Keep,
+        lease: &mut WriterLease,
     ) -> RegistryResult<UploadSession>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
@@ -216,6 +257,7 @@ impl UploadService {
                     let chunk = std::mem::replace(&mut pending, next).freeze();
                     hasher.update(&chunk);
                     written += chunk.len() as u64;
+                    lease.keep().await?;
                     writer.write(chunk).await?;
                 }
             }
@@ -224,6 +266,7 @@ impl UploadService {
             let chunk = pending.split().freeze();
             hasher.update(&chunk);
             written += chunk.len() as u64;
+            lease.keep().await?;
             writer.write(chunk).await?;
         }
         writer.finish().await?;
@@ -262,8 +305,8 @@ impl UploadService {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let _slot = self.claim(id)?;
         let session = self.status(repository, id).await?;
+        let mut lease = self.claim(id).await?;
         // Content the store already holds need not be written again, only verified: the
         // last request's bytes are hashed and dropped (a 1 GiB re-upload otherwise writes
         // 1 GiB to delete it at once).
@@ -272,7 +315,9 @@ impl UploadService {
         } else {
             Keep::Bytes
         };
-        let session = self.append_claimed(session, range, body, keep).await?;
+        let session = self
+            .append_claimed(session, range, body, keep, &mut lease)
+            .await?;
         let actual = ResumableSha256::restore(&session.hash_state)?.finish();
         if &actual != expected {
             self.discard(id).await?;
@@ -319,8 +364,8 @@ impl UploadService {
     }
 
     pub async fn cancel(&self, repository: &str, id: &str) -> RegistryResult<()> {
-        let _slot = self.claim(id)?;
         self.status(repository, id).await?;
+        let _lease = self.claim(id).await?;
         self.discard(id).await
     }
 
@@ -656,5 +701,55 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(size, 5);
+    }
+
+    /// Two replicas (two services on one database and one blob store): while a request
+    /// on one writes to a session, a request on the other is refused and changes nothing;
+    /// once the first ends, the second may go on from the acknowledged offset.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_writer_per_session_across_replicas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, meta) = service(dir.path(), 3600).await;
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(dir.path().join("s")).unwrap());
+        let two = Arc::new(UploadService::new(blobs, meta, 3600));
+        let one = Arc::new(one);
+        let s = one.start("r").await.unwrap();
+
+        // A body that delivers one frame, then waits for the test to let it finish.
+        let (more, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        more.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
+        let stalled = tokio::spawn({
+            let (one, id) = (one.clone(), s.id.clone());
+            async move {
+                let body =
+                    futures_util::stream::unfold(
+                        rx,
+                        |mut rx| async move { rx.recv().await.map(|f| (f, rx)) },
+                    );
+                one.append("r", &id, None, Box::pin(body)).await
+            }
+        });
+        // The channel holds one frame: this send completes once the writer has taken the
+        // first, i.e. after it claimed the session.
+        more.send(Ok(Bytes::from_static(b"d"))).await.unwrap();
+        let refused = two.append("r", &s.id, None, body(&[b"xyz"])).await.unwrap_err();
+        assert_eq!(refused.to_string(), "another request is writing to this upload");
+        drop(more);
+        assert_eq!(stalled.await.unwrap().unwrap().offset, 4);
+        // The lease is given back asynchronously when the request ends.
+        let mut appended = None;
+        for _ in 0..100 {
+            if let Ok(session) = two.append("r", &s.id, None, body(&[b"ef"])).await {
+                appended = Some(session.offset);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(appended, Some(6));
+        let size = two
+            .complete("r", &s.id, &Digest::of(b"abcdef"), None, body(&[]))
+            .await
+            .unwrap();
+        assert_eq!(size, 6);
     }
 }

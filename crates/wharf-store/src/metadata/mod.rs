@@ -5,27 +5,49 @@
 
 mod audit;
 mod identity;
+mod login_failures;
+mod portal_sessions;
 mod registry;
+mod revocations;
 mod settings;
 mod trust;
 mod uploads;
 
 pub use audit::{AuditRecord, AuditStore};
 pub use identity::{IdentityStore, Principal, RoleAssignment, TokenScope};
+pub use login_failures::{LoginFailureStore, LoginFailures};
+pub use portal_sessions::{PortalSessionRecord, PortalSessionStore, SessionLimits};
 pub use registry::{
     ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail,
 };
+pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;
 pub use trust::{NewTrustFile, TrustChange, TrustFile, TrustKeyRecord, TrustStore};
 pub use uploads::{UploadSession, UploadStore};
 
 /// Every aggregate of one database.
 pub trait MetadataStore:
-    RepositoryStore + UploadStore + IdentityStore + SettingsStore + TrustStore + AuditStore
+    RepositoryStore
+    + UploadStore
+    + IdentityStore
+    + SettingsStore
+    + TrustStore
+    + AuditStore
+    + PortalSessionStore
+    + LoginFailureStore
+    + RevocationStore
 {
 }
 
 impl<T> MetadataStore for T where
-    T: RepositoryStore + UploadStore + IdentityStore + SettingsStore + TrustStore + AuditStore
+    T: RepositoryStore
+        + UploadStore
+        + IdentityStore
+        + SettingsStore
+        + TrustStore
+        + AuditStore
+        + PortalSessionStore
+        + LoginFailureStore
+        + RevocationStore
 {
 }

@@ -33,4 +33,11 @@ pub trait UploadStore: Send + Sync + 'static {
     async fn delete_upload(&self, id: &str) -> StoreResult<bool>;
     /// Sessions idle since before `before`, for expiry.
     async fn stale_uploads(&self, before: i64) -> StoreResult<Vec<String>>;
+    /// Take or renew the writer lease of upload `id` for `writer` until `until`: false
+    /// while another writer holds an unexpired lease (or the session is gone). Two
+    /// replicas writing one session's scratch space at once could store bytes other
+    /// than the ones hashed; the lease makes them take turns.
+    async fn claim_upload(&self, id: &str, writer: &str, until: i64, now: i64) -> StoreResult<bool>;
+    /// Give the lease back, if `writer` still holds it.
+    async fn release_upload(&self, id: &str, writer: &str) -> StoreResult<()>;
 }

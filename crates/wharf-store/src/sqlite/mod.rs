@@ -4,7 +4,10 @@
 
 mod audit;
 mod identity;
+mod login_failures;
+mod portal_sessions;
 mod registry;
+mod revocations;
 mod settings;
 mod trust;
 mod uploads;
@@ -26,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_registry.sql"),
     include_str!("../../migrations/sqlite/0002_trust.sql"),
     include_str!("../../migrations/sqlite/0003_access.sql"),
+    include_str!("../../migrations/sqlite/0004_shared_state.sql"),
 ];
 
 pub struct SqliteMetadataStore {

@@ -11,7 +11,7 @@ use wharf_store::{AuditRecord, Principal, StoreError};
 use super::{IdentityError, IdentityService};
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::secrets::{random_bytes, random_token, write_private_file};
-use crate::auth::throttle::{ADDRESS_FREE_FAILURES, PRINCIPAL_FREE_FAILURES};
+use crate::auth::throttle::{ADDRESS_FREE_FAILURES, PRINCIPAL_FREE_FAILURES, ThrottleRefusal};
 use crate::auth::{Role, Scope};
 use crate::clock::now;
 
@@ -93,7 +93,10 @@ impl IdentityService {
             .throttle
             .begin(&keys)
             .await
-            .map_err(IdentityError::LockedOut)?;
+            .map_err(|refusal| match refusal {
+                ThrottleRefusal::Locked(seconds) => IdentityError::LockedOut(seconds),
+                ThrottleRefusal::Store(e) => IdentityError::Store(e),
+            })?;
         let principal = self.meta.find_principal(name).await?;
         let hash = principal.as_ref().and_then(|p| p.password_hash.clone());
         // Argon2 verification compares in constant time; a missing principal or a
@@ -101,10 +104,10 @@ impl IdentityService {
         self.password_checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !verify_password(password.to_owned(), hash).await {
-            attempt.failed(now());
+            attempt.failed(now()).await?;
             return Err(IdentityError::InvalidCredentials);
         }
-        attempt.succeeded(&principal_key);
+        attempt.succeeded(&principal_key).await?;
         principal.ok_or(IdentityError::InvalidCredentials)
     }
 

@@ -12,7 +12,7 @@ mod verified_tokens;
 
 use std::sync::Arc;
 
-use wharf_store::MetadataStore;
+use wharf_store::{MetadataStore, StoreError};
 
 use crate::auth::AccessPolicy;
 use crate::auth::revocations::Revocations;
@@ -74,7 +74,7 @@ impl IdentityService {
         }
         let keys = load_signing_keys(meta.as_ref(), &kek).await?;
         Ok(Self {
-            meta,
+            meta: meta.clone(),
             kek,
             keys: std::sync::RwLock::new(Arc::new(keys)),
             rotation: tokio::sync::Mutex::new(()),
@@ -83,7 +83,7 @@ impl IdentityService {
             ttl: i64::try_from(ttl_seconds).unwrap_or(300),
             clock_skew: i64::try_from(clock_skew_seconds).unwrap_or(300),
             names,
-            throttle: Throttle::default(),
+            throttle: Throttle::new(meta.clone()),
             revocations,
             password_checks: std::sync::atomic::AtomicU64::new(0),
         })
@@ -97,6 +97,16 @@ impl IdentityService {
     /// A revocation must last that long to outlive every token it covers.
     pub fn token_lifetime(&self) -> i64 {
         self.ttl + self.clock_skew
+    }
+
+    /// Take up token revocations stored by any replica since the last call.
+    pub async fn sync_revocations(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.revocations.sync(now_ms, self.token_lifetime()).await
+    }
+
+    /// Forget failed-login counters last touched before `before` that hold no lockout.
+    pub async fn prune_login_failures(&self, before: i64) -> Result<u64, StoreError> {
+        self.meta.prune_login_failures(before).await
     }
 
     /// How many password or secret checks logins have run since start.

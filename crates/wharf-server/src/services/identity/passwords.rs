@@ -30,7 +30,8 @@ impl IdentityService {
             .await?;
         // Tokens issued up to now, including the caller's own, stop working.
         self.revocations
-            .revoke(&principal.name, crate::clock::now_ms(), self.token_lifetime());
+            .revoke(&principal.name, crate::clock::now_ms())
+            .await?;
         Ok(())
     }
 }

@@ -31,6 +31,9 @@ pub(super) struct SigningKeys {
     pub(super) keys: TokenKeySet,
     current_created_at: Option<i64>,
     previous_created_at: Option<i64>,
+    /// The current key as stored (sealed): a replica compares it with the database to
+    /// learn that another replica rotated.
+    current_sealed: Vec<u8>,
     /// Belongs to this set and is dropped with it, so after a rotation no token is
     /// answered from memory on the word of a set that is no longer in force: a token whose
     /// key has been retired cannot outlive it in the cache, even if its verification was
@@ -128,6 +131,7 @@ pub(super) async fn load_signing_keys(
     let previous = stored_key(meta, kek, PREVIOUS_KEY_SETTING, PREVIOUS_KEY_CREATED_SETTING).await?;
     Ok(SigningKeys {
         current_created_at: current.created_at,
+        current_sealed: current.sealed,
         previous_created_at: previous.as_ref().and_then(|p| p.created_at),
         keys: TokenKeySet {
             current: current.signer,
@@ -150,6 +154,27 @@ impl IdentityService {
     /// The current and previous signing key ids and creation times.
     pub fn signing_keys_view(&self) -> SigningKeysView {
         self.signing_keys().view()
+    }
+
+    /// Take up a rotation another replica made: when the stored current key is not the
+    /// one in use here, load the stored set. Returns whether it changed.
+    pub async fn reload_signing_keys(&self) -> Result<bool, IdentityError> {
+        let stored = self.meta.get_setting(CURRENT_KEY_SETTING).await?;
+        if stored.as_deref() == Some(self.signing_keys().current_sealed.as_slice()) {
+            return Ok(false);
+        }
+        // Not while this replica rotates: it installs its own new set when done.
+        let _one_at_a_time = self.rotation.lock().await;
+        let keys = Arc::new(load_signing_keys(self.meta.as_ref(), &self.kek).await?);
+        if keys.current_sealed == self.signing_keys().current_sealed {
+            return Ok(false);
+        }
+        tracing::info!(key_id = %keys.keys.current.key_id(), "took up a signing key rotated on another replica");
+        match self.keys.write() {
+            Ok(mut k) => *k = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+        Ok(true)
     }
 
     /// Make a new signing key current; the current one becomes the previous one (its
@@ -208,6 +233,7 @@ impl IdentityService {
             },
             current_created_at: Some(t),
             previous_created_at: current.created_at,
+            current_sealed: new_sealed,
             verified: VerifiedTokens::default(),
         });
         let view = keys.view();
@@ -252,7 +278,7 @@ mod tests {
             300,
             30,
             Arc::new(crate::server_names::ServerNames::from_hosts::<&str>(&[])),
-            Arc::default(),
+            Arc::new(crate::auth::revocations::Revocations::new(meta.clone())),
         )
         .await
         .unwrap()
@@ -269,6 +295,47 @@ mod tests {
         let header = B64URL.decode(token.split('.').next().unwrap()).unwrap();
         let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
         header["kid"].as_str().unwrap().to_owned()
+    }
+
+    /// Two replicas on one database: a rotation on one is taken up by the other at its
+    /// next reload — its tokens verify there, and the retired key is refused there too.
+    #[tokio::test]
+    async fn a_rotation_on_one_replica_is_taken_up_by_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap());
+        let kek = kek();
+        let one = open(&meta, &kek).await;
+        let two = open(&meta, &kek).await;
+        let audit = wharf_store::AuditRecord {
+            at: 1,
+            actor: "test".into(),
+            action: "user.create".into(),
+            target: "ann".into(),
+            detail: String::new(),
+        };
+        let ann = meta
+            .create_principal("ann", "user", Some("h"), None, 1, &audit)
+            .await
+            .unwrap();
+        let original = two.issue(&ann, &[]).await.unwrap().token;
+        assert!(!two.reload_signing_keys().await.unwrap(), "nothing rotated yet");
+
+        one.rotate_signing_key(&owner()).await.unwrap();
+        let after_first = one.issue(&ann, &[]).await.unwrap().token;
+        assert!(
+            two.verify(&after_first).is_err(),
+            "the other replica knew the new key without a reload"
+        );
+        assert!(two.reload_signing_keys().await.unwrap());
+        assert_eq!(two.signing_keys_view(), one.signing_keys_view());
+        two.verify(&after_first).unwrap();
+        two.verify(&original).unwrap();
+
+        // A second rotation retires the original key on both replicas.
+        one.rotate_signing_key(&owner()).await.unwrap();
+        assert!(two.reload_signing_keys().await.unwrap());
+        assert!(two.verify(&original).is_err());
+        assert!(one.verify(&original).is_err());
     }
 
     #[tokio::test]

@@ -38,6 +38,9 @@ pub struct TrustService {
     kek: Arc<KeyEncryptionKey>,
     names: Arc<ServerNames>,
     published: PublishedCache,
+    /// The newest changefeed row this replica has acted on: trust data changed through
+    /// another replica shows up there, and its cached published state must go.
+    changes_seen: std::sync::atomic::AtomicI64,
     /// Uploads validated at once (CPU-bound work on blocking threads): one per core but
     /// one, so the async workers always keep a core.
     validation: tokio::sync::Semaphore,
@@ -54,13 +57,39 @@ impl TrustService {
     ) -> Result<Self, StoreError> {
         meta.init_setting(POLICY_SETTING, policy_value(enabled_at_bootstrap))
             .await?;
+        let newest = meta
+            .trust_changes(None, -1, -1)
+            .await?
+            .first()
+            .map_or(0, |c| c.id);
         Ok(Self {
             meta,
             kek,
             names,
             published: PublishedCache::default(),
+            changes_seen: std::sync::atomic::AtomicI64::new(newest),
             validation: tokio::sync::Semaphore::new(validation_slots()),
         })
+    }
+
+    /// Forget the cached published state of every repository whose trust data changed
+    /// (through any replica) since the last call: the changefeed has a row for every
+    /// stored timestamp and every deletion. Returns how many changes were seen.
+    pub async fn sync_published(&self) -> Result<usize, StoreError> {
+        use std::sync::atomic::Ordering;
+        let mut seen = 0;
+        loop {
+            let after = self.changes_seen.load(Ordering::Acquire);
+            let changes = self.meta.trust_changes(None, after, SYNC_BATCH).await?;
+            for c in &changes {
+                self.published.invalidate(Some(&c.repository));
+                self.changes_seen.fetch_max(c.id, Ordering::AcqRel);
+            }
+            seen += changes.len();
+            if changes.len() < SYNC_BATCH as usize {
+                return Ok(seen);
+            }
+        }
     }
 
     /// The repository a GUN names: `<host>/<repository>` where host is one of the
@@ -103,6 +132,9 @@ impl TrustService {
         .map_err(|e| TrustError::Internal(format!("trust verification task failed: {e}")))
     }
 }
+
+/// Changefeed rows read per query while catching up.
+const SYNC_BATCH: i64 = 1000;
 
 fn validation_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
