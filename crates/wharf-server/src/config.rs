@@ -25,6 +25,92 @@ pub struct Config {
     pub security: SecurityConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+}
+
+/// Where metadata lives: the embedded SQLite file in `data_dir` by default, or a
+/// PostgreSQL database shared by every replica.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/db?sslmode=…`; empty = SQLite in `data_dir`.
+    pub url: String,
+}
+
+/// The URL may carry a password: never printed.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redacted_url(&self.url))
+            .finish()
+    }
+}
+
+/// A URL with any `user:password@` part replaced, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Where blob bytes live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `fs` (`<data_dir>/storage`) or `s3`.
+    pub backend: String,
+    pub s3: S3Config,
+}
+
+/// An S3-compatible bucket. Empty credentials, region and endpoint are taken from the
+/// usual `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and
+/// `AWS_ENDPOINT_URL` variables.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// e.g. `https://s3.example.net:3900`; empty = AWS itself for `region`.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// Path-style URLs (`endpoint/bucket/key`), as most self-hosted stores want.
+    pub path_style: bool,
+    /// Keys are written under this prefix (several registries can share a bucket).
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Answer blob downloads with a redirect to a short-lived pre-signed URL, so bytes
+    /// flow from the store to the client without passing through Wharf. Clients must be
+    /// able to reach `endpoint`.
+    pub redirect_downloads: bool,
+}
+
+/// The secret key is never printed.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("path_style", &self.path_style)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("redirect_downloads", &self.redirect_downloads)
+            .finish()
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: "fs".into(),
+            s3: S3Config::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -107,6 +193,8 @@ impl Default for Config {
             security: SecurityConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -170,12 +258,13 @@ impl Config {
             merge(&mut merged, toml::Value::Table(from_file));
         }
         apply_env(&mut merged, "WHARF", &env)?;
-        let config: Config = merged
+        let mut config: Config = merged
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse {
                 path: origin,
                 message: e.to_string(),
             })?;
+        config.storage.s3.fill_from_aws_env(&env);
         config.validate()?;
         Ok(config)
     }
@@ -289,12 +378,73 @@ impl Config {
                 "limits.max_connections and limits.max_connections_per_address must be at least 1".into(),
             ));
         }
+        if !self.database.url.is_empty()
+            && !["postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| self.database.url.starts_with(scheme))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database.url {:?} must be a postgres:// URL (or empty for the embedded SQLite database)",
+                redacted_url(&self.database.url)
+            )));
+        }
+        match self.storage.backend.as_str() {
+            "fs" => {}
+            "s3" => {
+                let s3 = &self.storage.s3;
+                if s3.bucket.is_empty() {
+                    return Err(ConfigError::Invalid(
+                        "storage.s3.bucket must be set when storage.backend is s3".into(),
+                    ));
+                }
+                if s3.region.is_empty() {
+                    return Err(ConfigError::Invalid(
+                        "storage.s3.region (or AWS_REGION) must be set when storage.backend is s3".into(),
+                    ));
+                }
+                if s3.access_key_id.is_empty() || s3.secret_access_key.is_empty() {
+                    return Err(ConfigError::Invalid(
+                        "storage.s3 needs credentials: access_key_id and secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+                    ));
+                }
+                if !s3.endpoint.is_empty()
+                    && !(s3.endpoint.starts_with("https://") || s3.endpoint.starts_with("http://"))
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "storage.s3.endpoint {:?} must be an http:// or https:// URL",
+                        s3.endpoint
+                    )));
+                }
+            }
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "storage.backend {other:?} must be \"fs\" or \"s3\""
+                )));
+            }
+        }
         if self.limits.upload_idle_timeout_seconds < 60 {
             return Err(ConfigError::Invalid(
                 "limits.upload_idle_timeout_seconds must be at least 60".into(),
             ));
         }
         Ok(())
+    }
+}
+
+impl S3Config {
+    /// The AWS SDKs' usual variables fill what the file and `WHARF_STORAGE_S3_*` left empty.
+    fn fill_from_aws_env(&mut self, env: &impl Fn(&str) -> Option<String>) {
+        let fill = |field: &mut String, vars: &[&str]| {
+            if field.is_empty()
+                && let Some(v) = vars.iter().find_map(|v| env(v).filter(|v| !v.is_empty()))
+            {
+                *field = v;
+            }
+        };
+        fill(&mut self.access_key_id, &["AWS_ACCESS_KEY_ID"]);
+        fill(&mut self.secret_access_key, &["AWS_SECRET_ACCESS_KEY"]);
+        fill(&mut self.region, &["AWS_REGION", "AWS_DEFAULT_REGION"]);
+        fill(&mut self.endpoint, &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]);
     }
 }
 
@@ -509,5 +659,90 @@ mod tests {
         }
         let good = "A".repeat(43) + "=";
         Config::load(None, env(&[("WHARF_SECURITY_KEY_ENCRYPTION_KEY", &good)])).unwrap();
+    }
+
+    #[test]
+    fn database_and_storage_keys_are_checked_and_secrets_never_shown() {
+        let err = |pairs: &[(&str, &str)]| Config::load(None, env(pairs)).unwrap_err().to_string();
+        assert_eq!(
+            err(&[("WHARF_DATABASE_URL", "mysql://root:hunter2@db/wharf")]),
+            "invalid configuration: database.url \"mysql://…@db/wharf\" must be a postgres:// URL (or empty for the embedded SQLite database)"
+        );
+        assert_eq!(
+            err(&[("WHARF_STORAGE_BACKEND", "nfs")]),
+            "invalid configuration: storage.backend \"nfs\" must be \"fs\" or \"s3\""
+        );
+        assert_eq!(
+            err(&[("WHARF_STORAGE_BACKEND", "s3"), ("AWS_REGION", "garage")]),
+            "invalid configuration: storage.s3.bucket must be set when storage.backend is s3"
+        );
+        assert_eq!(
+            err(&[
+                ("WHARF_STORAGE_BACKEND", "s3"),
+                ("WHARF_STORAGE_S3_BUCKET", "b"),
+                ("AWS_REGION", "garage")
+            ]),
+            "invalid configuration: storage.s3 needs credentials: access_key_id and secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        );
+
+        let config = Config::load(
+            None,
+            env(&[
+                (
+                    "WHARF_DATABASE_URL",
+                    "postgres://wharf:hunter2@db.example:5432/wharf",
+                ),
+                ("WHARF_STORAGE_BACKEND", "s3"),
+                ("WHARF_STORAGE_S3_BUCKET", "blobs"),
+                ("WHARF_STORAGE_S3_PATH_STYLE", "true"),
+                ("AWS_REGION", "garage"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:3900"),
+                ("AWS_ACCESS_KEY_ID", "GK123"),
+                ("AWS_SECRET_ACCESS_KEY", "s3cr3t-key"),
+            ]),
+        )
+        .unwrap();
+        let s3 = &config.storage.s3;
+        assert_eq!(
+            (
+                s3.endpoint.as_str(),
+                s3.region.as_str(),
+                s3.bucket.as_str(),
+                s3.path_style
+            ),
+            ("http://127.0.0.1:3900", "garage", "blobs", true)
+        );
+        assert_eq!(
+            (s3.access_key_id.as_str(), s3.secret_access_key.as_str()),
+            ("GK123", "s3cr3t-key")
+        );
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("s3cr3t-key"),
+            "{printed}"
+        );
+        assert!(printed.contains("postgres://…@db.example:5432/wharf"));
+
+        // The file (or WHARF_*) wins over the AWS variables.
+        let config = Config::load(
+            None,
+            env(&[
+                ("WHARF_STORAGE_BACKEND", "s3"),
+                ("WHARF_STORAGE_S3_BUCKET", "blobs"),
+                ("WHARF_STORAGE_S3_REGION", "eu-1"),
+                ("WHARF_STORAGE_S3_ACCESS_KEY_ID", "mine"),
+                ("WHARF_STORAGE_S3_SECRET_ACCESS_KEY", "x"),
+                ("AWS_REGION", "garage"),
+                ("AWS_ACCESS_KEY_ID", "GK123"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                config.storage.s3.region.as_str(),
+                config.storage.s3.access_key_id.as_str()
+            ),
+            ("eu-1", "mine")
+        );
     }
 }
