@@ -13,6 +13,7 @@ use crate::services::blobs::BlobService;
 use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
+use crate::services::readiness::Readiness;
 use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
 
@@ -27,6 +28,7 @@ pub struct AppInner {
     pub access: AccessService,
     pub anonymous: AnonymousPull,
     pub portal_sessions: PortalSessions,
+    pub readiness: Readiness,
     pub metrics: Metrics,
     /// `/metrics` answers only an owner's token (`metrics.require_token`).
     pub metrics_require_token: bool,
@@ -56,7 +58,8 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             parts.upload_idle_timeout_seconds,
         ),
         manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
-        blobs: BlobService::new(parts.blob_store, parts.meta.clone()),
+        blobs: BlobService::new(parts.blob_store.clone(), parts.meta.clone()),
+        readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,
         access: parts.access,

@@ -6,6 +6,7 @@ mod admin;
 mod blobs;
 mod error;
 mod gate;
+mod health;
 mod listings;
 mod manifests;
 mod metrics;
@@ -83,6 +84,8 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
         .route("/v2/{*rest}", RegistryApi, any(v2::dispatch))
         .route("/token", Public, get(token::get_token).post(token::post_token))
         .route("/metrics", Metrics, get(metrics::render))
+        .route("/healthz", Public, get(health::alive))
+        .route("/readyz", Public, get(health::ready))
         .route("/api/v1/openapi.json", Public, get(admin::openapi))
         .route(
             "/api/v1/content-trust",

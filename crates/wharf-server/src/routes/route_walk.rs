@@ -217,8 +217,10 @@ fn concrete(pattern: &str) -> String {
 }
 
 /// The routes anyone may call, on purpose. A new public route must be added here.
-const PUBLIC: [&str; 7] = [
+const PUBLIC: [&str; 9] = [
     "/token",
+    "/healthz",
+    "/readyz",
     "/api/v1/openapi.json",
     "/",
     "/portal",

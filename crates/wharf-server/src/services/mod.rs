@@ -9,6 +9,7 @@ pub mod identity;
 pub mod manifest_doc;
 pub mod manifests;
 pub mod portal_sessions;
+pub mod readiness;
 pub mod replica_sync;
 pub mod trust;
 pub mod uploads;

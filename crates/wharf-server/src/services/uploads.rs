@@ -32,6 +32,8 @@ struct WriterLease {
     id: String,
     writer: String,
     renewed_at: i64,
+    /// Given back by `release`; otherwise `Drop` gives it back in the background.
+    released: bool,
 }
 
 /// A lease lasts this long unless renewed…
@@ -59,10 +61,23 @@ impl WriterLease {
         self.renewed_at = t;
         Ok(())
     }
+
+    /// Give the lease back before the response goes out: a client's next request on
+    /// the session (docker sends the closing PUT right after its PATCH) must find it free.
+    async fn release(mut self) {
+        self.released = true;
+        if let Err(e) = self.meta.release_upload(&self.id, &self.writer).await {
+            tracing::warn!(upload = %self.id, error = %e, "upload lease not released; it expires");
+        }
+    }
 }
 
 impl Drop for WriterLease {
+    /// A request abandoned mid-way (the client went away) drops its future here.
     fn drop(&mut self) {
+        if self.released {
+            return;
+        }
         let (meta, id, writer) = (
             self.meta.clone(),
             std::mem::take(&mut self.id),
@@ -180,6 +195,7 @@ impl UploadService {
             id: id.to_owned(),
             writer,
             renewed_at: t,
+            released: false,
         })
     }
 
@@ -198,8 +214,11 @@ impl UploadService {
     {
         let session = self.status(repository, id).await?;
         let mut lease = self.claim(id).await?;
-        self.append_claimed(session, range, body, Keep::Bytes, &mut lease)
-            .await
+        let appended = self
+            .append_claimed(session, range, body, Keep::Bytes, &mut lease)
+            .await;
+        lease.release().await;
+        appended
     }
 
     async fn append_claimed<S, E>(
@@ -307,6 +326,27 @@ impl UploadService {
     {
         let session = self.status(repository, id).await?;
         let mut lease = self.claim(id).await?;
+        let completed = self
+            .complete_claimed(repository, session, expected, range, body, &mut lease)
+            .await;
+        lease.release().await;
+        completed
+    }
+
+    async fn complete_claimed<S, E>(
+        &self,
+        repository: &str,
+        session: UploadSession,
+        expected: &Digest,
+        range: Option<ChunkRange>,
+        body: S,
+        lease: &mut WriterLease,
+    ) -> RegistryResult<u64>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let id = session.id.clone();
         // Content the store already holds need not be written again, only verified: the
         // last request's bytes are hashed and dropped (a 1 GiB re-upload otherwise writes
         // 1 GiB to delete it at once).
@@ -315,32 +355,30 @@ impl UploadService {
         } else {
             Keep::Bytes
         };
-        let session = self
-            .append_claimed(session, range, body, keep, &mut lease)
-            .await?;
+        let session = self.append_claimed(session, range, body, keep, lease).await?;
         let actual = ResumableSha256::restore(&session.hash_state)?.finish();
         if &actual != expected {
-            self.discard(id).await?;
+            self.discard(&id).await?;
             return Err(RegistryError::DigestInvalid(format!(
                 "uploaded content has digest {actual}, not {expected}"
             )));
         }
         match keep {
-            Keep::Bytes => self.blobs.commit_upload(id, expected).await?,
+            Keep::Bytes => self.blobs.commit_upload(&id, expected).await?,
             // Blob files are never removed today (no garbage collection yet); should the
             // stored copy be gone, refuse rather than link a blob without bytes.
             Keep::HashOnly if self.blobs.stat(expected).await?.is_none() => {
-                self.discard(id).await?;
+                self.discard(&id).await?;
                 return Err(RegistryError::UploadInvalid(format!(
                     "the stored copy of {expected} went away during this upload; upload it again"
                 )));
             }
-            Keep::HashOnly => self.blobs.abort_upload(id).await?,
+            Keep::HashOnly => self.blobs.abort_upload(&id).await?,
         }
         self.meta
             .link_blob(repository, expected, session.offset, now())
             .await?;
-        self.meta.delete_upload(id).await?;
+        self.meta.delete_upload(&id).await?;
         Ok(session.offset)
     }
 
@@ -365,8 +403,10 @@ impl UploadService {
 
     pub async fn cancel(&self, repository: &str, id: &str) -> RegistryResult<()> {
         self.status(repository, id).await?;
-        let _lease = self.claim(id).await?;
-        self.discard(id).await
+        let lease = self.claim(id).await?;
+        let discarded = self.discard(id).await;
+        lease.release().await;
+        discarded
     }
 
     /// Link a blob another repository holds; false if `from` does not hold it.
