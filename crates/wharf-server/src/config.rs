@@ -407,9 +407,8 @@ impl Config {
                         "storage.s3 needs credentials: access_key_id and secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
                     ));
                 }
-                if !s3.endpoint.is_empty()
-                    && !(s3.endpoint.starts_with("https://") || s3.endpoint.starts_with("http://"))
-                {
+                let scheme_ok = ["https://", "http://"].iter().any(|p| s3.endpoint.starts_with(p));
+                if !s3.endpoint.is_empty() && !scheme_ok {
                     return Err(ConfigError::Invalid(format!(
                         "storage.s3.endpoint {:?} must be an http:// or https:// URL",
                         s3.endpoint
