@@ -47,6 +47,8 @@ pub struct AppParts {
     pub manifest_max_bytes: u64,
     pub upload_idle_timeout_seconds: u64,
     pub metrics_require_token: bool,
+    /// This replica's id (`replica_id`), the prefix of its upload leases.
+    pub replica_id: String,
 }
 
 pub fn build(parts: AppParts) -> (AppState, Router) {
@@ -56,6 +58,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             parts.blob_store.clone(),
             parts.meta.clone(),
             parts.upload_idle_timeout_seconds,
+            &parts.replica_id,
         ),
         manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
         blobs: BlobService::new(parts.blob_store.clone(), parts.meta.clone()),

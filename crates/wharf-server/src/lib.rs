@@ -10,6 +10,7 @@ pub mod listener;
 pub mod names;
 pub mod observe;
 pub mod read_ahead;
+pub mod replica_id;
 pub mod routes;
 pub mod server_names;
 pub mod services;
@@ -43,6 +44,10 @@ pub enum StartError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    ReplicaId(#[from] replica_id::ReplicaIdError),
+    #[error("cannot free this replica's earlier upload leases: {0}")]
+    Uploads(#[from] services::RegistryError),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
 }
@@ -132,7 +137,9 @@ pub async fn run(
         manifest_max_bytes: config.limits.manifest_max_bytes,
         upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
         metrics_require_token: config.metrics.require_token,
+        replica_id: replica_id::load_or_create(&data)?,
     });
+    state.uploads.release_leases_of_earlier_runs().await?;
     let sync = {
         let state = state.clone();
         tokio::spawn(async move { services::replica_sync::run(&state).await })

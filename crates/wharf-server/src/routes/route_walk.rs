@@ -115,6 +115,7 @@ async fn world() -> World {
         manifest_max_bytes: 1 << 20,
         upload_idle_timeout_seconds: 3600,
         metrics_require_token: true,
+        replica_id: "route-walk".into(),
     });
     World {
         _dir: dir,

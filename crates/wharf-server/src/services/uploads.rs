@@ -21,6 +21,8 @@ pub struct UploadService {
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetadataStore>,
     idle_timeout: i64,
+    /// This replica's id: the prefix of every lease it takes (`<replica>/<request>`).
+    replica: String,
 }
 
 /// A request's writer lease on an upload session (stored in the metadata database, so
@@ -36,10 +38,11 @@ struct WriterLease {
     released: bool,
 }
 
-/// A lease lasts this long unless renewed…
-const LEASE_SECONDS: i64 = 30;
+/// A lease lasts this long unless renewed (a session whose replica died without coming
+/// back is free again after it)…
+const LEASE_SECONDS: i64 = 15;
 /// …which a writer does before writing once this much of it has passed.
-const LEASE_RENEW_SECONDS: i64 = 10;
+const LEASE_RENEW_SECONDS: i64 = 5;
 
 impl WriterLease {
     /// Renew before writing if due; an error when another request took the session over
@@ -139,11 +142,17 @@ fn new_upload_id() -> RegistryResult<String> {
 }
 
 impl UploadService {
-    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetadataStore>, idle_timeout_seconds: u64) -> Self {
+    pub fn new(
+        blobs: Arc<dyn BlobStore>,
+        meta: Arc<dyn MetadataStore>,
+        idle_timeout_seconds: u64,
+        replica: &str,
+    ) -> Self {
         Self {
             blobs,
             meta,
             idle_timeout: i64::try_from(idle_timeout_seconds).unwrap_or(i64::MAX),
+            replica: replica.to_owned(),
         }
     }
 
@@ -180,10 +189,19 @@ impl UploadService {
         Ok(session)
     }
 
+    /// At start: leases this replica's previous run held are free (none of its requests
+    /// survived it), so a client resuming after a crash need not wait for them.
+    pub async fn release_leases_of_earlier_runs(&self) -> RegistryResult<u64> {
+        Ok(self
+            .meta
+            .release_uploads_of(&format!("{}/", self.replica))
+            .await?)
+    }
+
     /// The writer lease of session `id`, on whichever replica the other writer runs.
     async fn claim(&self, id: &str) -> RegistryResult<WriterLease> {
-        let writer =
-            hex::encode(random_bytes::<16>().map_err(|e| RegistryError::Unsupported(e.to_string()))?);
+        let request = random_bytes::<12>().map_err(|e| RegistryError::Unsupported(e.to_string()))?;
+        let writer = format!("{}/{}", self.replica, hex::encode(request));
         let t = now();
         if !self.meta.claim_upload(id, &writer, t + LEASE_SECONDS, t).await? {
             return Err(RegistryError::UploadInvalid(
@@ -456,7 +474,10 @@ mod tests {
         let meta: Arc<dyn MetadataStore> =
             Arc::new(SqliteMetadataStore::open(&dir.join("m.db")).await.unwrap());
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(dir.join("s")).unwrap());
-        (UploadService::new(blobs, meta.clone(), idle), meta)
+        (
+            UploadService::new(blobs, meta.clone(), idle, "test-replica"),
+            meta,
+        )
     }
 
     fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send {
@@ -559,7 +580,7 @@ mod tests {
             inner: FsBlobStore::open(dir.path().join("s")).unwrap(),
             written: written.clone(),
         };
-        let uploads = UploadService::new(Arc::new(blobs), meta.clone(), 3600);
+        let uploads = UploadService::new(Arc::new(blobs), meta.clone(), 3600, "test-replica");
         let written = move || written.load(std::sync::atomic::Ordering::Relaxed);
         let digest = Digest::of(b"hello world");
         uploads
@@ -751,7 +772,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (one, meta) = service(dir.path(), 3600).await;
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(dir.path().join("s")).unwrap());
-        let two = Arc::new(UploadService::new(blobs, meta, 3600));
+        let two = Arc::new(UploadService::new(blobs, meta, 3600, "second-replica"));
         let one = Arc::new(one);
         let s = one.start("r").await.unwrap();
 

@@ -40,4 +40,7 @@ pub trait UploadStore: Send + Sync + 'static {
     async fn claim_upload(&self, id: &str, writer: &str, until: i64, now: i64) -> StoreResult<bool>;
     /// Give the lease back, if `writer` still holds it.
     async fn release_upload(&self, id: &str, writer: &str) -> StoreResult<()>;
+    /// Give back every lease whose writer starts with `writer_prefix` (a restarted
+    /// replica's, none of whose requests survived); returns how many.
+    async fn release_uploads_of(&self, writer_prefix: &str) -> StoreResult<u64>;
 }

@@ -101,4 +101,16 @@ impl UploadStore for SqliteMetadataStore {
             .await?;
         Ok(())
     }
+
+    async fn release_uploads_of(&self, writer_prefix: &str) -> StoreResult<u64> {
+        // substr rather than LIKE: the prefix is data, and LIKE would read `%` and `_` in it.
+        let done = sqlx::query(
+            "UPDATE uploads SET writer = NULL, writer_until = 0
+             WHERE writer IS NOT NULL AND substr(writer, 1, length($1)) = $1",
+        )
+        .bind(writer_prefix)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
