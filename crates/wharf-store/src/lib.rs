@@ -6,6 +6,7 @@ mod digest;
 mod error;
 pub mod fs_blob;
 pub mod metadata;
+pub mod postgres;
 pub mod sqlite;
 
 pub use blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
@@ -17,4 +18,5 @@ pub use metadata::{
     NewTrustFile, Principal, ReferrerRecord, RepositoryStore, RoleAssignment, SettingsStore, TagDetail,
     TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore,
 };
+pub use postgres::PostgresMetadataStore;
 pub use sqlite::SqliteMetadataStore;

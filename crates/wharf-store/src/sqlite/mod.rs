@@ -140,8 +140,8 @@ impl SqliteMetadataStore {
             .await?;
         let applied = usize::try_from(applied).unwrap_or(0);
         if applied > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!(
-                "database schema version {applied} is newer than this wharf ({})",
+            return Err(StoreError::Incompatible(format!(
+                "database schema version {applied} is newer than this wharf ({}): upgrade wharf",
                 MIGRATIONS.len()
             )));
         }
@@ -190,6 +190,3 @@ async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) ->
         .await?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;
