@@ -3,6 +3,7 @@
 //! database in the throw-away cluster of `wharf-testbed`). `contracts!` emits one test per
 //! contract per backend: `sqlite::NAME` and `postgres::NAME`.
 
+mod connect;
 mod identity;
 mod registry;
 mod schema;
@@ -140,6 +141,7 @@ contracts! {
     trust::trust_update_commits_whole_or_nothing_and_conflicts_on_versions,
     trust::concurrent_identical_updates_one_wins,
     trust::concurrent_publishers_from_one_state_one_wins,
+    trust::concurrent_publishers_of_different_versions_never_go_backwards,
     trust::versions_must_rise,
     trust::deletes_are_scoped_and_disable_wipes_everything_atomically,
     trust::concurrent_key_creations_return_the_winner,
