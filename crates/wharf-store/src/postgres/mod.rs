@@ -79,15 +79,18 @@ impl PostgresMetadataStore {
         // sqlx's URL errors name the offending part, not the URL, so no password leaks.
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        let server = match options.get_socket() {
+            Some(dir) => format!("{} (port {})", dir.display(), options.get_port()),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
+        };
         let unavailable = |e: sqlx::Error| {
             let reason = match &e {
                 sqlx::Error::Database(d) => d.message().to_owned(),
                 e => e.to_string(),
             };
             StoreError::Unavailable(format!(
-                "cannot connect to PostgreSQL at {}:{} (database {}, user {}): {reason}",
-                options.get_host(),
-                options.get_port(),
+                "cannot connect to PostgreSQL at {server} (database {}, user {}): {reason}",
+                // PostgreSQL's own default: the database named like the user.
                 options.get_database().unwrap_or(options.get_username()),
                 options.get_username(),
             ))
