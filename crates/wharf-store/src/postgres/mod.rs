@@ -35,8 +35,9 @@ const PRINCIPAL_NAMES_LOCK: i32 = 2;
 const ALL_TRUST_LOCK: i32 = 3;
 /// Held from a changefeed insert to its commit.
 const CHANGEFEED_LOCK: i32 = 4;
-/// First key of per-repository trust locks; the second is `hashtext(repository)` (two
-/// repositories whose names collide merely queue behind each other).
+/// First key of per-repository trust locks; the second is `hashtext(repository)`, computed
+/// by the server so every replica agrees (two repositories whose hashes collide merely
+/// queue behind each other).
 const TRUST_REPOSITORY_LOCKS: i32 = 0x5768_7267;
 
 /// Connections per replica: enough for a busy server's concurrent requests, small enough

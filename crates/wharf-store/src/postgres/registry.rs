@@ -170,14 +170,13 @@ impl RepositoryStore for PostgresMetadataStore {
         let rec = &m.record;
         let mut tx = self.write().await?;
         let repo = Self::ensure_repository(&mut tx, repository, rec.created_at).await?;
-        // Every reference is checked with a KEY SHARE lock held to the commit: a concurrent
-        // unlink or manifest deletion either finished before (we see it missing) or waits
-        // for us (and then removes a referenced thing, as it would have after a serial
-        // push). Without the lock a manifest could be stored pointing at a blob unlinked
-        // between our check and our commit.
+        // References are checked without locking them: an unlink or child deletion that
+        // commits between this check and our commit leaves the state a serial "push, then
+        // unlink" would, so there is nothing to prevent (and a row lock per layer would
+        // dirty every referenced row on every push).
         for blob in &m.blobs {
             let linked: Option<bool> = sqlx::query_scalar(
-                "SELECT TRUE FROM repository_blobs WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE",
+                "SELECT TRUE FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
             )
             .bind(repo)
             .bind(blob.as_str())
@@ -188,21 +187,20 @@ impl RepositoryStore for PostgresMetadataStore {
             }
         }
         for child in &m.manifests {
-            let present: Option<bool> = sqlx::query_scalar(
-                "SELECT TRUE FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE",
-            )
-            .bind(repo)
-            .bind(child.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+            let present: Option<bool> =
+                sqlx::query_scalar("SELECT TRUE FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(child.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if present.is_none() {
                 return Ok(ManifestPutOutcome::MissingManifest(child.clone()));
             }
         }
         // Same digest means same bytes: a re-push keeps the original row. When the row
-        // already exists it is locked like a reference, so a concurrent deletion cannot
-        // pull it out from under the tag we are about to point at it; if a deletion won
-        // in between, insert again.
+        // already exists it is locked (KEY SHARE) so a concurrent deletion cannot pull it
+        // out from under the tag and references we are about to point at it (their foreign
+        // keys would fail the push); if a deletion won in between, insert again.
         let mut stored = false;
         for _ in 0..8 {
             let inserted = sqlx::query(
