@@ -78,8 +78,12 @@ impl PostgresMetadataStore {
     /// `Incompatible` when a newer Wharf already migrated the database.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         // sqlx's URL errors name the offending part, not the URL, so no password leaks.
-        let options = PgConnectOptions::from_str(url)
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        // Name our sessions in pg_stat_activity unless the URL already does.
+        if options.get_application_name().is_none() {
+            options = options.application_name("wharf");
+        }
         let server = match options.get_socket() {
             Some(dir) => format!("{} (port {})", dir.display(), options.get_port()),
             None => format!("{}:{}", options.get_host(), options.get_port()),

@@ -114,6 +114,10 @@ impl TrustStore for PostgresMetadataStore {
                 format!("{} version {} already stored", f.role, f.version)
             }))?;
             if f.role == "timestamp" {
+                // Ids come from a sequence when the row is inserted, not when it commits:
+                // without this lock (held to our commit) a reader polling "after id N" could
+                // see N+1 before a concurrent N commits, and never see N. Trust updates are
+                // rare; serialising their last few statements costs nothing noticeable.
                 lock(&mut tx, CHANGEFEED_LOCK, false).await?;
                 sqlx::query(
                     "INSERT INTO trust_changes (repository, gun, version, sha256, category, created_at)
