@@ -17,6 +17,8 @@
 #   chromedriver       chromium-driver    W3C WebDriver server those tests drive chromium through
 #   podman             podman             podman login/push/pull and manifest lists (rootful, vfs storage)
 #   update-ca-certificates  ca-certificates
+#   /usr/lib/postgresql/*/bin/initdb  postgresql  throw-away PostgreSQL for the metadata-store contract tests
+#                                         (crates/wharf-testbed; Debian keeps the server binaries off PATH)
 #   /usr/bin/python3 with cryptography + requests: python3 python3-cryptography python3-requests
 #                                         (testdata/notary-capture scripts, e.g. crafted.py)
 set -euo pipefail
@@ -40,6 +42,10 @@ done
 # Python for the research/replay tools (Debian's interpreter, not whatever python3 comes first in PATH).
 if ! /usr/bin/python3 -c 'import cryptography, requests' >/dev/null 2>&1; then
   missing+=(python3 python3-cryptography python3-requests)
+fi
+# PostgreSQL server binaries (not on PATH in Debian, so checked by path, any version).
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -72,4 +78,5 @@ fi
 for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromium chromedriver podman; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { echo "install-deps.sh: initdb (postgresql) still missing" >&2; exit 1; }
 echo "install-deps.sh: docker CLI $(command -v docker) ($(docker --version 2>/dev/null | sed 's/^Docker version //')), dockerd $(dockerd --version 2>/dev/null | sed 's/^Docker version //'), $(skopeo --version), $(chromedriver --version 2>/dev/null | cut -d" " -f1,2)"

@@ -15,6 +15,13 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The database cannot be reached or refused us (the message names where, never a
+    /// password).
+    #[error("metadata database unavailable: {0}")]
+    Unavailable(String),
+    /// The database was written by a newer Wharf (its schema is ahead of this binary).
+    #[error("{0}")]
+    Incompatible(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -6,6 +6,7 @@ mod digest;
 mod error;
 pub mod fs_blob;
 pub mod metadata;
+pub mod postgres;
 pub mod sqlite;
 
 pub use blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
@@ -19,4 +20,5 @@ pub use metadata::{
     SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustFile, TrustKeyRecord,
     TrustStore, UploadSession, UploadStore,
 };
+pub use postgres::PostgresMetadataStore;
 pub use sqlite::SqliteMetadataStore;

@@ -144,8 +144,8 @@ impl SqliteMetadataStore {
             .await?;
         let applied = usize::try_from(applied).unwrap_or(0);
         if applied > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!(
-                "database schema version {applied} is newer than this wharf ({})",
+            return Err(StoreError::Incompatible(format!(
+                "database schema version {applied} is newer than this wharf ({}): upgrade wharf",
                 MIGRATIONS.len()
             )));
         }
@@ -194,6 +194,3 @@ async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) ->
         .await?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;

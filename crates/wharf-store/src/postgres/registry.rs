@@ -1,0 +1,394 @@
+//! PostgreSQL: repositories, blob links, manifests, tags and referrers: what the registry API serves.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::Row;
+
+use super::{PostgresMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
+use crate::metadata::{
+    AuditRecord, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail,
+};
+use crate::{Digest, StoreError, StoreResult};
+
+#[async_trait]
+impl RepositoryStore for PostgresMetadataStore {
+    async fn list_repositories(
+        &self,
+        contains: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        // Keyset pagination on the unique index of `name` (byte order): a page costs its
+        // own rows, however deep. A repository is listed while it holds at least one
+        // manifest. `strpos` rather than LIKE: the filter is a plain substring, `%` and `_`
+        // in it mean themselves; the empty filter short-circuits.
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM repositories r WHERE name > $1 AND ($2 = '' OR strpos(name, $2) > 0)
+               AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+             ORDER BY name LIMIT $3",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(contains)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn tag_details(&self, repository: &str) -> StoreResult<Vec<TagDetail>> {
+        // Size: the manifest itself, the blobs it references, and for an index the
+        // child manifests and their blobs. SUM of BIGINT is NUMERIC here: cast back.
+        let rows = sqlx::query(
+            "WITH repo AS (SELECT id FROM repositories WHERE name = $1),
+             refs AS (
+               SELECT mr.manifest_digest AS top, mr.child_digest AS child
+                 FROM manifest_references mr JOIN repo ON mr.repository_id = repo.id
+               UNION ALL
+               SELECT r1.manifest_digest, r2.child_digest
+                 FROM manifest_references r1
+                 JOIN repo ON r1.repository_id = repo.id
+                 JOIN manifest_references r2
+                   ON r2.repository_id = r1.repository_id AND r2.manifest_digest = r1.child_digest
+             )
+             SELECT t.name AS tag, t.manifest_digest AS digest, m.media_type AS media_type,
+                    t.updated_at AS pushed_at,
+                    (octet_length(m.content)
+                      + COALESCE((SELECT SUM(COALESCE(b.size, octet_length(cm.content)))
+                                    FROM refs
+                                    LEFT JOIN blobs b ON b.digest = refs.child
+                                    LEFT JOIN manifests cm
+                                      ON cm.repository_id = t.repository_id AND cm.digest = refs.child
+                                   WHERE refs.top = t.manifest_digest), 0))::BIGINT AS size
+               FROM tags t
+               JOIN repo ON t.repository_id = repo.id
+               JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+              ORDER BY t.name",
+        )
+        .bind(repository)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TagDetail {
+                    tag: r.try_get("tag")?,
+                    digest: r.try_get("digest")?,
+                    media_type: r.try_get("media_type")?,
+                    pushed_at: r.try_get("pushed_at")?,
+                    size: r.try_get::<i64, _>("size")?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn repository_exists(&self, name: &str) -> StoreResult<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM repositories WHERE name = $1)")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
+        // Keyset pagination on the primary key (repository_id, name).
+        Ok(sqlx::query_scalar(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
+        )
+        .bind(repository)
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn linked_blob(&self, repository: &str, digest: &Digest) -> StoreResult<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repository_blobs rb
+               JOIN repositories r ON r.id = rb.repository_id
+               JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = $1 AND rb.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    async fn known_blob(&self, digest: &Digest) -> StoreResult<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
+            .bind(digest.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let repo = Self::ensure_repository(&mut tx, repository, now).await?;
+        // Blob rows are never deleted by the store, so DO NOTHING leaves one to link to.
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest.as_str())
+        .bind(to_i64(size))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(repo)
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "DELETE FROM repository_blobs WHERE digest = $2
+               AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let found = done.rows_affected() > 0;
+        if found {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn put_manifest(&self, repository: &str, m: &NewManifest) -> StoreResult<ManifestPutOutcome> {
+        let rec = &m.record;
+        let mut tx = self.write().await?;
+        let repo = Self::ensure_repository(&mut tx, repository, rec.created_at).await?;
+        // References are checked without locking them: an unlink or child deletion that
+        // commits between this check and our commit leaves the state a serial "push, then
+        // unlink" would, so there is nothing to prevent (and a row lock per layer would
+        // dirty every referenced row on every push).
+        for blob in &m.blobs {
+            let linked: Option<bool> = sqlx::query_scalar(
+                "SELECT TRUE FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
+            )
+            .bind(repo)
+            .bind(blob.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if linked.is_none() {
+                return Ok(ManifestPutOutcome::MissingBlob(blob.clone()));
+            }
+        }
+        for child in &m.manifests {
+            let present: Option<bool> =
+                sqlx::query_scalar("SELECT TRUE FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(child.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if present.is_none() {
+                return Ok(ManifestPutOutcome::MissingManifest(child.clone()));
+            }
+        }
+        // Same digest means same bytes: a re-push keeps the original row. When the row
+        // already exists it is locked (KEY SHARE) so a concurrent deletion cannot pull it
+        // out from under the tag and references we are about to point at it (their foreign
+        // keys would fail the push); if a deletion won in between, insert again.
+        let mut stored = false;
+        for _ in 0..8 {
+            let inserted = sqlx::query(
+                "INSERT INTO manifests (repository_id, digest, media_type, content, subject, artifact_type, annotations, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(repo)
+            .bind(rec.digest.as_str())
+            .bind(&rec.media_type)
+            .bind(rec.content.as_ref())
+            .bind(rec.subject.as_ref().map(Digest::as_str))
+            .bind(rec.artifact_type.as_deref())
+            .bind(rec.annotations.as_deref())
+            .bind(rec.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            stored = inserted
+                || sqlx::query_scalar::<_, bool>(
+                    "SELECT TRUE FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE",
+                )
+                .bind(repo)
+                .bind(rec.digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if stored {
+                break;
+            }
+        }
+        if !stored {
+            return Err(StoreError::Conflict(format!(
+                "manifest {} keeps being deleted while pushed",
+                rec.digest.as_str()
+            )));
+        }
+        for child in m.blobs.iter().chain(&m.manifests) {
+            sqlx::query(
+                "INSERT INTO manifest_references (repository_id, manifest_digest, child_digest) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(repo)
+            .bind(rec.digest.as_str())
+            .bind(child.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(a) = &m.audit {
+            insert_audit(&mut tx, a).await?;
+        }
+        if let Some(tag) = &m.tag {
+            // Two pushes of one tag: the upsert's row lock orders them, the later commit wins.
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+                 updated_at = excluded.updated_at",
+            )
+            .bind(repo)
+            .bind(tag)
+            .bind(rec.digest.as_str())
+            .bind(rec.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ManifestPutOutcome::Stored)
+    }
+
+    async fn get_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<Option<ManifestRecord>> {
+        let row = sqlx::query(
+            "SELECT m.* FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ManifestRecord {
+                digest: digest_col(&r, "digest")?,
+                media_type: r.try_get("media_type")?,
+                content: Bytes::from(r.try_get::<Vec<u8>, _>("content")?),
+                subject: opt_digest_col(&r, "subject")?,
+                artifact_type: r.try_get("artifact_type")?,
+                annotations: r.try_get("annotations")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn resolve_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<Digest>> {
+        let row = sqlx::query(
+            "SELECT t.manifest_digest FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = $1 AND t.name = $2",
+        )
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| digest_col(&r, "manifest_digest")).transpose()
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        // Its tags and references go with it (ON DELETE CASCADE).
+        let done = sqlx::query(
+            "DELETE FROM manifests WHERE digest = $2
+               AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let found = done.rows_affected() > 0;
+        if found {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "DELETE FROM tags WHERE name = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
+        )
+        .bind(repository)
+        .bind(tag)
+        .execute(&mut *tx)
+        .await?;
+        let found = done.rows_affected() > 0;
+        if found {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn delete_repository(&self, repository: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        // Manifests, tags and blob links go with the row (ON DELETE CASCADE). Writers that
+        // hold the row's KEY SHARE lock (`ensure_repository`) finish first.
+        let done = sqlx::query("DELETE FROM repositories WHERE name = $1")
+            .bind(repository)
+            .execute(&mut *tx)
+            .await?;
+        let found = done.rows_affected() > 0;
+        if found {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> StoreResult<Vec<ReferrerRecord>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, octet_length(m.content)::BIGINT AS size, m.artifact_type, m.annotations
+             FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.subject = $2 AND ($3::TEXT IS NULL OR m.artifact_type = $3)
+             ORDER BY m.created_at, m.digest",
+        )
+        .bind(repository)
+        .bind(subject.as_str())
+        .bind(artifact_type)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReferrerRecord {
+                    digest: digest_col(r, "digest")?,
+                    media_type: r.try_get("media_type")?,
+                    size: r.try_get::<i64, _>("size")? as u64,
+                    artifact_type: r.try_get("artifact_type")?,
+                    annotations: r.try_get("annotations")?,
+                })
+            })
+            .collect()
+    }
+}
