@@ -7,7 +7,10 @@
 
 mod audit;
 mod identity;
+mod login_failures;
+mod portal_sessions;
 mod registry;
+mod revocations;
 mod settings;
 mod trust;
 mod uploads;
@@ -22,7 +25,10 @@ use crate::metadata::AuditRecord;
 use crate::{Digest, StoreError, StoreResult};
 
 /// Schema migrations, applied in order; `wharf_schema_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../migrations/postgres/0002_shared_state.sql"),
+];
 
 /// First key of every advisory lock Wharf takes (two-int form, so the keys cannot meet an
 /// application's single-bigint locks in the same database); the second key says what for.

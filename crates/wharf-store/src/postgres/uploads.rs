@@ -83,4 +83,39 @@ impl UploadStore for PostgresMetadataStore {
             .fetch_all(&self.pool)
             .await?)
     }
+
+    async fn claim_upload(&self, id: &str, writer: &str, until: i64, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET writer = $2, writer_until = $3
+             WHERE id = $1 AND (writer = $2 OR writer IS NULL OR writer_until <= $4)",
+        )
+        .bind(id)
+        .bind(writer)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_upload(&self, id: &str, writer: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE uploads SET writer = NULL, writer_until = 0 WHERE id = $1 AND writer = $2")
+            .bind(id)
+            .bind(writer)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_uploads_of(&self, writer_prefix: &str) -> StoreResult<u64> {
+        // starts_with rather than LIKE: the prefix is data, and LIKE would read `%` and `_` in it.
+        let done = sqlx::query(
+            "UPDATE uploads SET writer = NULL, writer_until = 0
+             WHERE writer IS NOT NULL AND starts_with(writer, $1)",
+        )
+        .bind(writer_prefix)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }

@@ -8,6 +8,7 @@ mod identity;
 mod registry;
 mod schema;
 mod settings;
+mod shared_state;
 mod trust;
 mod uploads;
 
@@ -145,6 +146,11 @@ contracts! {
     trust::versions_must_rise,
     trust::deletes_are_scoped_and_disable_wipes_everything_atomically,
     trust::concurrent_key_creations_return_the_winner,
+    shared_state::upload_leases_admit_one_writer,
+    shared_state::concurrent_claims_one_lease,
+    shared_state::portal_sessions_expire_end_and_are_bounded,
+    shared_state::login_failures_count_lock_and_prune,
+    shared_state::revocations_are_read_after_an_id_and_pruned,
     schema::reopening_keeps_data_and_runs_no_migration_twice,
     schema::concurrent_opens_migrate_once,
     schema::a_newer_schema_is_refused,
