@@ -6,6 +6,7 @@ mod digest;
 mod error;
 pub mod fs_blob;
 pub mod metadata;
+pub mod s3_blob;
 pub mod sqlite;
 
 pub use blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
@@ -17,4 +18,5 @@ pub use metadata::{
     NewTrustFile, Principal, ReferrerRecord, RepositoryStore, RoleAssignment, SettingsStore, TagDetail,
     TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore,
 };
+pub use s3_blob::{S3BlobStore, S3Config};
 pub use sqlite::SqliteMetadataStore;
