@@ -8,7 +8,7 @@ set -euo pipefail
 root=/var/cache/wharf-tools/garage
 bin=$root/bin/garage
 
-if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -Eq '(^| |v)2\.'; then
+if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -Eq '(^|[ :v])2\.'; then
   echo "install-garage.sh: $("$bin" --version 2>/dev/null | head -n1) already at $bin"
   exit 0
 fi

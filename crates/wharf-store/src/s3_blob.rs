@@ -56,6 +56,7 @@
 //! chunk handed to `write`: 2 × `part_size` (16 MiB with the default 8 MiB parts).
 //! Downloads stream the HTTP response body and hold only what is in flight.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +68,8 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    BackoffConfig, Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode,
+    PutPayload, RetryConfig,
 };
 use serde::{Deserialize, Serialize};
 use sha2::digest::common::hazmat::{SerializableState, SerializedState};
@@ -101,6 +103,10 @@ pub struct S3Config {
     pub prefix: String,
     /// Permit plain HTTP (loopback tests, a store on the same host).
     pub allow_http: bool,
+    /// PEM bundle of extra CA certificates to trust besides the system's (a private CA
+    /// in front of MinIO or Garage). `new` takes it from `AWS_CA_BUNDLE`, as AWS's SDKs
+    /// do; object_store itself ignores that variable.
+    pub ca_bundle: Option<PathBuf>,
     pub part_size: usize,
 }
 
@@ -115,6 +121,7 @@ impl S3Config {
             secret_access_key: None,
             prefix: String::new(),
             allow_http: false,
+            ca_bundle: std::env::var_os("AWS_CA_BUNDLE").map(PathBuf::from),
             part_size: DEFAULT_PART_SIZE,
         }
     }
@@ -135,6 +142,7 @@ impl std::fmt::Debug for S3Config {
             )
             .field("prefix", &self.prefix)
             .field("allow_http", &self.allow_http)
+            .field("ca_bundle", &self.ca_bundle)
             .field("part_size", &self.part_size)
             .finish()
     }
@@ -349,6 +357,22 @@ impl S3BlobStore {
                 config.part_size
             )));
         }
+        let mut client = ClientOptions::new()
+            .with_allow_http(config.allow_http)
+            .with_connect_timeout(Duration::from_secs(5))
+            // A download streams as slowly as the registry client reads it; no fixed
+            // deadline fits a 1 GiB layer over a slow link.
+            .with_timeout_disabled();
+        if let Some(path) = &config.ca_bundle {
+            let pem = std::fs::read(path).map_err(|e| {
+                StoreError::Backend(format!("{place}: reading CA bundle {}: {e}", path.display()))
+            })?;
+            let certs = Certificate::from_pem_bundle(&pem)
+                .map_err(|e| StoreError::Backend(format!("{place}: CA bundle {}: {e}", path.display())))?;
+            for cert in certs {
+                client = client.with_root_certificate(cert);
+            }
+        }
         let mut builder = match (&config.access_key_id, &config.secret_access_key) {
             (Some(id), Some(secret)) => AmazonS3Builder::new()
                 .with_access_key_id(id)
@@ -360,14 +384,7 @@ impl S3BlobStore {
             .with_bucket_name(&config.bucket)
             .with_virtual_hosted_style_request(!config.path_style)
             .with_allow_http(config.allow_http)
-            .with_client_options(
-                ClientOptions::new()
-                    .with_allow_http(config.allow_http)
-                    .with_connect_timeout(Duration::from_secs(5))
-                    // A download streams as slowly as the registry client reads it; no
-                    // fixed deadline fits a 1 GiB layer over a slow link.
-                    .with_timeout_disabled(),
-            )
+            .with_client_options(client)
             .with_retry(RetryConfig {
                 backoff: BackoffConfig::default(),
                 max_retries: 4,
@@ -391,7 +408,26 @@ impl S3BlobStore {
         };
         let probe = inner.key("wharf-probe");
         let unusable = |what: &str, e: object_store::Error| {
-            StoreError::Backend(format!("{place} is not usable ({what} failed): {e}"))
+            let text = e.to_string();
+            // object_store's text is complete but long; lead with what an operator fixes.
+            let hint = if text.contains("NoSuchBucket") {
+                "the bucket does not exist; "
+            } else if [
+                "AccessDenied",
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "403 Forbidden",
+            ]
+            .iter()
+            .any(|c| text.contains(c))
+            {
+                "the credentials were refused; "
+            } else if text.contains("error sending request") {
+                "the endpoint did not answer; "
+            } else {
+                ""
+            };
+            StoreError::Backend(format!("{place} is not usable: {hint}{what} failed: {text}"))
         };
         inner
             .s3
@@ -594,16 +630,28 @@ impl BlobStore for S3BlobStore {
             return self.abort_upload(id).await;
         }
         let size = self.complete_data(id, &state).await?;
-        // The one atomic step that makes the blob visible.
-        inner
-            .put_json(
-                &inner.pointer_key(digest),
-                &Pointer {
-                    key: Inner::data_rel(id),
-                    size,
-                },
-            )
-            .await?;
+        // The one atomic step that makes the blob visible. Create-only (If-None-Match),
+        // so when two uploads of one digest commit at once the loser learns it and
+        // removes its copy; a store that ignores the condition lets the last pointer win,
+        // which is correct too (same bytes) but leaves the other copy unreferenced
+        // (Garage 2.5 ignores the condition: checked by hand, a second create succeeds).
+        let key = inner.pointer_key(digest);
+        let pointer = serde_json::to_vec(&Pointer {
+            key: Inner::data_rel(id),
+            size,
+        })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match inner
+            .s3
+            .put_opts(&key, PutPayload::from(pointer), PutMode::Create.into())
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                inner.delete_quietly(&inner.key(&Inner::data_rel(id))).await;
+            }
+            Err(e) => return Err(backend(format_args!("writing {key}"), e)),
+        }
         for (_, key) in inner.upload_objects(id).await.unwrap_or_default() {
             inner.delete_quietly(&key).await;
         }
@@ -698,7 +746,8 @@ struct S3UploadWriter {
     data: Path,
     /// Bytes written so far, buffered ones included.
     offset: u64,
-    /// Parts of the state this writer started from, plus the ones uploaded since.
+    /// The state this writer started from (its `offset` stays the starting offset),
+    /// with the parts uploaded since appended.
     state: UploadState,
     /// The part being filled; always shorter than `part_size` between calls.
     buf: BytesMut,
@@ -769,13 +818,18 @@ impl UploadWriter for S3UploadWriter {
         self.offset += chunk.len() as u64;
         let part_size = self.inner.part_size;
         let mut rest = &chunk[..];
-        while !rest.is_empty() {
+        loop {
+            // `>=`: a tail left by a replica configured with larger parts can already
+            // exceed this one's part size; it then goes out as one larger part.
+            if self.buf.len() >= part_size {
+                self.ship_part().await?;
+            }
+            if rest.is_empty() {
+                break;
+            }
             let take = rest.len().min(part_size - self.buf.len());
             self.buf.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
-            if self.buf.len() == part_size {
-                self.ship_part().await?;
-            }
         }
         if self.spare.len() < 2
             && let Ok(mut b) = chunk.try_into_mut()
@@ -791,6 +845,10 @@ impl UploadWriter for S3UploadWriter {
     }
 
     async fn finish(mut self: Box<Self>) -> StoreResult<()> {
+        if self.offset == self.state.offset {
+            // Nothing written: the state this writer started from still holds.
+            return Ok(());
+        }
         self.settle_in_flight().await?;
         let inner = self.inner.clone();
         let (tail, tail_len) = if self.buf.is_empty() {
