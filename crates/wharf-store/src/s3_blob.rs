@@ -380,13 +380,19 @@ impl S3BlobStore {
             (Some(id), Some(secret)) => AmazonS3Builder::new()
                 .with_access_key_id(id)
                 .with_secret_access_key(secret),
-            _ => AmazonS3Builder::from_env(),
+            (None, None) => AmazonS3Builder::from_env(),
+            _ => {
+                return Err(StoreError::Backend(format!(
+                    "{place}: set both the access key id and the secret access key, or neither"
+                )));
+            }
         };
         builder = builder
             .with_region(&config.region)
             .with_bucket_name(&config.bucket)
             .with_virtual_hosted_style_request(!config.path_style)
-            .with_allow_http(config.allow_http)
+            // Carries allow_http too; a later `with_allow_http` on the builder would be
+            // replaced by these options wholesale.
             .with_client_options(client)
             .with_retry(RetryConfig {
                 backoff: BackoffConfig::default(),
@@ -461,8 +467,8 @@ impl S3BlobStore {
         let data = inner.key(&Inner::data_rel(id));
         let tail = inner.tail_bytes(id, state).await?;
         if state.parts.is_empty() {
-            // Shorter than one part: a plain PUT (S3 refuses no multipart upload for
-            // this, but a zero-byte multipart upload is not portable).
+            // Shorter than one part: a plain PUT. (A multipart upload whose only part is
+            // empty, for the empty blob, is not accepted by every S3 implementation.)
             inner
                 .s3
                 .put(&data, PutPayload::from(tail.unwrap_or_default()))
@@ -480,19 +486,30 @@ impl S3BlobStore {
                 content_id: etag.clone(),
             })
             .collect();
-        if let Some(tail) = tail {
-            let part = inner
+        let completed = async {
+            if let Some(tail) = tail {
+                let part = inner
+                    .s3
+                    .put_part(&data, &state.multipart_id, parts.len(), PutPayload::from(tail))
+                    .await
+                    .map_err(|e| backend(format_args!("uploading the last part of {data}"), e))?;
+                parts.push(part);
+            }
+            inner
                 .s3
-                .put_part(&data, &state.multipart_id, parts.len(), PutPayload::from(tail))
+                .complete_multipart(&data, &state.multipart_id, parts)
                 .await
-                .map_err(|e| backend(format_args!("uploading the last part of {data}"), e))?;
-            parts.push(part);
+                .map_err(|e| backend(format_args!("completing {data}"), e))
         }
-        inner
-            .s3
-            .complete_multipart(&data, &state.multipart_id, parts)
-            .await
-            .map_err(|e| backend(format_args!("completing {data}"), e))?;
+        .await;
+        if let Err(e) = completed {
+            // A retried commit whose first attempt completed the object but died before
+            // the pointer: the multipart upload is gone and the object is there, whole.
+            return match inner.s3.head(&data).await {
+                Ok(meta) if meta.size == state.offset => Ok(state.offset),
+                _ => Err(e),
+            };
+        }
         Ok(state.offset)
     }
 

@@ -316,3 +316,21 @@ async fn connect_names_what_is_wrong_and_never_the_secret() {
     let cfg = config(&bucket);
     assert!(!format!("{cfg:?}").contains(&bucket.secret_access_key));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_different_part_sizes_share_an_upload() {
+    let bucket = GarageNode::shared().fresh_bucket();
+    let mut large = config(&bucket);
+    large.part_size = 8 * MIB;
+    let large = S3BlobStore::connect(large).await.unwrap();
+    let small = store(&bucket).await;
+    let content = pattern(7 * MIB + 8 * MIB + 3, 6);
+    large.create_upload("u1").await.unwrap();
+    // A 7 MiB tail on the 8 MiB replica is already more than the 5 MiB replica's part.
+    let n = append(&large, "u1", 0, &[&content[..7 * MIB]]).await;
+    let n = append(&small, "u1", n, &[&content[7 * MIB..]]).await;
+    assert_eq!(n, content.len() as u64);
+    let digest = Digest::of(&content);
+    large.commit_upload("u1", &digest).await.unwrap();
+    assert!(collect(small.read(&digest, None).await.unwrap()).await == content);
+}
