@@ -80,3 +80,6 @@ for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromi
 done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { echo "install-deps.sh: initdb (postgresql) still missing" >&2; exit 1; }
 echo "install-deps.sh: docker CLI $(command -v docker) ($(docker --version 2>/dev/null | sed 's/^Docker version //')), dockerd $(dockerd --version 2>/dev/null | sed 's/^Docker version //'), $(skopeo --version), $(chromedriver --version 2>/dev/null | cut -d" " -f1,2)"
+
+# Garage (S3 store for the S3 blob-store tests) is built with cargo, not apt.
+"$(dirname "$0")/install-garage.sh"

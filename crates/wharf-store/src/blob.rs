@@ -3,6 +3,7 @@
 //! store (a repository link), never by the presence of a file.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -48,6 +49,12 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Ids of upload scratch spaces last written before `before` (Unix seconds): the
     /// candidates for removing scratch space whose session is gone.
     async fn idle_uploads(&self, before: i64) -> StoreResult<Vec<String>>;
+
+    /// A URL the client may fetch the committed blob from directly, valid for `expires`
+    /// (an S3 pre-signed GET), or `None` when the server must send the bytes itself.
+    async fn download_url(&self, _digest: &Digest, _expires: Duration) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,9 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("metadata database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The object store (S3) failed or refused a request; the text names the bucket or key.
+    #[error("object store error: {0}")]
+    Backend(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     /// The database cannot be reached or refused us (the message names where, never a

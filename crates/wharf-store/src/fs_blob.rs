@@ -53,7 +53,7 @@ impl FsBlobStore {
 }
 
 /// Upload ids come from URLs; only the characters of our own ids may reach a path.
-fn is_upload_id(id: &str) -> bool {
+pub(crate) fn is_upload_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 

@@ -7,6 +7,7 @@ mod error;
 pub mod fs_blob;
 pub mod metadata;
 pub mod postgres;
+pub mod s3_blob;
 pub mod sqlite;
 
 pub use blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
@@ -21,4 +22,5 @@ pub use metadata::{
     TrustStore, UploadSession, UploadStore,
 };
 pub use postgres::PostgresMetadataStore;
+pub use s3_blob::{S3BlobStore, S3Config};
 pub use sqlite::SqliteMetadataStore;
