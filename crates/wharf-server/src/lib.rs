@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backends;
 pub mod clock;
 pub mod config;
 pub mod connection_limits;
@@ -22,7 +23,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use wharf_store::{FsBlobStore, SqliteMetadataStore, StoreError};
+use wharf_store::StoreError;
 
 use crate::auth::secrets::{KeyEncryptionKey, SecretError};
 use crate::config::Config;
@@ -46,6 +47,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     ReplicaId(#[from] replica_id::ReplicaIdError),
+    #[error(transparent)]
+    Backend(#[from] backends::BackendError),
     #[error("cannot free this replica's earlier upload leases: {0}")]
     Uploads(#[from] services::RegistryError),
     #[error("cannot listen on {0}: {1}")]
@@ -100,10 +103,8 @@ pub async fn run(
         Some(kek) => kek,
         None => KeyEncryptionKey::create(&kek_file)?,
     });
-    let db = data.join("metadata.db");
-    auth::secrets::private_file(&db).map_err(|e| StartError::DataDir(db.display().to_string(), e))?;
-    let meta = Arc::new(SqliteMetadataStore::open(&db).await?);
-    let blob_store = Arc::new(FsBlobStore::open(data.join("storage"))?);
+    let meta = backends::open_metadata(&config, &data).await?;
+    let blob_store = backends::open_blobs(&config, &data).await?;
     let revocations = Arc::new(auth::revocations::Revocations::new(meta.clone()));
     let identity = IdentityService::open(
         meta.clone(),
@@ -120,6 +121,7 @@ pub async fn run(
         kek.clone(),
         names.clone(),
         config.content_trust.enabled_at_bootstrap,
+        !config.database.url.is_empty(),
     )
     .await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;

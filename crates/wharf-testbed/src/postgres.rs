@@ -83,6 +83,48 @@ impl PostgresCluster {
         self.url(&name)
     }
 
+    /// Take the database a URL of this cluster names away, as an outage would: its open
+    /// connections are terminated and new ones refused, until `unblock_database`.
+    pub fn block_database(&self, url: &str) {
+        let name = database_of(url);
+        self.sql(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ));
+    }
+
+    pub fn unblock_database(&self, url: &str) {
+        self.sql(&format!(
+            "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true;",
+            database_of(url)
+        ));
+    }
+
+    /// Run SQL as the cluster's superuser in the `postgres` database.
+    fn sql(&self, sql: &str) {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                "postgres",
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.join("psql").display()));
+        assert!(
+            out.status.success(),
+            "psql failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn start() -> Result<PostgresCluster, String> {
         let bin = bin_dir()?;
         let as_root = running_as_root();
@@ -181,6 +223,16 @@ fn bin_dir() -> Result<PathBuf, String> {
                 debian.display()
             )
         })
+}
+
+/// The database part of a URL made by `url` (names are `wharf_<pid>_<n>`: no quoting needed).
+fn database_of(url: &str) -> &str {
+    let name = url.rsplit('/').next().unwrap_or_default();
+    assert!(
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "not a database URL of this cluster: {url}"
+    );
+    name
 }
 
 fn running_as_root() -> bool {

@@ -68,7 +68,7 @@ async fn world() -> World {
         .bootstrap_owner(Some("owner-password-1".into()), dir.path())
         .await
         .unwrap();
-    let trust = TrustService::open(meta.clone(), kek, names.clone(), true)
+    let trust = TrustService::open(meta.clone(), kek, names.clone(), true, false)
         .await
         .unwrap();
     let access = AccessService::new(meta.clone(), "wharf", revocations);

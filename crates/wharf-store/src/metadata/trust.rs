@@ -65,6 +65,9 @@ pub trait TrustStore: Send + Sync + 'static {
         role: &str,
         sha256: &str,
     ) -> StoreResult<Option<TrustFile>>;
+    /// Version and checksum of the newest stored version of `role`: what a replica holding
+    /// the published state in memory compares to learn whether another replica moved it.
+    async fn trust_head(&self, repository: &str, role: &str) -> StoreResult<Option<(i64, String)>>;
     /// Store every file of one update in one transaction, with a changefeed row for the
     /// timestamp and the audit record. An existing (role, version), or a version not
     /// above the stored one, fails the whole update with `StoreError::Conflict`.

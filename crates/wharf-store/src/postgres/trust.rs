@@ -52,6 +52,17 @@ impl TrustStore for PostgresMetadataStore {
         row.as_ref().map(trust_file_row).transpose()
     }
 
+    async fn trust_head(&self, repository: &str, role: &str) -> StoreResult<Option<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT version, sha256 FROM trust_files WHERE repository = $1 AND role = $2
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(repository)
+        .bind(role)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn trust_file_by_sha256(
         &self,
         repository: &str,

@@ -144,6 +144,7 @@ contracts! {
     trust::concurrent_publishers_from_one_state_one_wins,
     trust::concurrent_publishers_of_different_versions_never_go_backwards,
     trust::versions_must_rise,
+    trust::the_head_is_the_newest_version,
     trust::deletes_are_scoped_and_disable_wipes_everything_atomically,
     trust::concurrent_key_creations_return_the_winner,
     shared_state::upload_leases_admit_one_writer,

@@ -365,3 +365,30 @@ pub async fn concurrent_key_creations_return_the_winner(db: Db) {
     }
     assert_eq!(audit_actions(&*s).await.len(), 10);
 }
+
+/// The head of a role is its newest stored version with that file's checksum, per
+/// repository, and nothing once the repository's trust data is deleted.
+pub async fn the_head_is_the_newest_version(db: Db) {
+    let s = db.store().await;
+    assert_eq!(s.trust_head("a", "timestamp").await.unwrap(), None);
+    for (v, body) in [(1, "ts1"), (2, "ts2")] {
+        s.trust_commit("a", "h/a", &[file("timestamp", v, body)], None, v)
+            .await
+            .unwrap();
+    }
+    s.trust_commit("b", "h/b", &[file("timestamp", 7, "b7")], None, 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.trust_head("a", "timestamp").await.unwrap(),
+        Some((2, "timestamp2".to_owned()))
+    );
+    assert_eq!(
+        s.trust_head("b", "timestamp").await.unwrap(),
+        Some((7, "timestamp7".to_owned()))
+    );
+    assert_eq!(s.trust_head("a", "snapshot").await.unwrap(), None);
+    assert!(s.trust_delete("a", "h/a", &rec("trust.delete")).await.unwrap());
+    assert_eq!(s.trust_head("a", "timestamp").await.unwrap(), None);
+    assert!(s.trust_head("b", "timestamp").await.unwrap().is_some());
+}

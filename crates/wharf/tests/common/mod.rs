@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod cli;
+pub mod cluster;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub fn require_tool(name: &str) {
     );
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -70,6 +71,11 @@ impl Server {
         Self::start_listening(env, "127.0.0.1", Some(ADMIN_PASSWORD))
     }
 
+    pub fn start_with_owned(env: Vec<(String, String)>) -> Self {
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::start_with(&refs)
+    }
+
     /// A fresh server whose owner password Wharf generates, as on a first start without
     /// `WHARF_ADMIN_PASSWORD`; read back from `<data>/initial-admin-password`.
     pub fn start_with_generated_password() -> Self {
@@ -85,6 +91,17 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let port = free_port();
+        // `WHARF_TEST_BACKEND=postgres-s3`: this server gets its own PostgreSQL database and
+        // Garage bucket (CI runs the whole suite once that way). A test's own settings win.
+        let own_backend = env.iter().any(|(k, _)| *k == "WHARF_DATABASE_URL");
+        let mut all_env = match std::env::var("WHARF_TEST_BACKEND").as_deref() {
+            Ok("postgres-s3") if !own_backend => cluster::fresh_backend_env(),
+            Ok("postgres-s3") => Vec::new(),
+            Ok("") | Ok("embedded") | Err(_) => Vec::new(),
+            Ok(other) => panic!("WHARF_TEST_BACKEND={other:?}: expected embedded or postgres-s3"),
+        };
+        all_env.retain(|(k, _)| !env.iter().any(|(t, _)| t == k));
+        all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut s = Server {
             child: None,
             port,
@@ -94,7 +111,7 @@ impl Server {
             admin_password: admin_password.unwrap_or_default().to_owned(),
             listening: String::new(),
             listen_host: listen_host.to_owned(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: all_env,
             _dir: dir,
         };
         s.spawn();
@@ -320,10 +337,15 @@ impl DockerClient {
 
     /// `wharf login` into this client's config, as a user would.
     pub fn wharf_login(&self, server: &Server, user: &str, password: &str) -> Output {
+        self.wharf_login_at(&server.host, &server.ca, user, password)
+    }
+
+    /// `wharf login HOST --ca-file CA` (a balancer's name, or one replica's).
+    pub fn wharf_login_at(&self, host: &str, ca: &Path, user: &str, password: &str) -> Output {
         use std::io::Write;
         let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-            .args(["login", &server.host, "-u", user, "--password-stdin", "--ca-file"])
-            .arg(&server.ca)
+            .args(["login", host, "-u", user, "--password-stdin", "--ca-file"])
+            .arg(ca)
             .env("DOCKER_CONFIG", self.config.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

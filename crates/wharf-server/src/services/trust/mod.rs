@@ -38,6 +38,9 @@ pub struct TrustService {
     kek: Arc<KeyEncryptionKey>,
     names: Arc<ServerNames>,
     published: PublishedCache,
+    /// Other processes (replicas) write the same database: a remembered published state is
+    /// checked against the stored timestamp before it is served.
+    shared_database: bool,
     /// The newest changefeed row this replica has acted on: trust data changed through
     /// another replica shows up there, and its cached published state must go.
     changes_seen: std::sync::atomic::AtomicI64,
@@ -54,6 +57,7 @@ impl TrustService {
         kek: Arc<KeyEncryptionKey>,
         names: Arc<ServerNames>,
         enabled_at_bootstrap: bool,
+        shared_database: bool,
     ) -> Result<Self, StoreError> {
         meta.init_setting(POLICY_SETTING, policy_value(enabled_at_bootstrap))
             .await?;
@@ -67,6 +71,7 @@ impl TrustService {
             kek,
             names,
             published: PublishedCache::default(),
+            shared_database,
             changes_seen: std::sync::atomic::AtomicI64::new(newest),
             validation: tokio::sync::Semaphore::new(validation_slots()),
         })
@@ -167,7 +172,7 @@ mod tests {
         );
         let kek = Arc::new(KeyEncryptionKey::from_base64(&format!("{}=", "A".repeat(43))).unwrap());
         let names = ServerNames::new(&["reg.example.com".to_owned()], "127.0.0.1:1".parse().unwrap());
-        let svc = TrustService::open(meta, kek, Arc::new(names), enabled)
+        let svc = TrustService::open(meta, kek, Arc::new(names), enabled, false)
             .await
             .unwrap();
         (dir, svc)

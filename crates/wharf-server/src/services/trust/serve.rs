@@ -98,7 +98,9 @@ impl TrustService {
     /// The current published state of a repository, from memory while nothing it depends
     /// on has expired or been written since (see `published_cache`).
     async fn published_state(&self, repository: &str, gun: &str) -> TrustResult<Arc<Published>> {
-        if let Some(hit) = self.published.get(repository, now()) {
+        if let Some(hit) = self.published.get(repository, now())
+            && self.still_current(repository, &hit).await?
+        {
             return Ok(hit);
         }
         let since = self.published.start_read();
@@ -126,6 +128,20 @@ impl TrustService {
         });
         self.published.fill(since, repository, published.clone());
         Ok(published)
+    }
+
+    /// Whether a remembered state is still the stored one. One process owning the database
+    /// drops the entry on every write itself; replicas sharing one check the stored
+    /// timestamp (one indexed query), because a client that just published through
+    /// another replica must not read the older state here — notary refuses a rollback.
+    async fn still_current(&self, repository: &str, hit: &Published) -> TrustResult<bool> {
+        if !self.shared_database {
+            return Ok(true);
+        }
+        let head = self.meta.trust_head(repository, TIMESTAMP).await?;
+        Ok(head.is_some_and(|(version, sha256)| {
+            version == hit.timestamp.version && sha256 == hit.timestamp.sha256
+        }))
     }
 
     /// A role of the published state: the snapshot, or a role through the snapshot.
