@@ -17,6 +17,7 @@
 #   chromedriver       chromium-driver    W3C WebDriver server those tests drive chromium through
 #   podman             podman             podman login/push/pull and manifest lists (rootful, vfs storage)
 #   update-ca-certificates  ca-certificates
+#   haproxy            haproxy            the load balancer in front of the replicas tests (crates/wharf/tests/replicas.rs)
 #   /usr/lib/postgresql/*/bin/initdb  postgresql  throw-away PostgreSQL for the metadata-store contract tests
 #                                         (crates/wharf-testbed; Debian keeps the server binaries off PATH)
 #   /usr/bin/python3 with cryptography + requests: python3 python3-cryptography python3-requests
@@ -33,6 +34,7 @@ declare -A pkg_of=(
   [skopeo]=skopeo [notary]=notary [notary-server]=notary [docker-registry]=docker-registry
   [openssl]=openssl [curl]=curl [jq]=jq [wrk]=wrk [update-ca-certificates]=ca-certificates
   [chromium]=chromium [chromedriver]=chromium-driver [podman]=podman
+  [haproxy]=haproxy
 )
 
 missing=()
@@ -75,7 +77,7 @@ fi
 
 # Report what the tests will actually run (a docker CLI installed earlier in PATH, e.g.
 # /usr/local/bin/docker 28.x, stays in front of Debian's /usr/bin/docker 20.10).
-for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromium chromedriver podman; do
+for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromium chromedriver podman haproxy; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { echo "install-deps.sh: initdb (postgresql) still missing" >&2; exit 1; }

@@ -47,6 +47,8 @@ pub struct AppParts {
     pub manifest_max_bytes: u64,
     pub upload_idle_timeout_seconds: u64,
     pub metrics_require_token: bool,
+    /// Answer blob GETs with a redirect to a pre-signed store URL.
+    pub redirect_downloads: bool,
     /// This replica's id (`replica_id`), the prefix of its upload leases.
     pub replica_id: String,
 }
@@ -61,7 +63,11 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             &parts.replica_id,
         ),
         manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
-        blobs: BlobService::new(parts.blob_store.clone(), parts.meta.clone()),
+        blobs: BlobService::new(
+            parts.blob_store.clone(),
+            parts.meta.clone(),
+            parts.redirect_downloads,
+        ),
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,

@@ -140,6 +140,7 @@ pub async fn run(
         upload_idle_timeout_seconds: config.limits.upload_idle_timeout_seconds,
         metrics_require_token: config.metrics.require_token,
         replica_id: replica_id::load_or_create(&data)?,
+        redirect_downloads: config.storage.backend == "s3" && config.storage.s3.redirect_downloads,
     });
     state.uploads.release_leases_of_earlier_runs().await?;
     let sync = {

@@ -15,11 +15,11 @@ pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
-    AuditRecord, AuditStore, IdentityStore, LoginFailureStore, LoginFailures, ManifestPutOutcome,
-    ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord, PortalSessionStore,
-    Principal, ReferrerRecord, RepositoryStore, RevocationStore, RoleAssignment, SessionLimits,
-    SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustFile, TrustKeyRecord,
-    TrustStore, UploadSession, UploadStore,
+    AuditRecord, AuditStore, IdentityStore, KeptAssignment, LoginFailureStore, LoginFailures,
+    ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
+    PortalSessionStore, Principal, ReferrerRecord, RepositoryStore, RevocationStore, RoleAssignment,
+    SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustFile,
+    TrustKeyRecord, TrustStore, UploadSession, UploadStore,
 };
 pub use postgres::PostgresMetadataStore;
 pub use s3_blob::{S3BlobStore, S3Config};

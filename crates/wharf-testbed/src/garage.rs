@@ -147,7 +147,20 @@ api_bind_addr = "127.0.0.1:{admin}"
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         };
-        node.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id])?;
+        // `node id` answers from the key file, possibly before the RPC port listens; the
+        // layout change needs RPC, so it is retried until the node takes it.
+        loop {
+            match node.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]) {
+                Ok(_) => break,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(format!(
+                        "{e}\nserver log: {}",
+                        node.dir.join("garage.log").display()
+                    ));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
         node.cli(&["layout", "apply", "--version", "1"])?;
         while TcpStream::connect(("127.0.0.1", s3)).is_err() {
             if Instant::now() > deadline {

@@ -507,6 +507,50 @@ fn a_portal_session_made_on_one_replica_works_on_another_and_sign_out_ends_it_ev
     );
 }
 
+/// `storage.s3.redirect_downloads`: a blob GET answers 307 to a pre-signed bucket URL
+/// (only after the caller's access was checked), and docker pulls through it.
+#[test]
+fn downloads_redirect_to_the_bucket_when_configured() {
+    let cluster = Cluster::start_with(1, &[("WHARF_STORAGE_S3_REDIRECT_DOWNLOADS", "true")]);
+    let replica = &cluster.replicas[0];
+    let pusher = login_at(&cluster.host, &cluster.ca, "admin", ADMIN_PASSWORD);
+    let reference = format!("{}/direct/app:v1", cluster.host);
+    pusher.import_image(&reference);
+    let digest = pushed_digest(&pusher.ok(&["push", &reference]));
+
+    let token = replica.token(&["repository:direct/app:pull"]);
+    let manifest: serde_json::Value = replica
+        .http()
+        .get(replica.url(&format!("/v2/direct/app/manifests/{digest}")))
+        .bearer_auth(&token)
+        .header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let blob_url = replica.url(&format!("/v2/direct/app/blobs/{layer}"));
+    let r = no_redirects(&cluster)
+        .get(&blob_url)
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&cluster.bucket.endpoint), "{location}");
+    let bytes = reqwest::blocking::get(&location).unwrap().bytes().unwrap();
+    assert_eq!(sha256(&bytes), layer);
+    // No redirect without access: the check comes first.
+    let r = no_redirects(&cluster).get(&blob_url).send().unwrap();
+    assert_eq!(r.status(), 401);
+
+    let puller = login_at(&cluster.host, &cluster.ca, "admin", ADMIN_PASSWORD);
+    let by_digest = format!("{}/direct/app@{digest}", cluster.host);
+    pusher.ok(&["rmi", &reference]);
+    let out = puller.ok(&["pull", &by_digest]);
+    assert!(out.contains(&digest), "{out}");
+}
+
 #[test]
 fn readiness_follows_the_database() {
     let cluster = Cluster::start(1);

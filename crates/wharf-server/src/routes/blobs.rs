@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LOCATION, RANGE,
 };
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -70,6 +70,17 @@ pub async fn get(
         },
         None => None,
     };
+    if !head && let Some(url) = state.blobs.download_redirect(&digest).await? {
+        // The caller was authorised for this repository and the blob is linked to it;
+        // the bytes come from the store, through a URL that expires.
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(LOCATION, url)
+            .header("docker-content-digest", digest.as_str())
+            .header(CONTENT_LENGTH, 0)
+            .body(Body::empty())
+            .map_err(|_| WireError::internal());
+    }
     let len = range.map_or(size, |r| r.len());
     let mut builder = Response::builder()
         .status(if range.is_some() {

@@ -116,6 +116,7 @@ async fn world() -> World {
         upload_idle_timeout_seconds: 3600,
         metrics_require_token: true,
         replica_id: "route-walk".into(),
+        redirect_downloads: false,
     });
     World {
         _dir: dir,

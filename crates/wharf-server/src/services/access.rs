@@ -5,7 +5,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use wharf_store::{AuditRecord, MetadataStore, Principal, RoleAssignment, StoreError, TokenScope};
+use wharf_store::{
+    AuditRecord, KeptAssignment, MetadataStore, Principal, RoleAssignment, StoreError, TokenScope,
+};
 
 use crate::auth::access::{TOKEN_ACTIONS, token_action_perms};
 use crate::auth::password::hash_password;
@@ -157,9 +159,6 @@ pub struct AccessService {
     meta: Arc<dyn MetadataStore>,
     /// The admin account's user name (ACR uses the registry's name; here the service name).
     admin_account: String,
-    /// Held from the "is this the last owner?" check to the removal, so two owners removing
-    /// their assignments at once cannot leave the registry without one (one SQLite process).
-    owner_changes: tokio::sync::Mutex<()>,
     /// Deleting a principal or changing its secret revokes its access tokens at once.
     revocations: Arc<Revocations>,
 }
@@ -187,6 +186,27 @@ fn check_name(name: &str) -> AccessResult<()> {
 fn store_err(name: &str) -> impl FnOnce(StoreError) -> AccessError + '_ {
     move |e| match e {
         StoreError::Conflict(_) => AccessError::Duplicate(name.to_owned()),
+        e => AccessError::Store(e),
+    }
+}
+
+/// The registry-wide scope as assignments store it.
+fn owner_scope() -> String {
+    Scope::Registry.to_string()
+}
+
+/// What must stay assigned to someone: Owner on the registry.
+fn registry_owner(registry: &str) -> KeptAssignment<'_> {
+    KeptAssignment {
+        role: Role::Owner.name(),
+        scope: registry,
+    }
+}
+
+/// A guarded deletion the store refused: it would have removed the last owner.
+fn last_owner(name: &str) -> impl FnOnce(StoreError) -> AccessError + '_ {
+    move |e| match e {
+        StoreError::Conflict(_) => AccessError::LastOwner(name.to_owned()),
         e => AccessError::Store(e),
     }
 }
@@ -222,26 +242,7 @@ impl AccessService {
             meta,
             revocations,
             admin_account: admin_account.to_owned(),
-            owner_changes: tokio::sync::Mutex::new(()),
         }
-    }
-
-    /// Refuse removing `name`'s registry-wide Owner assignment when it is the only one:
-    /// without an owner, nobody can grant rights or change the policy again. (Deleting a
-    /// principal needs no check: the caller is an owner and cannot delete itself.)
-    async fn keep_an_owner(&self, name: &str) -> AccessResult<()> {
-        let owners: Vec<String> = self
-            .meta
-            .list_assignments(None)
-            .await?
-            .into_iter()
-            .filter(|a| a.role == Role::Owner.name() && a.scope == Scope::Registry.to_string())
-            .map(|a| a.principal)
-            .collect();
-        if owners.len() == 1 && owners[0] == name {
-            return Err(AccessError::LastOwner(name.to_owned()));
-        }
-        Ok(())
     }
 
     async fn principal(&self, kind: &'static str, name: &str) -> AccessResult<Principal> {
@@ -302,7 +303,12 @@ impl AccessService {
         }
         let t = now();
         let record = audit_record(actor, &format!("{}.delete", audit_kind(kind)), name, "", t);
-        if !self.meta.delete_principal(name, kind, &record).await? {
+        let deleted = self
+            .meta
+            .delete_principal(name, kind, Some(registry_owner(&owner_scope())), &record)
+            .await
+            .map_err(last_owner(name))?;
+        if !deleted {
             return Err(AccessError::NotFound {
                 kind: kind_label(kind),
                 name: name.to_owned(),
@@ -492,10 +498,6 @@ impl AccessService {
     ) -> AccessResult<()> {
         let (role, p, scope) = self.assignment_target(role, assignee, scope).await?;
         let scope_s = scope.to_string();
-        let _owner_change = self.owner_changes.lock().await;
-        if role == Role::Owner && scope == Scope::Registry {
-            self.keep_an_owner(&p.name).await?;
-        }
         let record = audit_record(
             actor,
             "role-assignment.delete",
@@ -503,11 +505,21 @@ impl AccessService {
             &format!("{} on {scope_s}", role.name()),
             now(),
         );
-        if !self
+        // The registry must keep an owner: the store checks it inside the deletion's
+        // transaction, so two owners removing each other on two replicas cannot both win.
+        let registry = owner_scope();
+        let deleted = self
             .meta
-            .delete_assignment(p.id, role.name(), &scope_s, &record)
-            .await?
-        {
+            .delete_assignment(
+                p.id,
+                role.name(),
+                &scope_s,
+                Some(registry_owner(&registry)),
+                &record,
+            )
+            .await
+            .map_err(last_owner(&p.name))?;
+        if !deleted {
             return Err(AccessError::AssignmentNotFound {
                 assignee: p.name,
                 role: role.name().to_owned(),

@@ -1,6 +1,7 @@
 //! Reading and deleting blobs. Visibility is the repository link in the metadata store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wharf_store::{BlobStore, ByteRange, ByteStream, Digest, MetadataStore};
 
@@ -8,14 +9,34 @@ use super::access::{Actor, audit_record};
 use super::error::{RegistryError, RegistryResult};
 use crate::clock::now;
 
+/// How long a pre-signed download URL works: long enough for a client to follow the
+/// redirect and read a large layer, short enough that a leaked URL soon stops working.
+const REDIRECT_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
 pub struct BlobService {
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetadataStore>,
+    /// `storage.s3.redirect_downloads`: send clients to the store for the bytes.
+    redirect_downloads: bool,
 }
 
 impl BlobService {
-    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetadataStore>) -> Self {
-        Self { blobs, meta }
+    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetadataStore>, redirect_downloads: bool) -> Self {
+        Self {
+            blobs,
+            meta,
+            redirect_downloads,
+        }
+    }
+
+    /// Where the client should fetch the blob's bytes instead of from this server (a
+    /// short-lived pre-signed URL), when configured and the store can give one. Call only
+    /// after `stat` said the blob is visible to the caller's repository.
+    pub async fn download_redirect(&self, digest: &Digest) -> RegistryResult<Option<String>> {
+        if !self.redirect_downloads {
+            return Ok(None);
+        }
+        Ok(self.blobs.download_url(digest, REDIRECT_LIFETIME).await?)
     }
 
     /// Size of a blob visible in `repository`.

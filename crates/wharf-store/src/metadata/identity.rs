@@ -27,6 +27,15 @@ pub struct RoleAssignment {
     pub created_at: i64,
 }
 
+/// A role on a scope that must stay assigned to someone (the registry's Owner): the
+/// check and the deletion are one transaction, serialised against every other guarded
+/// deletion, so two owners removing each other at once on two replicas cannot both win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptAssignment<'a> {
+    pub role: &'a str,
+    pub scope: &'a str,
+}
+
 /// One entry of a repository token's scope map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenScope {
@@ -70,8 +79,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Every principal of `kind` (all when `None`), by name.
     async fn list_principals(&self, kind: Option<&str>) -> StoreResult<Vec<Principal>>;
     /// Delete a principal with its refresh tokens, assignments and scope map (cascade);
-    /// false (and no audit record) if there was none of that kind.
-    async fn delete_principal(&self, name: &str, kind: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    /// false (and no audit record) if there was none of that kind. With `keep`, refused
+    /// (`Conflict`, nothing changed) when afterwards nobody would hold that assignment.
+    async fn delete_principal(
+        &self,
+        name: &str,
+        kind: &str,
+        keep: Option<KeptAssignment<'_>>,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
     /// Replace (or clear, disabling logins) a principal's secret and revoke every refresh
     /// token issued under the old one, atomically.
     async fn set_principal_secret(
@@ -89,12 +105,14 @@ pub trait IdentityStore: Send + Sync + 'static {
         now: i64,
         audit: &AuditRecord,
     ) -> StoreResult<()>;
-    /// False (and no audit record) when there was no such assignment.
+    /// False (and no audit record) when there was no such assignment. With `keep`, refused
+    /// (`Conflict`, nothing changed) when afterwards nobody would hold that assignment.
     async fn delete_assignment(
         &self,
         principal_id: i64,
         role: &str,
         scope: &str,
+        keep: Option<KeptAssignment<'_>>,
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
     /// Assignments of one principal, or of all, ordered by principal, role, scope.

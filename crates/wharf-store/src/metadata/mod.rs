@@ -14,7 +14,7 @@ mod trust;
 mod uploads;
 
 pub use audit::{AuditRecord, AuditStore};
-pub use identity::{IdentityStore, Principal, RoleAssignment, TokenScope};
+pub use identity::{IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 pub use login_failures::{LoginFailureStore, LoginFailures};
 pub use portal_sessions::{PortalSessionRecord, PortalSessionStore, SessionLimits};
 pub use registry::{

@@ -4,8 +4,10 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
-use super::{PRINCIPAL_NAMES_LOCK, PostgresMetadataStore, conflict_on_unique, insert_audit, lock};
-use crate::metadata::{AuditRecord, IdentityStore, Principal, RoleAssignment, TokenScope};
+use super::{
+    KEPT_ASSIGNMENT_LOCK, PRINCIPAL_NAMES_LOCK, PostgresMetadataStore, conflict_on_unique, insert_audit, lock,
+};
+use crate::metadata::{AuditRecord, IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 use crate::{StoreError, StoreResult};
 
 #[async_trait]
@@ -68,8 +70,15 @@ impl IdentityStore for PostgresMetadataStore {
         rows.iter().map(principal_row).collect()
     }
 
-    async fn delete_principal(&self, name: &str, kind: &str, audit: &AuditRecord) -> StoreResult<bool> {
+    async fn delete_principal(
+        &self,
+        name: &str,
+        kind: &str,
+        keep: Option<KeptAssignment<'_>>,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
+        lock_kept(&mut tx, keep).await?;
         let done = sqlx::query("DELETE FROM principals WHERE name = $1 AND kind = $2")
             .bind(name)
             .bind(kind)
@@ -78,6 +87,7 @@ impl IdentityStore for PostgresMetadataStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        still_held(&mut tx, keep).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -124,9 +134,11 @@ impl IdentityStore for PostgresMetadataStore {
         principal_id: i64,
         role: &str,
         scope: &str,
+        keep: Option<KeptAssignment<'_>>,
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
+        lock_kept(&mut tx, keep).await?;
         let done =
             sqlx::query("DELETE FROM role_assignments WHERE principal_id = $1 AND role = $2 AND scope = $3")
                 .bind(principal_id)
@@ -137,6 +149,7 @@ impl IdentityStore for PostgresMetadataStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        still_held(&mut tx, keep).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -317,4 +330,37 @@ fn principal_row(r: &PgRow) -> StoreResult<Principal> {
         client_id: r.try_get("client_id")?,
         created_at: r.try_get("created_at")?,
     })
+}
+
+/// Before a guarded deletion: one guarded deletion at a time. Under READ COMMITTED two
+/// deletions would each count the other's row as still there and both commit.
+async fn lock_kept(
+    tx: &mut Transaction<'static, Postgres>,
+    keep: Option<KeptAssignment<'_>>,
+) -> StoreResult<()> {
+    if keep.is_some() {
+        lock(tx, KEPT_ASSIGNMENT_LOCK, false).await?;
+    }
+    Ok(())
+}
+
+/// After a guarded deletion, inside its transaction: someone must still hold `keep`.
+async fn still_held(
+    tx: &mut Transaction<'static, Postgres>,
+    keep: Option<KeptAssignment<'_>>,
+) -> StoreResult<()> {
+    let Some(keep) = keep else { return Ok(()) };
+    let holders: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM role_assignments WHERE role = $1 AND scope = $2")
+            .bind(keep.role)
+            .bind(keep.scope)
+            .fetch_one(&mut **tx)
+            .await?;
+    if holders == 0 {
+        return Err(StoreError::Conflict(format!(
+            "nobody would hold {} on {} any more",
+            keep.role, keep.scope
+        )));
+    }
+    Ok(())
 }

@@ -41,6 +41,8 @@ const PRINCIPAL_NAMES_LOCK: i32 = 2;
 const ALL_TRUST_LOCK: i32 = 3;
 /// Held from a changefeed insert to its commit.
 const CHANGEFEED_LOCK: i32 = 4;
+/// Held by deletions that must leave an assignment held by someone (the last Owner).
+const KEPT_ASSIGNMENT_LOCK: i32 = 5;
 /// First key of per-repository trust locks; the second is `hashtext(repository)`, computed
 /// by the server so every replica agrees (two repositories whose hashes collide merely
 /// queue behind each other).

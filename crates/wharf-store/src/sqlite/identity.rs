@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteMetadataStore, insert_audit};
-use crate::metadata::{AuditRecord, IdentityStore, Principal, RoleAssignment, TokenScope};
+use crate::metadata::{AuditRecord, IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 use crate::{StoreError, StoreResult};
 
 #[async_trait]
@@ -68,7 +68,13 @@ impl IdentityStore for SqliteMetadataStore {
         rows.iter().map(principal_row).collect()
     }
 
-    async fn delete_principal(&self, name: &str, kind: &str, audit: &AuditRecord) -> StoreResult<bool> {
+    async fn delete_principal(
+        &self,
+        name: &str,
+        kind: &str,
+        keep: Option<KeptAssignment<'_>>,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
         let done = sqlx::query("DELETE FROM principals WHERE name = $1 AND kind = $2")
             .bind(name)
@@ -78,6 +84,7 @@ impl IdentityStore for SqliteMetadataStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        still_held(&mut tx, keep).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -124,6 +131,7 @@ impl IdentityStore for SqliteMetadataStore {
         principal_id: i64,
         role: &str,
         scope: &str,
+        keep: Option<KeptAssignment<'_>>,
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
@@ -137,6 +145,7 @@ impl IdentityStore for SqliteMetadataStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        still_held(&mut tx, keep).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -312,4 +321,26 @@ fn principal_row(r: &SqliteRow) -> StoreResult<Principal> {
         client_id: r.try_get("client_id")?,
         created_at: r.try_get("created_at")?,
     })
+}
+
+/// After a guarded deletion, inside its transaction: someone must still hold `keep`.
+/// (SQLite's writers queue on `BEGIN IMMEDIATE`, so no other deletion runs meanwhile.)
+async fn still_held(
+    tx: &mut Transaction<'static, Sqlite>,
+    keep: Option<KeptAssignment<'_>>,
+) -> StoreResult<()> {
+    let Some(keep) = keep else { return Ok(()) };
+    let holders: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM role_assignments WHERE role = $1 AND scope = $2")
+            .bind(keep.role)
+            .bind(keep.scope)
+            .fetch_one(&mut **tx)
+            .await?;
+    if holders == 0 {
+        return Err(StoreError::Conflict(format!(
+            "nobody would hold {} on {} any more",
+            keep.role, keep.scope
+        )));
+    }
+    Ok(())
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::Barrier;
-use wharf_store::{Digest, ManifestRecord, NewManifest, StoreError, TokenScope, TrustKeyRecord};
+use wharf_store::{
+    Digest, KeptAssignment, ManifestRecord, NewManifest, StoreError, TokenScope, TrustKeyRecord,
+};
 
 use crate::{Db, audit_actions, rec};
 
@@ -69,12 +71,12 @@ pub async fn assignments_tokens_and_revocation_cascade_with_the_principal(db: Db
     assert_eq!(s.token_scopes(t.id).await.unwrap().len(), 1);
     assert_eq!(s.list_assignments(None).await.unwrap().len(), 1);
     assert!(
-        !s.delete_principal("alice", "sp", &rec("sp.delete"))
+        !s.delete_principal("alice", "sp", None, &rec("sp.delete"))
             .await
             .unwrap()
     );
     assert!(
-        s.delete_principal("alice", "user", &rec("user.delete"))
+        s.delete_principal("alice", "user", None, &rec("user.delete"))
             .await
             .unwrap()
     );
@@ -134,14 +136,20 @@ pub async fn changes_and_their_audit_records_commit_together(db: Db) {
             .is_err()
     );
     assert!(
-        s.delete_assignment(alice.id, "AcrPull", "registry", &rec("role-assignment.delete"))
-            .await
-            .is_err()
+        s.delete_assignment(
+            alice.id,
+            "AcrPull",
+            "registry",
+            None,
+            &rec("role-assignment.delete")
+        )
+        .await
+        .is_err()
     );
     let left = s.list_assignments(None).await.unwrap();
     assert_eq!((left.len(), left[0].role.as_str()), (1, "AcrPull"));
     assert!(
-        s.delete_principal("alice", "user", &rec("user.delete"))
+        s.delete_principal("alice", "user", None, &rec("user.delete"))
             .await
             .is_err()
     );
@@ -260,7 +268,7 @@ pub async fn refresh_tokens_are_used_and_revoked_on_secret_change(db: Db) {
     s.store_refresh_token(b"alice-3", alice.id, 6).await.unwrap();
     assert_eq!(s.use_refresh_token(b"alice-3", 7).await.unwrap(), Some(alice.id));
     assert!(
-        s.delete_principal("bob", "user", &rec("user.delete"))
+        s.delete_principal("bob", "user", None, &rec("user.delete"))
             .await
             .unwrap()
     );
@@ -380,14 +388,26 @@ pub async fn principals_and_assignments_list_in_order(db: Db) {
     assert_eq!(own.len(), 1);
     assert_eq!((own[0].principal_kind.as_str(), own[0].created_at), ("user", 1));
     assert!(
-        s.delete_assignment(zed.id, "AcrPull", "repository:b", &rec("role-assignment.delete"))
-            .await
-            .unwrap()
+        s.delete_assignment(
+            zed.id,
+            "AcrPull",
+            "repository:b",
+            None,
+            &rec("role-assignment.delete")
+        )
+        .await
+        .unwrap()
     );
     assert!(
-        !s.delete_assignment(zed.id, "AcrPull", "repository:b", &rec("role-assignment.delete"))
-            .await
-            .unwrap()
+        !s.delete_assignment(
+            zed.id,
+            "AcrPull",
+            "repository:b",
+            None,
+            &rec("role-assignment.delete")
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(s.list_assignments(Some(zed.id)).await.unwrap().len(), 2);
 }
@@ -427,4 +447,120 @@ pub async fn concurrent_claims_of_one_login_name_one_wins(db: Db) {
     }
     assert_eq!(s.count_principals().await.unwrap(), 10);
     assert_eq!(s.list_audit(100).await.unwrap().len(), 10);
+}
+
+const OWNER: KeptAssignment<'static> = KeptAssignment {
+    role: "Owner",
+    scope: "registry",
+};
+
+/// A guarded deletion never removes the last holder of the kept assignment — by
+/// unassigning it or by deleting its principal — and refused changes leave nothing
+/// behind (no audit record). Two owners removing each other at the same moment: exactly
+/// one wins, every round.
+pub async fn the_last_owner_is_kept_even_under_races(db: Db) {
+    let s = db.store().await;
+    let mut owners = Vec::new();
+    for name in ["olga", "omar"] {
+        let p = s
+            .create_principal(name, "user", None, None, 1, &rec("user.create"))
+            .await
+            .unwrap();
+        s.create_assignment(p.id, "Owner", "registry", 1, &rec("role-assignment.create"))
+            .await
+            .unwrap();
+        owners.push(p);
+    }
+    let before = audit_actions(s.as_ref()).await;
+    assert!(
+        s.delete_assignment(
+            owners[0].id,
+            "Owner",
+            "registry",
+            Some(OWNER),
+            &rec("role-assignment.delete")
+        )
+        .await
+        .unwrap()
+    );
+    for refused in [
+        s.delete_assignment(owners[1].id, "Owner", "registry", Some(OWNER), &rec("x"))
+            .await,
+        s.delete_principal("omar", "user", Some(OWNER), &rec("x")).await,
+    ] {
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    }
+    let after = audit_actions(s.as_ref()).await;
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "a refused deletion left an audit record"
+    );
+    assert!(s.find_principal("omar").await.unwrap().is_some());
+    assert_eq!(s.list_assignments(Some(owners[1].id)).await.unwrap().len(), 1);
+    // The guard refuses only what would remove the last holder: olga no longer holds it.
+    assert!(
+        s.delete_principal("olga", "user", Some(OWNER), &rec("user.delete"))
+            .await
+            .unwrap()
+    );
+
+    for round in 0..10 {
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        for name in [&a, &b] {
+            let p = s
+                .create_principal(name, "user", None, None, 1, &rec("user.create"))
+                .await
+                .unwrap();
+            s.create_assignment(p.id, "Owner", "registry", 1, &rec("role-assignment.create"))
+                .await
+                .unwrap();
+        }
+        // The previous round's survivor steps down, so a and b are the only owners.
+        let survivors: Vec<_> = s
+            .list_assignments(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.role == "Owner" && r.principal != a && r.principal != b)
+            .collect();
+        for r in survivors {
+            let id = s.find_principal(&r.principal).await.unwrap().unwrap().id;
+            assert!(
+                s.delete_assignment(id, "Owner", "registry", Some(OWNER), &rec("x"))
+                    .await
+                    .unwrap()
+            );
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        // a deletes b while b deletes a.
+        let tasks: Vec<_> = [b.clone(), a.clone()]
+            .into_iter()
+            .map(|victim| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.delete_principal(&victim, "user", Some(OWNER), &rec("user.delete"))
+                        .await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(true) => won += 1,
+                Err(StoreError::Conflict(_)) => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}: both owners were deleted, or neither");
+        let holders = s
+            .list_assignments(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.role == "Owner" && r.scope == "registry")
+            .count();
+        assert_eq!(holders, 1, "round {round}");
+    }
 }

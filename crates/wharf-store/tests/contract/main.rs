@@ -136,6 +136,7 @@ contracts! {
     identity::refresh_tokens_are_used_and_revoked_on_secret_change,
     identity::principals_and_assignments_list_in_order,
     identity::concurrent_claims_of_one_login_name_one_wins,
+    identity::the_last_owner_is_kept_even_under_races,
     settings::settings_update_only_while_the_guard_holds,
     settings::concurrent_guarded_updates_one_wins,
     settings::init_setting_returns_the_first_value,

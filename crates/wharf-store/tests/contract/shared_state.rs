@@ -212,7 +212,7 @@ pub async fn portal_sessions_expire_end_and_are_bounded(db: Db) {
             .is_none()
     );
     assert!(
-        s.delete_principal("ann", "user", &rec("user.delete"))
+        s.delete_principal("ann", "user", None, &rec("user.delete"))
             .await
             .unwrap()
     );

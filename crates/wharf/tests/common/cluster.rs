@@ -62,6 +62,11 @@ fn random_kek() -> String {
 
 impl Cluster {
     pub fn start(n: usize) -> Self {
+        Self::start_with(n, &[])
+    }
+
+    /// `n` replicas with `extra` settings on top of the shared ones.
+    pub fn start_with(n: usize, extra: &[(&str, &str)]) -> Self {
         require_tool("haproxy");
         assert!(n >= 1);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -73,6 +78,7 @@ impl Cluster {
         env.push(("WHARF_SECURITY_KEY_ENCRYPTION_KEY".into(), random_kek()));
         env.push(("WHARF_PUBLIC_HOSTS".into(), host.clone()));
         env.push(("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP".into(), "true".into()));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let first = Server::start_with_owned(env.clone());
         let cert = first.data.join("tls/server.crt");
         let key = first.data.join("private/tls/server.key");

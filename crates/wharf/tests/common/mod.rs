@@ -71,6 +71,20 @@ impl Server {
         Self::start_listening(env, "127.0.0.1", Some(ADMIN_PASSWORD))
     }
 
+    /// On the embedded SQLite database and local disk even in a `postgres-s3` run: for
+    /// tests of those files themselves.
+    pub fn start_embedded() -> Self {
+        Self::start_with(&[("WHARF_DATABASE_URL", ""), ("WHARF_STORAGE_BACKEND", "fs")])
+    }
+
+    /// Whether this server keeps blob bytes under `<data>/storage` (not in a bucket).
+    pub fn blobs_on_local_disk(&self) -> bool {
+        !self
+            .env
+            .iter()
+            .any(|(k, v)| k == "WHARF_STORAGE_BACKEND" && v == "s3")
+    }
+
     pub fn start_with_owned(env: Vec<(String, String)>) -> Self {
         let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Self::start_with(&refs)
