@@ -17,9 +17,11 @@ use crate::config::Config;
 pub enum BackendError {
     #[error("cannot protect {0}: {1}")]
     File(String, std::io::Error),
-    #[error("metadata database: {0}")]
+    /// The store's own message names the database (never its password).
+    #[error(transparent)]
     Metadata(StoreError),
-    #[error("blob storage: {0}")]
+    /// The store's own message names the endpoint and bucket (never the secret key).
+    #[error(transparent)]
     Blobs(StoreError),
 }
 

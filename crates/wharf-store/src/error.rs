@@ -14,7 +14,7 @@ pub enum StoreError {
     #[error("metadata database error: {0}")]
     Database(#[from] sqlx::Error),
     /// The object store (S3) failed or refused a request; the text names the bucket or key.
-    #[error("object store error: {0}")]
+    #[error("blob storage: {0}")]
     Backend(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),

@@ -426,25 +426,30 @@ impl S3BlobStore {
         let probe = inner.key("wharf-probe");
         let unusable = |what: &str, e: object_store::Error| {
             let text = e.to_string();
-            // object_store's text is complete but long; lead with what an operator fixes.
-            let hint = if text.contains("NoSuchBucket") {
-                "the bucket does not exist; "
-            } else if [
-                "AccessDenied",
-                "InvalidAccessKeyId",
-                "SignatureDoesNotMatch",
-                "403 Forbidden",
-            ]
-            .iter()
-            .any(|c| text.contains(c))
-            {
-                "the credentials were refused; "
-            } else if text.contains("error sending request") {
-                "the endpoint did not answer; "
-            } else {
-                ""
+            // object_store's text is complete but long (request timing, the XML body);
+            // lead with what an operator fixes and the store's own error code.
+            let code = text
+                .split("<Code>")
+                .nth(1)
+                .and_then(|rest| rest.split("</Code>").next())
+                .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric()));
+            let hint = match code {
+                Some("NoSuchBucket") => Some("the bucket does not exist"),
+                Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
+                    Some("the credentials were refused")
+                }
+                _ if text.contains("403 Forbidden") => Some("the credentials were refused"),
+                _ if text.contains("Connection refused") => Some("the endpoint refused the connection"),
+                _ if text.contains("error sending request") => Some("the endpoint did not answer"),
+                _ => None,
             };
-            StoreError::Backend(format!("{place} is not usable: {hint}{what} failed: {text}"))
+            StoreError::Backend(match (hint, code) {
+                (Some(hint), Some(code)) => {
+                    format!("{place} is not usable: {hint} ({what}: the store answered {code})")
+                }
+                (Some(hint), None) => format!("{place} is not usable: {hint} ({what})"),
+                (None, _) => format!("{place} is not usable: {what} failed: {text}"),
+            })
         };
         inner
             .s3

@@ -334,6 +334,34 @@ fn changes_on_one_replica_apply_on_the_others() {
         .token_as("dora", "dora-password-1", &[])
         .expect("dora's token");
 
+    // A role granted on replica 1 is in the next token replica 2 issues, honoured on 3.
+    let push = ["repository:team/dora:pull,push"];
+    let start_upload = |replica: &Server, token: &str| {
+        replica
+            .http()
+            .post(replica.url("/v2/team/dora/blobs/uploads/"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let without_role = two.token_as("dora", "dora-password-1", &push).unwrap();
+    assert_ne!(start_upload(three, &without_role), 202, "pushed without a role");
+    let r = http
+        .post(one.url("/api/v1/role-assignments"))
+        .bearer_auth(&owner)
+        .json(&serde_json::json!({"role": "AcrPush", "assignee": "dora", "scope": "repository:team/*"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let with_role = two.token_as("dora", "dora-password-1", &push).unwrap();
+    assert_eq!(
+        start_upload(three, &with_role),
+        202,
+        "the role granted on replica 1 did not apply"
+    );
+
     // Token-key rotation on replica 1: its tokens verify on 2 and 3 within the bound.
     let r = http
         .post(one.url("/api/v1/token-signing-key/rotate"))

@@ -207,3 +207,73 @@ fn a_data_directory_with_keys_beside_the_certificates_is_upgraded_on_start() {
         server.log()
     );
 }
+
+/// A database that does not answer stops the start with a message naming where it looked
+/// — never the password from the URL.
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let port = common::free_port();
+    let url = format!("postgres://wharf:hunter2-secret@127.0.0.1:{port}/wharf");
+    let (stderr, _dir) = serve_expecting_failure(&[], &[("WHARF_DATABASE_URL", &url)]);
+    assert!(!stderr.contains("hunter2"), "the password was printed: {stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "wharf: metadata database unavailable: cannot connect to PostgreSQL at 127.0.0.1:{port} \
+             (database wharf, user wharf): error communicating with database: Connection refused (os error 111)\n"
+        )
+    );
+}
+
+/// A bucket that does not exist, or credentials the store refuses, stop the start with a
+/// message naming endpoint and bucket — never the secret key.
+#[test]
+fn a_missing_bucket_or_a_wrong_key_is_named_without_the_secret() {
+    let bucket = wharf_testbed::garage::GarageNode::shared().fresh_bucket();
+    let base = [
+        ("WHARF_STORAGE_BACKEND", "s3"),
+        ("WHARF_STORAGE_S3_ENDPOINT", bucket.endpoint.as_str()),
+        ("WHARF_STORAGE_S3_REGION", bucket.region.as_str()),
+        ("WHARF_STORAGE_S3_PATH_STYLE", "true"),
+        ("WHARF_STORAGE_S3_ACCESS_KEY_ID", bucket.access_key_id.as_str()),
+    ];
+    let mut missing = base.to_vec();
+    missing.push(("WHARF_STORAGE_S3_BUCKET", "no-such-bucket"));
+    missing.push((
+        "WHARF_STORAGE_S3_SECRET_ACCESS_KEY",
+        bucket.secret_access_key.as_str(),
+    ));
+    let (stderr, _dir) = serve_expecting_failure(&[], &missing);
+    assert!(
+        !stderr.contains(&bucket.secret_access_key),
+        "the secret was printed: {stderr}"
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "wharf: blob storage: S3 bucket \"no-such-bucket\" at {} is not usable: the bucket does not exist \
+             (writing a probe object: the store answered NoSuchBucket)\n",
+            bucket.endpoint
+        )
+    );
+
+    let mut wrong_key = base.to_vec();
+    wrong_key.push(("WHARF_STORAGE_S3_BUCKET", bucket.bucket.as_str()));
+    wrong_key.push((
+        "WHARF_STORAGE_S3_SECRET_ACCESS_KEY",
+        "not-the-secret-key-0123456789",
+    ));
+    let (stderr, _dir) = serve_expecting_failure(&[], &wrong_key);
+    assert!(
+        !stderr.contains("not-the-secret-key"),
+        "the secret was printed: {stderr}"
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "wharf: blob storage: S3 bucket {:?} at {} is not usable: the credentials were refused \
+             (writing a probe object: the store answered AccessDenied)\n",
+            bucket.bucket, bucket.endpoint
+        )
+    );
+}
