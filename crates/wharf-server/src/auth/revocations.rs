@@ -4,7 +4,7 @@
 //! deleted user's token is refused at once instead of living out its minutes.
 //!
 //! Each revocation is written to the metadata database (so every replica learns of it:
-//! `sync` applies the rows it has not seen, run by the replica sync loop) and kept in
+//! `sync` applies the rows it has not seen, run every second by the replica sync loop; `prune` drops old ones once a minute) and kept in
 //! memory, where the per-request check reads it without a query. An entry is needed only
 //! as long as a token issued before it can still be valid, so older ones are dropped.
 
@@ -41,9 +41,8 @@ impl Revocations {
         self.store.add_revocation(principal, at_ms).await
     }
 
-    /// Apply revocations other replicas (or this one) stored since the last sync, and
-    /// forget those no token can outlive any more (`max_token_lifetime` seconds).
-    pub async fn sync(&self, now_ms: i64, max_token_lifetime: i64) -> Result<(), StoreError> {
+    /// Apply revocations other replicas (or this one) stored since the last sync.
+    pub async fn sync(&self) -> Result<(), StoreError> {
         loop {
             let rows = self
                 .store
@@ -54,9 +53,14 @@ impl Revocations {
                 self.seen.fetch_max(r.id, Ordering::AcqRel);
             }
             if rows.len() < SYNC_BATCH as usize {
-                break;
+                return Ok(());
             }
         }
+    }
+
+    /// Forget revocations no token can outlive any more (`max_token_lifetime` seconds),
+    /// here and in the database (housekeeping, not every sync: it writes).
+    pub async fn prune(&self, now_ms: i64, max_token_lifetime: i64) -> Result<(), StoreError> {
         let horizon = now_ms - max_token_lifetime * 1000;
         if let Ok(mut since) = self.since.write() {
             since.retain(|_, t| *t >= horizon);
@@ -106,7 +110,7 @@ mod tests {
         assert!(!r.is_revoked("bob", 50));
         // Once no token from before it can be valid, the entry goes.
         r.revoke("bob", 500_000).await.unwrap();
-        r.sync(500_000, 360).await.unwrap();
+        r.prune(500_000, 360).await.unwrap();
         assert!(!r.is_revoked("alice", 99_999));
         assert!(r.is_revoked("bob", 500_000));
     }
@@ -119,7 +123,7 @@ mod tests {
         let two = Revocations::new(store);
         one.revoke("carol", 1_000_000).await.unwrap();
         assert!(!two.is_revoked("carol", 999_000));
-        two.sync(1_000_100, 360).await.unwrap();
+        two.sync().await.unwrap();
         assert!(two.is_revoked("carol", 999_000));
         assert!(!two.is_revoked("carol", 1_000_001));
     }

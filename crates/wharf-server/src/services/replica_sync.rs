@@ -11,7 +11,7 @@
 //!
 //! Everything else a replica decides on (roles, the content-trust policy, sessions,
 //! login lockouts) is read from the database when used. Once a minute it also does the
-//! housekeeping: expired upload sessions, old login-failure counters.
+//! housekeeping: expired upload sessions, old login-failure counters and revocations.
 //!
 //! With one SQLite process the loop finds only what this process wrote (or the `wharf`
 //! CLI changed offline) and costs a few indexed queries a second.
@@ -47,7 +47,7 @@ pub async fn run(state: &AppInner) {
 
 /// One pass over everything other replicas may have changed.
 pub async fn sync_once(state: &AppInner) {
-    if let Err(e) = state.identity.sync_revocations(now_ms()).await {
+    if let Err(e) = state.identity.sync_revocations().await {
         tracing::warn!(error = %e, "replica sync: revocations");
     }
     if let Err(e) = state.identity.reload_signing_keys().await {

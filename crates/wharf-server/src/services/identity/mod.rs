@@ -100,8 +100,13 @@ impl IdentityService {
     }
 
     /// Take up token revocations stored by any replica since the last call.
-    pub async fn sync_revocations(&self, now_ms: i64) -> Result<(), StoreError> {
-        self.revocations.sync(now_ms, self.token_lifetime()).await
+    pub async fn sync_revocations(&self) -> Result<(), StoreError> {
+        self.revocations.sync().await
+    }
+
+    /// Forget revocations that no live token can predate.
+    pub async fn prune_revocations(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.revocations.prune(now_ms, self.token_lifetime()).await
     }
 
     /// Forget failed-login counters last touched before `before` that hold no lockout.
