@@ -159,6 +159,11 @@ impl SqliteMetadataStore {
         Ok(())
     }
 
+    /// The pool itself, for `transfer`, which reads every table as it is stored.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
