@@ -5,9 +5,12 @@
 //! key-encryption key), opens the stores as the server would and reports; the copy itself
 //! is `wharf_store::transfer`, which says what is copied in what order and why.
 //!
-//! Both files are read as `wharf serve --config FILE` reads its file, `WHARF_*`
-//! environment included, so a key or password kept in the environment is found; backend
-//! settings in the environment would apply to both, which the checks below then refuse.
+//! NEW.toml is read as `wharf serve --config NEW.toml` will read it, `WHARF_*` and `AWS_*`
+//! environment included: the new deployment's secrets are meant to live there
+//! (docs/deployment.md), and the operator runs `wharf migrate` with that environment.
+//! OLD.toml is read alone, so the new deployment's `WHARF_DATABASE_URL` cannot turn the
+//! source into the target; an old server that had its key-encryption key from the
+//! environment needs it written into OLD.toml (the error says so).
 //! The old server must be stopped first: SQLite is read in one snapshot, but writes a
 //! running server makes after it would not move.
 
@@ -34,7 +37,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub async fn migrate(from: PathBuf, to: PathBuf, force: bool, output: Output) -> anyhow::Result<Report> {
     let env = |k: &str| std::env::var(k).ok();
-    let old = Config::load(Some(&from), env).with_context(|| format!("--from {}", from.display()))?;
+    let old = Config::load(Some(&from), |_| None).with_context(|| format!("--from {}", from.display()))?;
     let new = Config::load(Some(&to), env).with_context(|| format!("--to {}", to.display()))?;
     let (from_name, to_name) = (from.display().to_string(), to.display().to_string());
 
@@ -169,7 +172,7 @@ fn check_same_kek(old: &Config, new: &Config, from: &str, to: &str) -> anyhow::R
         .ok_or_else(|| {
             fail(
                 report::INVALID_INPUT,
-                format!("{from}: no key-encryption key: neither security.key_encryption_key (WHARF_SECURITY_KEY_ENCRYPTION_KEY) nor {} is set", old_file.display()),
+                format!("{from}: no key-encryption key: neither security.key_encryption_key nor {} is set (an old server that read it from WHARF_SECURITY_KEY_ENCRYPTION_KEY: write it into {from})", old_file.display()),
             )
         })?;
     let where_old = if old.security.key_encryption_key.is_empty() {

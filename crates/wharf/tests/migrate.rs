@@ -99,7 +99,15 @@ fn a_single_machine_registry_moves_to_postgres_and_s3_with_its_trust_and_logins(
     let new_data = work.path().join("new-data");
     let old_toml = work.path().join("old.toml");
     let new_toml = work.path().join("new.toml");
-    std::fs::write(&old_toml, format!("data_dir = {}\n", toml_str(&old.data))).unwrap();
+    std::fs::write(
+        &old_toml,
+        format!(
+            "listen = \"127.0.0.1:{}\"\ndata_dir = {}\n",
+            old.port,
+            toml_str(&old.data)
+        ),
+    )
+    .unwrap();
     std::fs::write(
         &new_toml,
         format!(
@@ -140,6 +148,43 @@ key = {key}
     )
     .unwrap();
     let (from, to) = (old_toml.to_str().unwrap(), new_toml.to_str().unwrap());
+
+    // A target without the old key-encryption key is refused before anything is copied,
+    // with the key to use named (a file path, never the key).
+    let new_text = std::fs::read_to_string(&new_toml).unwrap();
+    let kek_line = format!("key_encryption_key = \"{kek}\"\n");
+    let other_kek = "key_encryption_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n";
+    let kek_file = old.data.join("key-encryption-key");
+    for (name, replacement, says) in [
+        (
+            "other-kek.toml",
+            other_kek,
+            format!(
+                "has a different key-encryption key than {from}: the keys sealed in the database would not open; set its security.key_encryption_key to the content of {}",
+                kek_file.display()
+            ),
+        ),
+        (
+            "no-kek.toml",
+            "",
+            format!(
+                "sets no key-encryption key: the keys sealed in the database open only with the source's, so set security.key_encryption_key (or WHARF_SECURITY_KEY_ENCRYPTION_KEY) to the content of {}",
+                kek_file.display()
+            ),
+        ),
+    ] {
+        let bad = work.path().join(name);
+        std::fs::write(&bad, new_text.replace(&kek_line, replacement)).unwrap();
+        let out = wharf_migrate(&["--from", from, "--to", bad.to_str().unwrap()]);
+        assert!(!out.status.success(), "{name}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim_end(),
+            format!("wharf: {} {says}", bad.display()),
+            "{name}"
+        );
+        assert!(!stderr.contains(kek), "{name}");
+    }
 
     let started = std::time::Instant::now();
     let out = wharf_migrate(&["--from", from, "--to", to]);
