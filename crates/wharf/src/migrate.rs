@@ -87,18 +87,19 @@ pub async fn migrate(from: PathBuf, to: PathBuf, force: bool, output: Output) ->
             describe_storage(&new)
         );
     }
-    let source = backends::open_sqlite(&old.data_dir)
-        .await
-        .with_context(|| format!("source ({from_name})"))?;
-    let source_blobs = backends::open_blobs(&old, &old.data_dir)
-        .await
-        .with_context(|| format!("source ({from_name})"))?;
+    // The target first: a wrong URL or bucket fails before the source is even opened.
     let target = backends::open_postgres(&new)
         .await
         .with_context(|| format!("target ({to_name})"))?;
     let target_blobs = backends::open_blobs(&new, &new.data_dir)
         .await
         .with_context(|| format!("target ({to_name})"))?;
+    let source = backends::open_sqlite(&old.data_dir)
+        .await
+        .with_context(|| format!("source ({from_name})"))?;
+    let source_blobs = backends::open_blobs(&old, &old.data_dir)
+        .await
+        .with_context(|| format!("source ({from_name})"))?;
 
     let started = Instant::now();
     let mut printer = ProgressPrinter::new(show);
@@ -135,9 +136,15 @@ fn same_blob_storage(old: &Config, new: &Config) -> Option<String> {
         }
         ("s3", _) | (_, "s3") => None,
         _ => {
-            let dir = |c: &Config| c.data_dir.join("storage").canonicalize().ok();
-            let a = dir(old)?;
-            (Some(&a) == dir(new).as_ref()).then(|| a.display().to_string())
+            // Resolved where it exists (links, `..`), else made absolute: a source without
+            // a blob yet has no storage directory, and that must not hide the clash.
+            let dir = |c: &Config| {
+                let d = c.data_dir.join("storage");
+                d.canonicalize()
+                    .unwrap_or_else(|_| std::path::absolute(&d).unwrap_or(d))
+            };
+            let a = dir(old);
+            (a == dir(new)).then(|| a.display().to_string())
         }
     }
 }
@@ -355,6 +362,12 @@ mod tests {
         assert!(same_blob_storage(&a, &b).is_some());
         b.data_dir = dir.path().join("other");
         assert!(same_blob_storage(&a, &b).is_none());
+        // Not created yet (no blob stored): still the same place.
+        let fresh = |d: &str| Config {
+            data_dir: dir.path().join(d),
+            ..Config::default()
+        };
+        assert!(same_blob_storage(&fresh("x"), &fresh("x")).is_some());
         b.storage.backend = "s3".into();
         assert!(same_blob_storage(&a, &b).is_none());
     }
