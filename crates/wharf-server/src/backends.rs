@@ -48,6 +48,14 @@ pub async fn open_sqlite(data: &Path) -> Result<SqliteMetadataStore, BackendErro
         .map_err(BackendError::Metadata)
 }
 
+/// The embedded database of an existing deployment, read-only and not migrated (what
+/// `wharf migrate` copies from: it never changes the old data directory).
+pub async fn open_sqlite_read_only(data: &Path) -> Result<SqliteMetadataStore, BackendError> {
+    SqliteMetadataStore::open_read_only(&sqlite_path(data))
+        .await
+        .map_err(BackendError::Metadata)
+}
+
 /// Where the embedded database lives in a data directory.
 pub fn sqlite_path(data: &Path) -> std::path::PathBuf {
     data.join("metadata.db")

@@ -334,8 +334,11 @@ async fn everything_moves_with_its_ids_and_ids_continue_after_it() {
     let target = target().await;
     let mut events = Vec::new();
     let started = Instant::now();
+    // Read as `wharf migrate` reads it: a read-only handle of its own.
+    let db = source.dir.path().join("metadata.db");
+    let read_only = SqliteMetadataStore::open_read_only(&db).await.unwrap();
     let report = transfer::migrate(
-        &source.meta,
+        &read_only,
         &source.blobs,
         &target.meta,
         &target.blobs,
@@ -647,5 +650,37 @@ async fn many_blobs_and_a_large_one_are_copied_and_timed() {
             "{name}: rerun over a complete target (--force): {:?}",
             started.elapsed()
         );
+    }
+}
+
+/// The source is opened read-only and never migrated: a schema of another version is
+/// refused with what to do, and nothing in the file changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_is_read_only_and_must_have_this_wharfs_schema() {
+    let source = Source::new().await;
+    let db = source.dir.path().join("metadata.db");
+    let store = SqliteMetadataStore::open_read_only(&db).await.unwrap();
+    assert!(store.add_revocation("x", 1).await.is_err(), "read-only");
+    drop(store);
+    for (version, says) in [
+        (
+            3,
+            "database schema version 3 is older than this wharf's (4): start this wharf's server on it once to upgrade it, stop it, then try again",
+        ),
+        (
+            9,
+            "database schema version 9 is newer than this wharf's (4): upgrade wharf",
+        ),
+    ] {
+        let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&db))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let err = SqliteMetadataStore::open_read_only(&db).await.err().unwrap();
+        assert_eq!(err.to_string(), says);
     }
 }

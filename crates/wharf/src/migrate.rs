@@ -12,7 +12,8 @@
 //! source into the target; an old server that had its key-encryption key from the
 //! environment needs it written into OLD.toml (the error says so).
 //! The old server must be stopped first: SQLite is read in one snapshot, but writes a
-//! running server makes after it would not move.
+//! running server makes after it would not move. The source is opened read-only and not
+//! migrated, so an abandoned move leaves the old deployment as it was.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -94,7 +95,7 @@ pub async fn migrate(from: PathBuf, to: PathBuf, force: bool, output: Output) ->
     let target_blobs = backends::open_blobs(&new, &new.data_dir)
         .await
         .with_context(|| format!("target ({to_name})"))?;
-    let source = backends::open_sqlite(&old.data_dir)
+    let source = backends::open_sqlite_read_only(&old.data_dir)
         .await
         .with_context(|| format!("source ({from_name})"))?;
     let source_blobs = backends::open_blobs(&old, &old.data_dir)

@@ -186,6 +186,8 @@ key = {key}
         assert!(!stderr.contains(kek), "{name}");
     }
 
+    let old_db = old.data.join("metadata.db");
+    let old_db_before = common::sha256(&std::fs::read(&old_db).unwrap());
     let started = std::time::Instant::now();
     let out = wharf_migrate(&["--from", from, "--to", to]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -232,6 +234,9 @@ key = {key}
         serde_json::from_slice(&again.stderr).unwrap_or_else(|e| panic!("{e}: {}", text(&again)));
     assert_eq!(err["error"]["code"], "TARGET_NOT_EMPTY");
     assert_eq!(err["error"]["message"], expected.as_str());
+
+    // The old deployment was only read: it could start again as it was.
+    assert_eq!(common::sha256(&std::fs::read(&old_db).unwrap()), old_db_before);
 
     // The successor: same port and certificate, the new database and bucket.
     let mut env = shared_backend_env(&database_url, &bucket);
