@@ -2,8 +2,9 @@
 //! (PostgreSQL + any other blob store): what `wharf migrate` runs.
 //!
 //! Shape, and why:
-//! - **Blobs first, metadata last.** Blob bytes are the bulk and the slow part; each one is
-//!   streamed from the source `BlobStore` through the target's normal upload path
+//! - **Blobs first, metadata last.** Blob bytes are the bulk and the slow part. Every blob
+//!   the source's `blobs` table records is streamed (eight at a time) from the source
+//!   `BlobStore` through the target's normal upload path
 //!   (`create_upload` / `upload_writer` / `commit_upload`), hashed on our side while it
 //!   streams and refused unless it matches its digest and size (the S3 store checks the
 //!   SHA-256 again when it commits). A blob the target already has (`stat`) is skipped:
@@ -343,6 +344,8 @@ pub struct TransferReport {
 /// Why a migration stopped. Nothing of the metadata is written when any of these is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
+    /// What the target holds, non-empty tables only. The text names `--force`, the flag of
+    /// this module's one caller, `wharf migrate`: it is what the operator reads.
     #[error("the target database already holds {}; pass --force to replace them", describe_counts(.0))]
     TargetNotEmpty(Vec<(&'static str, u64)>),
     #[error("blob {0} is referenced by the source's metadata but missing from the source storage")]
