@@ -29,17 +29,38 @@ pub enum BackendError {
 /// lock, so replicas starting together do not race), else `<data_dir>/metadata.db`.
 pub async fn open_metadata(config: &Config, data: &Path) -> Result<Arc<dyn MetadataStore>, BackendError> {
     if !config.database.url.is_empty() {
-        let store = PostgresMetadataStore::connect(&config.database.url)
-            .await
-            .map_err(BackendError::Metadata)?;
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(open_postgres(config).await?));
     }
-    let db = data.join("metadata.db");
-    private_file(&db).map_err(|e| BackendError::File(db.display().to_string(), e))?;
-    let store = SqliteMetadataStore::open(&db)
+    Ok(Arc::new(open_sqlite(data).await?))
+}
+
+/// The PostgreSQL database `database.url` names, migrated to this Wharf's schema.
+pub async fn open_postgres(config: &Config) -> Result<PostgresMetadataStore, BackendError> {
+    PostgresMetadataStore::connect(&config.database.url)
         .await
-        .map_err(BackendError::Metadata)?;
-    Ok(Arc::new(store))
+        .map_err(BackendError::Metadata)
+}
+
+/// The embedded database, `<data>/metadata.db`, created if missing and migrated.
+pub async fn open_sqlite(data: &Path) -> Result<SqliteMetadataStore, BackendError> {
+    let db = sqlite_path(data);
+    private_file(&db).map_err(|e| BackendError::File(db.display().to_string(), e))?;
+    SqliteMetadataStore::open(&db)
+        .await
+        .map_err(BackendError::Metadata)
+}
+
+/// The embedded database of an existing deployment, read-only and not migrated (what
+/// `wharf migrate` copies from: it never changes the old data directory).
+pub async fn open_sqlite_read_only(data: &Path) -> Result<SqliteMetadataStore, BackendError> {
+    SqliteMetadataStore::open_read_only(&sqlite_path(data))
+        .await
+        .map_err(BackendError::Metadata)
+}
+
+/// Where the embedded database lives in a data directory.
+pub fn sqlite_path(data: &Path) -> std::path::PathBuf {
+    data.join("metadata.db")
 }
 
 /// The blob store `storage.backend` names.

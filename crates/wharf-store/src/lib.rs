@@ -9,6 +9,7 @@ pub mod metadata;
 pub mod postgres;
 pub mod s3_blob;
 pub mod sqlite;
+pub mod transfer;
 
 pub use blob::{BlobStore, ByteRange, ByteStream, UploadWriter};
 pub use digest::{Digest, DigestError};

@@ -32,6 +32,23 @@ pub enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Move a single-machine deployment (SQLite, blobs on disk) to PostgreSQL and S3.
+    ///
+    /// Stop the server first. Copies every blob (verifying its digest; a rerun skips
+    /// blobs already copied) and then all metadata in one transaction: users, secrets,
+    /// roles, tokens, trust data and keys, settings, audit. Both configurations need the
+    /// same key-encryption key. Uploads in flight are not moved.
+    Migrate {
+        /// Configuration of the deployment to move (SQLite in its data_dir).
+        #[arg(long)]
+        from: PathBuf,
+        /// Configuration of the new deployment ([database] url, [storage]).
+        #[arg(long)]
+        to: PathBuf,
+        /// Replace whatever the target database holds instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
     /// Log in to a registry and store a refresh token in the Docker config file.
     Login(LoginArgs),
     /// Remove the login stored for a registry from the Docker config.
@@ -348,6 +365,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
             crate::serve::serve(config, print_config).await?;
             return Ok(None);
         }
+        Command::Migrate { from, to, force } => crate::migrate::migrate(from, to, force, cli.output).await,
         Command::Login(args) => login::login(args).await,
         Command::Logout(args) => login::logout(args),
         Command::ContentTrust(args) => content_trust::run(args, cli.output).await,

@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod migrate;
 mod serve;
 
 use clap::Parser;

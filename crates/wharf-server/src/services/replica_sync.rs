@@ -74,4 +74,7 @@ async fn housekeeping(state: &AppInner) {
     {
         tracing::warn!(error = %e, "pruning login failures failed");
     }
+    if let Err(e) = state.identity.prune_revocations(now_ms()).await {
+        tracing::warn!(error = %e, "pruning revocations failed");
+    }
 }

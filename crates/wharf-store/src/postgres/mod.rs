@@ -175,6 +175,11 @@ impl PostgresMetadataStore {
         Ok(())
     }
 
+    /// The pool itself, for `transfer`, which writes every table as the source stored it.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }

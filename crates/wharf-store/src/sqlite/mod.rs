@@ -137,6 +137,41 @@ impl SqliteMetadataStore {
         Ok(store)
     }
 
+    /// An existing database, opened read-only and never migrated: what `wharf migrate`
+    /// reads, so the old deployment stays exactly as it was (start it again if the move
+    /// has to be abandoned). A schema other than this Wharf's is refused: an older one is
+    /// upgraded by starting this Wharf's server on it once.
+    pub async fn open_read_only(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&pool).await?;
+        let version = usize::try_from(version).unwrap_or(0);
+        if version != MIGRATIONS.len() {
+            let (which, what) = if version > MIGRATIONS.len() {
+                ("newer", "upgrade wharf")
+            } else {
+                (
+                    "older",
+                    "start this wharf's server on it once to upgrade it, stop it, then try again",
+                )
+            };
+            return Err(StoreError::Incompatible(format!(
+                "database schema version {version} is {which} than this wharf's ({}): {what}",
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(Self {
+            pool,
+            cache: ReadCache::default(),
+        })
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
@@ -157,6 +192,11 @@ impl SqliteMetadataStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The pool itself, for `transfer`, which reads every table as it is stored.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {

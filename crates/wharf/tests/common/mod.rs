@@ -102,9 +102,19 @@ impl Server {
 
     /// `WHARF_LISTEN=<listen_host>:<free port>`; `admin_password` `None` = generated.
     pub fn start_listening(env: &[(&str, &str)], listen_host: &str, admin_password: Option<&str>) -> Self {
+        Self::start_at(env, listen_host, free_port(), admin_password)
+    }
+
+    /// A server on a given port with a data directory of its own: the successor of a
+    /// stopped server, reached under the same `localhost:PORT` (trust GUNs, docker's
+    /// certificate and trust directories are keyed by it).
+    pub fn start_on_port(env: &[(&str, &str)], port: u16, admin_password: &str) -> Self {
+        Self::start_at(env, "127.0.0.1", port, Some(admin_password))
+    }
+
+    fn start_at(env: &[(&str, &str)], listen_host: &str, port: u16, admin_password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        let port = free_port();
         // `WHARF_TEST_BACKEND=postgres-s3`: this server gets its own PostgreSQL database and
         // Garage bucket (CI runs the whole suite once that way). A test's own settings win.
         let own_backend = env.iter().any(|(k, _)| *k == "WHARF_DATABASE_URL");
