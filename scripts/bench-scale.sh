@@ -427,11 +427,10 @@ rm -f "$BLOB"
 RROOT=ref/docker/registry/v2/repositories
 REF_REPO_KEYS="$RROOT/$SCALE_FMT/_layers/sha256/${CFG_DIGEST#sha256:}/link|$RROOT/$SCALE_FMT/_manifests/tags/latest/current/link"
 REF_TAG_KEYS="$RROOT/$TAG_REPO/_manifests/tags/$TAG_FMT/current/link"
-REF_SEED_T0=
+REF_SEED_USED=0   # seconds spent seeding so far (the caller adds each run's)
 seed_ref() {   # seed_ref KEY_FORMATS FROM COUNT -> "seeded seconds", within what is left of the budget
   local left
-  [ -n "$REF_SEED_T0" ] || REF_SEED_T0=$SECONDS
-  left=$((REF_SEED_SECONDS - (SECONDS - REF_SEED_T0)))
+  left=$(awk -v b="$REF_SEED_SECONDS" -v u="$REF_SEED_USED" 'BEGIN{printf "%d", b-u}')
   [ "$left" -gt 0 ] || { echo "0 0"; return 0; }
   [ "$3" -gt 0 ] || { echo "0 0"; return 0; }
   S3_ACCESS_KEY=$S3_KEY S3_SECRET_KEY=$S3_SECRET S3_BODY=$SMALL_DIGEST \
@@ -529,10 +528,12 @@ done
 
 log "[ref] seeding $KA repositories (2 keys each) and $KAT tags into Garage"
 read -r n s < <(seed_ref "$REF_REPO_KEYS" 0 "$KA") || die "seeding the reference failed"
+REF_SEED_USED=$(delta 0 "$s")
 [ "$n" = "$KA" ] || die "the reference got only $n of $KA repositories within ${REF_SEED_SECONDS}s"
 R[seed_rate]=$(awk -v n="$n" -v s="$s" 'BEGIN{printf "%.0f", 2*n/s}')
 log "[ref] $n repositories in ${s}s (${R[seed_rate]} keys/s)"
 read -r n s < <(seed_ref "$REF_TAG_KEYS" 0 "$KAT") || die "seeding the reference failed"
+REF_SEED_USED=$(delta "-$REF_SEED_USED" "$s")
 [ "$n" = "$KAT" ] || die "the reference got only $n of $KAT tags within ${REF_SEED_SECONDS}s"
 log "[wharf] seeding $KA repositories and $KAT tags with SQL"
 R[wharf.seedA_s]=$(seed_wharf_to "$KA" "$KAT")
@@ -544,16 +545,16 @@ if [ "$NREPOS" -gt "$KA" ] || [ "$NTAGS" -gt "$KAT" ]; then
   PHASE_B=1
   log "[ref] seeding on to $NREPOS repositories and $NTAGS tags (within ${REF_SEED_SECONDS}s in all)"
   read -r n s1 < <(seed_ref "$REF_REPO_KEYS" "$KA" $((NREPOS - KA))) || die "seeding the reference failed"
-  KR=$((KA + n))
+  KR=$((KA + n)); REF_SEED_USED=$(delta "-$REF_SEED_USED" "$s1")
   read -r n s2 < <(seed_ref "$REF_TAG_KEYS" "$KAT" $((NTAGS - KAT))) || die "seeding the reference failed"
-  KT=$((KAT + n))
+  KT=$((KAT + n)); REF_SEED_USED=$(delta "-$REF_SEED_USED" "$s2")
   log "[ref] now $KR repositories (+${s1}s) and $KT tags (+${s2}s)"
   log "[wharf] seeding on to $NREPOS repositories and $NTAGS tags with SQL"
   R[wharf.seedB_s]=$(seed_wharf_to "$NREPOS" "$NTAGS")
   pages ref "$KR" "$KT" b 1 "${BENCH_CATALOG_TIMEOUT:-180}"
   pages wharf "$NREPOS" "$NTAGS" b
 fi
-R[ref.seed_s]=$((SECONDS - REF_SEED_T0))
+R[ref.seed_s]=$REF_SEED_USED
 R[wharf.rss_end]=$(rss_mib "$WHARF_PID")
 
 # ---------------------------------------------------------------- report
