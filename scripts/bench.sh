@@ -20,10 +20,13 @@
 # BENCH_SETTLE (seconds of quiet before each 1 GiB transfer, default 15; see settle),
 # BENCH_PIN=1 (req/s runs: server on CPU 1, wrk on CPU 0; see wrk_get).
 # MB = 10^6 bytes; MiB = 2^20 bytes.
+# Scale-out (Wharf on PostgreSQL + Garage vs docker-registry on its s3 driver, catalog and tag
+# list at 100,000): scripts/bench-scale.sh, or BENCH_SCALE=1 scripts/bench.sh (runs only that).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
+[ -z "${BENCH_SCALE:-}" ] || exec bash "$REPO/scripts/bench-scale.sh"
 
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
