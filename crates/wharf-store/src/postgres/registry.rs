@@ -89,10 +89,15 @@ impl RepositoryStore for PostgresMetadataStore {
     }
 
     async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
-        // Keyset pagination on the primary key (repository_id, name).
+        // Keyset pagination on the primary key (repository_id, name). The repository id
+        // is a scalar subquery, not a join, so the planner walks the key in order and stops
+        // after `limit` rows; with a join it sorted every tag after `last` (measured at
+        // 100k tags: 24 ms for a first page, 0.05 ms this way).
         Ok(sqlx::query_scalar(
-            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
-             WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
+            "SELECT t.name FROM tags t
+             WHERE t.repository_id = (SELECT id FROM repositories WHERE name = $1)
+               AND t.name > $2
+             ORDER BY t.name LIMIT $3",
         )
         .bind(repository)
         .bind(last.unwrap_or(""))
