@@ -111,14 +111,11 @@ impl ManifestService {
                 Reference::Digest(d) => format!("{repository}@{d}"),
             })
         };
-        let digest = match reference {
-            Reference::Digest(d) => d.clone(),
-            Reference::Tag(t) => self.meta.resolve_tag(repository, t).await?.ok_or_else(unknown)?,
+        let found = match reference {
+            Reference::Digest(d) => self.meta.get_manifest(repository, d).await?,
+            Reference::Tag(t) => self.meta.manifest_by_tag(repository, t).await?,
         };
-        self.meta
-            .get_manifest(repository, &digest)
-            .await?
-            .ok_or_else(unknown)
+        found.ok_or_else(unknown)
     }
 
     /// Whether a client that accepts `accepted` media types may receive `record`. Indexes

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 
 use super::{PostgresMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
 use crate::metadata::{
@@ -284,18 +285,22 @@ impl RepositoryStore for PostgresMetadataStore {
         .bind(digest.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(ManifestRecord {
-                digest: digest_col(&r, "digest")?,
-                media_type: r.try_get("media_type")?,
-                content: Bytes::from(r.try_get::<Vec<u8>, _>("content")?),
-                subject: opt_digest_col(&r, "subject")?,
-                artifact_type: r.try_get("artifact_type")?,
-                annotations: r.try_get("annotations")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(manifest_row).transpose()
+    }
+
+    async fn manifest_by_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<ManifestRecord>> {
+        // One round trip: a pull by tag is the hottest read, and every query here crosses
+        // the network to the database.
+        let row = sqlx::query(
+            "SELECT m.* FROM tags t
+               JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+             WHERE t.repository_id = (SELECT id FROM repositories WHERE name = $1) AND t.name = $2",
+        )
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(manifest_row).transpose()
     }
 
     async fn resolve_tag(&self, repository: &str, tag: &str) -> StoreResult<Option<Digest>> {
@@ -396,4 +401,16 @@ impl RepositoryStore for PostgresMetadataStore {
             })
             .collect()
     }
+}
+
+fn manifest_row(r: &PgRow) -> StoreResult<ManifestRecord> {
+    Ok(ManifestRecord {
+        digest: digest_col(r, "digest")?,
+        media_type: r.try_get("media_type")?,
+        content: Bytes::from(r.try_get::<Vec<u8>, _>("content")?),
+        subject: opt_digest_col(r, "subject")?,
+        artifact_type: r.try_get("artifact_type")?,
+        annotations: r.try_get("annotations")?,
+        created_at: r.try_get("created_at")?,
+    })
 }

@@ -27,12 +27,32 @@ fn tagged_manifest(body: &[u8], tag: &str) -> NewManifest {
     manifest(body, Some(tag))
 }
 
+/// What a pull by tag reads (`manifest_by_tag`): the tagged manifest's digest and bytes.
+async fn pulled(
+    store: &dyn wharf_store::MetadataStore,
+    repository: &str,
+    tag: &str,
+) -> Option<(Digest, Bytes)> {
+    store
+        .manifest_by_tag(repository, tag)
+        .await
+        .unwrap()
+        .map(|m| (m.digest, m.content))
+}
+
 /// Tag and manifest lookups see every write at once (SQLite serves them from its read
-/// cache, which every write must invalidate; PostgreSQL has none).
+/// cache, which every write must invalidate; PostgreSQL has none), and a pull by tag
+/// reads what resolving the tag and then the digest would.
 pub async fn tag_lookups_follow_every_write(db: Db) {
     let store = db.store().await;
     let (a, b) = (tagged_manifest(b"a", "latest"), tagged_manifest(b"b", "latest"));
+    assert_eq!(pulled(store.as_ref(), "r", "latest").await, None);
     store.put_manifest("r", &a).await.unwrap();
+    assert_eq!(
+        pulled(store.as_ref(), "r", "latest").await,
+        Some((Digest::of(b"a"), Bytes::from_static(b"a")))
+    );
+    assert_eq!(pulled(store.as_ref(), "other", "latest").await, None);
     assert_eq!(
         store.resolve_tag("r", "latest").await.unwrap(),
         Some(Digest::of(b"a"))
@@ -49,11 +69,16 @@ pub async fn tag_lookups_follow_every_write(db: Db) {
         store.resolve_tag("r", "latest").await.unwrap(),
         Some(Digest::of(b"b"))
     );
+    assert_eq!(
+        pulled(store.as_ref(), "r", "latest").await,
+        Some((Digest::of(b"b"), Bytes::from_static(b"b")))
+    );
     store
         .delete_manifest("r", &Digest::of(b"b"), &rec("manifest.delete"))
         .await
         .unwrap();
     assert_eq!(store.resolve_tag("r", "latest").await.unwrap(), None);
+    assert_eq!(pulled(store.as_ref(), "r", "latest").await, None);
     store
         .put_manifest("r", &tagged_manifest(b"a", "v1"))
         .await
@@ -64,6 +89,7 @@ pub async fn tag_lookups_follow_every_write(db: Db) {
     );
     store.delete_tag("r", "v1", &rec("tag.delete")).await.unwrap();
     assert_eq!(store.resolve_tag("r", "v1").await.unwrap(), None);
+    assert_eq!(pulled(store.as_ref(), "r", "v1").await, None);
     store
         .delete_manifest("r", &Digest::of(b"a"), &rec("manifest.delete"))
         .await
