@@ -8,10 +8,18 @@ use wharf_server::config::Config;
 pub async fn serve(config_file: Option<PathBuf>, print_config: bool) -> anyhow::Result<()> {
     let mut config = Config::load(config_file.as_deref(), |k| std::env::var(k).ok())?;
     if print_config {
+        // Secrets stay out of what is printed (it ends up in tickets and chat): the
+        // key-encryption key, the S3 secret key and the database URL's password.
         let mut shown = config.clone();
-        if !shown.security.key_encryption_key.is_empty() {
-            shown.security.key_encryption_key = "<redacted>".into();
+        for secret in [
+            &mut shown.security.key_encryption_key,
+            &mut shown.storage.s3.secret_access_key,
+        ] {
+            if !secret.is_empty() {
+                *secret = "<redacted>".into();
+            }
         }
+        shown.database.url = wharf_server::config::redacted_url(&shown.database.url);
         print!("{}", toml_text(&shown)?);
         return Ok(());
     }

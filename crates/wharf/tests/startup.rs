@@ -277,3 +277,39 @@ fn a_missing_bucket_or_a_wrong_key_is_named_without_the_secret() {
         )
     );
 }
+
+/// `--print-config` shows the effective settings — never a secret: not the key-encryption
+/// key, not the S3 secret key, not the password in the database URL.
+#[test]
+fn print_config_shows_no_secret() {
+    let kek = "A".repeat(43) + "=";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["serve", "--print-config"])
+        .env("WHARF_SECURITY_KEY_ENCRYPTION_KEY", &kek)
+        .env(
+            "WHARF_DATABASE_URL",
+            "postgres://wharf:db-pass-123@db.example:5432/wharf",
+        )
+        .env("WHARF_STORAGE_BACKEND", "s3")
+        .env("WHARF_STORAGE_S3_BUCKET", "blobs")
+        .env("WHARF_STORAGE_S3_REGION", "garage")
+        .env("WHARF_STORAGE_S3_ACCESS_KEY_ID", "GK-visible")
+        .env("WHARF_STORAGE_S3_SECRET_ACCESS_KEY", "s3-secret-456")
+        .output()
+        .expect("wharf serve --print-config");
+    assert!(out.status.success(), "{}", common::text(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    for secret in [kek.as_str(), "db-pass-123", "s3-secret-456"] {
+        assert!(!shown.contains(secret), "{secret} printed:\n{shown}");
+    }
+    // What is not secret is shown as configured.
+    for expected in [
+        "url = \"postgres://…@db.example:5432/wharf\"",
+        "secret_access_key = \"<redacted>\"",
+        "key_encryption_key = \"<redacted>\"",
+        "access_key_id = \"GK-visible\"",
+        "bucket = \"blobs\"",
+    ] {
+        assert!(shown.contains(expected), "{expected} missing:\n{shown}");
+    }
+}
