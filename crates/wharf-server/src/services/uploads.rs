@@ -69,9 +69,14 @@ impl WriterLease {
     /// the session (docker sends the closing PUT right after its PATCH) must find it free.
     async fn release(mut self) {
         self.released = true;
-        if let Err(e) = self.meta.release_upload(&self.id, &self.writer).await {
-            tracing::warn!(upload = %self.id, error = %e, "upload lease not released; it expires");
-        }
+        give_back(self.meta.as_ref(), &self.id, &self.writer).await;
+    }
+}
+
+/// Release a lease; a failure only costs the lease's remaining seconds, so it is logged.
+async fn give_back(meta: &dyn MetadataStore, id: &str, writer: &str) {
+    if let Err(e) = meta.release_upload(id, writer).await {
+        tracing::warn!(upload = %id, error = %e, "upload lease not released; it expires");
     }
 }
 
@@ -87,11 +92,7 @@ impl Drop for WriterLease {
             std::mem::take(&mut self.writer),
         );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = meta.release_upload(&id, &writer).await {
-                    tracing::warn!(upload = %id, error = %e, "upload lease not released; it expires");
-                }
-            });
+            runtime.spawn(async move { give_back(meta.as_ref(), &id, &writer).await });
         }
     }
 }
