@@ -1,0 +1,1 @@
+//! cosign / sigstore simple-signing verification (in progress).

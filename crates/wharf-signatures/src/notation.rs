@@ -1,0 +1,1 @@
+//! Notary Project (Notation) signature verification (in progress).
