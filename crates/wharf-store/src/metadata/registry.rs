@@ -117,4 +117,7 @@ pub trait RepositoryStore: Send + Sync + 'static {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> StoreResult<Vec<ReferrerRecord>>;
+    /// The manifests of `repository` that list `child` (indexes naming a platform
+    /// manifest), in digest order: a signature on an index vouches for its children.
+    async fn manifest_parents(&self, repository: &str, child: &Digest) -> StoreResult<Vec<Digest>>;
 }

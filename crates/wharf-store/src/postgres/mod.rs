@@ -28,6 +28,7 @@ use crate::{Digest, StoreError, StoreResult};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_schema.sql"),
     include_str!("../../migrations/postgres/0002_shared_state.sql"),
+    include_str!("../../migrations/postgres/0003_manifest_parents.sql"),
 ];
 
 /// First key of every advisory lock Wharf takes (two-int form, so the keys cannot meet an

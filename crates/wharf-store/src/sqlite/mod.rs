@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_trust.sql"),
     include_str!("../../migrations/sqlite/0003_access.sql"),
     include_str!("../../migrations/sqlite/0004_shared_state.sql"),
+    include_str!("../../migrations/sqlite/0005_manifest_parents.sql"),
 ];
 
 pub struct SqliteMetadataStore {

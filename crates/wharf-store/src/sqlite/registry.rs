@@ -389,4 +389,18 @@ impl RepositoryStore for SqliteMetadataStore {
             })
             .collect()
     }
+
+    async fn manifest_parents(&self, repository: &str, child: &Digest) -> StoreResult<Vec<Digest>> {
+        let rows = sqlx::query(
+            "SELECT mr.manifest_digest FROM manifest_references mr
+             JOIN repositories r ON r.id = mr.repository_id
+             WHERE r.name = $1 AND mr.child_digest = $2
+             ORDER BY mr.manifest_digest",
+        )
+        .bind(repository)
+        .bind(child.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| digest_col(r, "manifest_digest")).collect()
+    }
 }

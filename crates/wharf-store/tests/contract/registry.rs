@@ -250,6 +250,23 @@ pub async fn manifests_need_their_references_and_report_sizes_and_referrers(db: 
         s.put_manifest("r", &index).await.unwrap(),
         ManifestPutOutcome::Stored
     );
+    // Parents: the manifests listing a child, in this repository only.
+    assert_eq!(
+        s.manifest_parents("r", &image.record.digest).await.unwrap(),
+        [index.record.digest.clone()]
+    );
+    assert!(
+        s.manifest_parents("elsewhere", &image.record.digest)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.manifest_parents("r", &index.record.digest)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let image_size = b"image-manifest".len() as u64 + 1100;
     assert_eq!(
         s.tag_details("r").await.unwrap(),
