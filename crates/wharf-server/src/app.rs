@@ -14,6 +14,7 @@ use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
 use crate::services::readiness::Readiness;
+use crate::services::signature_policy::SignaturePolicyService;
 use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
 
@@ -24,7 +25,9 @@ pub struct AppInner {
     pub manifests: ManifestService,
     pub blobs: BlobService,
     pub identity: IdentityService,
-    pub trust: TrustService,
+    pub trust: Arc<TrustService>,
+    /// Whether a manifest read is answered: the server-side signature policy.
+    pub signature_policy: SignaturePolicyService,
     pub access: AccessService,
     pub anonymous: AnonymousPull,
     pub portal_sessions: PortalSessions,
@@ -41,7 +44,8 @@ pub struct AppParts {
     pub meta: Arc<dyn MetadataStore>,
     pub names: Arc<ServerNames>,
     pub identity: IdentityService,
-    pub trust: TrustService,
+    pub trust: Arc<TrustService>,
+    pub signature_policy: SignaturePolicyService,
     pub access: AccessService,
     pub anonymous: AnonymousPull,
     pub manifest_max_bytes: u64,
@@ -71,6 +75,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,
+        signature_policy: parts.signature_policy,
         access: parts.access,
         anonymous: parts.anonymous,
         portal_sessions: PortalSessions::new(parts.meta),

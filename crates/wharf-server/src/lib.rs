@@ -29,6 +29,7 @@ use crate::auth::secrets::{KeyEncryptionKey, SecretError};
 use crate::config::Config;
 use crate::server_names::ServerNames;
 use crate::services::identity::{IdentityError, IdentityService};
+use crate::services::signature_policy::SignaturePolicyService;
 use crate::services::trust::TrustService;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,14 +117,18 @@ pub async fn run(
         revocations.clone(),
     )
     .await?;
-    let trust = TrustService::open(
-        meta.clone(),
-        kek.clone(),
-        names.clone(),
-        config.content_trust.enabled_at_bootstrap,
-        !config.database.url.is_empty(),
-    )
-    .await?;
+    let trust = Arc::new(
+        TrustService::open(
+            meta.clone(),
+            kek.clone(),
+            names.clone(),
+            config.content_trust.enabled_at_bootstrap,
+            !config.database.url.is_empty(),
+        )
+        .await?,
+    );
+    let signature_policy =
+        SignaturePolicyService::open(meta.clone(), blob_store.clone(), trust.clone()).await?;
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
     let access =
         services::access::AccessService::new(meta.clone(), &config.auth.service, revocations.clone());
@@ -134,6 +139,7 @@ pub async fn run(
         names,
         identity,
         trust,
+        signature_policy,
         access,
         anonymous,
         manifest_max_bytes: config.limits.manifest_max_bytes,

@@ -12,6 +12,7 @@ use crate::services::RegistryError;
 use crate::services::access::AccessError;
 use crate::services::anonymous_pull::AnonymousPullError;
 use crate::services::identity::IdentityError;
+use crate::services::signature_policy::SignaturePolicyError;
 use crate::services::trust::TrustError;
 
 #[derive(Debug)]
@@ -361,6 +362,23 @@ impl From<AnonymousPullError> for WireError {
             }
             AnonymousPullError::Store(err) => {
                 tracing::error!(error = %err, "anonymous pull storage failure");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// The signature policy: a refused manifest read is the distribution spec's `DENIED`
+/// (docker, containerd and skopeo print its message); policy edits are the admin API's.
+impl From<SignaturePolicyError> for WireError {
+    fn from(e: SignaturePolicyError) -> Self {
+        use SignaturePolicyError as E;
+        match &e {
+            E::NotSigned(_) => Self::new(StatusCode::FORBIDDEN, "DENIED", e.to_string()),
+            E::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "POLICY_INVALID", e.to_string()),
+            E::VersionConflict { .. } => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
+            E::Store(_) | E::Internal(_) => {
+                tracing::error!(error = %e, "signature policy failure");
                 Self::internal()
             }
         }

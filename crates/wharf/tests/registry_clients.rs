@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{DockerClient, Server, pushed_digest, require_tool, sha256};
+use common::{DockerClient, Server, pushed_digest, require_tool, sha256, write_oci_layout};
 use serde_json::json;
 
 #[test]
@@ -117,55 +117,6 @@ fn many_concurrent_docker_pushers_to_one_repository_end_consistent() {
             .unwrap();
         assert_eq!(resp.headers()["docker-content-digest"].to_str().unwrap(), d);
     }
-}
-
-/// An OCI image layout with one image per platform and an index over them.
-fn write_oci_layout(dir: &std::path::Path, platforms: &[(&str, &str)]) -> String {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| -> String {
-        let d = sha256(bytes);
-        std::fs::write(blobs.join(&d[7..]), bytes).unwrap();
-        d
-    };
-    let mut manifests = Vec::new();
-    for (os, arch) in platforms {
-        // A real (uncompressed) tar layer so that docker can unpack the pulled image.
-        let src = tempfile::tempdir().unwrap();
-        std::fs::write(src.path().join("platform"), format!("{os}/{arch}\n")).unwrap();
-        let tar = src.path().join("layer.tar");
-        assert!(
-            Command::new("tar")
-                .arg("-C")
-                .arg(src.path())
-                .arg("-cf")
-                .arg(&tar)
-                .arg("platform")
-                .status()
-                .unwrap()
-                .success()
-        );
-        let layer = std::fs::read(&tar).unwrap();
-        let layer_digest = put(&layer);
-        let config = json!({"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": [layer_digest]}, "config": {}});
-        let config = serde_json::to_vec(&config).unwrap();
-        let config_digest = put(&config);
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]
-        });
-        let manifest = serde_json::to_vec(&manifest).unwrap();
-        let md = put(&manifest);
-        manifests.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len(), "platform": {"os": os, "architecture": arch}}));
-    }
-    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap();
-    let index_digest = put(&index);
-    let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index.len(), "annotations": {"org.opencontainers.image.ref.name": "v1"}}]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    index_digest
 }
 
 fn skopeo(args: &[&str]) -> String {

@@ -1,5 +1,5 @@
 //! Admin REST API under `/api/v1/` (owner only, `registry:admin:*` bearer tokens):
-//! content-trust policy, principals, role assignments, repository tokens, the token
+//! content-trust policy, the signature policy, principals, role assignments, repository tokens, the token
 //! signing key, audit.
 //! Described by `openapi.json`, served at `/api/v1/openapi.json`.
 
@@ -378,6 +378,28 @@ pub async fn put_anonymous_pull(
     )?;
     let scopes = state.anonymous.set(&actor, &req.scopes).await?;
     Ok(ok(json!({ "scopes": scopes })))
+}
+
+/// `GET /api/v1/signature-policy`: the server-side signature policy, with its `version`
+/// (send it back with a change).
+pub async fn get_signature_policy(
+    State(state): State<AppState>,
+    _owner: Extension<OwnerActor>,
+) -> Result<Response, WireError> {
+    Ok(ok(state.signature_policy.document()))
+}
+
+/// `PUT /api/v1/signature-policy`: replace the whole policy. `version` must be the one
+/// read; answers the stored policy with its new version.
+pub async fn put_signature_policy(
+    State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let document = crate::services::signature_policy::document::PolicyDocument::parse(&bytes)
+        .map_err(crate::services::signature_policy::SignaturePolicyError::from)?;
+    let stored = state.signature_policy.replace(&actor, document).await?;
+    Ok(ok(stored))
 }
 
 /// The OpenAPI description of this API (hand-written; kept next to the routes).

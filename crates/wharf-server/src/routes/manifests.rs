@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::names::{Reference, ReferenceError};
 use crate::services::RegistryError;
 use crate::services::access::Actor;
@@ -35,6 +36,8 @@ fn accepted_types(headers: &HeaderMap) -> Vec<String> {
 
 pub async fn get(
     state: &AppState,
+    caller: &Caller,
+    actor: &Actor,
     name: &str,
     reference: &str,
     headers: &HeaderMap,
@@ -42,6 +45,10 @@ pub async fn get(
 ) -> Result<Response, WireError> {
     let reference = parse_reference(reference)?;
     let record = state.manifests.get(name, &reference).await?;
+    state
+        .signature_policy
+        .admit(caller, actor, name, &reference, &record)
+        .await?;
     if !ManifestService::acceptable(&record, &accepted_types(headers)) {
         return Err(RegistryError::ManifestUnknown(format!(
             "{name}: the manifest is a {}, which the Accept header does not allow",

@@ -14,5 +14,6 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "wharf_password_checks_total {}\n",
         state.identity.password_checks()
     ));
+    text.push_str(&state.signature_policy.render_metrics());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -160,6 +160,11 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             Owner,
             get(admin::get_anonymous_pull).put(admin::put_anonymous_pull),
         )
+        .route(
+            "/api/v1/signature-policy",
+            Owner,
+            get(admin::get_signature_policy).put(admin::put_signature_policy),
+        )
         .route("/", Public, get(portal::root))
         .route("/portal", Public, get(portal::home))
         .route("/portal/", Public, get(portal::home))

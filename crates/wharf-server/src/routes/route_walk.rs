@@ -68,9 +68,18 @@ async fn world() -> World {
         .bootstrap_owner(Some("owner-password-1".into()), dir.path())
         .await
         .unwrap();
-    let trust = TrustService::open(meta.clone(), kek, names.clone(), true, false)
-        .await
-        .unwrap();
+    let trust = Arc::new(
+        TrustService::open(meta.clone(), kek, names.clone(), true, false)
+            .await
+            .unwrap(),
+    );
+    let signature_policy = crate::services::signature_policy::SignaturePolicyService::open(
+        meta.clone(),
+        blob_store.clone(),
+        trust.clone(),
+    )
+    .await
+    .unwrap();
     let access = AccessService::new(meta.clone(), "wharf", revocations);
     let owner = Actor {
         name: "admin".into(),
@@ -110,6 +119,7 @@ async fn world() -> World {
         names,
         identity,
         trust,
+        signature_policy,
         access,
         anonymous,
         manifest_max_bytes: 1 << 20,

@@ -338,7 +338,7 @@ async fn handle(
             name,
             reference,
             head,
-        } => manifests::get(state, name, reference, headers, head).await?,
+        } => manifests::get(state, caller, actor, name, reference, headers, head).await?,
         Endpoint::ManifestPut { name, reference } => {
             manifests::put(state, actor, name, reference, headers, body).await?
         }

@@ -59,6 +59,9 @@ pub async fn sync_once(state: &AppInner) {
     if let Err(e) = state.anonymous.reload().await {
         tracing::warn!(error = %e, "replica sync: anonymous pull");
     }
+    if let Err(e) = state.signature_policy.reload().await {
+        tracing::warn!(error = %e, "replica sync: signature policy");
+    }
 }
 
 async fn housekeeping(state: &AppInner) {

@@ -598,3 +598,52 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// An OCI image layout with one image per platform and an index over them.
+pub fn write_oci_layout(dir: &std::path::Path, platforms: &[(&str, &str)]) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> String {
+        let d = sha256(bytes);
+        std::fs::write(blobs.join(&d[7..]), bytes).unwrap();
+        d
+    };
+    let mut manifests = Vec::new();
+    for (os, arch) in platforms {
+        // A real (uncompressed) tar layer so that docker can unpack the pulled image.
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("platform"), format!("{os}/{arch}\n")).unwrap();
+        let tar = src.path().join("layer.tar");
+        assert!(
+            Command::new("tar")
+                .arg("-C")
+                .arg(src.path())
+                .arg("-cf")
+                .arg(&tar)
+                .arg("platform")
+                .status()
+                .unwrap()
+                .success()
+        );
+        let layer = std::fs::read(&tar).unwrap();
+        let layer_digest = put(&layer);
+        let config = serde_json::json!({"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": [layer_digest]}, "config": {}});
+        let config = serde_json::to_vec(&config).unwrap();
+        let config_digest = put(&config);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]
+        });
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        let md = put(&manifest);
+        manifests.push(serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len(), "platform": {"os": os, "architecture": arch}}));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap();
+    let index_digest = put(&index);
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index.len(), "annotations": {"org.opencontainers.image.ref.name": "v1"}}]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    index_digest
+}

@@ -7,6 +7,7 @@ can only come from the name or the caller, never from the metadata.
 
 usage: trust_init.py BASE_URL GUN [--host HOST] [--token TOKEN] [--ca CA_FILE]
                      [--boundary-length N] [--signatures N] [--targets-expires TEXT]
+                     [--target NAME=SHA256HEX:LENGTH]
 prints one JSON line: {"keys": status, "status": status, "body": "..."}
 
 The last three shape hostile uploads from the security review: a multipart boundary of
@@ -80,6 +81,7 @@ def main():
     p.add_argument("--boundary-length", type=int)
     p.add_argument("--signatures", type=int, default=1)
     p.add_argument("--targets-expires")
+    p.add_argument("--target", help="NAME=SHA256HEX:LENGTH, signed instead of the made-up v1")
     a = p.parse_args()
     headers = {}
     if a.host:
@@ -123,10 +125,15 @@ def main():
                       "timestamp": {"keyids": [key_id(server_keys["timestamp"])], "threshold": 1}},
             "version": 1}
     manifest = b'{"schemaVersion":2,"attacker":true}'
+    target_name, target_sha, target_len = "v1", hashlib.sha256(manifest).digest(), len(manifest)
+    if a.target:
+        target_name, rest = a.target.split("=", 1)
+        hex_digest, length = rest.split(":")
+        target_sha, target_len = bytes.fromhex(hex_digest), int(length)
     targets = {"_type": "Targets", "delegations": {"keys": {}, "roles": []},
                "expires": a.targets_expires or go_time(now + datetime.timedelta(days=1095)),
-               "targets": {"v1": {"hashes": {"sha256": base64.b64encode(hashlib.sha256(manifest).digest()).decode()},
-                                  "length": len(manifest)}},
+               "targets": {target_name: {"hashes": {"sha256": base64.b64encode(target_sha).decode()},
+                                         "length": target_len}},
                "version": 1}
     targets_file = signed_file(targets, [(key_id(targets_key), targets_priv)], a.signatures)
     files = [("root", signed_file(root, [(key_id(root_key), root_priv)])), ("targets", targets_file)]

@@ -123,18 +123,58 @@ impl TrustService {
         let Some(files) = self.published_files(repository).await? else {
             return Ok(overview::TrustOverview::default());
         };
-        let guns: Vec<String> = self
-            .names
-            .hosts()
-            .iter()
-            .map(|h| format!("{h}/{repository}"))
-            .collect();
+        let guns = self.guns(repository);
         // Signature checks and parsing (files up to megabytes) off the async workers.
         tokio::task::spawn_blocking(move || {
             overview::overview(overview::verify(&guns, &files, chrono::Utc::now()))
         })
         .await
         .map_err(|e| TrustError::Internal(format!("trust verification task failed: {e}")))
+    }
+}
+
+/// A repository's published trust data as a client would verify it, tagged with the
+/// published timestamp it was read under: a verification kept in memory is good exactly as
+/// long as [`TrustService::published_head`] still names that timestamp.
+pub struct VerifiedTrust {
+    pub head: String,
+    pub verified: Result<wharf_tuf::TrustedTargets, wharf_tuf::VerifyError>,
+}
+
+impl TrustService {
+    /// SHA-256 of the timestamp a client would read now; `None` without trust data. From
+    /// memory in one process; one indexed query on replicas sharing a database.
+    pub async fn published_head(&self, repository: &str) -> TrustResult<Option<String>> {
+        let gun = self.names.gun_of(repository);
+        match self.published_state(repository, &gun).await {
+            Ok(p) => Ok(Some(p.timestamp.sha256.clone())),
+            Err(TrustError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Verify the published trust data as docker would (the signature policy's DCT check).
+    pub async fn verified(&self, repository: &str) -> TrustResult<Option<VerifiedTrust>> {
+        let Some(head) = self.published_head(repository).await? else {
+            return Ok(None);
+        };
+        let Some(files) = self.published_files(repository).await? else {
+            return Ok(None);
+        };
+        let guns = self.guns(repository);
+        let verified =
+            tokio::task::spawn_blocking(move || overview::verify(&guns, &files, chrono::Utc::now()))
+                .await
+                .map_err(|e| TrustError::Internal(format!("trust verification task failed: {e}")))?;
+        Ok(Some(VerifiedTrust { head, verified }))
+    }
+
+    fn guns(&self, repository: &str) -> Vec<String> {
+        self.names
+            .hosts()
+            .iter()
+            .map(|h| format!("{h}/{repository}"))
+            .collect()
     }
 }
 

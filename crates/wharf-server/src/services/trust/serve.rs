@@ -97,7 +97,7 @@ impl TrustService {
 
     /// The current published state of a repository, from memory while nothing it depends
     /// on has expired or been written since (see `published_cache`).
-    async fn published_state(&self, repository: &str, gun: &str) -> TrustResult<Arc<Published>> {
+    pub(super) async fn published_state(&self, repository: &str, gun: &str) -> TrustResult<Arc<Published>> {
         if let Some(hit) = self.published.get(repository, now())
             && self.still_current(repository, &hit).await?
         {

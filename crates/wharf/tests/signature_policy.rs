@@ -1,0 +1,553 @@
+//! The server-side signature policy with real clients that do not verify anything
+//! themselves: `docker pull` with content trust off (what docker 29 and containerd do) and
+//! `skopeo`. Under `enforce`, only what the policy accepts as signed is served; `audit`
+//! serves everything and records what enforce would refuse; the publisher's own flow (a
+//! signed `docker push`) keeps working; the policy itself is an owner's, versioned and
+//! audited.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{DockerClient, Server, pushed_digest, require_tool, sha256, text, wharf_cli, write_oci_layout};
+use serde_json::{Value, json};
+
+const DCT: &[(&str, &str)] = &[
+    ("DOCKER_CONTENT_TRUST", "1"),
+    ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
+    ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
+];
+/// A client that verifies nothing: the reason server-side enforcement exists.
+const NO_DCT: &[(&str, &str)] = &[("DOCKER_CONTENT_TRUST", "0")];
+const CONSUMER_PASSWORD: &str = "consumer-password-1";
+
+fn dct_ok(client: &DockerClient, args: &[&str]) -> String {
+    let out = client.cmd(args, DCT);
+    let t = text(&out);
+    assert!(out.status.success(), "docker {args:?} failed:\n{t}");
+    t
+}
+
+fn plain_ok(client: &DockerClient, args: &[&str]) -> String {
+    let out = client.cmd(args, NO_DCT);
+    let t = text(&out);
+    assert!(out.status.success(), "docker {args:?} failed:\n{t}");
+    t
+}
+
+fn wharf(client: &DockerClient, args: &[&str], stdin: &str) -> Output {
+    let out = wharf_cli(client.config.path(), args, stdin);
+    assert!(out.status.success(), "wharf {args:?} failed: {}", text(&out));
+    out
+}
+
+fn login(server: &Server, user: &str, password: &str) -> DockerClient {
+    let c = DockerClient::new();
+    let out = c.wharf_login(server, user, password);
+    assert!(out.status.success(), "login {user}: {}", text(&out));
+    c
+}
+
+/// A user who may only pull under `team/*`, logged in with docker.
+fn consumer(server: &Server, owner: &DockerClient) -> DockerClient {
+    wharf(
+        owner,
+        &["user", "create", "consumer", "--password-stdin"],
+        CONSUMER_PASSWORD,
+    );
+    wharf(
+        owner,
+        &[
+            "role",
+            "assignment",
+            "create",
+            "--role",
+            "AcrPull",
+            "--assignee",
+            "consumer",
+            "--scope",
+            "repository:team/*",
+        ],
+        "",
+    );
+    login(server, "consumer", CONSUMER_PASSWORD)
+}
+
+fn get_policy(server: &Server) -> Value {
+    server
+        .http()
+        .get(server.url("/api/v1/signature-policy"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .send()
+        .expect("get policy")
+        .json()
+        .expect("json")
+}
+
+/// PUT the policy as `token`; (status, body).
+fn put_policy_as(server: &Server, token: &str, doc: &Value) -> (u16, Value) {
+    let r = server
+        .http()
+        .put(server.url("/api/v1/signature-policy"))
+        .bearer_auth(token)
+        .json(doc)
+        .send()
+        .expect("put policy");
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+/// Replace the policy as the owner (reading the current version first); must succeed.
+fn set_rules(server: &Server, rules: Value) -> Value {
+    let version = get_policy(server)["version"].as_u64().expect("version");
+    let (status, body) = put_policy_as(
+        server,
+        &server.token(&["registry:admin:*"]),
+        &json!({"version": version, "rules": rules}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn metric(server: &Server, outcome: &str) -> u64 {
+    let body = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("body");
+    let prefix = format!("wharf_signature_policy_decisions_total{{outcome=\"{outcome}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {prefix} in metrics"))
+        .trim()
+        .parse()
+        .expect("number")
+}
+
+/// (action, target, detail) of every audit record, newest first.
+fn audit(server: &Server) -> Vec<(String, String, String)> {
+    let v: Value = server
+        .http()
+        .get(server.url("/api/v1/audit?limit=1000"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .send()
+        .expect("audit")
+        .json()
+        .expect("json");
+    v["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (s("action"), s("target"), s("detail"))
+        })
+        .collect()
+}
+
+fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo").args(args).output().expect("run skopeo")
+}
+
+/// `skopeo inspect --raw` of `reference` as the consumer.
+fn skopeo_raw(server: &Server, reference: &str) -> Output {
+    let certs = server.cert_dir();
+    skopeo(&[
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        certs.to_str().unwrap(),
+        "--creds",
+        &format!("consumer:{CONSUMER_PASSWORD}"),
+        &format!("docker://{}/{reference}", server.host),
+    ])
+}
+
+/// The refusal message for a read of `what` under the `team/*` DCT rule.
+fn dct_refusal(what: &str, reason: &str) -> String {
+    format!(
+        "{what} is not signed as the signature policy for repository:team/* requires \
+         (accepted: Docker Content Trust): {reason}"
+    )
+}
+
+#[test]
+fn enforce_serves_clients_without_content_trust_only_what_dct_signed() {
+    require_tool("skopeo");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let repo = format!("{}/team/app", server.host);
+    let (signed, unsigned, moved, revoked) = (
+        format!("{repo}:signed"),
+        format!("{repo}:unsigned"),
+        format!("{repo}:moved"),
+        format!("{repo}:revoked"),
+    );
+    for tag in [&signed, &moved, &revoked] {
+        owner.import_image(tag);
+        dct_ok(&owner, &["push", tag]);
+    }
+    owner.import_image(&unsigned);
+    let unsigned_digest = pushed_digest(&plain_ok(&owner, &["push", &unsigned]));
+    let signed_digest = pushed_digest(&dct_ok(&owner, &["push", &signed]));
+
+    // Before any rule, everything is served.
+    plain_ok(&consumer, &["pull", &unsigned]);
+    let stored = set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce", "dct": {}}]),
+    );
+    assert_eq!(stored["version"], 1, "{stored}");
+    let refused_before = metric(&server, "refused");
+
+    // Signed: served to docker (by tag) and to skopeo (by tag and by digest).
+    plain_ok(&consumer, &["pull", &signed]);
+    let out = skopeo_raw(&server, "team/app:signed");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = skopeo_raw(&server, &format!("team/app@{signed_digest}"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Unsigned: refused with the reason, by tag and by digest, to docker and skopeo.
+    let reason = dct_refusal(
+        "team/app:unsigned",
+        "Docker Content Trust: tag unsigned is not signed by targets/releases or targets",
+    );
+    let err = consumer.fails(&["pull", &unsigned], NO_DCT);
+    assert!(err.contains(&reason), "{err}");
+    let out = skopeo_raw(&server, "team/app:unsigned");
+    assert!(
+        !out.status.success() && text(&out).contains(&reason),
+        "{}",
+        text(&out)
+    );
+    let by_digest = dct_refusal(
+        &format!("team/app@{unsigned_digest}"),
+        &format!("Docker Content Trust: no tag signed for {unsigned_digest} (nor for an index listing it)"),
+    );
+    let out = skopeo_raw(&server, &format!("team/app@{unsigned_digest}"));
+    assert!(
+        !out.status.success() && text(&out).contains(&by_digest),
+        "{}",
+        text(&out)
+    );
+    // The refusal is the distribution spec's DENIED, for HEAD too.
+    let token = server
+        .token_as("consumer", CONSUMER_PASSWORD, &["repository:team/app:pull"])
+        .expect("consumer token");
+    let r = server
+        .http()
+        .get(server.url("/v2/team/app/manifests/unsigned"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(common::refusal(r), (403, "DENIED".to_owned(), reason.clone()));
+    let r = server
+        .http()
+        .head(server.url("/v2/team/app/manifests/unsigned"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // A signed tag re-pushed to new content (without signing) is refused, naming both.
+    let old = pushed_digest(&dct_ok(&owner, &["push", &moved]));
+    owner.import_image(&moved);
+    let new = pushed_digest(&plain_ok(&owner, &["push", &moved]));
+    let err = consumer.fails(&["pull", &moved], NO_DCT);
+    assert!(
+        err.contains(&dct_refusal(
+            "team/app:moved",
+            &format!("Docker Content Trust: targets signed tag moved for {old}, but it now points to {new}")
+        )),
+        "{err}"
+    );
+
+    // Revoking a signature applies to the very next pull (nothing stale is remembered).
+    plain_ok(&consumer, &["pull", &revoked]);
+    dct_ok(&owner, &["trust", "revoke", "--yes", &revoked]);
+    let err = consumer.fails(&["pull", &revoked], NO_DCT);
+    assert!(
+        err.contains(&dct_refusal(
+            "team/app:revoked",
+            "Docker Content Trust: tag revoked is not signed by targets/releases or targets"
+        )),
+        "{err}"
+    );
+
+    // The publisher's flow is unchanged: a signed push of a new tag (push, then sign) and
+    // signing the re-pushed tag again make both servable.
+    let fresh = format!("{repo}:fresh");
+    owner.import_image(&fresh);
+    dct_ok(&owner, &["push", &fresh]);
+    plain_ok(&consumer, &["pull", &fresh]);
+    dct_ok(&owner, &["push", &moved]);
+    plain_ok(&consumer, &["pull", &moved]);
+    // A publisher's own plain pull asks for pull only, so it is checked like anyone's.
+    let err = owner.fails(&["pull", &unsigned], NO_DCT);
+    assert!(err.contains(&reason), "{err}");
+
+    // Counted and audited (at most once a minute per reference).
+    assert!(metric(&server, "refused") >= refused_before + 6);
+    let records = audit(&server);
+    let refusals: Vec<_> = records
+        .iter()
+        .filter(|(a, t, _)| a == "signature-policy.refuse" && t == "team/app:unsigned")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{records:?}");
+    assert!(refusals[0].2.ends_with(&reason), "{:?}", refusals[0]);
+
+    // Audit mode: served, counted, recorded.
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "audit", "dct": {}}]),
+    );
+    let audited = metric(&server, "audited_unsigned");
+    plain_ok(&consumer, &["pull", &unsigned]);
+    assert_eq!(metric(&server, "audited_unsigned"), audited + 1);
+    assert!(
+        audit(&server)
+            .iter()
+            .any(|(a, t, _)| a == "signature-policy.audit" && t == "team/app:unsigned")
+    );
+    // Other repositories were never covered.
+    owner.import_image(&format!("{}/other/app:x", server.host));
+    plain_ok(&owner, &["push", &format!("{}/other/app:x", server.host)]);
+}
+
+#[test]
+fn a_dct_signature_that_expires_stops_being_served() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let image = format!("{}/team/expiring:v1", server.host);
+    owner.import_image(&image);
+    plain_ok(&owner, &["push", &image]);
+    let http = server.http();
+    let token = server.token(&["repository:team/expiring:pull"]);
+    let manifest = http
+        .get(server.url("/v2/team/expiring/manifests/v1"))
+        .bearer_auth(&token)
+        .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let digest = sha256(&manifest);
+    // Trust data whose targets file expires in a few seconds, from an independent signer.
+    let gun = format!("{}/team/expiring", server.host);
+    let expires = chrono_like_now_plus(6);
+    let out = Command::new("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/trust_init.py"))
+        .arg(format!("https://{}", server.host))
+        .arg(&gun)
+        .args([
+            "--token",
+            &server.token(&[&format!("repository:{gun}:pull,push")]),
+            "--target",
+            &format!("v1={}:{}", &digest[7..], manifest.len()),
+            "--targets-expires",
+            &expires,
+            "--ca",
+        ])
+        .arg(&server.ca)
+        .output()
+        .expect("trust_init.py");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    assert_eq!(v["status"], 200, "{v}");
+    set_rules(
+        &server,
+        json!([{"scope": "registry", "mode": "enforce", "dct": {}}]),
+    );
+    plain_ok(&consumer, &["pull", &image]);
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let err = consumer.fails(&["pull", &image], NO_DCT);
+    assert!(
+        err.contains(
+            "team/expiring:v1 is not signed as the signature policy for registry requires \
+             (accepted: Docker Content Trust): Docker Content Trust data does not verify: "
+        ) && err.contains("expired"),
+        "{err}"
+    );
+}
+
+/// Go's RFC 3339 form of now + `seconds`, UTC.
+fn chrono_like_now_plus(seconds: u64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("+{seconds} seconds"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn a_signed_multi_platform_index_serves_its_platforms() {
+    require_tool("skopeo");
+    require_tool("notary");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let certs = server.cert_dir();
+    let certs = certs.to_str().unwrap();
+    let layout = server.scratch("layout");
+    write_oci_layout(&layout, &[("linux", "amd64"), ("linux", "arm64")]);
+    let owner_creds = format!("admin:{}", server.admin_password);
+    let dest = format!("docker://{}/team/multi:v1", server.host);
+    let out = skopeo(&[
+        "copy",
+        "--all",
+        "--dest-cert-dir",
+        certs,
+        "--dest-creds",
+        &owner_creds,
+        &format!("oci:{}:v1", layout.display()),
+        &dest,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = skopeo_raw(&server, "team/multi:v1");
+    assert!(out.status.success(), "{}", text(&out));
+    let index = out.stdout.clone();
+    let index_digest = sha256(&index);
+
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce", "dct": {}}]),
+    );
+    let refused =
+        |o: &Output| !o.status.success() && text(o).contains("is not signed as the signature policy");
+    let out = skopeo_raw(&server, "team/multi:v1");
+    assert!(refused(&out), "{}", text(&out));
+
+    // Sign the index by tag with the notary CLI (a target added by hash).
+    let trust_dir = server.scratch("notary");
+    let gun = format!("{}/team/multi", server.host);
+    for args in [
+        vec!["init", gun.as_str()],
+        vec![
+            "addhash",
+            gun.as_str(),
+            "v1",
+            &index.len().to_string(),
+            "--sha256",
+            &index_digest[7..],
+            "-p",
+        ],
+    ] {
+        let out = notary(&server, &trust_dir, &args);
+        assert!(out.status.success(), "notary {args:?}: {}", text(&out));
+    }
+
+    // The index and each platform manifest (read by digest) are served.
+    plain_ok(
+        &consumer,
+        &[
+            "pull",
+            "--platform",
+            "linux/arm64",
+            &format!("{}/team/multi:v1", server.host),
+        ],
+    );
+    let out_dir = server.scratch("out");
+    let out = skopeo(&[
+        "copy",
+        "--all",
+        "--src-cert-dir",
+        certs,
+        "--src-creds",
+        &format!("consumer:{CONSUMER_PASSWORD}"),
+        &dest,
+        &format!("oci:{}:v1", out_dir.display()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn notary(server: &Server, trust_dir: &Path, args: &[&str]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("notary")
+        .arg("-s")
+        .arg(format!("https://{}", server.host))
+        .arg("--tlscacert")
+        .arg(&server.ca)
+        .arg("-d")
+        .arg(trust_dir)
+        .args(args)
+        .env("NOTARY_ROOT_PASSPHRASE", "root-pass-123")
+        .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass-123")
+        .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass-123")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run notary");
+    let creds = format!("admin\n{}\n", server.admin_password).repeat(8);
+    let _ = child.stdin.take().expect("stdin").write_all(creds.as_bytes());
+    child.wait_with_output().expect("notary")
+}
+
+#[test]
+fn only_owners_change_the_policy_and_every_change_is_checked_versioned_and_audited() {
+    let server = Server::start();
+    let owner = login(&server, "admin", &server.admin_password);
+    let _consumer = consumer(&server, &owner);
+    let owner_token = server.token(&["registry:admin:*"]);
+    let rule = json!([{"scope": "registry", "mode": "enforce", "dct": {}}]);
+
+    // A non-owner is refused, with or without a token; nothing changes.
+    let consumer_token = server
+        .token_as("consumer", CONSUMER_PASSWORD, &["registry:admin:*"])
+        .expect("token");
+    let (status, _) = put_policy_as(&server, &consumer_token, &json!({"version": 0, "rules": rule}));
+    assert_eq!(status, 401);
+    let r = server
+        .http()
+        .put(server.url("/api/v1/signature-policy"))
+        .json(&json!({"version": 0, "rules": rule}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(get_policy(&server), json!({"version": 0, "rules": []}));
+
+    // Bad documents: exact errors, nothing stored.
+    for (doc, message) in [
+        (
+            json!({"version": 0, "rules": [{"scope": "repository:Team", "mode": "enforce", "dct": {}}]}),
+            "rule 0: scope \"repository:Team\" must be registry, repository:<name> or repository:<prefix>/*",
+        ),
+        (
+            json!({"version": 0, "rules": [{"scope": "registry", "mode": "enforce"}]}),
+            "rule 0 (registry): mode enforce needs at least one of dct, cosign, notation",
+        ),
+    ] {
+        let (status, body) = put_policy_as(&server, &owner_token, &doc);
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["errors"][0]["code"], "POLICY_INVALID");
+        assert_eq!(body["errors"][0]["message"], message);
+    }
+    assert_eq!(get_policy(&server)["version"], 0);
+
+    // A stale version is refused; the current one is stored as the next.
+    let (status, body) = put_policy_as(&server, &owner_token, &json!({"version": 0, "rules": rule}));
+    assert_eq!((status, body["version"].clone()), (200, json!(1)), "{body}");
+    let (status, body) = put_policy_as(&server, &owner_token, &json!({"version": 0, "rules": []}));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "the signature policy changed since version 0 was read (it is now version 1); read it again and reapply the change"
+    );
+    assert_eq!(get_policy(&server)["rules"], rule);
+    let records = audit(&server);
+    let changes: Vec<_> = records
+        .iter()
+        .filter(|(a, _, _)| a == "signature-policy.update")
+        .collect();
+    assert_eq!(changes.len(), 1, "{records:?}");
+    assert!(
+        changes[0].2.ends_with("version 1: registry enforce dct"),
+        "{:?}",
+        changes[0]
+    );
+}
