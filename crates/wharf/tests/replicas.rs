@@ -433,6 +433,64 @@ fn changes_on_one_replica_apply_on_the_others() {
     assert_eq!(two.token_as("admin", ADMIN_PASSWORD, &[]), Err(429));
 }
 
+/// The signature policy set on one replica applies on the others within the bound, and
+/// a signature revoked through any replica is refused by every replica on the next read:
+/// a remembered verification never outlives the trust data it was made from.
+#[test]
+fn the_signature_policy_and_revocations_hold_on_every_replica() {
+    let cluster = Cluster::start(3);
+    let [one, two, three] = [&cluster.replicas[0], &cluster.replicas[1], &cluster.replicas[2]];
+    let owner = login_at(&cluster.host, &cluster.ca, "admin", ADMIN_PASSWORD);
+    let repo = format!("{}/team/app", cluster.host);
+    let (signed, unsigned) = (format!("{repo}:signed"), format!("{repo}:unsigned"));
+    owner.import_image(&signed);
+    let out = owner.cmd(&["push", &signed], DCT);
+    assert!(out.status.success(), "{}", text(&out));
+    owner.import_image(&unsigned);
+    let out = owner.cmd(&["push", &unsigned], &[("DOCKER_CONTENT_TRUST", "0")]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let status = |replica: &Server, tag: &str| {
+        // A pull-only token: the policy's publisher exemption does not apply.
+        let token = replica.token(&["repository:team/app:pull"]);
+        replica
+            .http()
+            .get(replica.url(&format!("/v2/team/app/manifests/{tag}")))
+            .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let r = one
+        .http()
+        .put(one.url("/api/v1/signature-policy"))
+        .bearer_auth(one.token(&["registry:admin:*"]))
+        .json(&serde_json::json!({"version": 0, "rules": [
+            {"scope": "repository:team/*", "mode": "enforce", "dct": {}}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    for replica in [one, two, three] {
+        within_propagation("signature policy", || status(replica, "unsigned") == 403);
+        assert_eq!(status(replica, "signed"), 200);
+    }
+
+    // Revoked through the balancer: refused by every replica on the very next read.
+    let out = owner.cmd(&["trust", "revoke", "--yes", &signed], DCT);
+    assert!(out.status.success(), "{}", text(&out));
+    for replica in [one, two, three] {
+        assert_eq!(status(replica, "signed"), 403, "a replica served a revoked tag");
+    }
+    // Signed again through another path: served everywhere at once.
+    let out = owner.cmd(&["push", &signed], DCT);
+    assert!(out.status.success(), "{}", text(&out));
+    for replica in [one, two, three] {
+        assert_eq!(status(replica, "signed"), 200);
+    }
+}
+
 /// `application/x-www-form-urlencoded` of `fields`, as a browser posts a form.
 fn form(fields: &[(&str, &str)]) -> String {
     let encode = |v: &str| {
