@@ -20,8 +20,9 @@
 #   haproxy            haproxy            the load balancer in front of the replicas tests (crates/wharf/tests/replicas.rs)
 #   /usr/lib/postgresql/*/bin/initdb  postgresql  throw-away PostgreSQL for the metadata-store contract tests
 #                                         (crates/wharf-testbed; Debian keeps the server binaries off PATH)
-#   /usr/bin/python3 with cryptography + requests: python3 python3-cryptography python3-requests
-#                                         (testdata/notary-capture scripts, e.g. crafted.py)
+#   /usr/bin/python3 with cryptography + requests + nacl: python3 python3-cryptography python3-requests
+#                                         python3-nacl (testdata/notary-capture scripts, e.g. crafted.py;
+#                                         crates/wharf/tests/tools/cosign_key.py, cosign-format keys)
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -42,8 +43,8 @@ for cmd in "${!pkg_of[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")
 done
 # Python for the research/replay tools (Debian's interpreter, not whatever python3 comes first in PATH).
-if ! /usr/bin/python3 -c 'import cryptography, requests' >/dev/null 2>&1; then
-  missing+=(python3 python3-cryptography python3-requests)
+if ! /usr/bin/python3 -c 'import cryptography, requests, nacl.secret' >/dev/null 2>&1; then
+  missing+=(python3 python3-cryptography python3-requests python3-nacl)
 fi
 # PostgreSQL server binaries (not on PATH in Debian, so checked by path, any version).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
