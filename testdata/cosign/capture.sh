@@ -2,9 +2,9 @@
 # Capture real sigstore "simple signing" signatures made by skopeo, for the tests of
 # crates/wharf-signatures (cosign.rs). See README.md beside this file.
 #
-#   testdata/cosign/capture.sh OUT_DIR [PORT]
+#   SIGN_SKOPEO=/path/to/skopeo testdata/cosign/capture.sh OUT_DIR [PORT]
 #
-# Needs skopeo, docker-registry (Distribution 2.8), curl, jq, and Debian's python3 with
+# Needs a skopeo with sigstore support in SIGN_SKOPEO (not Debian's, see below), docker-registry (Distribution 2.8), curl, jq, and Debian's python3 with
 # cryptography + nacl (scripts/install-deps.sh). Starts docker-registry on 127.0.0.1:PORT
 # (default 5055, plain HTTP) with its data in a temporary directory, and stops it again.
 # Writes into OUT_DIR; nothing else is touched (skopeo is given its own policy and
