@@ -551,3 +551,170 @@ fn only_owners_change_the_policy_and_every_change_is_checked_versioned_and_audit
         changes[0]
     );
 }
+
+/// The cosign fixtures: an image and its `.sig` manifest signed by skopeo 1.9.3
+/// (`testdata/cosign/README.md`).
+fn cosign_fixture(name: &str) -> Vec<u8> {
+    let path = common::repo_root().join("testdata/cosign").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Push the captured image as `repo:v1` and its signature manifest as `sha256-<hex>.sig`
+/// (with `payload` as the signature's payload blob): the bytes skopeo wrote, through the
+/// registry API. Returns the image digest.
+fn push_cosign_signed(server: &Server, token: &str, repo: &str, payload: &[u8]) -> String {
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+    let http = server.http();
+    for hex in [
+        "4933c1a81d4f181aeb6018a8de2208dfcd74d70b4a5aa6c0418a14fbfce5e06f",
+        "e44dc0dca5f2416431ae1e65a2403e2ca295afd8faa5c71671a2f9d37c7e3824",
+        "5f6d5fcf2e261543b3562b015870cc9b3245ffd85f3195dc4550ee7339902932",
+    ] {
+        common::upload_blob(
+            server,
+            &http,
+            token,
+            repo,
+            &cosign_fixture(&format!("image-blobs/{hex}")),
+        );
+    }
+    let payload_digest = common::upload_blob(server, &http, token, repo, payload);
+    let image = cosign_fixture("image-manifest.json");
+    let digest = sha256(&image);
+    assert_eq!(
+        digest,
+        String::from_utf8(cosign_fixture("image-digest.txt"))
+            .unwrap()
+            .trim()
+    );
+    let mut signature = String::from_utf8(cosign_fixture("signature-manifest.json")).unwrap();
+    let captured_payload = "sha256:6e8fa0cee587ea5b8683a966f3ec67ffd39abedb9811abdee8655805cbb27b52";
+    if payload_digest != captured_payload {
+        // A tampered payload: the layer names it (and its size), the signature stays.
+        signature = signature
+            .replace(captured_payload, &payload_digest)
+            .replace("\"size\":298", &format!("\"size\":{}", payload.len()));
+    }
+    for (reference, body) in [
+        ("v1".to_owned(), image),
+        (format!("sha256-{}.sig", &digest[7..]), signature.into_bytes()),
+    ] {
+        let r = http
+            .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .bearer_auth(token)
+            .header("content-type", OCI)
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    }
+    digest
+}
+
+#[test]
+fn enforce_with_cosign_keys_serves_what_skopeo_signed_and_refuses_the_rest() {
+    require_tool("skopeo");
+    let server = Server::start();
+    let owner = login(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let push = server.token(&[
+        "repository:team/cosigned:pull,push",
+        "repository:team/tampered:pull,push",
+        "repository:team/plain:pull,push",
+    ]);
+    let payload = cosign_fixture("blobs/6e8fa0cee587ea5b8683a966f3ec67ffd39abedb9811abdee8655805cbb27b52");
+    let digest = push_cosign_signed(&server, &push, "team/cosigned", &payload);
+    let mut tampered = payload.clone();
+    let at = tampered.len() - 3;
+    tampered[at] = if tampered[at] == b'1' { b'2' } else { b'1' };
+    push_cosign_signed(&server, &push, "team/tampered", &tampered);
+    let http = server.http();
+    common::push_tiny_image(&server, &http, &push, "team/plain", "v1", "plain");
+
+    let key = |name: &str| String::from_utf8(cosign_fixture(&format!("{name}.pub"))).unwrap();
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce",
+                "cosign": {"keys": [{"name": "signer", "public_key": key("signer")}]}}]),
+    );
+    // Signed by the key: served to docker and skopeo, by tag and digest; the signature
+    // manifest itself stays readable so clients can verify.
+    let image = format!("{}/team/cosigned:v1", server.host);
+    plain_ok(&consumer, &["pull", &image]);
+    for reference in [
+        "team/cosigned:v1".to_owned(),
+        format!("team/cosigned@{digest}"),
+        format!("team/cosigned:sha256-{}.sig", &digest[7..]),
+    ] {
+        let out = skopeo_raw(&server, &reference);
+        assert!(out.status.success(), "{reference}: {}", text(&out));
+    }
+    // A tampered payload and an image without signature are refused, with the reason.
+    let cosign_refusal = |what: &str, reason: &str| {
+        format!(
+            "{what} is not signed as the signature policy for repository:team/* requires \
+             (accepted: cosign): cosign: {reason}"
+        )
+    };
+    let out = skopeo_raw(&server, "team/tampered:v1");
+    assert!(
+        !out.status.success()
+            && text(&out).contains(&cosign_refusal(
+                "team/tampered:v1",
+                &format!("no cosign signature of {digest} verified: signature 1 is not signed by any configured key")
+            )),
+        "{}",
+        text(&out)
+    );
+    let err = consumer.fails(&["pull", &format!("{}/team/plain:v1", server.host)], NO_DCT);
+    let plain_digest = common::sha256(
+        &http
+            .get(server.url("/v2/team/plain/manifests/v1"))
+            .bearer_auth(&push)
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap(),
+    );
+    assert!(
+        err.contains(&cosign_refusal(
+            "team/plain:v1",
+            &format!("no signature (sha256-{}.sig does not exist)", &plain_digest[7..])
+        )),
+        "{err}"
+    );
+
+    // Another key: the same signature no longer counts (the remembered answer belonged
+    // to the previous policy).
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce",
+                "cosign": {"keys": [{"name": "other", "public_key": key("other")}]}}]),
+    );
+    let err = consumer.fails(&["pull", &image], NO_DCT);
+    assert!(
+        err.contains(&cosign_refusal(
+            "team/cosigned:v1",
+            &format!(
+                "no cosign signature of {digest} verified: signature 1 is not signed by any configured key"
+            )
+        )),
+        "{err}"
+    );
+    // A key that is not a public key is refused when the policy is written.
+    let version = get_policy(&server)["version"].as_u64().unwrap();
+    let (status, body) = put_policy_as(
+        &server,
+        &server.token(&["registry:admin:*"]),
+        &json!({"version": version, "rules": [{"scope": "registry", "mode": "enforce",
+                "cosign": {"keys": [{"name": "bad", "public_key": "not a key"}]}}]}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rule 0 (registry): cosign key \"bad\": "),
+        "{body}"
+    );
+}

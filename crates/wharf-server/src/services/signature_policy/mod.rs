@@ -28,8 +28,6 @@ mod cosign;
 mod dct;
 pub mod document;
 mod notation;
-// The cosign and Notation checks (landing next) are its only users.
-#[allow(dead_code)]
 mod verdicts;
 
 use std::collections::HashMap;
@@ -153,7 +151,6 @@ struct Counters {
 const AUDIT_EVERY_SECONDS: i64 = 60;
 const MAX_REMEMBERED: usize = 10_000;
 
-#[allow(dead_code)] // blobs, verdicts: for the cosign and Notation checks landing next
 pub struct SignaturePolicyService {
     meta: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
@@ -554,20 +551,52 @@ impl SignaturePolicyService {
         out
     }
 
-    #[allow(dead_code)]
     pub(crate) fn meta(&self) -> &dyn MetadataStore {
         self.meta.as_ref()
     }
 
-    #[allow(dead_code)]
     pub(crate) fn blobs(&self) -> &dyn BlobStore {
         self.blobs.as_ref()
     }
 
-    #[allow(dead_code)]
     pub(crate) fn verdicts(&self) -> &VerdictCache {
         &self.verdicts
     }
+}
+
+/// A signature payload or envelope blob of `repository`, read whole when it is at most
+/// `limit` bytes: its bytes, or why it cannot be used.
+async fn read_small_blob(
+    service: &SignaturePolicyService,
+    repository: &str,
+    digest: &str,
+    limit: u64,
+) -> PolicyResult<Result<Vec<u8>, String>> {
+    use futures_util::StreamExt;
+    let Ok(digest) = Digest::parse(digest) else {
+        return Ok(Err(format!("signature blob {digest:?} is not a valid digest")));
+    };
+    match service.meta().linked_blob(repository, &digest).await? {
+        None => return Ok(Err(format!("signature blob {digest} is not in the repository"))),
+        Some(size) if size > limit => {
+            return Ok(Err(format!(
+                "signature blob {digest} is {size} bytes, more than {limit}"
+            )));
+        }
+        Some(_) => {}
+    }
+    let mut stream = service.blobs().read(&digest, None).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| SignaturePolicyError::Internal(format!("reading {digest}: {e}")))?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Ok(Err(format!(
+                "signature blob {digest} is larger than {limit} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Ok(bytes))
 }
 
 /// The audit record's detail: each rule's scope, mode and accepted kinds (keys and
