@@ -517,3 +517,140 @@ fn policy_input_is_checked() {
     let p = NotationPolicy::from_pem(&[("e2e", &e2e)], &[E2E_IDENTITY]).unwrap();
     assert_eq!(p.roots()[0].subject(), E2E_SUBJECT);
 }
+
+// --- Generated cases (testdata/notation/generated/gen.py): what the
+// published data lacks — ECDSA, longer chains, PSS-signed certificates, and
+// one broken certificate requirement per envelope. Certificates are valid
+// 2024-01-01 to 2044-01-01, signatures made 2025-01-01T12:00:00Z.
+
+fn generated_policy(root: &str) -> NotationPolicy {
+    policy(&[("generated", &format!("generated/{root}"))], &["*"])
+}
+
+fn generated(file: &str, root: &str) -> Result<AcceptedNotation, NotationError> {
+    let media_type = if file.ends_with(".cose") {
+        MEDIA_TYPE_COSE
+    } else {
+        MEDIA_TYPE_JWS
+    };
+    verify(
+        E2E_IMAGE,
+        media_type,
+        &read(&format!("generated/{file}")),
+        &generated_policy(root),
+        now(),
+    )
+}
+
+#[test]
+fn ecdsa_and_pss_chains_of_three_verify() {
+    for (file, root, subject) in [
+        (
+            "es256.jws",
+            "ec-root.pem",
+            "CN=leaf ES256,O=Wharf Test,ST=WA,C=US",
+        ),
+        (
+            "es256.cose",
+            "ec-root.pem",
+            "CN=leaf ES256,O=Wharf Test,ST=WA,C=US",
+        ),
+        (
+            "es384.cose",
+            "ec-root.pem",
+            "CN=leaf ES384,O=Wharf Test,ST=WA,C=US",
+        ),
+        (
+            "es512.jws",
+            "ec-root.pem",
+            "CN=leaf ES512,O=Wharf Test,ST=WA,C=US",
+        ),
+        (
+            "ps512.jws",
+            "rsa-root.pem",
+            "CN=leaf PS512,O=Wharf Test,ST=WA,C=US",
+        ),
+    ] {
+        let accepted = generated(file, root).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(accepted.subject_dn, subject, "{file}");
+        assert_eq!(accepted.signing_time, at("2025-01-01T12:00:00Z"));
+        // The other family's root does not vouch for it.
+        let other = if root == "ec-root.pem" {
+            "rsa-root.pem"
+        } else {
+            "ec-root.pem"
+        };
+        assert_eq!(
+            generated(file, other),
+            Err(NotationError::UntrustedChain),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn broken_certificate_requirements_are_refused() {
+    let requirement = |subject: &str, reason: &str| NotationError::CertificateRequirement {
+        subject: subject.into(),
+        reason: reason.into(),
+    };
+    let leaf = "CN=leaf broken,O=Wharf Test,ST=WA,C=US";
+    let cases = [
+        (
+            "bad-leaf-ca.jws",
+            requirement(leaf, "a signing certificate must not be a CA (basicConstraints CA=true)"),
+        ),
+        (
+            "bad-leaf-serverauth.jws",
+            requirement(leaf, "extendedKeyUsage must not include serverAuth"),
+        ),
+        (
+            "bad-intermediate-no-certsign.jws",
+            requirement(
+                "CN=Wharf Test EC Intermediate,O=Wharf Test,ST=WA,C=US",
+                "a CA certificate's keyUsage must include keyCertSign",
+            ),
+        ),
+        (
+            "bad-pathlen.jws",
+            requirement(
+                "CN=Wharf Test EC Intermediate,O=Wharf Test,ST=WA,C=US",
+                "pathLenConstraint 0 is exceeded: 1 CA certificates below it",
+            ),
+        ),
+        (
+            "bad-order.jws",
+            NotationError::InvalidChain(
+                "certificate CN=leaf ES256,O=Wharf Test,ST=WA,C=US is issued by CN=Wharf Test EC Intermediate,O=Wharf Test,ST=WA,C=US, not by the next certificate CN=Wharf Test EC Root,O=Wharf Test,ST=WA,C=US".into(),
+            ),
+        ),
+        (
+            // The specification wants the root in the chain; the trust
+            // store holding it is not enough.
+            "bad-no-root.jws",
+            NotationError::InvalidChain(
+                "it must end with a self-signed root certificate, and CN=Wharf Test EC Intermediate,O=Wharf Test,ST=WA,C=US is issued by CN=Wharf Test EC Root,O=Wharf Test,ST=WA,C=US".into(),
+            ),
+        ),
+        (
+            "bad-signed-before-valid.jws",
+            NotationError::NotValidAtSigningTime {
+                subject: leaf.into(),
+                signing_time: "2025-01-01T12:00:00Z".into(),
+                not_before: "2025-06-01T00:00:00Z".into(),
+                not_after: "2044-01-01T00:00:00Z".into(),
+            },
+        ),
+        (
+            "bad-plugin.cose",
+            NotationError::VerificationPluginRequired("com.example.plugin".into()),
+        ),
+        (
+            "bad-unknown-crit.jws",
+            NotationError::UnknownCriticalAttribute("com.example.policy".into()),
+        ),
+    ];
+    for (file, error) in cases {
+        assert_eq!(generated(file, "ec-root.pem"), Err(error), "{file}");
+    }
+}
