@@ -76,8 +76,8 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, NotationError> {
     let protected_json = b64url("protected", &env.protected)?;
     let payload = b64url("payload", &env.payload)?;
     let signature = b64url("signature", &env.signature)?;
-    let protected: UniqueMap = serde_json::from_slice(&protected_json)
-        .map_err(|e| malformed(format!("protected header is not a JSON object: {e}")))?;
+    let protected: UniqueMap =
+        serde_json::from_slice(&protected_json).map_err(|e| malformed(format!("protected header: {e}")))?;
 
     // RFC 7515 7.2.1: protected and unprotected header names are disjoint.
     if let Some((name, _)) = env.header.0.iter().find(|(k, _)| protected.get(k).is_some()) {
@@ -181,4 +181,111 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, NotationError> {
         expiry,
         chain,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An envelope with the given protected header JSON text (the signature
+    /// is junk: these checks come before it is verified).
+    fn envelope(protected: &str, header: &str) -> Vec<u8> {
+        format!(
+            r#"{{"payload":"e30","protected":"{}","header":{header},"signature":"AA"}}"#,
+            URL_SAFE_NO_PAD.encode(protected)
+        )
+        .into_bytes()
+    }
+
+    const X5C: &str = r#"{"x5c":["AA=="]}"#;
+
+    fn refusal(protected: &str, header: &str) -> NotationError {
+        match parse(&envelope(protected, header)) {
+            Ok(_) => panic!("accepted {protected}"),
+            Err(e) => e,
+        }
+    }
+
+    fn header(extra: &str, crit: &str) -> String {
+        format!(
+            r#"{{"alg":"PS256","cty":"application/vnd.cncf.notary.payload.v1+json","crit":[{crit}],"io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"2025-01-01T00:00:00Z"{extra}}}"#
+        )
+    }
+
+    const SCHEME: &str = r#""io.cncf.notary.signingScheme""#;
+
+    #[test]
+    fn accepts_the_minimal_form() {
+        let p = parse(&envelope(&header("", SCHEME), X5C)).unwrap();
+        assert_eq!(p.alg, SignatureAlgorithm::Ps256);
+        assert_eq!(p.chain, vec![vec![0u8]]);
+        assert_eq!(p.payload, b"{}");
+    }
+
+    #[test]
+    fn refuses_ambiguous_or_incomplete_headers() {
+        let m = |s: &str| NotationError::MalformedEnvelope(s.into());
+        let cases = [
+            (
+                header(r#","alg":"PS256""#, SCHEME),
+                X5C.to_string(),
+                m("protected header: header \"alg\" appears twice at line 1 column 218"),
+            ),
+            (
+                header("", SCHEME),
+                r#"{"x5c":["AA=="],"cty":"x"}"#.to_string(),
+                m("header \"cty\" is both protected and unprotected"),
+            ),
+            (header("", ""), X5C.into(), m("\"crit\" is not a non-empty array")),
+            (
+                header("", r#""io.cncf.notary.signingScheme","alg""#),
+                X5C.into(),
+                m("\"crit\" lists the registered header \"alg\""),
+            ),
+            (
+                header("", r#""io.cncf.notary.signingScheme","io.cncf.notary.expiry""#),
+                X5C.into(),
+                m("header \"io.cncf.notary.expiry\" is marked critical but not present"),
+            ),
+            (
+                header(r#","io.cncf.notary.expiry":"2026-01-01T00:00:00Z""#, SCHEME),
+                X5C.into(),
+                m("io.cncf.notary.expiry is not marked critical"),
+            ),
+            (
+                header(
+                    r#","io.cncf.notary.expiry":"2024-01-01T00:00:00Z""#,
+                    r#""io.cncf.notary.signingScheme","io.cncf.notary.expiry""#,
+                ),
+                X5C.into(),
+                m("the expiry is not after the signing time"),
+            ),
+            (
+                header(
+                    r#","io.cncf.notary.authenticSigningTime":"2025-01-01T00:00:00Z""#,
+                    SCHEME,
+                ),
+                X5C.into(),
+                m("io.cncf.notary.authenticSigningTime must not be present under notary.x509"),
+            ),
+            (
+                header("", SCHEME).replace("PS256", "none"),
+                X5C.into(),
+                NotationError::UnsupportedAlgorithm("\"none\"".into()),
+            ),
+            (
+                header("", SCHEME).replace("\"notary.x509\"", "\"notary.x509.v2\""),
+                X5C.into(),
+                NotationError::UnsupportedSigningScheme("notary.x509.v2".into()),
+            ),
+            (
+                header("", SCHEME),
+                "{}".into(),
+                m("the \"x5c\" certificate chain is missing"),
+            ),
+        ];
+        for (protected, unprotected, error) in cases {
+            assert_eq!(refusal(&protected, &unprotected), error, "{protected}");
+        }
+    }
 }

@@ -22,9 +22,35 @@
 //!    validity "now" is what it requires instead); under
 //!    `notary.x509.signingAuthority` every certificate is valid at the
 //!    authentic signing time;
-//! 5. revocation: not checked. OCSP and CRLs need the network; a registry
-//!    verifying offline cannot do it (see the crate README of this module's
-//!    test data and the report that introduced it).
+//! 5. revocation: not checked.
+//!
+//! What the specification asks that is not done here, and why:
+//!
+//! - Revocation (OCSP, CRL): both need network fetches at verification time,
+//!   which this pure library does not make; the `strict` level would enforce
+//!   them. A caller that can fetch must add it.
+//! - Timestamp countersignatures (`io.cncf.notary.timestampSignature`, RFC
+//!   3161): their verification is triggered only by a `tsa` trust store in
+//!   the policy, and [`NotationPolicy`] has none, so a countersignature is
+//!   ignored and validity "now" is required, as the specification says for
+//!   that case. A signature whose certificate has expired is therefore
+//!   refused even if a TSA timestamped it.
+//! - Verification plugins and other critical extended attributes: refused
+//!   (the specification allows an implementation without plugins to fail
+//!   signatures that need one).
+//! - The `permissive`, `audit` and `skip` levels and per-check overrides:
+//!   only `strict` exists; a registry gate has no use for "log and accept".
+//! - Trust policy documents, registry scopes and named stores on disk: the
+//!   caller builds one [`NotationPolicy`] from its own configuration.
+//! - The payload's `mediaType` and `size` are not compared with the image's:
+//!   the caller has only its digest, which already binds the content; they
+//!   are returned in [`AcceptedNotation::target`] for callers that have them.
+//! - Blob (detached) signatures: only OCI signature manifests are read.
+//!
+//! Where the specification is followed more closely than notation-go 1.3
+//! does: certificates must also be valid at the claimed signing time
+//! ("MUST be valid at signing time"; notation-go checks only "now" under
+//! `notary.x509`), and a CA's basicConstraints must be critical.
 
 mod cbor;
 mod chain;
