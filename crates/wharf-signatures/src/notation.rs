@@ -1,1 +1,0 @@
-//! Notary Project (Notation) signature verification (in progress).
