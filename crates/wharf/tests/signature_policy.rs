@@ -718,3 +718,176 @@ fn enforce_with_cosign_keys_serves_what_skopeo_signed_and_refuses_the_rest() {
         "{body}"
     );
 }
+
+/// A blob of the notation CLI's e2e OCI layouts (`testdata/notation/README.md`).
+fn notation_blob(layout: &str, hex: &str) -> Vec<u8> {
+    let path = common::repo_root()
+        .join("testdata/notation/notation-e2e")
+        .join(layout)
+        .join("blobs/sha256")
+        .join(hex);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+const NOTATION_IMAGE: &str = "b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
+
+/// Push the notation e2e image as `repo:v1`, then the signature manifest `signature` of
+/// `layout` with its envelope `envelope` (bytes, possibly altered) by digest.
+fn push_notation_signed(
+    server: &Server,
+    token: &str,
+    repo: &str,
+    layout: &str,
+    signature: &str,
+    envelope: Vec<u8>,
+) {
+    let http = server.http();
+    for hex in [
+        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        "6de5fe1f75e4b1094c98086f403d5fd8117776ebe5aad1609281403d13dea070",
+    ] {
+        common::upload_blob(
+            server,
+            &http,
+            token,
+            repo,
+            &notation_blob("e2e-valid-signature", hex),
+        );
+    }
+    let envelope_digest = common::upload_blob(server, &http, token, repo, &envelope);
+    let mut manifest = String::from_utf8(notation_blob(layout, signature)).unwrap();
+    let original: Value = serde_json::from_str(&manifest).unwrap();
+    let named = original["layers"][0]["digest"].as_str().unwrap().to_owned();
+    if named != envelope_digest {
+        manifest = manifest.replace(&named, &envelope_digest);
+    }
+    for (reference, body) in [
+        (
+            "v1".to_owned(),
+            notation_blob("e2e-valid-signature", NOTATION_IMAGE),
+        ),
+        (
+            format!("sha256:{}", common::sha256(manifest.as_bytes())[7..].to_owned()),
+            manifest.into_bytes(),
+        ),
+    ] {
+        let r = http
+            .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .bearer_auth(token)
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    }
+}
+
+#[test]
+fn enforce_with_a_notation_trust_store_serves_what_the_notation_cli_signed() {
+    require_tool("skopeo");
+    let server = Server::start();
+    let owner = login(&server, "admin", &server.admin_password);
+    let _consumer = consumer(&server, &owner);
+    let push = server.token(&[
+        "repository:team/notary:pull,push",
+        "repository:team/tampered:pull,push",
+        "repository:team/expired:pull,push",
+    ]);
+    let valid_sig = "90ceaff260d657d797c408ac73564a9c7bb9d86055877c2a811f0e63b8c6524f";
+    let envelope = notation_blob(
+        "e2e-valid-signature",
+        "c9af07e038b2b1a463e648986ad7273157511ffeba0b689f33e5472bae471f50",
+    );
+    push_notation_signed(
+        &server,
+        &push,
+        "team/notary",
+        "e2e-valid-signature",
+        valid_sig,
+        envelope.clone(),
+    );
+    // One byte of the JWS signature changed (base64url stays valid).
+    let mut tampered = envelope;
+    let at = tampered
+        .windows(13)
+        .position(|w| w == b"\"signature\":\"")
+        .unwrap()
+        + 20;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    push_notation_signed(
+        &server,
+        &push,
+        "team/tampered",
+        "e2e-valid-signature",
+        valid_sig,
+        tampered,
+    );
+    push_notation_signed(
+        &server,
+        &push,
+        "team/expired",
+        "e2e-with-expired-cert",
+        "b06e392c2d88206b492dbaf5381800578611eb24f86587bc7717cd3b736e5da7",
+        notation_blob(
+            "e2e-with-expired-cert",
+            "8513a5ba473f32b78a87518b732700632c05cde0d59d179275c5c5a8096beeed",
+        ),
+    );
+    let cert = |name: &str| {
+        std::fs::read_to_string(
+            common::repo_root()
+                .join("testdata/notation/notation-e2e/localkeys")
+                .join(name),
+        )
+        .unwrap()
+    };
+    let rule = |root: &str, identity: &str| {
+        json!([{"scope": "repository:team/*", "mode": "enforce",
+                "notation": {"trust_store": [{"name": "e2e", "certificate": cert(root)}],
+                             "trusted_identities": [identity]}}])
+    };
+    set_rules(&server, rule("e2e.crt", "*"));
+    let served = |reference: &str| skopeo_raw(&server, reference);
+    for reference in [
+        "team/notary:v1".to_owned(),
+        format!("team/notary@sha256:{NOTATION_IMAGE}"),
+        format!("team/notary@sha256:{valid_sig}"),
+    ] {
+        let out = served(&reference);
+        assert!(out.status.success(), "{reference}: {}", text(&out));
+    }
+    let refusal = |repo: &str| {
+        let out = served(&format!("{repo}:v1"));
+        assert!(!out.status.success(), "{repo} served");
+        text(&out)
+    };
+    let prefix = "is not signed as the signature policy for repository:team/* requires (accepted: Notation): Notation: signature sha256:";
+    let out = refusal("team/tampered");
+    assert!(
+        out.contains(prefix) && out.contains("envelope signature invalid"),
+        "{out}"
+    );
+    // Signed under another root: the chain does not lead to e2e.crt.
+    let out = refusal("team/expired");
+    assert!(
+        out.contains(prefix) && out.contains("certificate chain does not lead to a trusted root"),
+        "{out}"
+    );
+    // With its own root trusted, its certificate has expired; the e2e signature's root
+    // is now the untrusted one.
+    set_rules(&server, rule("expired_e2e.crt", "*"));
+    let out = refusal("team/expired");
+    assert!(out.contains(prefix) && out.contains("expired at"), "{out}");
+    let out = refusal("team/notary");
+    assert!(
+        out.contains("certificate chain does not lead to a trusted root"),
+        "{out}"
+    );
+    // A signer outside the trusted identities.
+    set_rules(
+        &server,
+        rule("e2e.crt", "x509.subject: C=US, ST=WA, O=Someone Else"),
+    );
+    let out = refusal("team/notary");
+    assert!(out.contains("is not a trusted identity"), "{out}");
+}
