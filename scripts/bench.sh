@@ -14,6 +14,8 @@
 #   6. content trust: added latency of a signed docker push over an unsigned one (BENCH_PUSHES, default
 #      9, new tags of new one-file images, interleaved unsigned/signed after one untimed push of each
 #      kind; median signed - median unsigned), for Wharf and for docker-registry + notary-server
+#   7. signature policy: manifest GET by tag req/s with a pull-only token, no policy vs `enforce` with
+#      DCT (3 delegations) and with cosign, and the first read after a publish (BENCH_SKIP_POLICY=1 skips)
 # and prints figures, ratios Wharf/reference and the targets next to them.
 # Environment knobs: BENCH_SIZE_MIB (default 1024), BENCH_WRK_SECONDS (default 10), BENCH_PUSHES
 # (default 9), BENCH_SKIP_BUILD=1, BENCH_SKIP_DEPS=1, BENCH_SKIP_TRUST=1, BENCH_KEEP=1 (keep the temp dir),
@@ -491,6 +493,97 @@ if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
   done
 fi
 
+# ---------------------------------------------------------------- signature policy
+# Manifest GET by tag with a pull-only token (a consumer's: no publisher exemption) with no
+# policy, then under `enforce` with Docker Content Trust (trust data with three signing
+# delegations) and with cosign (the skopeo-made signature of testdata/cosign). Verification
+# is remembered, so the steady state is the cost of finding the current trust head / the
+# .sig manifest on every read. Then the first read after each of 5 publishes (a new head:
+# the chain is verified again), against the read right after it.
+if [ -z "${BENCH_SKIP_POLICY:-}" ] && [ -z "${BENCH_SKIP_TRUST:-}" ]; then
+  PID=$WHARF_PID
+  admin_tok=$(curl -fsS --max-time 10 --cacert "$W_CA" -u "admin:$PW" \
+              "$W_URL/token?service=wharf&scope=registry:admin:*" | jq -er .token) || die "no admin token"
+  pull_tok() {
+    curl -fsS --max-time 10 --cacert "$W_CA" -u "admin:$PW" \
+      "$W_URL/token?service=wharf&scope=repository:$1:pull" | jq -er .token
+  }
+  set_policy() {  # RULES_JSON
+    local v code
+    v=$(curl -fsS --cacert "$W_CA" -H "Authorization: Bearer $admin_tok" "$W_URL/api/v1/signature-policy" | jq -er .version)
+    code=$(curl -sS --cacert "$W_CA" -H "Authorization: Bearer $admin_tok" -X PUT -H 'Content-Type: application/json' \
+           --data-binary "{\"version\":$v,\"rules\":$1}" -o "$TMP/policy.body" -w '%{http_code}' "$W_URL/api/v1/signature-policy")
+    [ "$code" = 200 ] || die "policy PUT: HTTP $code: $(cat "$TMP/policy.body")"
+  }
+  wrk_tag() {  # NAME REPO TAG TOKEN
+    wrk_get "$1" "$W_URL/v2/$2/manifests/$3" -H "Authorization: Bearer $4" -H "Accept: $ACCEPT"
+  }
+  gun=localhost:$WPORT/$REPO_NAME
+  m_size=$(stat -c %s "$TMP/manifest.json"); m_hex=$(sha256sum "$TMP/manifest.json" | cut -d' ' -f1)
+  export NOTARY_DELEGATION_PASSPHRASE=bench-delegation-pass
+  log "[policy] trust data for $gun: targets + 3 delegations, each signing tag latest"
+  notary_cli wharf init "$gun" >"$TMP/notary-policy.log" 2>&1 || { cat "$TMP/notary-policy.log" >&2; die "notary init $gun"; }
+  for i in 1 2 3; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -x509 -days 30 \
+      -subj "/CN=bench-d$i" -keyout "$TMP/d$i.key" -out "$TMP/d$i.crt" >/dev/null 2>&1 || die "openssl d$i"
+    notary_cli wharf delegation add "$gun" "targets/d$i" "$TMP/d$i.crt" --all-paths >>"$TMP/notary-policy.log" 2>&1 \
+      || { cat "$TMP/notary-policy.log" >&2; die "delegation add d$i"; }
+    notary_cli wharf key import "$TMP/d$i.key" --role "targets/d$i" --gun "$gun" >>"$TMP/notary-policy.log" 2>&1 \
+      || { cat "$TMP/notary-policy.log" >&2; die "key import d$i"; }
+  done
+  notary_cli wharf addhash "$gun" latest "$m_size" --sha256 "$m_hex" >>"$TMP/notary-policy.log" 2>&1 || die "addhash targets"
+  notary_cli wharf addhash "$gun" latest "$m_size" --sha256 "$m_hex" --roles targets/d1 --roles targets/d2 --roles targets/d3 \
+    >>"$TMP/notary-policy.log" 2>&1 || { cat "$TMP/notary-policy.log" >&2; die "addhash delegations"; }
+  notary_cli wharf publish "$gun" >>"$TMP/notary-policy.log" 2>&1 || { cat "$TMP/notary-policy.log" >&2; die "publish $gun"; }
+
+  log "[policy] cosign-signed image (testdata/cosign) as bench/c:v1"
+  cos_tok=$(curl -fsS --max-time 10 --cacert "$W_CA" -u "admin:$PW" \
+            "$W_URL/token?service=wharf&scope=repository:bench/c:pull,push" | jq -er .token) || die "no token"
+  for f in "$REPO"/testdata/cosign/image-blobs/* "$REPO"/testdata/cosign/blobs/6e8fa0cee587ea5b8683a966f3ec67ffd39abedb9811abdee8655805cbb27b52; do
+    code=$(curl -sS --cacert "$W_CA" -H "Authorization: Bearer $cos_tok" -X POST --data-binary @"$f" -o /dev/null \
+           -w '%{http_code}' "$W_URL/v2/bench/c/blobs/uploads/?digest=sha256:$(basename "$f")")
+    [ "$code" = 201 ] || die "cosign fixture blob upload: HTTP $code"
+  done
+  c_digest=$(cat "$REPO/testdata/cosign/image-digest.txt")
+  for pair in "v1:image-manifest.json" "sha256-${c_digest#sha256:}.sig:signature-manifest.json"; do
+    code=$(curl -sS --cacert "$W_CA" -H "Authorization: Bearer $cos_tok" -X PUT \
+           -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+           --data-binary @"$REPO/testdata/cosign/${pair#*:}" -o /dev/null -w '%{http_code}' \
+           "$W_URL/v2/bench/c/manifests/${pair%%:*}")
+    [ "$code" = 201 ] || die "cosign fixture manifest PUT ${pair%%:*}: HTTP $code"
+  done
+  x_tok=$(pull_tok "$REPO_NAME") || die "no pull token"
+  c_tok=$(pull_tok bench/c) || die "no pull token"
+
+  set_policy '[]'
+  log "[policy] off: wrk GET $REPO_NAME:latest and bench/c:v1 (pull-only token)"
+  read -r R[pol.off.rps] R[pol.off.p50] R[pol.off.p99] _ < <(wrk_tag policy-off "$REPO_NAME" latest "$x_tok") || die "wrk"
+  read -r R[pol.coff.rps] R[pol.coff.p50] R[pol.coff.p99] _ < <(wrk_tag policy-cosign-off bench/c v1 "$c_tok") || die "wrk"
+  cosign_key=$(jq -Rs . <"$REPO/testdata/cosign/signer.pub")
+  set_policy "[{\"scope\":\"repository:$REPO_NAME\",\"mode\":\"enforce\",\"dct\":{}},
+               {\"scope\":\"repository:bench/c\",\"mode\":\"enforce\",\"cosign\":{\"keys\":[{\"name\":\"signer\",\"public_key\":$cosign_key}]}}]"
+  code=$(curl -sS --cacert "$W_CA" -H "Authorization: Bearer $x_tok" -H "Accept: $ACCEPT" -o "$TMP/pol.get" -w '%{http_code}' \
+         "$W_URL/v2/$REPO_NAME/manifests/latest")
+  [ "$code" = 200 ] || die "enforce DCT: GET latest answered $code: $(head -c 300 "$TMP/pol.get")"
+  log "[policy] enforce: wrk GET $REPO_NAME:latest (DCT) and bench/c:v1 (cosign)"
+  read -r R[pol.dct.rps] R[pol.dct.p50] R[pol.dct.p99] R[pol.dct.non2xx] < <(wrk_tag policy-dct "$REPO_NAME" latest "$x_tok") || die "wrk"
+  read -r R[pol.cos.rps] R[pol.cos.p50] R[pol.cos.p99] R[pol.cos.non2xx] < <(wrk_tag policy-cosign bench/c v1 "$c_tok") || die "wrk"
+
+  log "[policy] first read after a publish (3 delegations) vs the next read, 5 times"
+  : >"$TMP/pol-first.txt"; : >"$TMP/pol-next.txt"
+  for i in 1 2 3 4 5; do
+    notary_cli wharf addhash "$gun" "extra$i" 10 --sha256 "$(printf 'extra%s' "$i" | sha256sum | cut -d' ' -f1)" -p \
+      >>"$TMP/notary-policy.log" 2>&1 || die "publish extra$i"
+    for out in first next; do
+      curl -sS --cacert "$W_CA" -H "Authorization: Bearer $x_tok" -H "Accept: $ACCEPT" -o /dev/null \
+        -w '%{time_starttransfer}\n' "$W_URL/v2/$REPO_NAME/manifests/latest" >>"$TMP/pol-$out.txt"
+    done
+  done
+  R[pol.first]=$(awk '{print $1*1000}' "$TMP/pol-first.txt" | median)
+  R[pol.next]=$(awk '{print $1*1000}' "$TMP/pol-next.txt" | median)
+  set_policy '[]'
+fi
+
 # ---------------------------------------------------------------- report
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 > 0) printf "%.2fx", a/b; else print "n/a" }'; }
 verdict() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN{ if (b+0 > 0 && a/b >= t) print "met"; else print "MISSED" }'; }
@@ -536,6 +629,22 @@ if [ -z "${BENCH_SKIP_TRUST:-}" ]; then
   printf "$fmt" "Wharf RSS MiB after trust benchmarks" "${R[wharf.rss_trust]}" "" "" "" ""
   printf 'push seconds, wharf unsigned: %s| signed: %s\n' "${R[wharf.push_u_all]}" "${R[wharf.push_s_all]}"
   printf 'push seconds, ref   unsigned: %s| signed: %s\n' "${R[ref.push_u_all]}" "${R[ref.push_s_all]}"
+fi
+if [ -z "${BENCH_SKIP_POLICY:-}" ] && [ -z "${BENCH_SKIP_TRUST:-}" ]; then
+  echo
+  echo "Signature policy: manifest GET by tag (c16, pull-only token); the reference registry has no such policy"
+  printf "$fmt" "metric" "wharf" "compared to" "ratio" "target" "status"
+  printf "$fmt" "--------------------------------------" "--------------" "--------------" "---------" "--------" "------"
+  printf "$fmt" "req/s, no policy" "${R[pol.off.rps]}" "" "" "" ""
+  printf "$fmt" "req/s, enforce DCT (3 delegations)" "${R[pol.dct.rps]}" "${R[pol.off.rps]}" "$(ratio "${R[pol.dct.rps]}" "${R[pol.off.rps]}")" ">= 0.67x" "$(verdict "${R[pol.dct.rps]}" "${R[pol.off.rps]}" 0.67)"
+  printf "$fmt" "  vs reference registry (no policy)" "${R[pol.dct.rps]}" "${R[ref.rps]}" "$(ratio "${R[pol.dct.rps]}" "${R[ref.rps]}")" ">= 10x" "$(verdict "${R[pol.dct.rps]}" "${R[ref.rps]}" 10)"
+  printf "$fmt" "  latency p50 / p99" "${R[pol.dct.p50]}/${R[pol.dct.p99]}" "${R[pol.off.p50]}/${R[pol.off.p99]}" "" "" ""
+  printf "$fmt" "req/s, no policy (cosign image)" "${R[pol.coff.rps]}" "" "" "" ""
+  printf "$fmt" "req/s, enforce cosign" "${R[pol.cos.rps]}" "${R[pol.coff.rps]}" "$(ratio "${R[pol.cos.rps]}" "${R[pol.coff.rps]}")" ">= 0.67x" "$(verdict "${R[pol.cos.rps]}" "${R[pol.coff.rps]}" 0.67)"
+  printf "$fmt" "  vs reference registry (no policy)" "${R[pol.cos.rps]}" "${R[ref.rps]}" "$(ratio "${R[pol.cos.rps]}" "${R[ref.rps]}")" ">= 10x" "$(verdict "${R[pol.cos.rps]}" "${R[ref.rps]}" 10)"
+  printf "$fmt" "  latency p50 / p99" "${R[pol.cos.p50]}/${R[pol.cos.p99]}" "${R[pol.coff.p50]}/${R[pol.coff.p99]}" "" "" ""
+  printf "$fmt" "ms to first byte: first read after a" "${R[pol.first]}" "${R[pol.next]}" "" "(info)" ""
+  printf "$fmt" "  publish (DCT verified) / next read" "" "" "" "" ""
 fi
 printf 'load average at start / end: %s / %s; other cargo/rustc processes at start: %s\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$BUSY0"
 if [ -n "${BENCH_PIN:-}" ]; then
