@@ -300,6 +300,26 @@ fn enforce_serves_clients_without_content_trust_only_what_dct_signed() {
     assert_eq!(refusals.len(), 1, "{records:?}");
     assert!(refusals[0].2.ends_with(&reason), "{:?}", refusals[0]);
 
+    // Restricted to a role that has signed nothing: the owner's targets signatures no
+    // longer count.
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce", "dct": {"roles": ["targets/releases"]}}]),
+    );
+    let err = consumer.fails(&["pull", &signed], NO_DCT);
+    assert!(
+        err.contains(&dct_refusal(
+            "team/app:signed",
+            "Docker Content Trust: tag signed is not signed by targets/releases"
+        )),
+        "{err}"
+    );
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce", "dct": {"roles": ["targets"]}}]),
+    );
+    plain_ok(&consumer, &["pull", &signed]);
+
     // Audit mode: served, counted, recorded.
     set_rules(
         &server,
