@@ -4,36 +4,13 @@
 
 mod common;
 
-use common::{DockerClient, Server, pushed_digest, text, upload_blob};
+use common::{DockerClient, Server, audit_records, pushed_digest, text, upload_blob};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
     ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
     ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
 ];
-
-/// (actor, action, target, detail) of every record, oldest first.
-fn audit(server: &Server) -> Vec<(String, String, String, String)> {
-    let v: serde_json::Value = server
-        .http()
-        .get(server.url("/api/v1/audit?limit=1000"))
-        .bearer_auth(server.token(&["registry:admin:*"]))
-        .send()
-        .expect("audit")
-        .json()
-        .expect("json");
-    let mut out: Vec<_> = v["audit"]
-        .as_array()
-        .expect("audit")
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-            (s("actor"), s("action"), s("target"), s("detail"))
-        })
-        .collect();
-    out.reverse();
-    out
-}
 
 #[test]
 fn pushes_signatures_and_deletions_are_in_the_audit_trail() {
@@ -47,7 +24,7 @@ fn pushes_signatures_and_deletions_are_in_the_audit_trail() {
     assert!(out.status.success(), "signed push: {}", text(&out));
     let digest = pushed_digest(&text(&out));
 
-    let records = audit(&server);
+    let records = audit_records(&server);
     let push = records
         .iter()
         .find(|r| r.1 == "manifest.push")
@@ -90,7 +67,7 @@ fn pushes_signatures_and_deletions_are_in_the_audit_trail() {
     assert_eq!(delete(format!("/v2/team/app/blobs/{blob}")), 202);
     // Deleting what is gone records nothing.
     assert_eq!(delete("/v2/team/app/manifests/v1".into()), 404);
-    let tail: Vec<_> = audit(&server)
+    let tail: Vec<_> = audit_records(&server)
         .into_iter()
         .filter(|r| r.1.ends_with(".delete"))
         .collect();
@@ -137,7 +114,7 @@ fn pushes_signatures_and_deletions_are_in_the_audit_trail() {
         .send()
         .expect("tags");
     assert_eq!(r.status(), 404);
-    let last = audit(&server).pop().expect("a record");
+    let last = audit_records(&server).pop().expect("a record");
     assert_eq!(
         last,
         (

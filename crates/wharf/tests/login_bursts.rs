@@ -6,19 +6,7 @@ mod common;
 use common::Server;
 
 fn password_checks(server: &Server) -> u64 {
-    let body = server
-        .http()
-        .get(server.url("/metrics"))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("body");
-    body.lines()
-        .find_map(|l| l.strip_prefix("wharf_password_checks_total "))
-        .expect("wharf_password_checks_total")
-        .trim()
-        .parse()
-        .expect("number")
+    common::metric(server, "wharf_password_checks_total")
 }
 
 /// Peak resident memory of the server process, in MiB.

@@ -10,7 +10,10 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{DockerClient, Server, pushed_digest, require_tool, sha256, text, wharf_cli, write_oci_layout};
+use common::{
+    DockerClient, Server, logged_in as login, pushed_digest, require_tool, sha256, text, wharf_cli,
+    write_oci_layout,
+};
 use serde_json::{Value, json};
 
 const DCT: &[(&str, &str)] = &[
@@ -40,13 +43,6 @@ fn wharf(client: &DockerClient, args: &[&str], stdin: &str) -> Output {
     let out = wharf_cli(client.config.path(), args, stdin);
     assert!(out.status.success(), "wharf {args:?} failed: {}", text(&out));
     out
-}
-
-fn login(server: &Server, user: &str, password: &str) -> DockerClient {
-    let c = DockerClient::new();
-    let out = c.wharf_login(server, user, password);
-    assert!(out.status.success(), "login {user}: {}", text(&out));
-    c
 }
 
 /// A user who may only pull under `team/*`, logged in with docker.
@@ -111,40 +107,17 @@ fn set_rules(server: &Server, rules: Value) -> Value {
 }
 
 fn metric(server: &Server, outcome: &str) -> u64 {
-    let body = server
-        .http()
-        .get(server.url("/metrics"))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("body");
-    let prefix = format!("wharf_signature_policy_decisions_total{{outcome=\"{outcome}\"}} ");
-    body.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("no {prefix} in metrics"))
-        .trim()
-        .parse()
-        .expect("number")
+    common::metric(
+        server,
+        &format!("wharf_signature_policy_decisions_total{{outcome=\"{outcome}\"}}"),
+    )
 }
 
-/// (action, target, detail) of every audit record, newest first.
+/// (action, target, detail) of every audit record.
 fn audit(server: &Server) -> Vec<(String, String, String)> {
-    let v: Value = server
-        .http()
-        .get(server.url("/api/v1/audit?limit=1000"))
-        .bearer_auth(server.token(&["registry:admin:*"]))
-        .send()
-        .expect("audit")
-        .json()
-        .expect("json");
-    v["audit"]
-        .as_array()
-        .expect("audit")
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-            (s("action"), s("target"), s("detail"))
-        })
+    common::audit_records(server)
+        .into_iter()
+        .map(|(_, action, target, detail)| (action, target, detail))
         .collect()
 }
 
@@ -456,7 +429,7 @@ fn a_signed_multi_platform_index_serves_its_platforms() {
             "-p",
         ],
     ] {
-        let out = notary(&server, &trust_dir, &args);
+        let out = common::notary(&server, &trust_dir, &args);
         assert!(out.status.success(), "notary {args:?}: {}", text(&out));
     }
 
@@ -482,30 +455,6 @@ fn a_signed_multi_platform_index_serves_its_platforms() {
         &format!("oci:{}:v1", out_dir.display()),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-}
-
-fn notary(server: &Server, trust_dir: &Path, args: &[&str]) -> Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new("notary")
-        .arg("-s")
-        .arg(format!("https://{}", server.host))
-        .arg("--tlscacert")
-        .arg(&server.ca)
-        .arg("-d")
-        .arg(trust_dir)
-        .args(args)
-        .env("NOTARY_ROOT_PASSPHRASE", "root-pass-123")
-        .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass-123")
-        .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass-123")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run notary");
-    let creds = format!("admin\n{}\n", server.admin_password).repeat(8);
-    let _ = child.stdin.take().expect("stdin").write_all(creds.as_bytes());
-    child.wait_with_output().expect("notary")
 }
 
 #[test]
@@ -615,19 +564,9 @@ fn push_cosign_signed(server: &Server, token: &str, repo: &str, payload: &[u8]) 
             .replace(captured_payload, &payload_digest)
             .replace("\"size\":298", &format!("\"size\":{}", payload.len()));
     }
-    for (reference, body) in [
-        ("v1".to_owned(), image),
-        (format!("sha256-{}.sig", &digest[7..]), signature.into_bytes()),
-    ] {
-        let r = http
-            .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
-            .bearer_auth(token)
-            .header("content-type", OCI)
-            .body(body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
-    }
+    common::put_manifest(server, token, repo, "v1", OCI, image);
+    let signature_tag = format!("sha256-{}.sig", &digest[7..]);
+    common::put_manifest(server, token, repo, &signature_tag, OCI, signature.into_bytes());
     digest
 }
 
@@ -781,25 +720,11 @@ fn push_notation_signed(
     if named != envelope_digest {
         manifest = manifest.replace(&named, &envelope_digest);
     }
-    for (reference, body) in [
-        (
-            "v1".to_owned(),
-            notation_blob("e2e-valid-signature", NOTATION_IMAGE),
-        ),
-        (
-            format!("sha256:{}", common::sha256(manifest.as_bytes())[7..].to_owned()),
-            manifest.into_bytes(),
-        ),
-    ] {
-        let r = http
-            .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
-            .bearer_auth(token)
-            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-            .body(body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
-    }
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+    let image = notation_blob("e2e-valid-signature", NOTATION_IMAGE);
+    common::put_manifest(server, token, repo, "v1", OCI, image);
+    let by_digest = sha256(manifest.as_bytes());
+    common::put_manifest(server, token, repo, &by_digest, OCI, manifest.into_bytes());
 }
 
 #[test]

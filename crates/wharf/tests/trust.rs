@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, pushed_digest, refusal, refused, require_tool, text};
+use common::{DockerClient, Server, notary, pushed_digest, refusal, refused, require_tool, text};
 use serde_json::json;
 
 const DCT: &[(&str, &str)] = &[
@@ -201,30 +200,6 @@ fn docker_signed_push_and_trusted_pull_and_policy_switch() {
     );
     let out = fresh.cmd(&["pull", &other], DCT);
     assert!(out.status.success(), "{}", text(&out));
-}
-
-fn notary(server: &Server, trust_dir: &std::path::Path, args: &[&str]) -> Output {
-    let mut child = Command::new("notary")
-        .arg("-s")
-        .arg(format!("https://{}", server.host))
-        .arg("--tlscacert")
-        .arg(&server.ca)
-        .arg("-d")
-        .arg(trust_dir)
-        .args(args)
-        .env("NOTARY_ROOT_PASSPHRASE", "root-pass-123")
-        .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass-123")
-        .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass-123")
-        .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-pass-123")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run notary");
-    // notary 0.7 asks for the token-service credentials on stdin (once per token).
-    let creds = format!("admin\n{}\n", server.admin_password).repeat(8);
-    let _ = child.stdin.take().expect("stdin").write_all(creds.as_bytes());
-    child.wait_with_output().expect("notary")
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, pushed_digest, text, wharf_cli};
+use common::{DockerClient, Server, logged_in as login, pushed_digest, text, wharf_cli};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
@@ -34,13 +34,6 @@ fn wharf(client: &DockerClient, args: &[&str], stdin: &str) -> Output {
     let out = wharf_cli(client.config.path(), args, stdin);
     assert!(out.status.success(), "wharf {args:?} failed: {}", text(&out));
     out
-}
-
-fn login(server: &Server, user: &str, password: &str) -> DockerClient {
-    let c = DockerClient::new();
-    let out = c.wharf_login(server, user, password);
-    assert!(out.status.success(), "login {user}: {}", text(&out));
-    c
 }
 
 /// `docker trust inspect REPO` as JSON (one repository).

@@ -498,14 +498,7 @@ pub fn push_tiny_image(
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]
     }))
     .expect("manifest json");
-    let r = http
-        .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
-        .bearer_auth(token)
-        .header("content-type", OCI_MANIFEST)
-        .body(manifest.clone())
-        .send()
-        .expect("manifest put");
-    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    put_manifest(server, token, repo, reference, OCI_MANIFEST, manifest.clone());
     (sha256(&manifest), manifest)
 }
 
@@ -646,4 +639,100 @@ pub fn write_oci_layout(dir: &std::path::Path, platforms: &[(&str, &str)]) -> St
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     index_digest
+}
+
+/// The notary 0.7 CLI against `server` with its own trust directory, signing as the owner:
+/// it asks for the token service's credentials on stdin (once per token), and its keys'
+/// passphrases come from the environment.
+pub fn notary(server: &Server, trust_dir: &Path, args: &[&str]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("notary")
+        .arg("-s")
+        .arg(format!("https://{}", server.host))
+        .arg("--tlscacert")
+        .arg(&server.ca)
+        .arg("-d")
+        .arg(trust_dir)
+        .args(args)
+        .env("NOTARY_ROOT_PASSPHRASE", "root-pass-123")
+        .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass-123")
+        .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass-123")
+        .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-pass-123")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run notary");
+    let creds = format!("admin\n{}\n", server.admin_password).repeat(8);
+    let _ = child.stdin.take().expect("stdin").write_all(creds.as_bytes());
+    child.wait_with_output().expect("notary")
+}
+
+/// A docker client logged in to `server` with `wharf login` as `user`.
+pub fn logged_in(server: &Server, user: &str, password: &str) -> DockerClient {
+    let c = DockerClient::new();
+    let out = c.wharf_login(server, user, password);
+    assert!(out.status.success(), "login {user}: {}", text(&out));
+    c
+}
+
+/// `PUT /v2/<repo>/manifests/<reference>` of `body` as `media_type` (must answer 201).
+pub fn put_manifest(
+    server: &Server,
+    token: &str,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    body: Vec<u8>,
+) {
+    let r = server
+        .http()
+        .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .bearer_auth(token)
+        .header("content-type", media_type)
+        .body(body)
+        .send()
+        .expect("manifest put");
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+}
+
+/// (actor, action, target, detail) of every audit record, oldest first.
+pub fn audit_records(server: &Server) -> Vec<(String, String, String, String)> {
+    let v: serde_json::Value = server
+        .http()
+        .get(server.url("/api/v1/audit?limit=1000"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .send()
+        .expect("audit")
+        .json()
+        .expect("json");
+    let mut out: Vec<_> = v["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (s("actor"), s("action"), s("target"), s("detail"))
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// The value of the `/metrics` sample whose line starts with `series` (name and labels).
+pub fn metric(server: &Server, series: &str) -> u64 {
+    let body = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("body");
+    let prefix = format!("{series} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {series} in /metrics"))
+        .trim()
+        .parse()
+        .expect("number")
 }
