@@ -662,14 +662,26 @@ async fn the_source_is_read_only_and_must_have_this_wharfs_schema() {
     let store = SqliteMetadataStore::open_read_only(&db).await.unwrap();
     assert!(store.add_revocation("x", 1).await.is_err(), "read-only");
     drop(store);
+    // This wharf's schema version: what a database it migrated records.
+    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&db))
+        .await
+        .unwrap();
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (older, newer) = (current - 1, current + 5);
     for (version, says) in [
         (
-            3,
-            "database schema version 3 is older than this wharf's (4): start this wharf's server on it once to upgrade it, stop it, then try again",
+            older,
+            format!(
+                "database schema version {older} is older than this wharf's ({current}): start this wharf's server on it once to upgrade it, stop it, then try again"
+            ),
         ),
         (
-            9,
-            "database schema version 9 is newer than this wharf's (4): upgrade wharf",
+            newer,
+            format!("database schema version {newer} is newer than this wharf's ({current}): upgrade wharf"),
         ),
     ] {
         let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&db))
