@@ -799,6 +799,64 @@ fn the_signature_policy_is_set_shown_and_removed() {
         )
     );
 
+    // cosign keys and Notation roots go to the server as the files hold them, and rules
+    // the CLI does not change go back exactly as the server sent them.
+    let cosign_key = common::repo_root().join("testdata/cosign/signer.pub");
+    let notation_root = common::repo_root().join("testdata/notation/notation-e2e/localkeys/e2e.crt");
+    let (v, _) = json_ok(
+        cfg,
+        &[
+            "policy",
+            "set",
+            "--scope",
+            "repository:signed/*",
+            "--mode",
+            "enforce",
+            "--cosign-key",
+            &format!("signer={}", cosign_key.display()),
+            "--notation-root",
+            &format!("e2e={}", notation_root.display()),
+            "--notation-identity",
+            "*",
+        ],
+        "",
+    );
+    let signed = json!({
+        "scope": "repository:signed/*",
+        "mode": "enforce",
+        "cosign": { "keys": [{ "name": "signer", "public_key": std::fs::read_to_string(&cosign_key).unwrap() }] },
+        "notation": {
+            "trust_store": [{ "name": "e2e", "certificate": std::fs::read_to_string(&notation_root).unwrap() }],
+            "trusted_identities": ["*"]
+        }
+    });
+    assert_eq!(v["rules"][2], signed);
+    assert_eq!(v["version"], 7);
+    assert!(
+        run_ok(cfg, &["policy", "show"], "")
+            .0
+            .contains("\nrepository:signed/*  enforce  cosign[signer] or notation[e2e; *]\n"),
+        "{}",
+        run_ok(cfg, &["policy", "show"], "").0
+    );
+    run_ok(
+        cfg,
+        &[
+            "policy",
+            "set",
+            "--scope",
+            "repository:team/*",
+            "--mode",
+            "enforce",
+            "--dct",
+        ],
+        "",
+    );
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 8, "rules": [team, registry, signed] })
+    );
+
     // Only owners read or change it.
     create_user(cfg, "alice", "alice-password-1");
     let alice = login_dir(&server, "alice", "alice-password-1");
@@ -820,5 +878,5 @@ fn the_signature_policy_is_set_shown_and_removed() {
         .0,
         "UNAUTHORIZED"
     );
-    assert_eq!(signature_policy(&server)["version"], 6);
+    assert_eq!(signature_policy(&server)["version"], 8);
 }

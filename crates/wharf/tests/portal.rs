@@ -1124,6 +1124,45 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
         signature_policy(&server),
         json!({ "version": 5, "rules": [{ "scope": "registry", "mode": "off" }] })
     );
+    // A cosign key pasted into the form (Edit on the rule the other owner added) is
+    // stored as the file holds it, and changing the rule's mode keeps it as it was.
+    let key = std::fs::read_to_string(common::repo_root().join("testdata/cosign/signer.pub")).unwrap();
+    click_through(&b, "tr[data-scope='registry'] a.edit");
+    b.find("#rule-mode option[value='audit']").click();
+    b.find("#rule-cosign").send_keys(&format!("signer\n{key}"));
+    click_through(&b, "#rule-submit");
+    assert_eq!(
+        notice(&b),
+        "Replaced the rule for registry: audit (policy version 6)."
+    );
+    let registry = json!({ "scope": "registry", "mode": "audit",
+        "cosign": { "keys": [{ "name": "signer", "public_key": key }] } });
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 6, "rules": [registry] })
+    );
+    let accepted = b.find("tr[data-scope='registry'] td[data-label='Accepted signatures']");
+    assert_eq!(accepted.text(), "cosign, keys:\nsigner");
+    b.find("tr[data-scope='registry'] details summary").click();
+    assert!(
+        accepted.text().contains("-----BEGIN PUBLIC KEY-----"),
+        "{}",
+        accepted.text()
+    );
+    b.find("tr[data-scope='registry'] select option[value='enforce']")
+        .click();
+    click_through(&b, "tr[data-scope='registry'] button.change-mode");
+    assert_eq!(
+        notice(&b),
+        "The rule for registry is now enforce (policy version 7)."
+    );
+    let mut registry = registry;
+    registry["mode"] = json!("enforce");
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 7, "rules": [registry] })
+    );
+
     // It fits a phone.
     b.set_window_size(390, 844);
     b.goto(&server.url("/portal/policies/signature"));
@@ -1175,13 +1214,13 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
         vec![
             ("csrf", csrf.as_str()),
             ("op", "remove"),
-            ("version", "5"),
+            ("version", "7"),
             ("scope", "registry"),
         ],
         vec![
             ("csrf", csrf.as_str()),
             ("op", "set"),
-            ("version", "5"),
+            ("version", "7"),
             ("scope", "registry"),
             ("mode", "off"),
         ],
@@ -1193,5 +1232,5 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
             "{page}"
         );
     }
-    assert_eq!(signature_policy(&server)["version"], 5);
+    assert_eq!(signature_policy(&server)["version"], 7);
 }
