@@ -78,6 +78,14 @@ pub enum Command {
     Account(AdminArgs<AccountCommand>),
     /// Repositories and tags: list them, remove a tag, delete a manifest.
     Repository(AdminArgs<RepositoryCommand>),
+    /// The signature policy: which manifests the registry serves to every client (owner only).
+    ///
+    /// One rule per scope (registry, repository:<name>, repository:<prefix>/*); the most
+    /// specific rule covering a repository applies. Its mode is off, audit (serve, but
+    /// record what enforce would refuse) or enforce (refuse unsigned manifests with
+    /// DENIED), and it names what counts as signed: Docker Content Trust, cosign keys,
+    /// Notation roots. Any one accepted signature is enough.
+    Policy(AdminArgs<PolicyCommand>),
 }
 
 /// A subcommand plus how to reach the server.
@@ -288,6 +296,82 @@ pub enum RepositoryCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Print the rules and the policy's version.
+    Show,
+    /// Add the rule for a scope, or replace the one it has (the other rules stay).
+    Set(PolicySetArgs),
+    /// Remove the rule for a scope.
+    Remove {
+        /// The scope as `show` lists it.
+        #[arg(long)]
+        scope: String,
+    },
+    /// Print the whole policy as JSON (what `import` reads).
+    Export,
+    /// Replace the whole policy with the rules of a JSON file (as `export` writes it; its
+    /// version is ignored, the current one is used).
+    Import {
+        /// A JSON file: {"rules": [...]}.
+        file: PathBuf,
+    },
+}
+
+/// What a rule does with a manifest read.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyMode {
+    /// No check.
+    Off,
+    /// Serve everything; record what enforce would refuse.
+    Audit,
+    /// Serve only signed manifests; refuse the rest with DENIED.
+    Enforce,
+}
+
+impl PolicyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyMode::Off => "off",
+            PolicyMode::Audit => "audit",
+            PolicyMode::Enforce => "enforce",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct PolicySetArgs {
+    /// registry, repository:<name> or repository:<prefix>/*.
+    #[arg(long)]
+    pub scope: String,
+    /// off, audit or enforce.
+    #[arg(long, value_enum)]
+    pub mode: PolicyMode,
+    /// Accept Docker Content Trust signatures (what `docker pull` with content trust
+    /// accepts: targets/releases, then targets).
+    #[arg(long)]
+    pub dct: bool,
+    /// Accept only DCT signatures by this role, e.g. targets/releases (repeatable;
+    /// implies --dct).
+    #[arg(long = "dct-role", value_name = "ROLE")]
+    pub dct_roles: Vec<String>,
+    /// Accept cosign signatures by this public key, read from a PEM file (repeatable).
+    #[arg(long = "cosign-key", value_name = "NAME=PEM_FILE")]
+    pub cosign_keys: Vec<String>,
+    /// Accept Notation signatures chaining to this root certificate, read from a PEM
+    /// file (repeatable; needs --notation-identity).
+    #[arg(long = "notation-root", value_name = "NAME=PEM_FILE")]
+    pub notation_roots: Vec<String>,
+    /// A trusted Notation signer, "x509.subject: <DN>", or "*" for any signer chaining to
+    /// the roots (repeatable).
+    #[arg(long = "notation-identity", value_name = "ID")]
+    pub notation_identities: Vec<String>,
+    /// Check publishers' push and signing sessions too (by default they may read the
+    /// unsigned manifests they are about to sign).
+    #[arg(long)]
+    pub no_publisher_exemption: bool,
+}
+
 /// How many entries to ask the registry for per request; every page is fetched.
 #[derive(Args)]
 pub struct Paging {
@@ -359,7 +443,7 @@ pub struct LogoutArgs {
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
-    use crate::client::{access, account, anonymous_pull, content_trust, login, repository};
+    use crate::client::{access, account, anonymous_pull, content_trust, login, policy, repository};
     let report = match cli.command {
         Command::Serve { config, print_config } => {
             crate::serve::serve(config, print_config).await?;
@@ -379,6 +463,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::AnonymousPull(a) => anonymous_pull::run(a).await,
         Command::Account(a) => account::run(a).await,
         Command::Repository(a) => repository::run(a, cli.output).await,
+        Command::Policy(a) => policy::run(a).await,
     };
     report.map(Some)
 }

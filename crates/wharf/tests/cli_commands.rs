@@ -1,5 +1,5 @@
-//! `wharf anonymous-pull`, `wharf user password`, `wharf account password` and
-//! `wharf repository` against a real server, checked as a user would: the table output,
+//! `wharf anonymous-pull`, `wharf user password`, `wharf account password`,
+//! `wharf repository` and `wharf policy` against a real server, checked as a user would: the table output,
 //! the `--output json` fields, and what the server does afterwards.
 
 mod common;
@@ -503,4 +503,380 @@ fn repositories_are_listed_untagged_and_deleted() {
         json_err(cfg, &["repository", "delete", "team/lib", "--yes"], "").0,
         "NAME_UNKNOWN"
     );
+}
+
+/// The signature policy as the admin API holds it.
+fn signature_policy(server: &Server) -> serde_json::Value {
+    server
+        .http()
+        .get(server.url("/api/v1/signature-policy"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .send()
+        .expect("get policy")
+        .json()
+        .expect("json")
+}
+
+#[test]
+fn the_signature_policy_is_set_shown_and_removed() {
+    let server = Server::start();
+    let owner = login_dir(&server, "admin", &server.admin_password);
+    let cfg = owner.path();
+    let http = server.http();
+    let push = server.token(&["repository:team/app:push,pull"]);
+    push_tiny_image(&server, &http, &push, "team/app", "v1", "unsigned");
+    // A plain pull (pull only, as docker asks): checked whoever makes it.
+    let pull_status = || {
+        let r = http
+            .get(server.url("/v2/team/app/manifests/v1"))
+            .bearer_auth(server.token(&["repository:team/app:pull"]))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .expect("get manifest");
+        let status = r.status().as_u16();
+        let body = r.text().unwrap_or_default();
+        (
+            status,
+            if status == 200 {
+                String::new()
+            } else {
+                common::error_code(&body)
+            },
+        )
+    };
+    assert_eq!(pull_status().0, 200);
+
+    assert_eq!(
+        run_ok(cfg, &["policy", "show"], "").0,
+        "Signature policy version 0: no rules (every manifest is served, signed or not)\n"
+    );
+    assert_eq!(
+        json_ok(cfg, &["policy", "show"], "").0,
+        json!({ "version": 0, "rules": [] })
+    );
+
+    // Refuse unsigned images under team/ to every client.
+    assert_eq!(
+        run_ok(
+            cfg,
+            &[
+                "policy",
+                "set",
+                "--scope",
+                "repository:team/*",
+                "--mode",
+                "enforce",
+                "--dct"
+            ],
+            ""
+        ),
+        (
+            "Added the rule for repository:team/*: enforce, accepts dct (policy version 1)\n".to_owned(),
+            String::new()
+        )
+    );
+    let team = json!({ "scope": "repository:team/*", "mode": "enforce", "dct": {} });
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 1, "rules": [team] })
+    );
+    assert_eq!(pull_status(), (403, "DENIED".to_owned()));
+
+    // Another scope; roles imply --dct; the JSON answer is the stored document.
+    let registry = json!({
+        "scope": "registry",
+        "mode": "audit",
+        "dct": { "roles": ["targets/releases"] },
+        "publishers_read_unsigned": false
+    });
+    assert_eq!(
+        json_ok(
+            cfg,
+            &[
+                "policy",
+                "set",
+                "--scope",
+                "registry",
+                "--mode",
+                "audit",
+                "--dct-role",
+                "targets/releases",
+                "--no-publisher-exemption"
+            ],
+            ""
+        )
+        .0,
+        json!({ "version": 2, "rules": [team, registry] })
+    );
+    assert_eq!(
+        run_ok(cfg, &["policy", "show"], "").0,
+        "Signature policy version 2\n\
+         SCOPE              MODE     ACCEPTS                NOTE\n\
+         repository:team/*  enforce  dct\n\
+         registry           audit    dct[targets/releases]  publishers may read unsigned: no\n"
+    );
+    assert_eq!(json_ok(cfg, &["policy", "show"], "").0, signature_policy(&server));
+
+    // set replaces the rule of exactly that scope, in place; the same rule again writes
+    // nothing.
+    assert_eq!(
+        run_ok(
+            cfg,
+            &[
+                "policy",
+                "set",
+                "--scope",
+                "repository:team/*",
+                "--mode",
+                "audit",
+                "--dct"
+            ],
+            ""
+        )
+        .0,
+        "Replaced the rule for repository:team/*: audit, accepts dct (policy version 3)\n"
+    );
+    assert_eq!(
+        run_ok(
+            cfg,
+            &[
+                "policy",
+                "set",
+                "--scope",
+                "repository:team/*",
+                "--mode",
+                "audit",
+                "--dct"
+            ],
+            ""
+        )
+        .0,
+        "The rule for repository:team/* is already audit, accepts dct (policy version 3); nothing changed\n"
+    );
+    assert_eq!(pull_status().0, 200, "audit serves unsigned images");
+
+    // The server's refusals, exactly; nothing is stored.
+    assert_eq!(
+        run_err(
+            cfg,
+            &["policy", "set", "--scope", "team", "--mode", "enforce", "--dct"],
+            ""
+        ),
+        "wharf: the server answered 400 Bad Request: rule 2: scope \"team\" must be registry, \
+         repository:<name> or repository:<prefix>/*\n"
+    );
+    assert_eq!(
+        json_err(
+            cfg,
+            &[
+                "policy",
+                "set",
+                "--scope",
+                "repository:lab/x",
+                "--mode",
+                "enforce"
+            ],
+            ""
+        ),
+        (
+            "POLICY_INVALID".to_owned(),
+            "the server answered 400 Bad Request: rule 2 (repository:lab/x): mode enforce needs \
+             at least one of dct, cosign, notation"
+                .to_owned()
+        )
+    );
+    // Key files are read before the server is asked, and named when they cannot be.
+    let missing = owner.path().join("missing.pem");
+    let spec = format!("ci={}", missing.display());
+    assert_eq!(
+        json_err(
+            cfg,
+            &[
+                "policy",
+                "set",
+                "--scope",
+                "registry",
+                "--mode",
+                "enforce",
+                "--cosign-key",
+                &spec
+            ],
+            ""
+        ),
+        (
+            "INVALID_INPUT".to_owned(),
+            format!(
+                "cannot read the cosign key file {} (--cosign-key {spec}): No such file or directory (os error 2)",
+                missing.display()
+            )
+        )
+    );
+    // A key the server cannot use is refused with its rule named (cosign keys go to the
+    // server as read).
+    let key = owner.path().join("ci.pub");
+    std::fs::write(
+        &key,
+        "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    let (code, message) = json_err(
+        cfg,
+        &[
+            "policy",
+            "set",
+            "--scope",
+            "registry",
+            "--mode",
+            "enforce",
+            "--cosign-key",
+            &format!("ci={}", key.display()),
+        ],
+        "",
+    );
+    assert_eq!(code, "POLICY_INVALID");
+    assert!(
+        message.starts_with("the server answered 400 Bad Request: rule 1 (registry): cosign"),
+        "{message}"
+    );
+    let (code, message) = json_err(
+        cfg,
+        &["policy", "set", "--scope", "registry", "--mode", "strict"],
+        "",
+    );
+    assert_eq!(code, "USAGE", "{message}");
+    assert_eq!(signature_policy(&server)["version"], 3);
+
+    // Export, and import into a changed policy: the file's rules, the current version.
+    let (exported, _) = json_ok(cfg, &["policy", "export"], "");
+    assert_eq!(exported, signature_policy(&server));
+    let (text, _) = run_ok(cfg, &["policy", "export"], "");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        exported
+    );
+    let file = owner.path().join("policy.json");
+    std::fs::write(&file, &text).unwrap();
+
+    // remove: exactly that scope, or an error naming it.
+    assert_eq!(
+        run_ok(cfg, &["policy", "remove", "--scope", "repository:team/*"], "").0,
+        "Removed the rule for repository:team/* (policy version 4)\n"
+    );
+    assert_eq!(
+        run_err(cfg, &["policy", "remove", "--scope", "repository:team/*"], ""),
+        "wharf: no rule for scope repository:team/*\n"
+    );
+    assert_eq!(
+        json_err(cfg, &["policy", "remove", "--scope", "repository:team/app"], ""),
+        (
+            "NOT_FOUND".to_owned(),
+            "no rule for scope repository:team/app".to_owned()
+        )
+    );
+    assert_eq!(
+        json_ok(cfg, &["policy", "remove", "--scope", "registry"], "").0,
+        json!({ "version": 5, "rules": [] })
+    );
+
+    let team_audit = json!({ "scope": "repository:team/*", "mode": "audit", "dct": {} });
+    assert_eq!(
+        run_ok(cfg, &["policy", "import", file.to_str().unwrap()], "").0,
+        format!("Imported 2 rules from {} (policy version 6)\n", file.display())
+    );
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 6, "rules": [team_audit, registry] })
+    );
+    std::fs::write(&file, r#"{"version": 1}"#).unwrap();
+    assert_eq!(
+        json_err(cfg, &["policy", "import", file.to_str().unwrap()], ""),
+        (
+            "INVALID_INPUT".to_owned(),
+            format!(
+                "{} has no \"rules\" list: expected a policy as `wharf policy export` writes it",
+                file.display()
+            )
+        )
+    );
+
+    // cosign keys and Notation roots go to the server as the files hold them, and rules
+    // the CLI does not change go back exactly as the server sent them.
+    let cosign_key = common::repo_root().join("testdata/cosign/signer.pub");
+    let notation_root = common::repo_root().join("testdata/notation/notation-e2e/localkeys/e2e.crt");
+    let (v, _) = json_ok(
+        cfg,
+        &[
+            "policy",
+            "set",
+            "--scope",
+            "repository:signed/*",
+            "--mode",
+            "enforce",
+            "--cosign-key",
+            &format!("signer={}", cosign_key.display()),
+            "--notation-root",
+            &format!("e2e={}", notation_root.display()),
+            "--notation-identity",
+            "*",
+        ],
+        "",
+    );
+    let signed = json!({
+        "scope": "repository:signed/*",
+        "mode": "enforce",
+        "cosign": { "keys": [{ "name": "signer", "public_key": std::fs::read_to_string(&cosign_key).unwrap() }] },
+        "notation": {
+            "trust_store": [{ "name": "e2e", "certificate": std::fs::read_to_string(&notation_root).unwrap() }],
+            "trusted_identities": ["*"]
+        }
+    });
+    assert_eq!(v["rules"][2], signed);
+    assert_eq!(v["version"], 7);
+    assert!(
+        run_ok(cfg, &["policy", "show"], "")
+            .0
+            .contains("\nrepository:signed/*  enforce  cosign[signer] or notation[e2e; *]\n"),
+        "{}",
+        run_ok(cfg, &["policy", "show"], "").0
+    );
+    run_ok(
+        cfg,
+        &[
+            "policy",
+            "set",
+            "--scope",
+            "repository:team/*",
+            "--mode",
+            "enforce",
+            "--dct",
+        ],
+        "",
+    );
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 8, "rules": [team, registry, signed] })
+    );
+
+    // Only owners read or change it.
+    create_user(cfg, "alice", "alice-password-1");
+    let alice = login_dir(&server, "alice", "alice-password-1");
+    assert_eq!(
+        run_err(alice.path(), &["policy", "show"], ""),
+        "wharf: not authorised: access to the requested resource is not authorized; \
+         this needs the Owner role: log in as an owner with `wharf login`\n"
+    );
+    assert_eq!(
+        json_err(alice.path(), &["policy", "remove", "--scope", "registry"], "").0,
+        "UNAUTHORIZED"
+    );
+    assert_eq!(
+        json_err(
+            alice.path(),
+            &["policy", "set", "--scope", "registry", "--mode", "off"],
+            ""
+        )
+        .0,
+        "UNAUTHORIZED"
+    );
+    assert_eq!(signature_policy(&server)["version"], 8);
 }

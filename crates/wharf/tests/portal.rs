@@ -575,6 +575,7 @@ fn a_user_sees_only_what_their_roles_allow() {
     for path in [
         "/portal/access",
         "/portal/policies/content-trust",
+        "/portal/policies/signature",
         "/portal/audit",
     ] {
         b.goto(&server.url(path));
@@ -973,4 +974,263 @@ fn id_reuse_does_not_pass_a_session_on(server: &Server) {
     );
     let (status, _) = c.get("/portal/repositories");
     assert_eq!(status, 303, "the deleted user's session still works");
+}
+
+/// The signature policy as the admin API holds it (not the portal under test).
+fn signature_policy(server: &Server) -> serde_json::Value {
+    server
+        .http()
+        .get(server.url("/api/v1/signature-policy"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .send()
+        .expect("get policy")
+        .json()
+        .expect("json")
+}
+
+/// Policies → Signature policy: an owner adds, edits, changes and removes rules, each
+/// post stored through the service with the version the page showed (a stale page gets
+/// the conflict, not a silent overwrite); bad input shows the API's message and keeps
+/// what was typed; a non-owner neither sees nor posts it.
+#[test]
+fn owners_set_the_signature_policy_and_others_are_refused() {
+    use serde_json::json;
+    require_browser();
+    let server = Server::start();
+    let b = Browser::start();
+    sign_in(&b, &server, "admin", &server.admin_password);
+    click_through(&b, "nav a[href='/portal/policies/content-trust']");
+    click_through(&b, "nav.subnav a[href='/portal/policies/signature']");
+    assert_eq!(b.find("#policy-version").text(), "0");
+    assert!(
+        b.find("main")
+            .text()
+            .contains("No rules: every manifest is served, signed or not.")
+    );
+    assert_eq!(b.find("#rule-mode").prop("value"), json!("audit"));
+    assert_eq!(b.find("#rule-publishers").prop("checked"), json!(true));
+
+    // An enforce rule accepting DCT for everything under team/.
+    b.find("#rule-scope").send_keys("repository:team/*");
+    b.find("#rule-mode option[value='enforce']").click();
+    b.find("#rule-dct").click();
+    click_through(&b, "#rule-submit");
+    assert_eq!(
+        notice(&b),
+        "Added the rule for repository:team/*: enforce (policy version 1)."
+    );
+    let team = json!({ "scope": "repository:team/*", "mode": "enforce", "dct": {} });
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 1, "rules": [team] })
+    );
+    assert_eq!(b.find("#policy-version").text(), "1");
+    let row = b.find("tr[data-scope='repository:team/*']");
+    assert_eq!(row.find("td[data-label=Mode]").text(), "enforce");
+    assert_eq!(
+        row.find("td[data-label='Accepted signatures']").text(),
+        "Docker Content Trust"
+    );
+    assert_eq!(row.find("td[data-label=Publishers]").text(), "may read unsigned");
+    b.screenshot("20-signature-policy.png");
+
+    // Refusals: the API's message on the page, what was typed kept, nothing stored.
+    b.find("#rule-scope").send_keys("repository:Team");
+    b.find("#rule-roles").send_keys("targets/releases");
+    click_through(&b, "#rule-submit");
+    assert_eq!(
+        notice(&b),
+        "rule 1: scope \"repository:Team\" must be registry, repository:<name> or repository:<prefix>/*"
+    );
+    assert_eq!(b.find("#rule-scope").prop("value"), json!("repository:Team"));
+    assert_eq!(b.find("#rule-roles").prop("value"), json!("targets/releases"));
+    b.find("#rule-scope").clear();
+    b.find("#rule-scope").send_keys("registry");
+    b.find("#rule-roles").clear();
+    b.find("#rule-cosign").send_keys("ci");
+    click_through(&b, "#rule-submit");
+    assert_eq!(notice(&b), "cosign public keys: \"ci\" has no PEM block");
+    // A key goes to the service as typed, and its refusal names the rule.
+    b.find("#rule-cosign")
+        .send_keys("\n-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n");
+    click_through(&b, "#rule-submit");
+    let refused = notice(&b);
+    assert!(refused.starts_with("rule 1 (registry): cosign"), "{refused}");
+    assert_eq!(
+        b.find("#rule-cosign").prop("value"),
+        json!("ci\n-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    );
+    b.screenshot("21-signature-policy-refused.png");
+    assert_eq!(signature_policy(&server)["version"], 1);
+
+    // The row's mode change.
+    b.find("tr[data-scope='repository:team/*'] select option[value='audit']")
+        .click();
+    click_through(&b, "tr[data-scope='repository:team/*'] button.change-mode");
+    assert_eq!(
+        notice(&b),
+        "The rule for repository:team/* is now audit (policy version 2)."
+    );
+    assert_eq!(signature_policy(&server)["rules"][0]["mode"], "audit");
+
+    // Edit starts from the rule's settings; saving replaces it in place.
+    click_through(&b, "tr[data-scope='repository:team/*'] a.edit");
+    assert_eq!(b.find("#rule-scope").prop("value"), json!("repository:team/*"));
+    assert_eq!(b.find("#rule-mode").prop("value"), json!("audit"));
+    assert_eq!(b.find("#rule-dct").prop("checked"), json!(true));
+    b.screenshot("22-signature-policy-edit.png");
+    b.find("#rule-mode option[value='enforce']").click();
+    b.find("#rule-publishers").click();
+    click_through(&b, "#rule-submit");
+    assert_eq!(
+        notice(&b),
+        "Replaced the rule for repository:team/*: enforce (policy version 3)."
+    );
+    let strict = json!({ "scope": "repository:team/*", "mode": "enforce", "dct": {}, "publishers_read_unsigned": false });
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 3, "rules": [strict] })
+    );
+    assert_eq!(
+        b.find("tr[data-scope='repository:team/*'] td[data-label=Publishers]")
+            .text(),
+        "checked like every client"
+    );
+
+    // Another owner changes the policy while this page (version 3) is open: its Remove is
+    // refused with the conflict and the page shows the policy as it is now.
+    let r = server
+        .http()
+        .put(server.url("/api/v1/signature-policy"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .json(&json!({ "version": 3, "rules": [strict, { "scope": "registry", "mode": "off" }] }))
+        .send()
+        .expect("put policy");
+    assert_eq!(r.status(), 200);
+    click_through(&b, "tr[data-scope='repository:team/*'] button.danger");
+    assert_eq!(
+        notice(&b),
+        "the signature policy changed since version 3 was read (it is now version 4); read it again and reapply the change"
+    );
+    assert_eq!(b.find("#policy-version").text(), "4");
+    b.find("tr[data-scope='registry']");
+    assert_eq!(signature_policy(&server)["rules"][0], strict);
+    click_through(&b, "tr[data-scope='repository:team/*'] button.danger");
+    assert_eq!(
+        notice(&b),
+        "Removed the rule for repository:team/* (policy version 5)."
+    );
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 5, "rules": [{ "scope": "registry", "mode": "off" }] })
+    );
+    // A cosign key pasted into the form (Edit on the rule the other owner added) is
+    // stored as the file holds it, and changing the rule's mode keeps it as it was.
+    let key = std::fs::read_to_string(common::repo_root().join("testdata/cosign/signer.pub")).unwrap();
+    click_through(&b, "tr[data-scope='registry'] a.edit");
+    b.find("#rule-mode option[value='audit']").click();
+    b.find("#rule-cosign").send_keys(&format!("signer\n{key}"));
+    click_through(&b, "#rule-submit");
+    assert_eq!(
+        notice(&b),
+        "Replaced the rule for registry: audit (policy version 6)."
+    );
+    let registry = json!({ "scope": "registry", "mode": "audit",
+        "cosign": { "keys": [{ "name": "signer", "public_key": key }] } });
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 6, "rules": [registry] })
+    );
+    let accepted = b.find("tr[data-scope='registry'] td[data-label='Accepted signatures']");
+    assert_eq!(accepted.text(), "cosign, keys:\nsigner");
+    b.find("tr[data-scope='registry'] details summary").click();
+    assert!(
+        accepted.text().contains("-----BEGIN PUBLIC KEY-----"),
+        "{}",
+        accepted.text()
+    );
+    b.find("tr[data-scope='registry'] select option[value='enforce']")
+        .click();
+    click_through(&b, "tr[data-scope='registry'] button.change-mode");
+    assert_eq!(
+        notice(&b),
+        "The rule for registry is now enforce (policy version 7)."
+    );
+    let mut registry = registry;
+    registry["mode"] = json!("enforce");
+    assert_eq!(
+        signature_policy(&server),
+        json!({ "version": 7, "rules": [registry] })
+    );
+
+    // It fits a phone.
+    b.set_window_size(390, 844);
+    b.goto(&server.url("/portal/policies/signature"));
+    let overflow = b.execute(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        &[],
+    );
+    assert!(
+        overflow.as_i64().unwrap_or(999) <= 0,
+        "signature policy page wider than a phone by {overflow}"
+    );
+    b.screenshot("23-signature-policy-phone.png");
+
+    // A signed-in user who is not an owner neither sees the page nor posts to it, even
+    // with their own session's CSRF token.
+    let admin = server.token(&["registry:admin:*"]);
+    for (path, body) in [
+        (
+            "/api/v1/users",
+            json!({"name": "bob", "password": "bob-password-1"}),
+        ),
+        (
+            "/api/v1/role-assignments",
+            json!({"role": "AcrPush", "assignee": "bob", "scope": "repository:team/*"}),
+        ),
+    ] {
+        let r = server
+            .http()
+            .post(server.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .expect("admin api");
+        assert!(r.status().is_success(), "{path}");
+    }
+    let mut bob = PortalClient::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob-password-1"), 303);
+    let (status, page) = bob.get("/portal/policies/signature");
+    assert_eq!(status, 403);
+    assert!(
+        page.contains("Only owners of this registry can see or change this page.")
+            && !page.contains("registry</code>")
+            && !page.contains("rule-form"),
+        "{page}"
+    );
+    let (_, own) = bob.get("/portal/repositories");
+    let csrf = csrf_of(&own);
+    for form in [
+        vec![
+            ("csrf", csrf.as_str()),
+            ("op", "remove"),
+            ("version", "7"),
+            ("scope", "registry"),
+        ],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("op", "set"),
+            ("version", "7"),
+            ("scope", "registry"),
+            ("mode", "off"),
+        ],
+    ] {
+        let (status, page) = bob.post("/portal/policies/signature", &form);
+        assert_eq!(status, 403);
+        assert!(
+            page.contains("Only owners of this registry can see or change this page."),
+            "{page}"
+        );
+    }
+    assert_eq!(signature_policy(&server)["version"], 7);
 }

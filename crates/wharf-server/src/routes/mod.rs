@@ -198,6 +198,11 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             post(portal::save_anonymous_pull),
         )
         .route(
+            "/portal/policies/signature",
+            PortalOwner,
+            get(portal::signature_policy).post(portal::save_signature_policy),
+        )
+        .route(
             "/portal/trust-reset",
             PortalOwner,
             get(portal::trust_reset_page).post(portal::trust_reset),

@@ -1,7 +1,8 @@
 //! The web portal under `/portal/`: sign-in with a session cookie, CSRF-checked forms,
-//! and pages for repositories, the content-trust policy, access control and the audit
-//! trail. Every page asks the access policy (through `IdentityService::portal_viewer`)
-//! what the signed-in user may see; errors show the same messages the API returns.
+//! and pages for repositories, the content-trust and signature policies, access control
+//! and the audit trail. Every page asks the access policy (through
+//! `IdentityService::portal_viewer`) what the signed-in user may see; errors show the
+//! same messages the API returns.
 
 // Guards return the finished error page as `Err(Response)`: one per request, so its
 // size on the stack does not matter and boxing would only add noise to every handler.
@@ -29,9 +30,12 @@ use crate::auth::{Grants, Perms};
 use crate::clock::now;
 use crate::services::access::{Actor, KIND_SP, KIND_USER};
 use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, SignedIn, tokens_match};
+use crate::services::signature_policy::SignaturePolicyError;
+use crate::services::signature_policy::document::{Mode, PolicyDocument, PolicyRule};
 use crate::services::trust::{PolicyOutcome, TrustError};
 use crate::views::access::{AccessData, Entered, OneTimeSecret};
 use crate::views::html::{Notice, Viewer};
+use crate::views::policies::RuleForm;
 use crate::views::{self, repositories::RepositoryDetail, repositories::RepositoryList};
 use crate::wire::WireError;
 
@@ -682,6 +686,267 @@ pub async fn save_anonymous_pull(
     }
 }
 
+// ---- Policies: signature policy ------------------------------------------------------
+
+async fn signature_policy_page(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    entered: &RuleForm,
+    notice: Option<Notice>,
+) -> Response {
+    let document = state.signature_policy.document();
+    html(
+        status,
+        views::policies::signature_policy(&ctx.viewer(), &document, entered, &notice),
+    )
+}
+
+/// Policies → Signature policy; `?edit=<scope>` fills the rule form with that rule.
+pub async fn signature_policy(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Query(q): Query<Fields>,
+) -> Response {
+    let edit = field(&q, "edit");
+    let entered = if edit.is_empty() {
+        RuleForm::default()
+    } else {
+        state
+            .signature_policy
+            .document()
+            .rules
+            .iter()
+            .find(|r| r.scope.trim() == edit)
+            .map_or_else(
+                || RuleForm {
+                    scope: edit.to_owned(),
+                    ..RuleForm::default()
+                },
+                RuleForm::of,
+            )
+    };
+    signature_policy_page(&state, &ctx, StatusCode::OK, &entered, None).await
+}
+
+/// What the rule form holds, as posted.
+fn rule_form_of(fields: &Fields) -> RuleForm {
+    let text = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    RuleForm {
+        scope: field(fields, "scope").to_owned(),
+        mode: field(fields, "mode").to_owned(),
+        dct: field(fields, "dct") == "on",
+        dct_roles: field(fields, "roles").to_owned(),
+        cosign_keys: text("cosign"),
+        notation_roots: text("notation_roots"),
+        notation_identities: text("identities"),
+        publishers_read_unsigned: field(fields, "publishers") == "on",
+    }
+}
+
+/// `what` as (name, PEM) pairs: a name on its own line, then its PEM block, repeated.
+fn named_pems(what: &str, text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut name: Option<String> = None;
+    let mut block: Option<Vec<&str>> = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(b) = block.as_mut() {
+            if line.is_empty() {
+                continue;
+            }
+            b.push(line);
+            if line.starts_with("-----END ") {
+                out.push((name.take().unwrap_or_default(), format!("{}\n", b.join("\n"))));
+                block = None;
+            }
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("-----BEGIN ") {
+            if name.is_none() {
+                return Err(format!(
+                    "{what}, line {}: put a name on the line before each PEM block",
+                    i + 1
+                ));
+            }
+            block = Some(vec![line]);
+        } else if let Some(n) = &name {
+            return Err(format!(
+                "{what}, line {}: expected the PEM block of {n:?} (-----BEGIN …)",
+                i + 1
+            ));
+        } else {
+            name = Some(line.to_owned());
+        }
+    }
+    match (name, block) {
+        (Some(n), Some(_)) => Err(format!("{what}: the PEM block of {n:?} has no -----END line")),
+        (Some(n), None) => Err(format!("{what}: {n:?} has no PEM block")),
+        _ => Ok(out),
+    }
+}
+
+/// The rule the form describes, in the API's JSON form and read as the API reads it, so
+/// the portal cannot store anything the API would not. DCT roles imply DCT.
+fn rule_of(entered: &RuleForm) -> Result<PolicyRule, WireError> {
+    let bad = |m: String| WireError::from(RouteError::BadRequest(m));
+    if entered.scope.is_empty() {
+        return Err(RouteError::FieldRequired("Scope".into()).into());
+    }
+    let mut rule = serde_json::json!({ "scope": entered.scope, "mode": entered.mode });
+    let roles: Vec<&str> = entered
+        .dct_roles
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if entered.dct || !roles.is_empty() {
+        rule["dct"] = serde_json::json!({ "roles": roles });
+    }
+    let keys = named_pems("cosign public keys", &entered.cosign_keys).map_err(bad)?;
+    if !keys.is_empty() {
+        let keys: Vec<_> = keys
+            .into_iter()
+            .map(|(name, pem)| serde_json::json!({ "name": name, "public_key": pem }))
+            .collect();
+        rule["cosign"] = serde_json::json!({ "keys": keys });
+    }
+    let roots = named_pems("Notation root certificates", &entered.notation_roots).map_err(bad)?;
+    let identities: Vec<&str> = entered
+        .notation_identities
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !roots.is_empty() || !identities.is_empty() {
+        let roots: Vec<_> = roots
+            .into_iter()
+            .map(|(name, pem)| serde_json::json!({ "name": name, "certificate": pem }))
+            .collect();
+        rule["notation"] = serde_json::json!({ "trust_store": roots, "trusted_identities": identities });
+    }
+    rule["publishers_read_unsigned"] = serde_json::json!(entered.publishers_read_unsigned);
+    serde_json::from_value(rule).map_err(|_| bad("Choose a mode: off, audit or enforce.".into()))
+}
+
+/// The policy the form's change is applied to: the stored one, when it is still the
+/// version the page showed. A page from before another change gets the conflict the API
+/// gives, instead of quietly undoing that change.
+async fn policy_as_shown(state: &AppState, fields: &Fields) -> Result<PolicyDocument, WireError> {
+    let shown: u64 = field(fields, "version").parse().map_err(|_| {
+        RouteError::BadRequest("This form has no policy version; reload the page and try again.".into())
+    })?;
+    let mut document = state.signature_policy.document();
+    if document.version != shown {
+        // Another replica may have stored it a moment ago.
+        state
+            .signature_policy
+            .reload()
+            .await
+            .map_err(SignaturePolicyError::from)?;
+        document = state.signature_policy.document();
+    }
+    if document.version != shown {
+        return Err(SignaturePolicyError::VersionConflict {
+            read: shown,
+            current: document.version,
+        }
+        .into());
+    }
+    Ok(document)
+}
+
+/// Apply one post (`op` = set | mode | remove) and store it through the service; the
+/// notice to show.
+async fn change_signature_policy(
+    state: &AppState,
+    ctx: &Ctx,
+    op: &str,
+    fields: &Fields,
+) -> Result<String, WireError> {
+    let mut document = policy_as_shown(state, fields).await?;
+    let scope = field(fields, "scope");
+    let position = document.rules.iter().position(|r| r.scope.trim() == scope);
+    let no_rule = || {
+        WireError::from(RouteError::BadRequest(format!(
+            "There is no rule for scope {scope}."
+        )))
+    };
+    let done = match op {
+        "set" => {
+            let rule = rule_of(&rule_form_of(fields))?;
+            let mode = rule.mode.as_str();
+            match position {
+                Some(i) if document.rules[i] == rule => {
+                    return Ok(format!(
+                        "The rule for {scope} is already like this; nothing changed."
+                    ));
+                }
+                Some(i) => {
+                    document.rules[i] = rule;
+                    format!("Replaced the rule for {scope}: {mode}")
+                }
+                None => {
+                    document.rules.push(rule);
+                    format!("Added the rule for {scope}: {mode}")
+                }
+            }
+        }
+        "mode" => {
+            let i = position.ok_or_else(no_rule)?;
+            let mode: Mode = serde_json::from_value(serde_json::json!(field(fields, "mode")))
+                .map_err(|_| RouteError::BadRequest("Choose a mode: off, audit or enforce.".into()))?;
+            if document.rules[i].mode == mode {
+                return Ok(format!(
+                    "The rule for {scope} is already {}; nothing changed.",
+                    mode.as_str()
+                ));
+            }
+            document.rules[i].mode = mode;
+            format!("The rule for {scope} is now {}", mode.as_str())
+        }
+        "remove" => {
+            let i = position.ok_or_else(no_rule)?;
+            document.rules.remove(i);
+            format!("Removed the rule for {scope}")
+        }
+        _ => return Err(RouteError::BadRequest("Unknown action.".into()).into()),
+    };
+    let stored = state.signature_policy.replace(&ctx.actor(), document).await?;
+    Ok(format!("{done} (policy version {}).", stored.version))
+}
+
+pub async fn save_signature_policy(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let op = field(&fields, "op");
+    match change_signature_policy(&state, &ctx, op, &fields).await {
+        Ok(message) => {
+            signature_policy_page(
+                &state,
+                &ctx,
+                StatusCode::OK,
+                &RuleForm::default(),
+                Some(Notice::Success(message)),
+            )
+            .await
+        }
+        Err(e) => {
+            // What was typed into the rule form stays, to be corrected.
+            let entered = if op == "set" {
+                rule_form_of(&fields)
+            } else {
+                RuleForm::default()
+            };
+            signature_policy_page(&state, &ctx, e.status, &entered, Some(Notice::Error(e.message))).await
+        }
+    }
+}
+
 pub async fn trust_reset_page(
     Extension(Admitted(ctx)): Extension<Admitted>,
     Query(q): Query<Fields>,
@@ -1005,5 +1270,78 @@ pub async fn audit(State(state): State<AppState>, Extension(Admitted(ctx)): Exte
             views::audit::audit(&ctx.viewer(), &records, &None),
         ),
         Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pasted_keys_are_named_pem_blocks() {
+        // What a browser posts: CRLF line ends, blank lines between keys.
+        let text = "ci\r\n-----BEGIN PUBLIC KEY-----\r\nAAAA\r\n-----END PUBLIC KEY-----\r\n\r\n  release  \r\n-----BEGIN PUBLIC KEY-----\r\nBBBB\r\n-----END PUBLIC KEY-----";
+        assert_eq!(
+            named_pems("cosign public keys", text).unwrap(),
+            [
+                (
+                    "ci".to_owned(),
+                    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".to_owned()
+                ),
+                (
+                    "release".to_owned(),
+                    "-----BEGIN PUBLIC KEY-----\nBBBB\n-----END PUBLIC KEY-----\n".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(named_pems("k", " \n").unwrap(), []);
+        assert_eq!(
+            named_pems("k", "-----BEGIN PUBLIC KEY-----\nAAAA").unwrap_err(),
+            "k, line 1: put a name on the line before each PEM block"
+        );
+        assert_eq!(
+            named_pems("k", "ci\nrelease\n").unwrap_err(),
+            "k, line 2: expected the PEM block of \"ci\" (-----BEGIN …)"
+        );
+        assert_eq!(
+            named_pems("k", "ci\n-----BEGIN PUBLIC KEY-----\nAAAA\n").unwrap_err(),
+            "k: the PEM block of \"ci\" has no -----END line"
+        );
+    }
+
+    #[test]
+    fn the_rule_form_is_read_as_the_api_reads_a_rule() {
+        let form = RuleForm {
+            scope: "repository:team/*".into(),
+            mode: "enforce".into(),
+            dct_roles: "targets/releases, targets/ci".into(),
+            notation_identities: "x509.subject: CN=ci, O=Acme\r\n\r\n*\r\n".into(),
+            publishers_read_unsigned: false,
+            ..RuleForm::default()
+        };
+        let rule = rule_of(&form).unwrap();
+        assert_eq!(
+            serde_json::to_value(&rule).unwrap(),
+            serde_json::json!({
+                "scope": "repository:team/*",
+                "mode": "enforce",
+                "dct": {"roles": ["targets/releases", "targets/ci"]},
+                "notation": {"trust_store": [], "trusted_identities": ["x509.subject: CN=ci, O=Acme", "*"]},
+                "publishers_read_unsigned": false,
+            })
+        );
+        let bad_mode = RuleForm {
+            scope: "registry".into(),
+            mode: "strict".into(),
+            ..RuleForm::default()
+        };
+        assert_eq!(
+            rule_of(&bad_mode).unwrap_err().message,
+            "Choose a mode: off, audit or enforce."
+        );
+        assert_eq!(
+            rule_of(&RuleForm::default()).unwrap_err().message,
+            "Scope is required."
+        );
     }
 }

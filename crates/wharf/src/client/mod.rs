@@ -8,6 +8,7 @@ pub mod content_trust;
 pub mod docker_config;
 pub mod http;
 pub mod login;
+pub mod policy;
 pub mod prompt;
 pub mod report;
 pub mod repository;
