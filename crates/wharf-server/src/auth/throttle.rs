@@ -38,6 +38,10 @@ pub struct Throttle {
     in_flight: Mutex<HashMap<String, u32>>,
     /// Woken whenever an attempt ends.
     ended: Notify,
+    /// Attempts ended so far, counted under the `in_flight` lock: a caller that read the
+    /// stored failures before an attempt ended must not count that attempt's slot as free
+    /// (its failure, written before it ended, is missing from what the caller read).
+    ends: std::sync::atomic::AtomicU64,
 }
 
 /// Why an attempt may not run.
@@ -73,6 +77,7 @@ impl Throttle {
             store,
             in_flight: Mutex::new(HashMap::new()),
             ended: Notify::new(),
+            ends: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -97,6 +102,8 @@ impl Throttle {
     /// `Locked(seconds)` when locked; `Ok(true)` when the attempt may run now (it then
     /// counts as in flight).
     async fn try_begin(&self, keys: &[(String, u32)], now: i64) -> Result<bool, ThrottleRefusal> {
+        use std::sync::atomic::Ordering;
+        let ends_before = self.ends.load(Ordering::Acquire);
         let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
         let stored = self.store.login_failures(&names).await?;
         let of = |key: &str| stored.iter().find(|f| f.key == key);
@@ -107,6 +114,11 @@ impl Throttle {
         let Ok(mut in_flight) = self.in_flight.lock() else {
             return Ok(true);
         };
+        if self.ends.load(Ordering::Acquire) != ends_before {
+            // An attempt ended while the failures were read: read them again (its end
+            // also woke `begin`, so the retry is immediate).
+            return Ok(false);
+        }
         let has_room = keys.iter().all(|(k, free)| {
             let failures = of(k).map_or(0, |f: &LoginFailures| f.failures);
             in_flight.get(k).copied().unwrap_or(0) < room(failures, *free)
@@ -142,6 +154,9 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if let Ok(mut in_flight) = self.throttle.in_flight.lock() {
+            self.throttle
+                .ends
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             for (k, _) in &self.keys {
                 if let Some(n) = in_flight.get_mut(k) {
                     *n = n.saturating_sub(1);
