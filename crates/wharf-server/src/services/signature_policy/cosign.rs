@@ -5,8 +5,9 @@
 use wharf_signatures::cosign::{CosignKey, signature_layers, signature_tag, verify};
 use wharf_store::Digest;
 
+use super::admission::read_small_blob;
 use super::document::CosignRequirement;
-use super::{PolicyResult, SignaturePolicyService, read_small_blob};
+use super::{PolicyResult, SignaturePolicyService};
 use crate::clock::now;
 
 /// Key-based verdicts do not expire; re-verified at least this often anyway.

@@ -6,9 +6,10 @@
 use wharf_signatures::notation::{NotationPolicy, signature_envelope, verify};
 use wharf_store::Digest;
 
+use super::admission::read_small_blob;
 use super::artifacts::NOTATION_ARTIFACT_TYPE;
 use super::document::NotationRequirement;
-use super::{PolicyResult, SignaturePolicyService, read_small_blob};
+use super::{PolicyResult, SignaturePolicyService};
 use crate::clock::now;
 
 /// Certificates expire and signatures carry expiry times: an answer is re-checked at
