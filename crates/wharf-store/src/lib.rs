@@ -16,7 +16,8 @@ pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
-    AuditRecord, AuditStore, IdentityStore, KeptAssignment, LoginFailureStore, LoginFailures,
+    AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, GC_LEASE, GarbageBlob, GarbageLink,
+    GarbageStore, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore, LoginFailures,
     ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
     PortalSessionStore, Principal, ReferrerRecord, RepositoryStore, RevocationStore, RoleAssignment,
     SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustFile,

@@ -3,7 +3,7 @@
 //!
 //! Shape, and why:
 //! - **Blobs first, metadata last.** Blob bytes are the bulk and the slow part. Every blob
-//!   the source's `blobs` table records is streamed (eight at a time) from the source
+//!   a repository of the source links is streamed (eight at a time) from the source
 //!   `BlobStore` through the target's normal upload path
 //!   (`create_upload` / `upload_writer` / `commit_upload`), hashed on our side while it
 //!   streams and refused unless it matches its digest and size (the S3 store checks the
@@ -93,7 +93,13 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "blobs",
-        columns: &[col("digest", T), col("size", I), col("created_at", I)],
+        columns: &[
+            col("digest", T),
+            col("size", I),
+            col("created_at", I),
+            col("last_linked_at", I),
+            col("tombstoned_at", I),
+        ],
         serial: None,
         singular: "blob",
         plural: "blobs",
@@ -294,12 +300,20 @@ pub const TABLES: &[Table] = &[
 
 /// Tables of the schema that are deliberately not copied, and why. They still count
 /// when deciding whether the target is empty, and are emptied by `force`.
-pub const NOT_COPIED: &[(&str, &str, &str, &str)] = &[(
-    "uploads",
-    "upload session",
-    "upload sessions",
-    "uploads in flight: their bytes are in the source's scratch space; clients restart them",
-)];
+pub const NOT_COPIED: &[(&str, &str, &str, &str)] = &[
+    (
+        "uploads",
+        "upload session",
+        "upload sessions",
+        "uploads in flight: their bytes are in the source's scratch space; clients restart them",
+    ),
+    (
+        "leases",
+        "lease",
+        "leases",
+        "held by jobs of the stopped source server (garbage collection); they would only expire",
+    ),
+];
 
 /// Blobs copied at once. Small blobs cost a dozen object-store round trips each (start,
 /// state, tail, complete, pointer), so one at a time spends its time waiting: measured
@@ -487,11 +501,19 @@ async fn copy_blobs(
     report: &mut TransferReport,
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<(), TransferError> {
-    // The first read of the transaction: the snapshot starts here.
-    let rows = sqlx::query("SELECT digest, size FROM blobs ORDER BY digest")
-        .fetch_all(&mut **snapshot)
-        .await
-        .map_err(source_err("reading the blob list"))?;
+    // The first read of the transaction: the snapshot starts here. Only linked blobs'
+    // bytes are copied: nothing can serve the others. Their rows are copied as they are —
+    // a tombstone (its object maybe already deleted) or a blob an upload reserved and
+    // never linked — and garbage collection on the target removes them like any other.
+    let rows = sqlx::query(
+        "SELECT digest, size FROM blobs b
+          WHERE tombstoned_at IS NULL
+            AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)
+          ORDER BY digest",
+    )
+    .fetch_all(&mut **snapshot)
+    .await
+    .map_err(source_err("reading the blob list"))?;
     let mut blobs = Vec::with_capacity(rows.len());
     for row in &rows {
         let digest: String = row.try_get(0).map_err(source_err("reading the blob list"))?;

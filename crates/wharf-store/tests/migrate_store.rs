@@ -11,10 +11,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use wharf_store::transfer::{self, Progress, TransferError, TransferReport};
 use wharf_store::{
-    AuditRecord, AuditStore, BlobStore, Digest, FsBlobStore, IdentityStore, LoginFailureStore,
-    ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord, PortalSessionStore,
-    PostgresMetadataStore, RepositoryStore, RevocationStore, S3BlobStore, S3Config, SessionLimits,
-    SettingsStore, SqliteMetadataStore, TokenScope, TrustKeyRecord, TrustStore,
+    AuditRecord, AuditStore, BlobLinkOutcome, BlobStore, Digest, FsBlobStore, GarbageStore, IdentityStore,
+    LoginFailureStore, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
+    PortalSessionStore, PostgresMetadataStore, RepositoryStore, RevocationStore, S3BlobStore, S3Config,
+    SessionLimits, SettingsStore, SqliteMetadataStore, TokenScope, TrustKeyRecord, TrustStore,
 };
 use wharf_testbed::garage::{GarageNode, S3Bucket};
 use wharf_testbed::postgres::PostgresCluster;
@@ -79,11 +79,12 @@ impl Source {
             w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
         }
         w.finish().await.unwrap();
-        self.blobs.commit_upload(&id, &digest).await.unwrap();
         self.meta
-            .link_blob(repository, &digest, bytes.len() as u64, 50)
+            .reserve_blob(&digest, bytes.len() as u64, 50)
             .await
             .unwrap();
+        self.blobs.commit_upload(&id, &digest).await.unwrap();
+        self.meta.link_blob(repository, &digest, None, 50).await.unwrap();
         if !self.stored.iter().any(|(d, _)| d == &digest) {
             self.stored.push((digest.clone(), bytes.to_vec()));
             self.stored.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
@@ -432,16 +433,16 @@ async fn everything_moves_with_its_ids_and_ids_continue_after_it() {
     let after = target.meta.trust_changes(None, -1, -1).await.unwrap()[0].id;
     assert_eq!(after, before + 1);
     // A repository created on the target after the move does not collide either.
-    target
-        .meta
-        .link_blob(
-            "brand-new",
-            &source.stored[0].0,
-            source.stored[0].1.len() as u64,
-            42,
-        )
-        .await
-        .unwrap();
+    assert_eq!(
+        target
+            .meta
+            .link_blob("brand-new", &source.stored[0].0, None, 42)
+            .await
+            .unwrap(),
+        BlobLinkOutcome::Linked {
+            size: source.stored[0].1.len() as u64
+        }
+    );
     drop(target.url);
 }
 
@@ -544,6 +545,61 @@ async fn a_blob_whose_bytes_do_not_match_its_digest_is_refused_by_name() {
     assert!(
         err.to_string()
             .starts_with(&format!("blob {bad} in the source storage does not match"))
+    );
+}
+
+/// Garbage collection's state moves as it is: a tombstone (its object already deleted by
+/// an interrupted collection) and a blob nobody links any more are copied as rows but not
+/// as bytes (nothing can serve them, and the source may no longer have them); the
+/// target's next collection finishes the tombstone. Linked blobs are copied as always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_and_unlinked_blobs_move_as_rows_without_bytes() {
+    let mut source = Source::new().await;
+    let kept = source.push_blob("app", b"linked").await;
+    let unlinked = source.push_blob("app", b"unlinked").await;
+    let tombstone = source.push_blob("app", b"being deleted").await;
+    for d in [&unlinked, &tombstone] {
+        assert!(
+            source
+                .meta
+                .unlink_blob("app", d, &rec("blob.delete"))
+                .await
+                .unwrap()
+        );
+    }
+    // Unlinked but touched later (an upload reserved it again): not garbage yet.
+    source.meta.reserve_blob(&unlinked, 8, 100).await.unwrap();
+    assert!(source.meta.take_gc_lease("gc", 200, 100).await.unwrap());
+    let batch = source
+        .meta
+        .tombstone_garbage_blobs("gc", 100, 60, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.blobs.iter().map(|b| &b.digest).collect::<Vec<_>>(),
+        [&tombstone]
+    );
+    source.blobs.delete(&tombstone).await.unwrap();
+    let target = target().await;
+    let report = run(&source, &target, false).await.unwrap();
+    assert_eq!((report.blobs_copied, report.blobs_skipped), (1, 0));
+    assert_eq!(read_all(&target.blobs, &kept).await, b"linked");
+    for d in [&unlinked, &tombstone] {
+        assert_eq!(target.blobs.stat(d).await.unwrap(), None);
+    }
+    assert_eq!(target.meta.known_blob(&unlinked).await.unwrap(), Some(8));
+    let pending = target.meta.pending_tombstones(None, 10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|b| &b.digest).collect::<Vec<_>>(),
+        [&tombstone]
+    );
+    assert_eq!(
+        target
+            .meta
+            .link_blob("other", &tombstone, None, 300)
+            .await
+            .unwrap(),
+        BlobLinkOutcome::Deleting
     );
 }
 

@@ -6,12 +6,16 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use wharf_store::{BlobStore, Digest, MetadataStore, UploadSession};
+use wharf_store::{BlobLinkOutcome, BlobReservation, BlobStore, Digest, MetadataStore, UploadSession};
 
 use super::error::{RegistryError, RegistryResult};
 use super::hash_state::ResumableSha256;
 use crate::auth::secrets::random_bytes;
 use crate::clock::now;
+
+/// How long finishing an upload waits for a garbage collection deleting the same digest
+/// (normally one batch's object deletions) before asking the client to retry.
+const RESERVE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Body frames are gathered into buffers of this size before hashing and writing: small
 /// frames cost 2–3× in throughput (measured).
@@ -368,11 +372,17 @@ impl UploadService {
         let id = session.id.clone();
         // Content the store already holds need not be written again, only verified: the
         // last request's bytes are hashed and dropped (a 1 GiB re-upload otherwise writes
-        // 1 GiB to delete it at once).
-        let keep = if self.blobs.stat(expected).await?.is_some() {
-            Keep::HashOnly
-        } else {
-            Keep::Bytes
+        // 1 GiB to delete it at once). The blob is reserved before its copy is trusted:
+        // from then on garbage collection leaves it alone for the grace period, so a copy
+        // still there after the reservation stays while we hash.
+        let keep = match self.blobs.stat(expected).await? {
+            Some(size)
+                if self.meta.reserve_blob(expected, size, now()).await? == BlobReservation::Reserved
+                    && self.blobs.stat(expected).await?.is_some() =>
+            {
+                Keep::HashOnly
+            }
+            _ => Keep::Bytes,
         };
         let session = self.append_claimed(session, range, body, keep, lease).await?;
         let actual = ResumableSha256::restore(&session.hash_state)?.finish();
@@ -382,10 +392,14 @@ impl UploadService {
                 "uploaded content has digest {actual}, not {expected}"
             )));
         }
+        // Reserve (again) before committing: bytes committed while a collection deletes
+        // this digest could be deleted with it, so wait for that to end first.
+        self.reserve(expected, session.offset).await?;
+        lease.keep().await?;
         match keep {
             Keep::Bytes => self.blobs.commit_upload(&id, expected).await?,
-            // Blob files are never removed today (no garbage collection yet); should the
-            // stored copy be gone, refuse rather than link a blob without bytes.
+            // The copy went away after all (the last chunk took longer than garbage
+            // collection's grace period): refuse rather than link a blob without bytes.
             Keep::HashOnly if self.blobs.stat(expected).await?.is_none() => {
                 self.discard(&id).await?;
                 return Err(RegistryError::UploadInvalid(format!(
@@ -394,11 +408,39 @@ impl UploadService {
             }
             Keep::HashOnly => self.blobs.abort_upload(&id).await?,
         }
-        self.meta
-            .link_blob(repository, expected, session.offset, now())
-            .await?;
+        match self.meta.link_blob(repository, expected, None, now()).await? {
+            BlobLinkOutcome::Linked { .. } => {}
+            // Only if more than the grace period passed since the reservation.
+            BlobLinkOutcome::Missing | BlobLinkOutcome::Deleting => {
+                self.discard(&id).await?;
+                return Err(RegistryError::UploadInvalid(format!(
+                    "{expected} was garbage-collected while this upload finished; upload it again"
+                )));
+            }
+        }
         self.meta.delete_upload(&id).await?;
         Ok(session.offset)
+    }
+
+    /// Reserve blob `digest` (see `RepositoryStore::reserve_blob`), waiting out a garbage
+    /// collection that is deleting it: it deletes the object, then the row, and the next
+    /// reservation creates a fresh row. A tombstone left by an interrupted collection
+    /// stays until the next run; the client is asked to retry (docker does).
+    async fn reserve(&self, digest: &Digest, size: u64) -> RegistryResult<()> {
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            if self.meta.reserve_blob(digest, size, now()).await? == BlobReservation::Reserved {
+                return Ok(());
+            }
+            if started.elapsed() + pause > RESERVE_WAIT {
+                return Err(RegistryError::UploadInvalid(format!(
+                    "{digest} is being garbage-collected; retry the upload in a moment"
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        }
     }
 
     /// Monolithic upload in one POST (`?digest=` with the body).
@@ -428,15 +470,13 @@ impl UploadService {
         discarded
     }
 
-    /// Link a blob another repository holds; false if `from` does not hold it.
+    /// Link a blob another repository holds; false if `from` does not hold it (or it is
+    /// being garbage-collected: the client then uploads it).
     pub async fn mount(&self, repository: &str, from: &str, digest: &Digest) -> RegistryResult<bool> {
-        match self.meta.linked_blob(from, digest).await? {
-            Some(size) => {
-                self.meta.link_blob(repository, digest, size, now()).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(matches!(
+            self.meta.link_blob(repository, digest, Some(from), now()).await?,
+            BlobLinkOutcome::Linked { .. }
+        ))
     }
 
     async fn discard(&self, id: &str) -> RegistryResult<()> {

@@ -4,6 +4,7 @@
 //! supplied by the caller, so services own the clock.
 
 mod audit;
+mod garbage;
 mod identity;
 mod login_failures;
 mod portal_sessions;
@@ -14,11 +15,13 @@ mod trust;
 mod uploads;
 
 pub use audit::{AuditRecord, AuditStore};
+pub use garbage::{BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, LinkBatch, LinkCursor};
 pub use identity::{IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 pub use login_failures::{LoginFailureStore, LoginFailures};
 pub use portal_sessions::{PortalSessionRecord, PortalSessionStore, SessionLimits};
 pub use registry::{
-    ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail,
+    BlobLinkOutcome, BlobReservation, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord,
+    RepositoryStore, TagDetail,
 };
 pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;
@@ -36,6 +39,7 @@ pub trait MetadataStore:
     + PortalSessionStore
     + LoginFailureStore
     + RevocationStore
+    + GarbageStore
 {
 }
 
@@ -49,5 +53,6 @@ impl<T> MetadataStore for T where
         + PortalSessionStore
         + LoginFailureStore
         + RevocationStore
+        + GarbageStore
 {
 }

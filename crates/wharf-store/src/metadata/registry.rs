@@ -55,6 +55,27 @@ pub enum ManifestPutOutcome {
     MissingManifest(Digest),
 }
 
+/// What `RepositoryStore::reserve_blob` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobReservation {
+    /// The row exists (created or touched) and is live.
+    Reserved,
+    /// The row is a tombstone: garbage collection is deleting the blob.
+    Deleting,
+}
+
+/// What `RepositoryStore::link_blob` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobLinkOutcome {
+    Linked {
+        size: u64,
+    },
+    /// No row for the digest: reserve it and store its bytes first.
+    Missing,
+    /// The row is a tombstone: garbage collection is deleting the blob.
+    Deleting,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferrerRecord {
     pub digest: Digest,
@@ -80,10 +101,29 @@ pub trait RepositoryStore: Send + Sync + 'static {
     async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
     /// Size of `digest` if it is linked to `repository`.
     async fn linked_blob(&self, repository: &str, digest: &Digest) -> StoreResult<Option<u64>>;
-    /// Size of `digest` if any repository holds it (for mounts and dedup).
+    /// Size of `digest` if the database has a row for it: linked somewhere, reserved by an
+    /// upload, or being deleted by garbage collection.
     async fn known_blob(&self, digest: &Digest) -> StoreResult<Option<u64>>;
-    /// Record the blob and link it to `repository` (creating the repository); idempotent.
-    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()>;
+    /// Create the blob's row, or touch it (`last_linked_at = now`) if it exists, before its
+    /// bytes are committed: from then on garbage collection leaves the blob alone for the
+    /// grace period, so bytes committed after this stay. `Deleting` while a collection is
+    /// deleting the blob (its row is a tombstone): its object may vanish any moment, so
+    /// commit nothing until the tombstone is gone (then reserve again).
+    async fn reserve_blob(&self, digest: &Digest, size: u64, now: i64) -> StoreResult<BlobReservation>;
+    /// Link a blob whose row exists and is live to `repository` (creating the repository),
+    /// touching the blob and the link; idempotent. Never creates the blob's row: a row that
+    /// is gone may have taken its object with it. `Missing`/`Deleting` link nothing.
+    /// With `from` (a cross-repository mount), only while `from` links the blob, checked
+    /// (and on PostgreSQL share-locked) in the same transaction: a blob row found without
+    /// that link might be one an upload reserved and has not stored yet; otherwise
+    /// `Missing`. An upload links without `from`, after storing the bytes it reserved.
+    async fn link_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        from: Option<&str>,
+        now: i64,
+    ) -> StoreResult<BlobLinkOutcome>;
     /// Remove the link; false if there was none. The audit record commits with it.
     async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool>;
     /// Store a manifest (and tag) in one transaction after checking its references.

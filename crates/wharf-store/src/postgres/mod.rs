@@ -6,6 +6,7 @@
 //! cached in process: another replica may have written since. One module per aggregate.
 
 mod audit;
+mod garbage;
 mod identity;
 mod login_failures;
 mod portal_sessions;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_schema.sql"),
     include_str!("../../migrations/postgres/0002_shared_state.sql"),
     include_str!("../../migrations/postgres/0003_manifest_parents.sql"),
+    include_str!("../../migrations/postgres/0004_garbage_collection.sql"),
 ];
 
 /// First key of every advisory lock Wharf takes (two-int form, so the keys cannot meet an

@@ -7,7 +7,8 @@ use sqlx::postgres::PgRow;
 
 use super::{PostgresMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
 use crate::metadata::{
-    AuditRecord, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail,
+    AuditRecord, BlobLinkOutcome, BlobReservation, ManifestPutOutcome, ManifestRecord, NewManifest,
+    ReferrerRecord, RepositoryStore, TagDetail,
 };
 use crate::{Digest, StoreError, StoreResult};
 
@@ -129,21 +130,84 @@ impl RepositoryStore for PostgresMetadataStore {
         Ok(size.map(|s| s as u64))
     }
 
-    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let repo = Self::ensure_repository(&mut tx, repository, now).await?;
-        // Blob rows are never deleted by the store, so DO NOTHING leaves one to link to.
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+    async fn reserve_blob(&self, digest: &Digest, size: u64, now: i64) -> StoreResult<BlobReservation> {
+        // ON CONFLICT DO UPDATE locks the existing row (waiting for a collection that holds
+        // it) and then judges its newest version: a tombstone is left alone (`Deleting`), a
+        // live row is touched. A row a collection deleted meanwhile is inserted afresh.
+        let reserved: Option<bool> = sqlx::query_scalar(
+            "INSERT INTO blobs (digest, size, created_at, last_linked_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (digest) DO UPDATE SET last_linked_at = GREATEST(blobs.last_linked_at, excluded.last_linked_at)
+             WHERE blobs.tombstoned_at IS NULL
+             RETURNING TRUE",
         )
         .bind(digest.as_str())
         .bind(to_i64(size))
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
+        Ok(if reserved.is_some() {
+            BlobReservation::Reserved
+        } else {
+            BlobReservation::Deleting
+        })
+    }
+
+    async fn link_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        from: Option<&str>,
+        now: i64,
+    ) -> StoreResult<BlobLinkOutcome> {
+        let mut tx = self.write().await?;
+        if let Some(from) = from {
+            // Held until we commit, as a manifest PUT holds its links: a collection skips
+            // the source link meanwhile, so the blob keeps a link and cannot be tombstoned.
+            let linked: Option<bool> = sqlx::query_scalar(
+                "SELECT TRUE FROM repository_blobs
+                  WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2
+                  FOR KEY SHARE",
+            )
+            .bind(from)
+            .bind(digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if linked.is_none() {
+                return Ok(BlobLinkOutcome::Missing);
+            }
+        }
+        // Touch the blob row first and keep its row lock until we commit. A collection
+        // deciding to tombstone it either skips the locked row or, having locked it first,
+        // makes us wait and then find the tombstone; one that committed before sees this
+        // touch, because a conditional UPDATE re-reads the newest version of a row that
+        // changed under it. Either way no link is added to a blob being deleted.
+        let size: Option<i64> = sqlx::query_scalar(
+            "UPDATE blobs SET last_linked_at = GREATEST(last_linked_at, $2)
+             WHERE digest = $1 AND tombstoned_at IS NULL RETURNING size",
+        )
+        .bind(digest.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(size) = size else {
+            let tombstone: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = $1)")
+                .bind(digest.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok(if tombstone {
+                BlobLinkOutcome::Deleting
+            } else {
+                BlobLinkOutcome::Missing
+            });
+        };
+        let repo = Self::ensure_repository(&mut tx, repository, now).await?;
+        // Linking again renews the link: a client that re-uploads a blob and then pushes a
+        // manifest must not lose the link to a collection in between. A link a collection
+        // is deleting makes us wait; then it is inserted afresh.
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT (repository_id, digest) DO UPDATE
+             SET linked_at = GREATEST(repository_blobs.linked_at, excluded.linked_at)",
         )
         .bind(repo)
         .bind(digest.as_str())
@@ -151,7 +215,9 @@ impl RepositoryStore for PostgresMetadataStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(BlobLinkOutcome::Linked {
+            size: u64::try_from(size).unwrap_or(0),
+        })
     }
 
     async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool> {
@@ -176,21 +242,37 @@ impl RepositoryStore for PostgresMetadataStore {
         let rec = &m.record;
         let mut tx = self.write().await?;
         let repo = Self::ensure_repository(&mut tx, repository, rec.created_at).await?;
-        // References are checked without locking them: an unlink or child deletion that
-        // commits between this check and our commit leaves the state a serial "push, then
-        // unlink" would, so there is nothing to prevent (and a row lock per layer would
-        // dirty every referenced row on every push).
-        for blob in &m.blobs {
-            let linked: Option<bool> = sqlx::query_scalar(
-                "SELECT TRUE FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
+        // The blob links are checked and share-locked (KEY SHARE) until we commit, in
+        // digest order. Garbage collection deletes a link only after locking it FOR UPDATE
+        // (skipping links it cannot lock at once) and checking again, in a later statement,
+        // that no manifest references it: so a link we hold is skipped, and a link the
+        // collection holds makes us wait and then come back missing (`MissingBlob`, the
+        // push fails cleanly) instead of us storing a manifest whose layer is gone. KEY
+        // SHARE does not block linking the same blob again (which renews the link).
+        // Child manifests are checked without a lock: nothing collects manifests yet, and a
+        // deletion between check and commit leaves what a serial "push, then delete" would.
+        let mut wanted: Vec<&str> = m.blobs.iter().map(Digest::as_str).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let linked: Vec<String> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2)
+                 ORDER BY digest FOR KEY SHARE",
             )
             .bind(repo)
-            .bind(blob.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if linked.is_none() {
-                return Ok(ManifestPutOutcome::MissingBlob(blob.clone()));
-            }
+            .bind(&wanted)
+            .fetch_all(&mut *tx)
+            .await?
+        };
+        // `linked` is in byte order (COLLATE "C"), Rust's order for strings.
+        if let Some(missing) = m
+            .blobs
+            .iter()
+            .find(|b| linked.binary_search_by(|l| l.as_str().cmp(b.as_str())).is_err())
+        {
+            return Ok(ManifestPutOutcome::MissingBlob(missing.clone()));
         }
         for child in &m.manifests {
             let present: Option<bool> =

@@ -3,6 +3,7 @@
 //! busy timeout instead of failing on a lock upgrade. One module per aggregate trait.
 
 mod audit;
+mod garbage;
 mod identity;
 mod login_failures;
 mod portal_sessions;
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_access.sql"),
     include_str!("../../migrations/sqlite/0004_shared_state.sql"),
     include_str!("../../migrations/sqlite/0005_manifest_parents.sql"),
+    include_str!("../../migrations/sqlite/0006_garbage_collection.sql"),
 ];
 
 pub struct SqliteMetadataStore {

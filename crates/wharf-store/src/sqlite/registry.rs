@@ -6,7 +6,8 @@ use sqlx::Row;
 
 use super::{CACHE_MAX_MANIFEST, SqliteMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
 use crate::metadata::{
-    AuditRecord, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail,
+    AuditRecord, BlobLinkOutcome, BlobReservation, ManifestPutOutcome, ManifestRecord, NewManifest,
+    ReferrerRecord, RepositoryStore, TagDetail,
 };
 use crate::{Digest, StoreResult};
 
@@ -119,20 +120,74 @@ impl RepositoryStore for SqliteMetadataStore {
         Ok(size.map(|s| s as u64))
     }
 
-    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64, now: i64) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let repo = Self::ensure_repository(&mut tx, repository, now).await?;
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT(digest) DO NOTHING",
+    async fn reserve_blob(&self, digest: &Digest, size: u64, now: i64) -> StoreResult<BlobReservation> {
+        // One statement, so SQLite runs it under its one write lock: it either finds a
+        // tombstone (changes nothing) or leaves a live, touched row.
+        let done = sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at, last_linked_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT(digest) DO UPDATE SET last_linked_at = MAX(blobs.last_linked_at, excluded.last_linked_at)
+             WHERE blobs.tombstoned_at IS NULL",
         )
         .bind(digest.as_str())
         .bind(to_i64(size))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
+        Ok(if done.rows_affected() > 0 {
+            BlobReservation::Reserved
+        } else {
+            BlobReservation::Deleting
+        })
+    }
+
+    async fn link_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        from: Option<&str>,
+        now: i64,
+    ) -> StoreResult<BlobLinkOutcome> {
+        let mut tx = self.write().await?;
+        if let Some(from) = from {
+            let linked: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM repository_blobs
+                  WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2",
+            )
+            .bind(from)
+            .bind(digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if linked.is_none() {
+                return Ok(BlobLinkOutcome::Missing);
+            }
+        }
+        // Touch the blob first: a live row touched now is what garbage collection (which
+        // also writes under this one lock) will not tombstone while we link it.
+        let size: Option<i64> = sqlx::query_scalar(
+            "UPDATE blobs SET last_linked_at = MAX(last_linked_at, $2)
+             WHERE digest = $1 AND tombstoned_at IS NULL RETURNING size",
+        )
+        .bind(digest.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(size) = size else {
+            let tombstone: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = $1")
+                .bind(digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Ok(if tombstone.is_some() {
+                BlobLinkOutcome::Deleting
+            } else {
+                BlobLinkOutcome::Missing
+            });
+        };
+        let repo = Self::ensure_repository(&mut tx, repository, now).await?;
+        // Linking again renews the link: a client that re-uploads a blob and then pushes a
+        // manifest must not lose the link to a collection in between.
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT(repository_id, digest) DO UPDATE SET linked_at = MAX(linked_at, excluded.linked_at)",
         )
         .bind(repo)
         .bind(digest.as_str())
@@ -140,7 +195,9 @@ impl RepositoryStore for SqliteMetadataStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(BlobLinkOutcome::Linked {
+            size: u64::try_from(size).unwrap_or(0),
+        })
     }
 
     async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool> {
@@ -165,6 +222,8 @@ impl RepositoryStore for SqliteMetadataStore {
         let rec = &m.record;
         let mut tx = self.write().await?;
         let repo = Self::ensure_repository(&mut tx, repository, rec.created_at).await?;
+        // One writer at a time (`BEGIN IMMEDIATE`): a garbage collection's link sweep runs
+        // wholly before or after this check-and-insert, never in between.
         for blob in &m.blobs {
             let linked: Option<i64> =
                 sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2")

@@ -116,7 +116,7 @@ pub async fn changes_and_their_audit_records_commit_together(db: Db) {
         .await
         .unwrap();
     s.put_manifest("r", &tagged_manifest(b"m1", "v1")).await.unwrap();
-    s.link_blob("r", &Digest::of(b"blob"), 4, 1).await.unwrap();
+    crate::link(&*s, "r", &Digest::of(b"blob"), 4, 1).await.unwrap();
     db.execute(
         "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
         "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql

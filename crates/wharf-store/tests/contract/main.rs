@@ -4,6 +4,7 @@
 //! contract per backend: `sqlite::NAME` and `postgres::NAME`.
 
 mod connect;
+mod garbage;
 mod identity;
 mod registry;
 mod schema;
@@ -16,7 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sqlx::Connection;
-use wharf_store::{AuditRecord, MetadataStore, PostgresMetadataStore, SqliteMetadataStore, StoreResult};
+use wharf_store::{
+    AuditRecord, BlobLinkOutcome, BlobReservation, Digest, MetadataStore, PostgresMetadataStore,
+    SqliteMetadataStore, StoreError, StoreResult,
+};
 use wharf_testbed::postgres::PostgresCluster;
 
 /// One backend's database for one test: where it lives, so a contract can open it (again).
@@ -90,6 +94,25 @@ pub fn rec(action: &str) -> AuditRecord {
     }
 }
 
+/// Record a blob (as an upload does before committing its bytes) and link it to
+/// `repository`, as a finished upload does.
+pub async fn link(
+    s: &dyn MetadataStore,
+    repository: &str,
+    digest: &Digest,
+    size: u64,
+    now: i64,
+) -> StoreResult<()> {
+    match s.reserve_blob(digest, size, now).await? {
+        BlobReservation::Reserved => {}
+        BlobReservation::Deleting => return Err(StoreError::Conflict(format!("{digest} is being deleted"))),
+    }
+    match s.link_blob(repository, digest, None, now).await? {
+        BlobLinkOutcome::Linked { size: linked } if linked == size => Ok(()),
+        other => Err(StoreError::Conflict(format!("linking {digest}: {other:?}"))),
+    }
+}
+
 /// The actions of every audit record, newest first.
 pub async fn audit_actions(s: &dyn MetadataStore) -> Vec<String> {
     s.list_audit(1000)
@@ -153,6 +176,12 @@ contracts! {
     shared_state::portal_sessions_expire_end_and_are_bounded,
     shared_state::login_failures_count_lock_and_prune,
     shared_state::revocations_are_read_after_an_id_and_pruned,
+    garbage::garbage_is_found_exactly,
+    garbage::the_grace_period_counts_from_the_last_touch,
+    garbage::tombstoned_blobs_cannot_be_linked,
+    garbage::the_gc_lease_admits_one_runner,
+    garbage::pushes_racing_a_collection_never_dangle,
+    garbage::postgres_interleavings_are_safe,
     schema::reopening_keeps_data_and_runs_no_migration_twice,
     schema::concurrent_opens_migrate_once,
     schema::a_newer_schema_is_refused,

@@ -133,7 +133,9 @@ pub async fn catalog_and_tag_pages_come_in_byte_order_after_last(db: Db) {
             .await
             .unwrap();
     }
-    s.link_blob("a-blob-only", &Digest::of(b"x"), 1, 1).await.unwrap();
+    crate::link(&*s, "a-blob-only", &Digest::of(b"x"), 1, 1)
+        .await
+        .unwrap();
     let mut sorted: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     sorted.sort(); // Rust's String order is byte order.
     assert_eq!(sorted, ["a-c", "a.b", "a/b", "a0", "a_z", "ab", "b"]);
@@ -215,21 +217,21 @@ pub async fn manifests_need_their_references_and_report_sizes_and_referrers(db: 
     let (config, layer) = (Digest::of(b"config"), Digest::of(b"layer"));
     let mut image = manifest(b"image-manifest", Some("v1"));
     image.blobs = vec![config.clone(), layer.clone()];
-    s.link_blob("r", &config, 100, 1).await.unwrap();
+    crate::link(&*s, "r", &config, 100, 1).await.unwrap();
     assert_eq!(
         s.put_manifest("r", &image).await.unwrap(),
         ManifestPutOutcome::MissingBlob(layer.clone())
     );
     assert_eq!(s.resolve_tag("r", "v1").await.unwrap(), None);
     // Linked in another repository is not linked here.
-    s.link_blob("elsewhere", &layer, 1000, 1).await.unwrap();
+    crate::link(&*s, "elsewhere", &layer, 1000, 1).await.unwrap();
     assert_eq!(s.known_blob(&layer).await.unwrap(), Some(1000));
     assert_eq!(s.linked_blob("r", &layer).await.unwrap(), None);
     assert_eq!(
         s.put_manifest("r", &image).await.unwrap(),
         ManifestPutOutcome::MissingBlob(layer.clone())
     );
-    s.link_blob("r", &layer, 1000, 1).await.unwrap();
+    crate::link(&*s, "r", &layer, 1000, 1).await.unwrap();
     let mut pushed = image.clone();
     pushed.audit = Some(rec("manifest.push"));
     assert_eq!(
@@ -352,8 +354,8 @@ pub async fn blob_links_are_idempotent_and_unlinks_audited_once(db: Db) {
     let d = Digest::of(b"blob");
     assert_eq!(s.known_blob(&d).await.unwrap(), None);
     assert!(!s.repository_exists("r").await.unwrap());
-    s.link_blob("r", &d, 4, 1).await.unwrap();
-    s.link_blob("r", &d, 4, 2).await.unwrap();
+    crate::link(&*s, "r", &d, 4, 1).await.unwrap();
+    crate::link(&*s, "r", &d, 4, 2).await.unwrap();
     assert!(s.repository_exists("r").await.unwrap());
     assert_eq!(s.linked_blob("r", &d).await.unwrap(), Some(4));
     assert!(s.unlink_blob("r", &d, &rec("blob.delete")).await.unwrap());
@@ -377,7 +379,7 @@ pub async fn delete_repository_takes_manifests_tags_and_links(db: Db) {
     let s = db.store().await;
     let layer = Digest::of(b"layer");
     for repo in ["r", "keep"] {
-        s.link_blob(repo, &layer, 10, 1).await.unwrap();
+        crate::link(&*s, repo, &layer, 10, 1).await.unwrap();
         let mut m = tagged_manifest(b"m", "v1");
         m.blobs = vec![layer.clone()];
         s.put_manifest(repo, &m).await.unwrap();
@@ -421,14 +423,14 @@ pub async fn concurrent_pushes_and_repository_deletion_stay_consistent(db: Db) {
     let layer = Digest::of(b"layer");
     for round in 0..10 {
         let repo = format!("r{round}");
-        s.link_blob(&repo, &layer, 10, 1).await.unwrap();
+        crate::link(&*s, &repo, &layer, 10, 1).await.unwrap();
         let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(3));
         let mut tasks = Vec::new();
         for i in 0..2 {
             let (s, repo, layer, barrier) = (s.clone(), repo.clone(), layer.clone(), barrier.clone());
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
-                s.link_blob(&repo, &layer, 10, 2).await?;
+                crate::link(&*s, &repo, &layer, 10, 2).await?;
                 let mut m = tagged_manifest(format!("m{i}").as_bytes(), &format!("t{i}"));
                 m.blobs = vec![layer.clone()];
                 s.put_manifest(&repo, &m).await
