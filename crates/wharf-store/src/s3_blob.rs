@@ -555,15 +555,23 @@ impl BlobStore for S3BlobStore {
         let Some(pointer) = self.inner.pointer(digest).await? else {
             return Ok(());
         };
-        // Pointer first: the blob disappears at once, and a failure after it leaves only
-        // unreachable bytes, never a pointer to nothing.
+        // Data first, pointer last: the pointer is the only record of where the data is,
+        // so a failure or crash in between leaves the pointer and garbage collection's
+        // retry (the blob's row stays a tombstone until this returns) deletes both. The
+        // other order would leak the data object for good. The moment in between, with a
+        // pointer to nothing, is harmless: nothing links to a blob being deleted.
+        let data = self.inner.key(&pointer.key);
+        match self.inner.s3.delete(&data).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(backend(format_args!("deleting {data}"), e)),
+        }
         let key = self.inner.pointer_key(digest);
         match self.inner.s3.delete(&key).await {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(backend(format_args!("deleting {key}"), e)),
         }
-        self.inner.delete_quietly(&self.inner.key(&pointer.key)).await;
         Ok(())
     }
 

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use wharf_store::s3_blob::MIN_PART_SIZE;
 use wharf_store::{BlobStore, ByteRange, ByteStream, Digest, S3BlobStore, S3Config, StoreError};
 use wharf_testbed::garage::{GarageNode, S3Bucket};
@@ -29,15 +29,7 @@ async fn store(b: &S3Bucket) -> S3BlobStore {
 
 /// The bucket seen directly, to check what the store leaves in it.
 async fn keys(b: &S3Bucket, prefix: &str) -> Vec<String> {
-    let raw = AmazonS3Builder::new()
-        .with_endpoint(&b.endpoint)
-        .with_region(&b.region)
-        .with_bucket_name(&b.bucket)
-        .with_access_key_id(&b.access_key_id)
-        .with_secret_access_key(&b.secret_access_key)
-        .with_allow_http(true)
-        .build()
-        .unwrap();
+    let raw = raw(b);
     let prefix = Path::from(prefix);
     let mut keys: Vec<String> = raw
         .list(Some(&prefix))
@@ -47,6 +39,19 @@ async fn keys(b: &S3Bucket, prefix: &str) -> Vec<String> {
         .unwrap();
     keys.sort();
     keys
+}
+
+/// A client of the bucket that bypasses the store.
+fn raw(b: &S3Bucket) -> object_store::aws::AmazonS3 {
+    AmazonS3Builder::new()
+        .with_endpoint(&b.endpoint)
+        .with_region(&b.region)
+        .with_bucket_name(&b.bucket)
+        .with_access_key_id(&b.access_key_id)
+        .with_secret_access_key(&b.secret_access_key)
+        .with_allow_http(true)
+        .build()
+        .unwrap()
 }
 
 /// Deterministic bytes that differ at every offset and between seeds.
@@ -185,6 +190,71 @@ async fn abort_leaves_nothing_behind() {
         s.create_upload("../x").await,
         Err(StoreError::InvalidKey(_))
     ));
+}
+
+/// Aborting (a cancelled upload, or the sweep of an idle one) aborts the S3 multipart
+/// upload itself, whose parts a bucket listing never shows but S3 keeps (and bills) until
+/// then: a part sent to it afterwards is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_aborts_the_multipart_upload() {
+    use object_store::multipart::MultipartStore;
+    let bucket = GarageNode::shared().fresh_bucket();
+    let s = store(&bucket).await;
+    s.create_upload("u1").await.unwrap();
+    let n = append(&s, "u1", 0, &[&pattern(MIN_PART_SIZE + 100, 5)]).await;
+    let raw = raw(&bucket);
+    let state = raw
+        .get(&Path::from(format!("uploads/u1/at-{n:020}")))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    let multipart_id = state["multipart_id"].as_str().unwrap().to_owned();
+    let data = Path::from("data/u1");
+    // Still open: another part is accepted.
+    raw.put_part(
+        &data,
+        &multipart_id,
+        5,
+        Bytes::from(pattern(MIN_PART_SIZE, 6)).into(),
+    )
+    .await
+    .unwrap();
+    s.abort_upload("u1").await.unwrap();
+    assert!(
+        raw.put_part(
+            &data,
+            &multipart_id,
+            6,
+            Bytes::from(pattern(MIN_PART_SIZE, 7)).into()
+        )
+        .await
+        .is_err(),
+        "the multipart upload is still open"
+    );
+    assert_eq!(keys(&bucket, "").await, Vec::<String>::new());
+}
+
+/// A blob deletion that stopped after the data object (a crash, a failed request) is
+/// finished by deleting again: the pointer, kept until last, still says where the data
+/// was. (Garbage collection deletes again: the blob stays a tombstone until it succeeds.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_delete_is_finished_by_the_next() {
+    let bucket = GarageNode::shared().fresh_bucket();
+    let s = store(&bucket).await;
+    let digest = Digest::of(b"to be deleted");
+    s.create_upload("u1").await.unwrap();
+    append(&s, "u1", 0, &[b"to be deleted"]).await;
+    s.commit_upload("u1", &digest).await.unwrap();
+    let data = s.data_key(&digest).await.unwrap().unwrap();
+    raw(&bucket).delete(&Path::from(data)).await.unwrap();
+    // The pointer outlived its data: reads say not found, not an error.
+    assert!(matches!(s.read(&digest, None).await, Err(StoreError::NotFound)));
+    s.delete(&digest).await.unwrap();
+    assert_eq!(s.stat(&digest).await.unwrap(), None);
+    assert_eq!(keys(&bucket, "").await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
