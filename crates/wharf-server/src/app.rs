@@ -10,6 +10,7 @@ use crate::server_names::ServerNames;
 use crate::services::access::AccessService;
 use crate::services::anonymous_pull::AnonymousPull;
 use crate::services::blobs::BlobService;
+use crate::services::gc::GarbageCollector;
 use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
@@ -24,6 +25,8 @@ pub struct AppInner {
     pub uploads: UploadService,
     pub manifests: ManifestService,
     pub blobs: BlobService,
+    /// Online garbage collection (run on demand; no schedule, CLI or admin API yet).
+    pub gc: GarbageCollector,
     pub identity: IdentityService,
     pub trust: Arc<TrustService>,
     /// Whether a manifest read is answered: the server-side signature policy.
@@ -72,6 +75,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             parts.meta.clone(),
             parts.redirect_downloads,
         ),
+        gc: GarbageCollector::new(parts.meta.clone(), parts.blob_store.clone(), &parts.replica_id),
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,

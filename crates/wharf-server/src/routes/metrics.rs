@@ -15,5 +15,6 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         state.identity.password_checks()
     ));
     text.push_str(&state.signature_policy.render_metrics());
+    text.push_str(&state.gc.render_metrics());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod anonymous_pull;
 pub mod blobs;
 pub mod error;
+pub mod gc;
 mod hash_state;
 pub mod identity;
 pub mod manifest_doc;

@@ -1,0 +1,766 @@
+//! Online garbage collection of blobs: no read-only window, safe next to pushes on any
+//! replica. What is garbage is decided from the metadata database only (never by listing
+//! object storage); the protocol that makes a concurrent push safe is in the store
+//! (`wharf_store::GarbageStore`) and in ARCHITECTURE.md ("Garbage collection"). A run:
+//!
+//! 1. takes the GC lease (one run at a time across replicas; renewed as it goes, and
+//!    checked by the store in every batch, so a run that lost it changes nothing more);
+//! 2. finishes the tombstones an interrupted run left (object, then row);
+//! 3. removes garbage blob links in batches;
+//! 4. tombstones garbage blobs in batches, deletes their objects, then their rows;
+//! 5. writes a `gc.run` audit record with the summary and counts it in the metrics.
+//!
+//! A dry run walks the same candidates without the lease and changes nothing. Manifests
+//! are not collected yet (untagged-manifest retention is a later step).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use wharf_store::{BlobStore, Digest, GarbageBlob, MetadataStore, StoreError};
+
+use super::access::{Actor, audit_record};
+use crate::auth::secrets::random_bytes;
+use crate::clock::now;
+
+/// The shortest grace period a run accepts. It must cover the longest time between an
+/// upload reserving its blob and linking it (a commit: seconds), a client's blob HEAD and
+/// its manifest PUT, and the clock difference between replicas (every time compared is
+/// written by some replica's clock).
+pub const MIN_GRACE: Duration = Duration::from_secs(10 * 60);
+/// The GC lease lasts this long unless renewed; a run that dies frees it after this…
+const LEASE_SECONDS: i64 = 120;
+/// …and renews it once less than this is left, before each batch and each group of
+/// object deletions, so a group (bounded by `DELETE_TIMEOUT`) always ends inside the lease.
+const RENEW_BELOW_SECONDS: i64 = 60;
+/// One object deletion may take this long. One that took longer may still be applied by
+/// the store later, so the run stops and keeps its lease until it expires: the blob stays
+/// a tombstone (nothing can store it again) until a later run deletes it once more.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Object deletions in flight at once.
+const PARALLEL_DELETES: usize = 8;
+/// Links removed per transaction.
+const LINK_BATCH: u32 = 500;
+/// Blobs tombstoned per transaction. Small, because an upload of a tombstoned digest
+/// waits until its object and row are gone (`UploadService::reserve`).
+const BLOB_BATCH: u32 = 64;
+
+/// What a run did (or, for a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    pub dry_run: bool,
+    /// Blob links removed from repositories.
+    pub links_removed: u64,
+    /// Blobs whose object and row were deleted, including `tombstones_finished`.
+    pub blobs_removed: u64,
+    /// Their sizes, summed.
+    pub bytes_freed: u64,
+    /// Of `blobs_removed`, those an earlier, interrupted run had started deleting.
+    pub tombstones_finished: u64,
+    /// Objects that could not be deleted this time: their blobs stay tombstones, and the
+    /// next run tries again.
+    pub deletions_failed: u64,
+    #[serde(serialize_with = "as_millis")]
+    pub duration: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl GcReport {
+    /// The audit record's detail (and the log line's).
+    fn summary(&self) -> String {
+        format!(
+            "links removed {}, blobs removed {}, bytes freed {}, tombstones finished {}, deletions failed {}, {} ms",
+            self.links_removed,
+            self.blobs_removed,
+            self.bytes_freed,
+            self.tombstones_finished,
+            self.deletions_failed,
+            self.duration.as_millis()
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error("another garbage collection is running")]
+    Busy,
+    #[error("the grace period must be at least {} seconds", MIN_GRACE.as_secs())]
+    GraceTooShort,
+    #[error("garbage collection stopped: {0}")]
+    Store(#[from] StoreError),
+    #[error("garbage collection stopped: deleting blob {0} took longer than {secs}s", secs = DELETE_TIMEOUT.as_secs())]
+    DeleteTimedOut(Digest),
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+struct GcCounters {
+    runs: AtomicU64,
+    failed_runs: AtomicU64,
+    links_removed: AtomicU64,
+    blobs_removed: AtomicU64,
+    bytes_freed: AtomicU64,
+    last_run_seconds_ms: AtomicU64,
+}
+
+pub struct GarbageCollector {
+    meta: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    /// This replica's id, the prefix of the lease holder's name.
+    replica: String,
+    min_grace: Duration,
+    counters: GcCounters,
+}
+
+/// The lease a run holds, renewed when due.
+struct Lease<'a> {
+    meta: &'a dyn MetadataStore,
+    holder: String,
+    until: i64,
+}
+
+impl Lease<'_> {
+    async fn keep(&mut self) -> Result<(), GcError> {
+        let t = now();
+        if self.until - t >= RENEW_BELOW_SECONDS {
+            return Ok(());
+        }
+        if !self
+            .meta
+            .take_gc_lease(&self.holder, t + LEASE_SECONDS, t)
+            .await?
+        {
+            return Err(StoreError::Conflict("this garbage collection lost the GC lease".into()).into());
+        }
+        self.until = t + LEASE_SECONDS;
+        Ok(())
+    }
+}
+
+impl GarbageCollector {
+    pub fn new(meta: Arc<dyn MetadataStore>, blobs: Arc<dyn BlobStore>, replica: &str) -> Self {
+        Self {
+            meta,
+            blobs,
+            replica: replica.to_owned(),
+            min_grace: MIN_GRACE,
+            counters: GcCounters::default(),
+        }
+    }
+
+    /// Accept grace periods down to `min` (tests, which cannot wait ten minutes).
+    pub fn with_min_grace(mut self, min: Duration) -> Self {
+        self.min_grace = min;
+        self
+    }
+
+    /// Collect what has been garbage for longer than `grace` (see the module comment), or
+    /// with `dry_run` only count it. `Busy` while another run holds the lease.
+    pub async fn run(&self, actor: &Actor, dry_run: bool, grace: Duration) -> Result<GcReport, GcError> {
+        if grace < self.min_grace {
+            return Err(GcError::GraceTooShort);
+        }
+        let started = Instant::now();
+        let cutoff = now().saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
+        if dry_run {
+            let mut report = self.preview(cutoff).await?;
+            report.duration = started.elapsed();
+            return Ok(report);
+        }
+        let request = random_bytes::<12>().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let t = now();
+        let mut lease = Lease {
+            meta: self.meta.as_ref(),
+            holder: format!("{}/{}", self.replica, hex::encode(request)),
+            until: t + LEASE_SECONDS,
+        };
+        if !self.meta.take_gc_lease(&lease.holder, lease.until, t).await? {
+            return Err(GcError::Busy);
+        }
+        let mut report = GcReport::default();
+        let outcome = self.collect(&mut lease, cutoff, &mut report).await;
+        report.duration = started.elapsed();
+        // After a timed-out deletion the lease is kept until it expires (see DELETE_TIMEOUT).
+        if !matches!(outcome, Err(GcError::DeleteTimedOut(_)))
+            && let Err(e) = self.meta.release_gc_lease(&lease.holder).await
+        {
+            tracing::warn!(error = %e, "GC lease not released; it expires");
+        }
+        self.count(&report, outcome.is_err());
+        let detail = match &outcome {
+            Ok(()) => report.summary(),
+            Err(e) => format!("{e}; so far: {}", report.summary()),
+        };
+        let record = audit_record(actor, "gc.run", "registry", &detail, now());
+        if let Err(e) = self.meta.add_audit(&record).await {
+            tracing::warn!(error = %e, "GC audit record not written");
+        }
+        match outcome {
+            Ok(()) => {
+                tracing::info!(summary = %report.summary(), "garbage collection done");
+                Ok(report)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, summary = %report.summary(), "garbage collection stopped");
+                Err(e)
+            }
+        }
+    }
+
+    async fn collect(
+        &self,
+        lease: &mut Lease<'_>,
+        cutoff: i64,
+        report: &mut GcReport,
+    ) -> Result<(), GcError> {
+        // 1. What an interrupted run left: tombstones whose objects may or may not be gone.
+        let mut after: Option<Digest> = None;
+        loop {
+            lease.keep().await?;
+            let pending = self.meta.pending_tombstones(after.as_ref(), BLOB_BATCH).await?;
+            let Some(last) = pending.last() else { break };
+            after = Some(last.digest.clone());
+            report.tombstones_finished += self.delete_blobs(lease, &pending, report).await?;
+        }
+        // 2. Links nothing references any more.
+        let mut after = None;
+        loop {
+            lease.keep().await?;
+            let batch = self
+                .meta
+                .sweep_garbage_links(&lease.holder, now(), cutoff, after.as_ref(), LINK_BATCH)
+                .await?;
+            report.links_removed += batch.links.len() as u64;
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        // 3. Blobs no repository links: tombstone, delete the objects, delete the rows.
+        let mut after = None;
+        loop {
+            lease.keep().await?;
+            let batch = self
+                .meta
+                .tombstone_garbage_blobs(&lease.holder, now(), cutoff, after.as_ref(), BLOB_BATCH)
+                .await?;
+            self.delete_blobs(lease, &batch.blobs, report).await?;
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete the objects of tombstoned `blobs`, then the rows of those whose object is
+    /// gone; returns how many rows went. A failed deletion leaves its tombstone for the
+    /// next run; a timed-out one stops the run.
+    async fn delete_blobs(
+        &self,
+        lease: &mut Lease<'_>,
+        blobs: &[GarbageBlob],
+        report: &mut GcReport,
+    ) -> Result<u64, GcError> {
+        let mut deleted: Vec<&GarbageBlob> = Vec::with_capacity(blobs.len());
+        let mut failed = 0;
+        let mut timed_out = None;
+        for group in blobs.chunks(PARALLEL_DELETES) {
+            lease.keep().await?;
+            let results = join_all(group.iter().map(|blob| async move {
+                (
+                    blob,
+                    tokio::time::timeout(DELETE_TIMEOUT, self.blobs.delete(&blob.digest)).await,
+                )
+            }))
+            .await;
+            for (blob, result) in results {
+                match result {
+                    Ok(Ok(())) => deleted.push(blob),
+                    Ok(Err(e)) => {
+                        tracing::warn!(digest = %blob.digest, error = %e, "blob object not deleted; the next garbage collection retries");
+                        failed += 1;
+                    }
+                    Err(_) => {
+                        failed += 1;
+                        timed_out.get_or_insert_with(|| blob.digest.clone());
+                    }
+                }
+            }
+            if timed_out.is_some() {
+                break;
+            }
+        }
+        let digests: Vec<Digest> = deleted.iter().map(|b| b.digest.clone()).collect();
+        let gone = if digests.is_empty() {
+            0
+        } else {
+            self.meta
+                .finish_tombstones(&lease.holder, now(), &digests)
+                .await?
+        };
+        // Nobody else finishes our tombstones (the store checks the lease), so the rows
+        // deleted are exactly `deleted`.
+        report.blobs_removed += gone;
+        report.bytes_freed += deleted.iter().map(|b| b.size).sum::<u64>();
+        report.deletions_failed += failed;
+        match timed_out {
+            Some(digest) => Err(GcError::DeleteTimedOut(digest)),
+            None => Ok(gone),
+        }
+    }
+
+    /// What a run with this cutoff would do now, changing nothing.
+    async fn preview(&self, cutoff: i64) -> Result<GcReport, GcError> {
+        let mut report = GcReport {
+            dry_run: true,
+            ..GcReport::default()
+        };
+        let mut after: Option<Digest> = None;
+        loop {
+            let pending = self.meta.pending_tombstones(after.as_ref(), BLOB_BATCH).await?;
+            let Some(last) = pending.last() else { break };
+            after = Some(last.digest.clone());
+            report.tombstones_finished += pending.len() as u64;
+            report.blobs_removed += pending.len() as u64;
+            report.bytes_freed += pending.iter().map(|b| b.size).sum::<u64>();
+        }
+        let mut after = None;
+        loop {
+            let batch = self
+                .meta
+                .garbage_links(cutoff, after.as_ref(), LINK_BATCH)
+                .await?;
+            report.links_removed += batch.links.len() as u64;
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut after = None;
+        loop {
+            let batch = self
+                .meta
+                .garbage_blobs(cutoff, after.as_ref(), LINK_BATCH)
+                .await?;
+            report.blobs_removed += batch.blobs.len() as u64;
+            report.bytes_freed += batch.blobs.iter().map(|b| b.size).sum::<u64>();
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(report)
+    }
+
+    fn count(&self, report: &GcReport, failed: bool) {
+        let c = &self.counters;
+        c.runs.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            c.failed_runs.fetch_add(1, Ordering::Relaxed);
+        }
+        c.links_removed.fetch_add(report.links_removed, Ordering::Relaxed);
+        c.blobs_removed.fetch_add(report.blobs_removed, Ordering::Relaxed);
+        c.bytes_freed.fetch_add(report.bytes_freed, Ordering::Relaxed);
+        c.last_run_seconds_ms.store(
+            u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// This replica's GC counters, Prometheus text format (dry runs are not counted).
+    pub fn render_metrics(&self) -> String {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "# HELP wharf_gc_runs_total Garbage collection runs started by this replica (not dry runs).\n\
+             # TYPE wharf_gc_runs_total counter\n\
+             wharf_gc_runs_total {}\n\
+             # HELP wharf_gc_failed_runs_total Garbage collection runs that stopped on an error.\n\
+             # TYPE wharf_gc_failed_runs_total counter\n\
+             wharf_gc_failed_runs_total {}\n\
+             # HELP wharf_gc_links_removed_total Blob links removed by garbage collection.\n\
+             # TYPE wharf_gc_links_removed_total counter\n\
+             wharf_gc_links_removed_total {}\n\
+             # HELP wharf_gc_blobs_removed_total Blobs deleted by garbage collection.\n\
+             # TYPE wharf_gc_blobs_removed_total counter\n\
+             wharf_gc_blobs_removed_total {}\n\
+             # HELP wharf_gc_bytes_freed_total Bytes of blobs deleted by garbage collection.\n\
+             # TYPE wharf_gc_bytes_freed_total counter\n\
+             wharf_gc_bytes_freed_total {}\n\
+             # HELP wharf_gc_last_run_duration_seconds How long this replica's last garbage collection took.\n\
+             # TYPE wharf_gc_last_run_duration_seconds gauge\n\
+             wharf_gc_last_run_duration_seconds {}\n",
+            get(&c.runs),
+            get(&c.failed_runs),
+            get(&c.links_removed),
+            get(&c.blobs_removed),
+            get(&c.bytes_freed),
+            get(&c.last_run_seconds_ms) as f64 / 1000.0,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use bytes::Bytes;
+    use wharf_store::{
+        BlobLinkOutcome, BlobReservation, FsBlobStore, ManifestPutOutcome, ManifestRecord, NewManifest,
+        SqliteMetadataStore,
+    };
+
+    use super::*;
+    use crate::services::uploads::UploadService;
+
+    const HOUR: i64 = 3600;
+
+    struct Registry {
+        dir: tempfile::TempDir,
+        meta: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        gc: GarbageCollector,
+    }
+
+    fn owner() -> Actor {
+        Actor {
+            name: "owner".into(),
+            from: None,
+        }
+    }
+
+    async fn registry() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let meta: Arc<dyn MetadataStore> =
+            Arc::new(SqliteMetadataStore::open(&dir.path().join("m.db")).await.unwrap());
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(dir.path().join("s")).unwrap());
+        let gc =
+            GarbageCollector::new(meta.clone(), blobs.clone(), "replica-1").with_min_grace(Duration::ZERO);
+        Registry { dir, meta, blobs, gc }
+    }
+
+    impl Registry {
+        fn file(&self, digest: &Digest) -> PathBuf {
+            blob_file(self.dir.path(), digest.hex())
+        }
+
+        /// A blob pushed `age` seconds ago, as an upload stores it: reserved, its bytes
+        /// committed, linked to `repository` (unless `None`: an upload that never linked).
+        async fn push_blob(&self, repository: Option<&str>, bytes: &[u8], age: i64) -> Digest {
+            let digest = Digest::of(bytes);
+            let at = now() - age;
+            assert_eq!(
+                self.meta
+                    .reserve_blob(&digest, bytes.len() as u64, at)
+                    .await
+                    .unwrap(),
+                BlobReservation::Reserved
+            );
+            let id = format!("0000{}", &digest.hex()[..12]);
+            self.blobs.create_upload(&id).await.unwrap();
+            let mut w = self.blobs.upload_writer(&id, 0).await.unwrap();
+            w.write(Bytes::copy_from_slice(bytes)).await.unwrap();
+            w.finish().await.unwrap();
+            self.blobs.commit_upload(&id, &digest).await.unwrap();
+            if let Some(repository) = repository {
+                assert_eq!(
+                    self.meta.link_blob(repository, &digest, None, at).await.unwrap(),
+                    BlobLinkOutcome::Linked {
+                        size: bytes.len() as u64
+                    }
+                );
+            }
+            digest
+        }
+
+        async fn push_manifest(&self, repository: &str, body: &str, blobs: &[&Digest]) {
+            let m = NewManifest {
+                record: ManifestRecord {
+                    digest: Digest::of(body.as_bytes()),
+                    media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                    content: Bytes::copy_from_slice(body.as_bytes()),
+                    subject: None,
+                    artifact_type: None,
+                    annotations: None,
+                    created_at: now() - HOUR,
+                },
+                blobs: blobs.iter().map(|d| (*d).clone()).collect(),
+                manifests: Vec::new(),
+                tag: Some("latest".into()),
+                audit: None,
+            };
+            assert_eq!(
+                self.meta.put_manifest(repository, &m).await.unwrap(),
+                ManifestPutOutcome::Stored
+            );
+        }
+
+        async fn gc_records(&self) -> Vec<String> {
+            self.meta
+                .list_audit(100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.action == "gc.run")
+                .map(|r| r.detail)
+                .collect()
+        }
+    }
+
+    fn blob_file(root: &Path, hex: &str) -> PathBuf {
+        root.join("s/blobs/sha256").join(&hex[..2]).join(hex)
+    }
+
+    /// A full run on SQLite and the filesystem store: exactly the unreferenced links and
+    /// blobs past the grace period go (their files really deleted, their bytes counted),
+    /// shared and young blobs stay; a dry run first reports the same and changes nothing;
+    /// the run is audited and counted; a second run finds nothing.
+    #[tokio::test]
+    async fn a_run_deletes_exactly_the_garbage_and_a_dry_run_nothing() {
+        let r = registry().await;
+        let shared = r.push_blob(Some("a"), b"shared layer", HOUR).await;
+        let kept = r.push_blob(Some("a"), b"layer of a", HOUR).await;
+        r.push_manifest("a", "manifest a", &[&shared, &kept]).await;
+        // b's manifest was deleted: its links are garbage, but `shared` is still a's.
+        assert_eq!(
+            r.meta
+                .link_blob("b", &shared, Some("a"), now() - HOUR)
+                .await
+                .unwrap(),
+            BlobLinkOutcome::Linked { size: 12 }
+        );
+        let dropped = r.push_blob(Some("b"), b"layer only b had", HOUR).await;
+        let orphan = r.push_blob(None, b"uploaded, never linked", HOUR).await;
+        let young = r.push_blob(Some("b"), b"pushed a moment ago", 0).await;
+        let grace = Duration::from_secs(60);
+
+        let preview = r.gc.run(&owner(), true, grace).await.unwrap();
+        assert!(preview.dry_run);
+        assert_eq!(
+            (
+                preview.links_removed,
+                preview.blobs_removed,
+                preview.bytes_freed,
+                preview.tombstones_finished
+            ),
+            (2, 2, 16 + 22, 0)
+        );
+        for d in [&shared, &kept, &dropped, &orphan, &young] {
+            assert!(r.file(d).exists(), "a dry run deleted {d}");
+        }
+        assert_eq!(r.meta.linked_blob("b", &shared).await.unwrap(), Some(12));
+        assert!(r.gc_records().await.is_empty(), "a dry run was audited");
+
+        let report = r.gc.run(&owner(), false, grace).await.unwrap();
+        assert_eq!(
+            GcReport {
+                duration: Duration::ZERO,
+                ..report.clone()
+            },
+            GcReport {
+                links_removed: 2,
+                blobs_removed: 2,
+                bytes_freed: 38,
+                ..GcReport::default()
+            }
+        );
+        for d in [&dropped, &orphan] {
+            assert!(!r.file(d).exists(), "{d} was not deleted");
+            assert_eq!(r.meta.known_blob(d).await.unwrap(), None);
+        }
+        for d in [&shared, &kept, &young] {
+            assert!(r.file(d).exists(), "{d} was deleted");
+        }
+        assert_eq!(r.meta.linked_blob("a", &shared).await.unwrap(), Some(12));
+        assert_eq!(r.meta.linked_blob("b", &shared).await.unwrap(), None);
+        assert_eq!(r.meta.linked_blob("b", &young).await.unwrap(), Some(19));
+        let records = r.gc_records().await;
+        assert_eq!(records.len(), 1);
+        assert!(
+            records[0].starts_with("from unknown; links removed 2, blobs removed 2, bytes freed 38,"),
+            "{records:?}"
+        );
+        let metrics = r.gc.render_metrics();
+        for line in [
+            "wharf_gc_runs_total 1\n",
+            "wharf_gc_links_removed_total 2\n",
+            "wharf_gc_blobs_removed_total 2\n",
+            "wharf_gc_bytes_freed_total 38\n",
+        ] {
+            assert!(metrics.contains(line), "{line} not in {metrics}");
+        }
+        // Nothing left to do; the lease was given back, so another run may start.
+        let again = r.gc.run(&owner(), false, grace).await.unwrap();
+        assert_eq!((again.links_removed, again.blobs_removed), (0, 0));
+        // With no grace at all, the young blob's unreferenced link goes too.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let all = r.gc.run(&owner(), false, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            (all.links_removed, all.blobs_removed, all.bytes_freed),
+            (1, 1, 19)
+        );
+        assert!(!r.file(&young).exists());
+    }
+
+    /// A run killed after tombstoning (one object already deleted, one not) leaves only
+    /// tombstones, which nothing can link; the next run takes the lease once the dead
+    /// run's lease expired and finishes them: objects and rows gone, counted as finished.
+    #[tokio::test]
+    async fn an_interrupted_run_is_finished_by_the_next() {
+        let r = registry().await;
+        let one = r.push_blob(Some("a"), b"first garbage", HOUR).await;
+        let two = r.push_blob(Some("a"), b"second garbage", HOUR).await;
+        for d in [&one, &two] {
+            assert!(r.meta.unlink_blob("a", d, &rec()).await.unwrap());
+        }
+        // The dead run: its lease (long expired by now), its tombstones, one object deleted.
+        let long_ago = now() - HOUR;
+        assert!(
+            r.meta
+                .take_gc_lease("replica-0/dead", long_ago + 120, long_ago)
+                .await
+                .unwrap()
+        );
+        let batch = r
+            .meta
+            .tombstone_garbage_blobs("replica-0/dead", long_ago, now(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(batch.blobs.len(), 2);
+        r.blobs.delete(&one).await.unwrap();
+        // Meanwhile nothing can bring them back.
+        assert_eq!(
+            r.meta.reserve_blob(&two, 14, now()).await.unwrap(),
+            BlobReservation::Deleting
+        );
+        assert_eq!(
+            r.meta.link_blob("b", &two, None, now()).await.unwrap(),
+            BlobLinkOutcome::Deleting
+        );
+
+        let preview = r.gc.run(&owner(), true, Duration::from_secs(60)).await.unwrap();
+        assert_eq!((preview.tombstones_finished, preview.blobs_removed), (2, 2));
+        assert!(r.file(&two).exists());
+
+        let report = r.gc.run(&owner(), false, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(
+            (
+                report.tombstones_finished,
+                report.blobs_removed,
+                report.bytes_freed
+            ),
+            (2, 2, 13 + 14)
+        );
+        assert!(!r.file(&two).exists());
+        assert!(r.meta.pending_tombstones(None, 10).await.unwrap().is_empty());
+        for d in [&one, &two] {
+            assert_eq!(r.meta.known_blob(d).await.unwrap(), None);
+        }
+        assert_eq!(
+            r.meta.reserve_blob(&two, 14, now()).await.unwrap(),
+            BlobReservation::Reserved
+        );
+    }
+
+    fn rec() -> wharf_store::AuditRecord {
+        wharf_store::AuditRecord {
+            at: 1,
+            actor: "t".into(),
+            action: "blob.delete".into(),
+            target: "t".into(),
+            detail: String::new(),
+        }
+    }
+
+    /// One run at a time (a live lease elsewhere: `Busy`, nothing changed), and no grace
+    /// period shorter than the minimum outside tests.
+    #[tokio::test]
+    async fn one_run_at_a_time_and_a_minimum_grace() {
+        let r = registry().await;
+        let garbage = r.push_blob(None, b"garbage", HOUR).await;
+        assert!(
+            r.meta
+                .take_gc_lease("replica-2/running", now() + 60, now())
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            r.gc.run(&owner(), false, Duration::from_secs(60)).await,
+            Err(GcError::Busy)
+        ));
+        assert!(r.file(&garbage).exists());
+        // A dry run needs no lease.
+        assert_eq!(
+            r.gc.run(&owner(), true, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .blobs_removed,
+            1
+        );
+        r.meta.release_gc_lease("replica-2/running").await.unwrap();
+        assert_eq!(
+            r.gc.run(&owner(), false, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .blobs_removed,
+            1
+        );
+        let strict = GarbageCollector::new(r.meta.clone(), r.blobs.clone(), "replica-3");
+        assert!(matches!(
+            strict
+                .run(&owner(), true, MIN_GRACE - Duration::from_secs(1))
+                .await,
+            Err(GcError::GraceTooShort)
+        ));
+        strict.run(&owner(), true, MIN_GRACE).await.unwrap();
+    }
+
+    /// An upload finishing while its digest is a tombstone waits for the collection to
+    /// delete object and row, then stores its own bytes: linked, readable, on disk.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_of_a_blob_being_deleted_waits_and_stores_it_again() {
+        let r = registry().await;
+        let bytes: &'static [u8] = b"deleted and uploaded again";
+        let digest = r.push_blob(Some("a"), bytes, HOUR).await;
+        assert!(r.meta.unlink_blob("a", &digest, &rec()).await.unwrap());
+        let long_ago = now() - HOUR;
+        assert!(
+            r.meta
+                .take_gc_lease("replica-0/dead", long_ago + 120, long_ago)
+                .await
+                .unwrap()
+        );
+        r.meta
+            .tombstone_garbage_blobs("replica-0/dead", long_ago, now(), None, 10)
+            .await
+            .unwrap();
+        let uploads = Arc::new(UploadService::new(
+            r.blobs.clone(),
+            r.meta.clone(),
+            3600,
+            "replica-1",
+        ));
+        let upload = {
+            let (uploads, digest) = (uploads.clone(), digest.clone());
+            tokio::spawn(async move {
+                let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(bytes))]);
+                uploads.upload_whole("b", &digest, body).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!upload.is_finished(), "the upload did not wait for the tombstone");
+        let report = r.gc.run(&owner(), false, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(report.tombstones_finished, 1);
+        assert_eq!(upload.await.unwrap().unwrap(), bytes.len() as u64);
+        assert_eq!(
+            r.meta.linked_blob("b", &digest).await.unwrap(),
+            Some(bytes.len() as u64)
+        );
+        assert_eq!(std::fs::read(r.file(&digest)).unwrap(), bytes);
+    }
+}
