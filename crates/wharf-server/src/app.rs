@@ -1,6 +1,7 @@
 //! Wiring: stores → services → shared state → router.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use wharf_store::{BlobStore, MetadataStore};
@@ -25,7 +26,7 @@ pub struct AppInner {
     pub uploads: UploadService,
     pub manifests: ManifestService,
     pub blobs: BlobService,
-    /// Online garbage collection (run on demand; no schedule, CLI or admin API yet).
+    /// Online garbage collection: on demand (admin API) and on the `gc.interval_seconds` schedule.
     pub gc: GarbageCollector,
     pub identity: IdentityService,
     pub trust: Arc<TrustService>,
@@ -58,9 +59,25 @@ pub struct AppParts {
     pub redirect_downloads: bool,
     /// This replica's id (`replica_id`), the prefix of its upload leases.
     pub replica_id: String,
+    /// `[gc]`.
+    pub gc: crate::config::GcConfig,
+}
+
+fn garbage_collector(parts: &AppParts) -> GarbageCollector {
+    let gc = GarbageCollector::new(parts.meta.clone(), parts.blob_store.clone(), &parts.replica_id)
+        .with_grace(Duration::from_secs(parts.gc.grace_seconds))
+        .with_schedule(
+            (parts.gc.interval_seconds > 0).then(|| Duration::from_secs(parts.gc.interval_seconds)),
+        );
+    if parts.gc.allow_short_grace {
+        gc.with_min_grace(Duration::from_secs(1))
+    } else {
+        gc
+    }
 }
 
 pub fn build(parts: AppParts) -> (AppState, Router) {
+    let gc = garbage_collector(&parts);
     let state = Arc::new(AppInner {
         names: parts.names,
         uploads: UploadService::new(
@@ -75,7 +92,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             parts.meta.clone(),
             parts.redirect_downloads,
         ),
-        gc: GarbageCollector::new(parts.meta.clone(), parts.blob_store.clone(), &parts.replica_id),
+        gc,
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,

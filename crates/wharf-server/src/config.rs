@@ -27,6 +27,33 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
+    pub gc: GcConfig,
+}
+
+/// Garbage collection of blobs nothing references (`wharf gc run`, `POST /api/v1/gc`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcConfig {
+    /// Only what has been unreferenced for this long is collected, so pushes and uploads
+    /// in flight never lose a blob. At least 600 unless `allow_short_grace`.
+    pub grace_seconds: u64,
+    /// Run garbage collection on this schedule (on whichever replica gets the GC lease),
+    /// checked once a minute; 0 = only on demand. At least 60 when set.
+    pub interval_seconds: u64,
+    /// Tests and labs only: accept grace periods under 600 seconds (down to 1), here and
+    /// in `wharf gc run --grace`. A warning says so at every start: a short grace lets a
+    /// sweep race a push that is slower than it.
+    pub allow_short_grace: bool,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self {
+            grace_seconds: 3600,
+            interval_seconds: 0,
+            allow_short_grace: false,
+        }
+    }
 }
 
 /// Where metadata lives: the embedded SQLite file in `data_dir` by default, or a
@@ -195,6 +222,7 @@ impl Default for Config {
             log: LogConfig::default(),
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
+            gc: GcConfig::default(),
         }
     }
 }
@@ -426,6 +454,19 @@ impl Config {
                 "limits.upload_idle_timeout_seconds must be at least 60".into(),
             ));
         }
+        let min_grace = if self.gc.allow_short_grace { 1 } else { 600 };
+        if self.gc.grace_seconds < min_grace {
+            return Err(ConfigError::Invalid(if self.gc.allow_short_grace {
+                "gc.grace_seconds must be at least 1".into()
+            } else {
+                "gc.grace_seconds must be at least 600 (gc.allow_short_grace = true lowers it, for tests only)".into()
+            }));
+        }
+        if (1..60).contains(&self.gc.interval_seconds) {
+            return Err(ConfigError::Invalid(
+                "gc.interval_seconds must be 0 (no schedule) or at least 60".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -616,6 +657,55 @@ mod tests {
         std::fs::write(&file, "[auth]\nclock_skew_seconds = -1\n").unwrap();
         let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
         assert!(err.contains("clock_skew_seconds"), "{err}");
+    }
+
+    /// `[gc]`: defaults, the environment reaching every key, the minimum grace (lowered
+    /// only by the test switch) and the schedule's bounds, each refusal naming its key.
+    #[test]
+    fn gc_keys_are_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            (c.gc.grace_seconds, c.gc.interval_seconds, c.gc.allow_short_grace),
+            (3600, 0, false)
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                ("WHARF_GC_GRACE_SECONDS", "600"),
+                ("WHARF_GC_INTERVAL_SECONDS", "86400"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.gc.grace_seconds, c.gc.interval_seconds), (600, 86400));
+        let c = Config::load(
+            None,
+            env(&[
+                ("WHARF_GC_GRACE_SECONDS", "2"),
+                ("WHARF_GC_ALLOW_SHORT_GRACE", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.gc.grace_seconds, c.gc.allow_short_grace), (2, true));
+        let err = |pairs: &[(&str, &str)]| Config::load(None, env(pairs)).unwrap_err().to_string();
+        assert_eq!(
+            err(&[("WHARF_GC_GRACE_SECONDS", "599")]),
+            "invalid configuration: gc.grace_seconds must be at least 600 (gc.allow_short_grace = true lowers it, for tests only)"
+        );
+        assert_eq!(
+            err(&[
+                ("WHARF_GC_GRACE_SECONDS", "0"),
+                ("WHARF_GC_ALLOW_SHORT_GRACE", "true")
+            ]),
+            "invalid configuration: gc.grace_seconds must be at least 1"
+        );
+        assert_eq!(
+            err(&[("WHARF_GC_INTERVAL_SECONDS", "59")]),
+            "invalid configuration: gc.interval_seconds must be 0 (no schedule) or at least 60"
+        );
+        assert_eq!(
+            err(&[("WHARF_GC_ALLOW_SHORT_GRACE", "sure")]),
+            "environment variable WHARF_GC_ALLOW_SHORT_GRACE: expected true or false"
+        );
     }
 
     #[test]

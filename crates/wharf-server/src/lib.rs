@@ -94,6 +94,12 @@ pub async fn run(
             "public_hosts is empty: signed images pushed through any other host name are refused; set public_hosts to the names clients use"
         );
     }
+    if config.gc.allow_short_grace {
+        tracing::warn!(
+            grace_seconds = config.gc.grace_seconds,
+            "gc.allow_short_grace is on: garbage collection accepts grace periods under 10 minutes, which can delete a blob a slow push is about to reference; for tests and labs only"
+        );
+    }
     // Password and token hashes and sealed keys live here: owner only, whatever the umask.
     auth::secrets::private_dir(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
     let tls = match operator_tls {
@@ -147,6 +153,7 @@ pub async fn run(
         metrics_require_token: config.metrics.require_token,
         replica_id: replica_id::load_or_create(&data)?,
         redirect_downloads: config.storage.backend == "s3" && config.storage.s3.redirect_downloads,
+        gc: config.gc.clone(),
     });
     state.uploads.release_leases_of_earlier_runs().await?;
     let sync = {

@@ -127,6 +127,7 @@ async fn world() -> World {
         metrics_require_token: true,
         replica_id: "route-walk".into(),
         redirect_downloads: false,
+        gc: crate::config::GcConfig::default(),
     });
     World {
         _dir: dir,

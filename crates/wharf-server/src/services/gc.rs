@@ -113,6 +113,12 @@ pub struct GarbageCollector {
     /// This replica's id, the prefix of the lease holder's name.
     replica: String,
     min_grace: Duration,
+    /// The grace period of scheduled runs and of runs that name none (`gc.grace_seconds`).
+    grace: Duration,
+    /// `gc.interval_seconds`: scheduled runs at most this often; `None` = on demand only.
+    schedule: Option<Duration>,
+    /// When this replica last started a scheduled run (or found one running elsewhere).
+    last_scheduled: std::sync::Mutex<Option<Instant>>,
     counters: GcCounters,
 }
 
@@ -148,8 +154,46 @@ impl GarbageCollector {
             blobs,
             replica: replica.to_owned(),
             min_grace: MIN_GRACE,
+            grace: Duration::from_secs(3600),
+            schedule: None,
+            last_scheduled: std::sync::Mutex::new(None),
             counters: GcCounters::default(),
         }
+    }
+
+    /// The grace period of runs that name none and of scheduled runs.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Run on a schedule (`run_if_due`), at most once per `interval` on this replica.
+    pub fn with_schedule(mut self, interval: Option<Duration>) -> Self {
+        self.schedule = interval;
+        self
+    }
+
+    pub fn default_grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// The scheduled run, called by the housekeeping: runs when a schedule is set and its
+    /// interval has passed since this replica's last scheduled attempt. `None` when not due;
+    /// a run another replica holds the lease for counts as this interval's run (`Busy`).
+    pub async fn run_if_due(&self) -> Option<Result<GcReport, GcError>> {
+        let interval = self.schedule?;
+        {
+            let mut last = self.last_scheduled.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < interval) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        let actor = Actor {
+            name: "wharf (schedule)".into(),
+            from: None,
+        };
+        Some(self.run(&actor, false, self.grace).await)
     }
 
     /// Accept grace periods down to `min` (tests, which cannot wait ten minutes).
@@ -718,6 +762,44 @@ mod tests {
             Err(GcError::GraceTooShort)
         ));
         strict.run(&owner(), true, MIN_GRACE).await.unwrap();
+    }
+
+    /// The schedule: nothing without one; with one, a run now (with the configured grace,
+    /// audited as the schedule's), then nothing until the interval has passed; a run
+    /// another replica holds counts as `Busy`.
+    #[tokio::test]
+    async fn scheduled_runs_come_at_most_once_per_interval() {
+        let r = registry().await;
+        let garbage = r.push_blob(None, b"scheduled garbage", HOUR).await;
+        assert!(r.gc.run_if_due().await.is_none());
+        let scheduled = GarbageCollector::new(r.meta.clone(), r.blobs.clone(), "replica-4")
+            .with_min_grace(Duration::ZERO)
+            .with_grace(Duration::from_secs(60))
+            .with_schedule(Some(Duration::from_secs(3600)));
+        assert_eq!(scheduled.default_grace(), Duration::from_secs(60));
+        let report = scheduled.run_if_due().await.unwrap().unwrap();
+        assert_eq!(report.blobs_removed, 1);
+        assert!(!r.file(&garbage).exists());
+        assert!(
+            scheduled.run_if_due().await.is_none(),
+            "ran twice in one interval"
+        );
+        let records = r.meta.list_audit(10).await.unwrap();
+        assert!(
+            records
+                .iter()
+                .any(|a| a.action == "gc.run" && a.actor == "wharf (schedule)")
+        );
+
+        let other = GarbageCollector::new(r.meta.clone(), r.blobs.clone(), "replica-5")
+            .with_schedule(Some(Duration::from_secs(60)));
+        assert!(
+            r.meta
+                .take_gc_lease("replica-6/running", now() + 60, now())
+                .await
+                .unwrap()
+        );
+        assert!(matches!(other.run_if_due().await, Some(Err(GcError::Busy))));
     }
 
     /// An upload finishing while its digest is a tombstone waits for the collection to

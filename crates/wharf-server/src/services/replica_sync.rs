@@ -11,15 +11,17 @@
 //!
 //! Everything else a replica decides on (roles, the content-trust policy, sessions,
 //! login lockouts) is read from the database when used. Once a minute it also does the
-//! housekeeping: expired upload sessions, old login-failure counters and revocations.
+//! housekeeping: garbage collection when its schedule is due, expired upload sessions,
+//! old login-failure counters and revocations.
 //!
 //! With one SQLite process the loop finds only what this process wrote (or the `wharf`
 //! CLI changed offline) and costs a few indexed queries a second.
 
 use std::time::Duration;
 
-use crate::app::AppInner;
+use crate::app::{AppInner, AppState};
 use crate::clock::{now, now_ms};
+use crate::services::gc::GcError;
 
 /// How often a replica looks; changes made on another replica apply here within this
 /// (plus the length of a query). Documented in README.md as "within two seconds".
@@ -31,7 +33,7 @@ const LOGIN_FAILURE_MEMORY_SECONDS: i64 = 24 * 60 * 60;
 
 /// Run until the task is aborted. Failures are logged and retried at the next tick: a
 /// database hiccup must not stop the replica from catching up later.
-pub async fn run(state: &AppInner) {
+pub async fn run(state: &AppState) {
     let mut every = tokio::time::interval(SYNC_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u32 = 0;
@@ -64,7 +66,22 @@ pub async fn sync_once(state: &AppInner) {
     }
 }
 
-async fn housekeeping(state: &AppInner) {
+async fn housekeeping(state: &AppState) {
+    // Garbage collection on its schedule (`gc.interval_seconds`), on a task of its own so
+    // a long run never holds up the sync. Another replica running one is not an error:
+    // that is this interval's run.
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            match state.gc.run_if_due().await {
+                None | Some(Ok(_)) => {}
+                Some(Err(GcError::Busy)) => {
+                    tracing::debug!("scheduled garbage collection: another replica is running one")
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "scheduled garbage collection failed"),
+            }
+        });
+    }
     match state.uploads.sweep_stale().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(uploads = n, "removed idle uploads and their scratch space"),
