@@ -11,6 +11,7 @@ use crate::routes::RouteError;
 use crate::services::RegistryError;
 use crate::services::access::AccessError;
 use crate::services::anonymous_pull::AnonymousPullError;
+use crate::services::gc::GcError;
 use crate::services::identity::IdentityError;
 use crate::services::signature_policy::SignaturePolicyError;
 use crate::services::trust::TrustError;
@@ -411,5 +412,42 @@ impl From<AccessError> for WireError {
             }
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+/// Garbage collection on demand (admin API): another run holding the lease is a conflict,
+/// a grace period under the minimum the caller's mistake; the rest is logged, not shown.
+impl From<GcError> for WireError {
+    fn from(e: GcError) -> Self {
+        match e {
+            GcError::Busy => Self::new(StatusCode::CONFLICT, "GC_BUSY", e.to_string()),
+            GcError::GraceTooShort(_) => Self::new(StatusCode::BAD_REQUEST, "GRACE_TOO_SHORT", e.to_string()),
+            GcError::Store(_) | GcError::DeleteTimedOut(_) => {
+                tracing::error!(error = %e, "garbage collection failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another run holding the GC lease is 409 `GC_BUSY`; a short grace 400.
+    #[test]
+    fn gc_refusals() {
+        let busy = WireError::from(GcError::Busy);
+        assert_eq!((busy.status, busy.code), (StatusCode::CONFLICT, "GC_BUSY"));
+        assert_eq!(busy.message, "another garbage collection is running");
+        let short = WireError::from(GcError::GraceTooShort(600));
+        assert_eq!(
+            (short.status, short.code, short.message.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                "GRACE_TOO_SHORT",
+                "the grace period must be at least 600 seconds"
+            )
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Admin REST API under `/api/v1/` (owner only, `registry:admin:*` bearer tokens):
 //! content-trust policy, the signature policy, principals, role assignments, repository tokens, the token
-//! signing key, audit.
+//! signing key, audit, garbage collection.
 //! Described by `openapi.json`, served at `/api/v1/openapi.json`.
 
 use axum::Extension;
@@ -400,6 +400,36 @@ pub async fn put_signature_policy(
         .map_err(crate::services::signature_policy::SignaturePolicyError::from)?;
     let stored = state.signature_policy.replace(&actor, document).await?;
     Ok(ok(stored))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GcBody {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    grace_seconds: Option<u64>,
+}
+
+/// `POST /api/v1/gc {"dry_run": bool, "grace_seconds": n}`: one garbage collection now
+/// (grace defaults to `gc.grace_seconds`); answers its report.
+pub async fn run_gc(
+    State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let req: GcBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        GcBody {
+            dry_run: false,
+            grace_seconds: None,
+        }
+    } else {
+        body(&bytes, r#"{"dry_run": true|false, "grace_seconds": 3600}"#)?
+    };
+    let grace = req
+        .grace_seconds
+        .map_or_else(|| state.gc.default_grace(), std::time::Duration::from_secs);
+    Ok(ok(state.gc.run(&actor, req.dry_run, grace).await?))
 }
 
 /// The OpenAPI description of this API (hand-written; kept next to the routes).

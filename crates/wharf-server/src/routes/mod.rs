@@ -155,6 +155,7 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             post(admin::rotate_token_signing_key),
         )
         .route("/api/v1/audit", Owner, get(admin::list_audit))
+        .route("/api/v1/gc", Owner, post(admin::run_gc))
         .route(
             "/api/v1/anonymous-pull",
             Owner,

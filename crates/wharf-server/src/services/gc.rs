@@ -61,8 +61,61 @@ pub struct GcReport {
     /// Objects that could not be deleted this time: their blobs stay tombstones, and the
     /// next run tries again.
     pub deletions_failed: u64,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
     pub duration: Duration,
+    /// A dry run's lists of what would go (at most `PREVIEW_LIMIT` of each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_remove: Option<GcPreview>,
+}
+
+/// How many links and blobs a dry run lists (it counts them all).
+pub const PREVIEW_LIMIT: usize = 1000;
+
+/// What a dry run would remove, listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcPreview {
+    /// Blob links: `{"repository", "digest"}`.
+    pub links: Vec<PreviewLink>,
+    /// Blobs, with unfinished tombstones first: `{"digest", "size"}`.
+    pub blobs: Vec<PreviewBlob>,
+    /// More would go than the lists hold (the counts are complete).
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreviewLink {
+    pub repository: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreviewBlob {
+    pub digest: String,
+    pub size: u64,
+}
+
+impl GcPreview {
+    fn add_link(&mut self, repository: &str, digest: &Digest) {
+        if self.links.len() < PREVIEW_LIMIT {
+            self.links.push(PreviewLink {
+                repository: repository.to_owned(),
+                digest: digest.as_str().to_owned(),
+            });
+        } else {
+            self.truncated = true;
+        }
+    }
+
+    fn add_blob(&mut self, blob: &GarbageBlob) {
+        if self.blobs.len() < PREVIEW_LIMIT {
+            self.blobs.push(PreviewBlob {
+                digest: blob.digest.as_str().to_owned(),
+                size: blob.size,
+            });
+        } else {
+            self.truncated = true;
+        }
+    }
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -88,8 +141,8 @@ impl GcReport {
 pub enum GcError {
     #[error("another garbage collection is running")]
     Busy,
-    #[error("the grace period must be at least {} seconds", MIN_GRACE.as_secs())]
-    GraceTooShort,
+    #[error("the grace period must be at least {0} seconds")]
+    GraceTooShort(u64),
     #[error("garbage collection stopped: {0}")]
     Store(#[from] StoreError),
     #[error("garbage collection stopped: deleting blob {0} took longer than {secs}s", secs = DELETE_TIMEOUT.as_secs())]
@@ -206,7 +259,7 @@ impl GarbageCollector {
     /// with `dry_run` only count it. `Busy` while another run holds the lease.
     pub async fn run(&self, actor: &Actor, dry_run: bool, grace: Duration) -> Result<GcReport, GcError> {
         if grace < self.min_grace {
-            return Err(GcError::GraceTooShort);
+            return Err(GcError::GraceTooShort(self.min_grace.as_secs()));
         }
         let started = Instant::now();
         let cutoff = now().saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
@@ -364,6 +417,7 @@ impl GarbageCollector {
             dry_run: true,
             ..GcReport::default()
         };
+        let mut list = GcPreview::default();
         let mut after: Option<Digest> = None;
         loop {
             let pending = self.meta.pending_tombstones(after.as_ref(), BLOB_BATCH).await?;
@@ -372,6 +426,7 @@ impl GarbageCollector {
             report.tombstones_finished += pending.len() as u64;
             report.blobs_removed += pending.len() as u64;
             report.bytes_freed += pending.iter().map(|b| b.size).sum::<u64>();
+            pending.iter().for_each(|b| list.add_blob(b));
         }
         let mut after = None;
         loop {
@@ -380,6 +435,10 @@ impl GarbageCollector {
                 .garbage_links(cutoff, after.as_ref(), LINK_BATCH)
                 .await?;
             report.links_removed += batch.links.len() as u64;
+            batch
+                .links
+                .iter()
+                .for_each(|l| list.add_link(&l.repository, &l.digest));
             match batch.next {
                 Some(next) => after = Some(next),
                 None => break,
@@ -393,11 +452,13 @@ impl GarbageCollector {
                 .await?;
             report.blobs_removed += batch.blobs.len() as u64;
             report.bytes_freed += batch.blobs.iter().map(|b| b.size).sum::<u64>();
+            batch.blobs.iter().for_each(|b| list.add_blob(b));
             match batch.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
+        report.would_remove = Some(list);
         Ok(report)
     }
 
@@ -594,6 +655,27 @@ mod tests {
             ),
             (2, 2, 16 + 22, 0)
         );
+        let listed = preview.would_remove.clone().unwrap();
+        let mut links: Vec<(&str, &str)> = listed
+            .links
+            .iter()
+            .map(|l| (l.repository.as_str(), l.digest.as_str()))
+            .collect();
+        links.sort_unstable();
+        let mut expected = vec![("b", shared.as_str()), ("b", dropped.as_str())];
+        expected.sort_unstable();
+        assert_eq!(links, expected);
+        let mut blobs: Vec<(&str, u64)> = listed.blobs.iter().map(|b| (b.digest.as_str(), b.size)).collect();
+        blobs.sort_unstable();
+        let mut expected = vec![(dropped.as_str(), 16), (orphan.as_str(), 22)];
+        expected.sort_unstable();
+        assert_eq!(blobs, expected);
+        assert!(!listed.truncated);
+        let json = serde_json::to_value(&preview).unwrap();
+        assert!(
+            json["duration_ms"].is_u64() && json["would_remove"]["links"].is_array(),
+            "{json}"
+        );
         for d in [&shared, &kept, &dropped, &orphan, &young] {
             assert!(r.file(d).exists(), "a dry run deleted {d}");
         }
@@ -759,7 +841,7 @@ mod tests {
             strict
                 .run(&owner(), true, MIN_GRACE - Duration::from_secs(1))
                 .await,
-            Err(GcError::GraceTooShort)
+            Err(GcError::GraceTooShort(600))
         ));
         strict.run(&owner(), true, MIN_GRACE).await.unwrap();
     }

@@ -1,0 +1,214 @@
+//! Garbage collection through its real surfaces — the admin API, `wharf gc run` and the
+//! registry API docker uses — on the embedded backend and, with
+//! `WHARF_TEST_BACKEND=postgres-s3`, on PostgreSQL and Garage. The server runs with
+//! `gc.allow_short_grace` and a grace of two seconds, so the tests wait seconds, not an hour.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use common::{Server, push_tiny_image, sha256, upload_blob};
+
+/// The grace period the servers here run with, and how long to wait to be past it.
+const GRACE: &str = "2";
+const PAST_GRACE: Duration = Duration::from_millis(3200);
+
+fn gc_server() -> Server {
+    Server::start_with(&[
+        ("WHARF_GC_ALLOW_SHORT_GRACE", "true"),
+        ("WHARF_GC_GRACE_SECONDS", GRACE),
+    ])
+}
+
+fn owner_token(server: &Server) -> String {
+    server.token(&["registry:admin:*"])
+}
+
+/// `POST /api/v1/gc` with `body` and `token`: status and JSON answer.
+fn post_gc(server: &Server, token: &str, body: Value) -> (u16, Value) {
+    let r = server
+        .http()
+        .post(server.url("/api/v1/gc"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .expect("gc request");
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+/// The status of a blob HEAD in `repo`.
+fn blob_status(server: &Server, token: &str, repo: &str, digest: &str) -> u16 {
+    server
+        .http()
+        .head(server.url(&format!("/v2/{repo}/blobs/{digest}")))
+        .bearer_auth(token)
+        .send()
+        .expect("blob head")
+        .status()
+        .as_u16()
+}
+
+fn delete_manifest(server: &Server, token: &str, repo: &str, digest: &str) {
+    let r = server
+        .http()
+        .delete(server.url(&format!("/v2/{repo}/manifests/{digest}")))
+        .bearer_auth(token)
+        .send()
+        .expect("manifest delete");
+    assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
+}
+
+fn local_blob_file(server: &Server, digest: &str) -> std::path::PathBuf {
+    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+    server.data.join("storage/blobs/sha256").join(&hex[..2]).join(hex)
+}
+
+fn create_user(server: &Server, name: &str, password: &str) {
+    let r = server
+        .http()
+        .post(server.url("/api/v1/users"))
+        .bearer_auth(owner_token(server))
+        .json(&json!({ "name": name, "password": password }))
+        .send()
+        .expect("create user");
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+}
+
+/// The admin API: a dry run lists exactly what would go and changes nothing; a run
+/// removes it, answers the report and is audited and counted; a grace under the minimum
+/// is refused with 400, a non-owner with 401.
+#[test]
+fn the_admin_api_collects_unreferenced_blobs_and_refuses_what_it_must() {
+    let server = gc_server();
+    let token = server.token(&[
+        "repository:api/a:pull,push,delete",
+        "repository:api/b:pull,push,delete",
+    ]);
+    let http = server.http();
+    let (kept_manifest, _) = push_tiny_image(&server, &http, &token, "api/a", "v1", "kept");
+    let (dropped_manifest, _) = push_tiny_image(&server, &http, &token, "api/b", "v1", "dropped");
+    let kept = [sha256(b"{\"seed\":\"kept\"}"), sha256(b"layer kept")];
+    let dropped = [sha256(b"{\"seed\":\"dropped\"}"), sha256(b"layer dropped")];
+    let orphan = upload_blob(&server, &http, &token, "api/b", b"uploaded, never referenced");
+    delete_manifest(&server, &token, "api/b", &dropped_manifest);
+    std::thread::sleep(PAST_GRACE);
+
+    let owner = owner_token(&server);
+    let (status, preview) = post_gc(&server, &owner, json!({ "dry_run": true }));
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(
+        (&preview["links_removed"], &preview["blobs_removed"]),
+        (&json!(3), &json!(3)),
+        "{preview}"
+    );
+    let mut listed: Vec<&str> = preview["would_remove"]["blobs"]
+        .as_array()
+        .expect("blob list")
+        .iter()
+        .map(|b| b["digest"].as_str().expect("digest"))
+        .collect();
+    listed.sort_unstable();
+    let mut expected: Vec<&str> = dropped
+        .iter()
+        .map(String::as_str)
+        .chain([orphan.as_str()])
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    for d in dropped.iter().chain([&orphan]) {
+        assert_eq!(
+            blob_status(&server, &token, "api/b", d),
+            200,
+            "a dry run removed {d}"
+        );
+    }
+
+    let (status, report) = post_gc(&server, &owner, json!({ "dry_run": false }));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["dry_run"], false);
+    assert!(report.get("would_remove").is_none(), "{report}");
+    let freed = [
+        "{\"seed\":\"dropped\"}".len(),
+        "layer dropped".len(),
+        "uploaded, never referenced".len(),
+    ]
+    .iter()
+    .sum::<usize>();
+    assert_eq!(
+        (
+            &report["links_removed"],
+            &report["blobs_removed"],
+            &report["bytes_freed"],
+            &report["deletions_failed"]
+        ),
+        (&json!(3), &json!(3), &json!(freed), &json!(0)),
+        "{report}"
+    );
+    assert!(report["duration_ms"].is_u64(), "{report}");
+    for d in dropped.iter().chain([&orphan]) {
+        assert_eq!(
+            blob_status(&server, &token, "api/b", d),
+            404,
+            "{d} was not removed"
+        );
+        if server.blobs_on_local_disk() {
+            assert!(!local_blob_file(&server, d).exists(), "{d} is still on disk");
+        }
+    }
+    for d in &kept {
+        assert_eq!(blob_status(&server, &token, "api/a", d), 200, "{d} was removed");
+        if server.blobs_on_local_disk() {
+            assert!(local_blob_file(&server, d).exists(), "{d} left the disk");
+        }
+    }
+    let r = http
+        .get(server.url(&format!("/v2/api/a/manifests/{kept_manifest}")))
+        .bearer_auth(&token)
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .expect("manifest get");
+    assert_eq!(r.status(), 200);
+    let records = common::audit_records(&server);
+    let (actor, _, target, detail) = records
+        .iter()
+        .rev()
+        .find(|r| r.1 == "gc.run")
+        .expect("gc.run audit record");
+    assert_eq!((actor.as_str(), target.as_str()), ("admin", "registry"));
+    assert!(
+        detail.contains(&format!("links removed 3, blobs removed 3, bytes freed {freed},")),
+        "{detail}"
+    );
+    assert_eq!(common::metric(&server, "wharf_gc_runs_total"), 1);
+    assert_eq!(common::metric(&server, "wharf_gc_blobs_removed_total"), 3);
+    assert_eq!(
+        common::metric(&server, "wharf_gc_bytes_freed_total"),
+        freed as u64
+    );
+
+    let (status, refusal) = post_gc(&server, &owner, json!({ "grace_seconds": 0 }));
+    assert_eq!(status, 400, "{refusal}");
+    assert_eq!(refusal["errors"][0]["code"], "GRACE_TOO_SHORT");
+    assert_eq!(
+        refusal["errors"][0]["message"],
+        "the grace period must be at least 1 seconds"
+    );
+
+    create_user(&server, "dev", "dev-password-123");
+    let dev = server
+        .token_as("dev", "dev-password-123", &["registry:admin:*"])
+        .expect("token");
+    let (status, _) = post_gc(&server, &dev, json!({ "dry_run": true }));
+    assert_eq!(status, 401);
+    let r = http
+        .post(server.url("/api/v1/gc"))
+        .json(&json!({}))
+        .send()
+        .expect("anonymous gc");
+    assert_eq!(r.status(), 401);
+    assert_eq!(common::metric(&server, "wharf_gc_runs_total"), 1);
+}
