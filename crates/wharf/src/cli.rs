@@ -86,6 +86,25 @@ pub enum Command {
     /// DENIED), and it names what counts as signed: Docker Content Trust, cosign keys,
     /// Notation roots. Any one accepted signature is enough.
     Policy(AdminArgs<PolicyCommand>),
+    /// Garbage collection: free the blobs nothing references any more (owner only).
+    ///
+    /// Online (pushes continue). Only what has been unreferenced for longer than the grace
+    /// period goes (the server's gc.grace_seconds unless --grace). Manifests are not
+    /// collected; delete them (`wharf repository delete`) to free their blobs.
+    Gc(AdminArgs<GcCommand>),
+}
+
+#[derive(Subcommand)]
+pub enum GcCommand {
+    /// Run one garbage collection now and print what it removed.
+    Run {
+        /// Change nothing; list what a run would remove.
+        #[arg(long)]
+        dry_run: bool,
+        /// Grace period in seconds (at least 600 unless the server allows shorter).
+        #[arg(long, value_name = "SECONDS")]
+        grace: Option<u64>,
+    },
 }
 
 /// A subcommand plus how to reach the server.
@@ -443,7 +462,7 @@ pub struct LogoutArgs {
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
-    use crate::client::{access, account, anonymous_pull, content_trust, login, policy, repository};
+    use crate::client::{access, account, anonymous_pull, content_trust, gc, login, policy, repository};
     let report = match cli.command {
         Command::Serve { config, print_config } => {
             crate::serve::serve(config, print_config).await?;
@@ -464,6 +483,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Account(a) => account::run(a).await,
         Command::Repository(a) => repository::run(a, cli.output).await,
         Command::Policy(a) => policy::run(a).await,
+        Command::Gc(a) => gc::run(a).await,
     };
     report.map(Some)
 }

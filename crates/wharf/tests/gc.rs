@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use common::{Server, push_tiny_image, sha256, upload_blob};
+use common::cli::{json_err, json_ok, keys, login_dir};
+use common::{Server, push_tiny_image, sha256, text, upload_blob, wharf_cli};
 
 /// The grace period the servers here run with, and how long to wait to be past it.
 const GRACE: &str = "2";
@@ -211,4 +212,88 @@ fn the_admin_api_collects_unreferenced_blobs_and_refuses_what_it_must() {
         .expect("anonymous gc");
     assert_eq!(r.status(), 401);
     assert_eq!(common::metric(&server, "wharf_gc_runs_total"), 1);
+}
+
+/// `wharf gc run`: `--dry-run` prints what would go and changes nothing, a run prints its
+/// summary (`--output json`: the report), a short `--grace` and a non-owner get one line
+/// with the API's code.
+#[test]
+fn wharf_gc_run_reports_and_refuses_in_one_line() {
+    let server = gc_server();
+    let token = server.token(&["repository:cli/app:pull,push,delete"]);
+    let http = server.http();
+    let (manifest, _) = push_tiny_image(&server, &http, &token, "cli/app", "v1", "cli");
+    delete_manifest(&server, &token, "cli/app", &manifest);
+    let layer = sha256(b"layer cli");
+    std::thread::sleep(PAST_GRACE);
+    let owner = login_dir(&server, "admin", &server.admin_password);
+
+    let out = wharf_cli(owner.path(), &["gc", "run", "--dry-run"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let bytes = "{\"seed\":\"cli\"}".len() + "layer cli".len();
+    assert!(
+        printed.starts_with(&format!(
+            "Dry run: would remove 2 blob links and 2 blobs, freeing {bytes} bytes ("
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("  link  cli/app {layer}\n")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("  blob  {layer} (9 bytes)")),
+        "{printed}"
+    );
+    assert_eq!(blob_status(&server, &token, "cli/app", &layer), 200);
+
+    let (code, message) = json_err(owner.path(), &["gc", "run", "--grace", "0"], "");
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "GRACE_TOO_SHORT",
+            "the server answered 400 Bad Request: the grace period must be at least 1 seconds"
+        )
+    );
+
+    let out = wharf_cli(owner.path(), &["gc", "run"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.starts_with(&format!(
+            "Garbage collection removed 2 blob links and 2 blobs, freed {bytes} bytes in "
+        )) && printed.ends_with(" ms\n"),
+        "{printed}"
+    );
+    assert_eq!(blob_status(&server, &token, "cli/app", &layer), 404);
+    let (report, _) = json_ok(owner.path(), &["gc", "run", "--grace", "5"], "");
+    assert_eq!(
+        keys(&report),
+        [
+            "blobs_removed",
+            "bytes_freed",
+            "deletions_failed",
+            "dry_run",
+            "duration_ms",
+            "links_removed",
+            "tombstones_finished"
+        ]
+    );
+    assert_eq!(
+        (&report["links_removed"], &report["blobs_removed"]),
+        (&json!(0), &json!(0))
+    );
+
+    create_user(&server, "dev", "dev-password-123");
+    let dev = login_dir(&server, "dev", "dev-password-123");
+    let out = wharf_cli(dev.path(), &["gc", "run", "--dry-run"], "");
+    assert!(!out.status.success() && out.stdout.is_empty(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        "wharf: not authorised: access to the requested resource is not authorized; \
+         this needs the Owner role: log in as an owner with `wharf login`\n"
+    );
+    assert_eq!(json_err(dev.path(), &["gc", "run"], "").0, "UNAUTHORIZED");
 }

@@ -6,6 +6,7 @@ pub mod account;
 pub mod anonymous_pull;
 pub mod content_trust;
 pub mod docker_config;
+pub mod gc;
 pub mod http;
 pub mod login;
 pub mod policy;
