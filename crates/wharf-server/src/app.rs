@@ -91,6 +91,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             parts.blob_store.clone(),
             parts.meta.clone(),
             parts.redirect_downloads,
+            Duration::from_secs(parts.gc.grace_seconds),
         ),
         gc,
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),

@@ -18,14 +18,23 @@ pub struct BlobService {
     meta: Arc<dyn MetadataStore>,
     /// `storage.s3.redirect_downloads`: send clients to the store for the bytes.
     redirect_downloads: bool,
+    /// The garbage collection grace (`gc.grace_seconds`): a link older than half of it is
+    /// renewed when a client asks for its blob.
+    grace: Duration,
 }
 
 impl BlobService {
-    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetadataStore>, redirect_downloads: bool) -> Self {
+    pub fn new(
+        blobs: Arc<dyn BlobStore>,
+        meta: Arc<dyn MetadataStore>,
+        redirect_downloads: bool,
+        grace: Duration,
+    ) -> Self {
         Self {
             blobs,
             meta,
             redirect_downloads,
+            grace,
         }
     }
 
@@ -39,10 +48,15 @@ impl BlobService {
         Ok(self.blobs.download_url(digest, REDIRECT_LIFETIME).await?)
     }
 
-    /// Size of a blob visible in `repository`.
+    /// Size of a blob visible in `repository` (a HEAD or GET). A push that finds the blob
+    /// skips its upload and PUTs a manifest naming it later, so a link older than half the
+    /// grace is renewed here: garbage collection leaves it another grace period, and the
+    /// fresh links most reads find are not written.
     pub async fn stat(&self, repository: &str, digest: &Digest) -> RegistryResult<u64> {
+        let now = now();
+        let half_grace = i64::try_from(self.grace.as_secs() / 2).unwrap_or(i64::MAX);
         self.meta
-            .linked_blob(repository, digest)
+            .linked_blob_renewing(repository, digest, now.saturating_sub(half_grace), now)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
     }

@@ -101,6 +101,20 @@ pub trait RepositoryStore: Send + Sync + 'static {
     async fn list_tags(&self, repository: &str, last: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
     /// Size of `digest` if it is linked to `repository`.
     async fn linked_blob(&self, repository: &str, digest: &Digest) -> StoreResult<Option<u64>>;
+    /// `linked_blob` for a client that is about to rely on the link (a blob HEAD or GET:
+    /// a push that finds the blob skips its upload and then PUTs a manifest naming it).
+    /// A link last renewed before `renew_before` has its `linked_at` set to `now` with a
+    /// conditional write, so garbage collection leaves it another grace period; a newer
+    /// link is only read. If the write finds no such link any more (a collection just
+    /// deleted it, or another request renewed it), the link is read again: `None` when it
+    /// is gone, so the client uploads the blob.
+    async fn linked_blob_renewing(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        renew_before: i64,
+        now: i64,
+    ) -> StoreResult<Option<u64>>;
     /// Size of `digest` if the database has a row for it: linked somewhere, reserved by an
     /// upload, or being deleted by garbage collection.
     async fn known_blob(&self, digest: &Digest) -> StoreResult<Option<u64>>;

@@ -112,6 +112,50 @@ impl RepositoryStore for SqliteMetadataStore {
         Ok(size.map(|s| s as u64))
     }
 
+    async fn linked_blob_renewing(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        renew_before: i64,
+        now: i64,
+    ) -> StoreResult<Option<u64>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT b.size, rb.linked_at FROM repository_blobs rb
+               JOIN repositories r ON r.id = rb.repository_id
+               JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = $1 AND rb.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((size, linked_at)) = row else {
+            return Ok(None);
+        };
+        if linked_at >= renew_before {
+            return Ok(Some(size as u64));
+        }
+        // One conditional UPDATE, run under SQLite's one write lock like a collection's
+        // sweep: it either renews the link before the sweep looks at it or finds it gone.
+        // Neither the link nor its time is in the read cache (tags and manifests only), so
+        // nothing is invalidated.
+        let done = sqlx::query(
+            "UPDATE repository_blobs SET linked_at = MAX(linked_at, $3)
+              WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2
+                AND linked_at < $4",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .bind(now)
+        .bind(renew_before)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(Some(size as u64));
+        }
+        self.linked_blob(repository, digest).await
+    }
+
     async fn known_blob(&self, digest: &Digest) -> StoreResult<Option<u64>> {
         let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
             .bind(digest.as_str())

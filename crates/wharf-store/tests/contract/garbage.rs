@@ -238,6 +238,98 @@ pub async fn the_grace_period_counts_from_the_last_touch(db: Db) {
     assert_eq!(blobs.len(), 3);
 }
 
+/// A blob HEAD or GET renews an old link (`linked_blob_renewing`): a push that found the
+/// blob and skips its upload keeps the link for its manifest PUT. A link newer than
+/// `renew_before` is only read, never written; a swept link answers `None`.
+pub async fn reading_a_link_renews_it_when_old(db: Db) {
+    let s = db.store().await;
+    let (stale, fresh) = (d("stale"), d("fresh"));
+    // Both unreferenced: `stale` linked long ago (its manifest deleted), `fresh` recently.
+    link(&*s, "a", &stale, 5, OLD).await.unwrap();
+    link(&*s, "a", &fresh, 6, NEW).await.unwrap();
+    const RENEW_BEFORE: i64 = 1_500;
+    const READ_AT: i64 = 3_000;
+    // Between the old times and the renewed one.
+    const LATER_CUTOFF: i64 = NEW + 1;
+    let links_at = |cutoff| {
+        let s = s.clone();
+        async move {
+            let batch = s.garbage_links(cutoff, None, 10).await.unwrap().links;
+            batch
+                .into_iter()
+                .map(|l| (l.repository, l.digest, l.linked_at))
+                .collect::<BTreeSet<_>>()
+        }
+    };
+
+    assert_eq!(
+        s.linked_blob_renewing("a", &stale, RENEW_BEFORE, READ_AT)
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    assert_eq!(
+        s.linked_blob_renewing("a", &fresh, RENEW_BEFORE, READ_AT)
+            .await
+            .unwrap(),
+        Some(6)
+    );
+    // Renewed once: read again later with the same bound, it is not written again.
+    assert_eq!(
+        s.linked_blob_renewing("a", &stale, RENEW_BEFORE, READ_AT + 500)
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    // Neither a repository nor a digest that is not linked is created.
+    assert_eq!(
+        s.linked_blob_renewing("a", &d("none"), RENEW_BEFORE, READ_AT)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.linked_blob_renewing("z", &stale, RENEW_BEFORE, READ_AT)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!s.repository_exists("z").await.unwrap());
+    // `fresh` kept its time (it was only read); `stale` has the time of the first read.
+    assert_eq!(
+        links_at(LATER_CUTOFF).await,
+        BTreeSet::from([("a".to_owned(), fresh.clone(), NEW)])
+    );
+    assert_eq!(
+        links_at(READ_AT + 1).await,
+        BTreeSet::from([
+            ("a".to_owned(), fresh.clone(), NEW),
+            ("a".to_owned(), stale.clone(), READ_AT)
+        ])
+    );
+
+    // A collection with a cutoff between the old and the renewed time sweeps `fresh` only.
+    assert!(s.take_gc_lease("gc", NOW + 60, NOW).await.unwrap());
+    let swept = s
+        .sweep_garbage_links("gc", NOW, LATER_CUTOFF, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        swept.links.into_iter().map(|l| l.digest).collect::<Vec<_>>(),
+        std::slice::from_ref(&fresh)
+    );
+    assert_eq!(s.linked_blob("a", &stale).await.unwrap(), Some(5));
+    // A swept link is gone for a reader too, old or not: the client uploads the blob.
+    assert_eq!(
+        s.linked_blob_renewing("a", &fresh, RENEW_BEFORE, READ_AT)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.linked_blob_renewing("a", &fresh, NOW, NOW).await.unwrap(), None);
+    assert_eq!(s.linked_blob("a", &fresh).await.unwrap(), None);
+}
+
 /// A tombstoned blob (a collection is deleting its object) cannot be reserved, linked or
 /// mounted; a manifest cannot reference it (it has no link). Tombstones are listed for
 /// resuming until finished; finishing needs the lease and deletes only tombstones. Once

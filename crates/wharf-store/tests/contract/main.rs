@@ -178,6 +178,7 @@ contracts! {
     shared_state::revocations_are_read_after_an_id_and_pruned,
     garbage::garbage_is_found_exactly,
     garbage::the_grace_period_counts_from_the_last_touch,
+    garbage::reading_a_link_renews_it_when_old,
     garbage::tombstoned_blobs_cannot_be_linked,
     garbage::the_gc_lease_admits_one_runner,
     garbage::pushes_racing_a_collection_never_dangle,
