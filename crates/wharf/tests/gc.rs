@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::cli::{json_err, json_ok, keys, login_dir};
-use common::{Server, push_tiny_image, sha256, text, upload_blob, wharf_cli};
+use common::{Server, logged_in, push_tiny_image, pushed_digest, sha256, text, upload_blob, wharf_cli};
 
 /// The grace period the servers here run with, and how long to wait to be past it.
 const GRACE: &str = "2";
@@ -345,4 +345,176 @@ fn wharf_gc_run_reports_and_refuses_in_one_line() {
          this needs the Owner role: log in as an owner with `wharf login`\n"
     );
     assert_eq!(json_err(dev.path(), &["gc", "run"], "").0, "UNAUTHORIZED");
+}
+
+/// The config and layer digests a manifest in `repo` names.
+fn manifest_blobs(server: &Server, token: &str, repo: &str, reference: &str) -> Vec<String> {
+    let r = server
+        .http()
+        .get(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .bearer_auth(token)
+        .header(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .expect("manifest get");
+    assert_eq!(r.status(), 200, "manifest {repo}:{reference}");
+    let m: Value = r.json().expect("manifest json");
+    let mut blobs = vec![m["config"]["digest"].as_str().expect("config").to_owned()];
+    for l in m["layers"].as_array().expect("layers") {
+        blobs.push(l["digest"].as_str().expect("layer digest").to_owned());
+    }
+    blobs
+}
+
+/// With docker: one image under two repositories (its layer shared) and a second image
+/// only in `team/a`. Deleting the second by digest and collecting removes its blobs and
+/// keeps the shared ones; docker pulls both repositories afterwards.
+#[test]
+fn docker_images_sharing_layers_survive_gc_and_pull_after_deletions() {
+    let server = gc_server();
+    let docker = logged_in(&server, "admin", &server.admin_password);
+    let a_v1 = format!("{}/team/a:v1", server.host);
+    let b_v1 = format!("{}/team/b:v1", server.host);
+    let a_old = format!("{}/team/a:old", server.host);
+    docker.import_image(&a_v1);
+    docker.ok(&["tag", &a_v1, &b_v1]);
+    docker.ok(&["push", &a_v1]);
+    docker.ok(&["push", &b_v1]);
+    docker.import_image(&a_old);
+    let old_digest = pushed_digest(&docker.ok(&["push", &a_old]));
+
+    let token = server.token(&[
+        "repository:team/a:pull,push,delete",
+        "repository:team/b:pull,push,delete",
+    ]);
+    let shared = manifest_blobs(&server, &token, "team/a", "v1");
+    assert_eq!(shared, manifest_blobs(&server, &token, "team/b", "v1"));
+    let old_only = manifest_blobs(&server, &token, "team/a", &old_digest);
+    assert!(
+        old_only.iter().all(|d| !shared.contains(d)),
+        "{old_only:?} {shared:?}"
+    );
+    delete_manifest(&server, &token, "team/a", &old_digest);
+    std::thread::sleep(PAST_GRACE);
+
+    let (status, report) = post_gc(&server, &owner_token(&server), json!({}));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (&report["blobs_removed"], &report["deletions_failed"]),
+        (&json!(old_only.len()), &json!(0)),
+        "{report}"
+    );
+    for d in &old_only {
+        assert_eq!(blob_status(&server, &token, "team/a", d), 404, "{d} kept");
+    }
+    for d in &shared {
+        assert_eq!(blob_status(&server, &token, "team/a", d), 200, "{d} removed");
+        assert_eq!(blob_status(&server, &token, "team/b", d), 200, "{d} removed");
+    }
+
+    docker.ok(&["rmi", &a_v1, &b_v1, &a_old]);
+    docker.ok(&["pull", &a_v1]);
+    docker.ok(&["pull", &b_v1]);
+}
+
+/// Push an image of a config from `seed`, `shared` and a layer from `seed` under
+/// `reference`; the manifest's digest if the registry took it, else its answer.
+fn push_with_shared_layer(
+    server: &Server,
+    http: &reqwest::blocking::Client,
+    token: &str,
+    repo: &str,
+    seed: &str,
+    shared: &[u8],
+) -> Result<String, String> {
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let config = format!("{{\"seed\":\"{seed}\"}}");
+    let layer = format!("layer {seed}");
+    let config_digest = upload_blob(server, http, token, repo, config.as_bytes());
+    let shared_digest = upload_blob(server, http, token, repo, shared);
+    let layer_digest = upload_blob(server, http, token, repo, layer.as_bytes());
+    let layer_of = |digest: &str, size: usize| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size});
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [layer_of(&shared_digest, shared.len()), layer_of(&layer_digest, layer.len())]
+    }))
+    .expect("manifest json");
+    let r = http
+        .put(server.url(&format!("/v2/{repo}/manifests/latest")))
+        .bearer_auth(token)
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .expect("manifest put");
+    if r.status() == 201 {
+        Ok(sha256(&manifest))
+    } else {
+        Err(format!("{}: {}", r.status(), r.text().unwrap_or_default()))
+    }
+}
+
+/// Pushes race collections run back to back with a one-second grace, the shared layer
+/// going unreferenced between rounds: after every push the registry accepted, the
+/// manifest and each of its blobs are there.
+#[test]
+fn a_push_racing_gc_rounds_never_loses_a_blob() {
+    let server = Server::start_with(&[
+        ("WHARF_GC_ALLOW_SHORT_GRACE", "true"),
+        ("WHARF_GC_GRACE_SECONDS", "1"),
+    ]);
+    let token = server.token(&["repository:race/app:pull,push,delete"]);
+    let owner = owner_token(&server);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let shared = b"a layer every round shares";
+    std::thread::scope(|s| {
+        let collector = s.spawn(|| {
+            let (mut runs, mut busy) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (status, report) = post_gc(&server, &owner, json!({}));
+                match status {
+                    200 => runs += 1,
+                    409 => {
+                        assert_eq!(report["errors"][0]["code"], "GC_BUSY", "{report}");
+                        busy += 1;
+                    }
+                    _ => panic!("gc answered {status}: {report}"),
+                }
+            }
+            (runs, busy)
+        });
+        let http = server.http();
+        let mut pushed = 0;
+        for round in 0..20u64 {
+            let seed = format!("race {round}");
+            match push_with_shared_layer(&server, &http, &token, "race/app", &seed, shared) {
+                Ok(digest) => {
+                    pushed += 1;
+                    let blobs = manifest_blobs(&server, &token, "race/app", &digest);
+                    assert!(blobs.contains(&sha256(shared)), "{blobs:?}");
+                    for d in &blobs {
+                        assert_eq!(
+                            blob_status(&server, &token, "race/app", d),
+                            200,
+                            "round {round}: {d} lost after a successful push"
+                        );
+                    }
+                    delete_manifest(&server, &token, "race/app", &digest);
+                }
+                Err(answer) => assert!(
+                    answer.contains("BLOB_UNKNOWN"),
+                    "round {round}: push refused: {answer}"
+                ),
+            }
+            // Let the shared layer's link age past the grace in some rounds.
+            std::thread::sleep(Duration::from_millis(400 * (round % 4)));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (runs, _busy) = collector.join().expect("collector");
+        assert!(runs > 0, "no collection ran");
+        assert!(pushed > 0, "no push succeeded");
+    });
 }
