@@ -119,8 +119,30 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Whether SQLite refused with SQLITE_BUSY ("database is locked").
+fn is_busy(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("5"))
+}
+
 impl SqliteMetadataStore {
+    /// Open (creating and migrating) the database at `path`. Processes opening a new
+    /// database at the same moment can be refused with SQLITE_BUSY without SQLite waiting
+    /// out the busy timeout (while one of them switches the file to WAL, or upgrades a
+    /// lock): such an open is tried again a few times before the error is reported.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        let mut attempt: u64 = 0;
+        loop {
+            match Self::open_once(path).await {
+                Err(e) if attempt < 8 && is_busy(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    async fn open_once(path: &Path) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
