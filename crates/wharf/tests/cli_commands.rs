@@ -505,18 +505,6 @@ fn repositories_are_listed_untagged_and_deleted() {
     );
 }
 
-/// The signature policy as the admin API holds it.
-fn signature_policy(server: &Server) -> serde_json::Value {
-    server
-        .http()
-        .get(server.url("/api/v1/signature-policy"))
-        .bearer_auth(server.token(&["registry:admin:*"]))
-        .send()
-        .expect("get policy")
-        .json()
-        .expect("json")
-}
-
 #[test]
 fn the_signature_policy_is_set_shown_and_removed() {
     let server = Server::start();
@@ -577,7 +565,7 @@ fn the_signature_policy_is_set_shown_and_removed() {
     );
     let team = json!({ "scope": "repository:team/*", "mode": "enforce", "dct": {} });
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 1, "rules": [team] })
     );
     assert_eq!(pull_status(), (403, "DENIED".to_owned()));
@@ -615,7 +603,10 @@ fn the_signature_policy_is_set_shown_and_removed() {
          repository:team/*  enforce  dct\n\
          registry           audit    dct[targets/releases]  publishers may read unsigned: no\n"
     );
-    assert_eq!(json_ok(cfg, &["policy", "show"], "").0, signature_policy(&server));
+    assert_eq!(
+        json_ok(cfg, &["policy", "show"], "").0,
+        common::signature_policy(&server)
+    );
 
     // set replaces the rule of exactly that scope, in place; the same rule again writes
     // nothing.
@@ -744,11 +735,11 @@ fn the_signature_policy_is_set_shown_and_removed() {
         "",
     );
     assert_eq!(code, "USAGE", "{message}");
-    assert_eq!(signature_policy(&server)["version"], 3);
+    assert_eq!(common::signature_policy(&server)["version"], 3);
 
     // Export, and import into a changed policy: the file's rules, the current version.
     let (exported, _) = json_ok(cfg, &["policy", "export"], "");
-    assert_eq!(exported, signature_policy(&server));
+    assert_eq!(exported, common::signature_policy(&server));
     let (text, _) = run_ok(cfg, &["policy", "export"], "");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&text).unwrap(),
@@ -784,7 +775,7 @@ fn the_signature_policy_is_set_shown_and_removed() {
         format!("Imported 2 rules from {} (policy version 6)\n", file.display())
     );
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 6, "rules": [team_audit, registry] })
     );
     std::fs::write(&file, r#"{"version": 1}"#).unwrap();
@@ -853,7 +844,7 @@ fn the_signature_policy_is_set_shown_and_removed() {
         "",
     );
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 8, "rules": [team, registry, signed] })
     );
 
@@ -878,5 +869,5 @@ fn the_signature_policy_is_set_shown_and_removed() {
         .0,
         "UNAUTHORIZED"
     );
-    assert_eq!(signature_policy(&server)["version"], 8);
+    assert_eq!(common::signature_policy(&server)["version"], 8);
 }

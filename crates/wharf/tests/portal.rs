@@ -976,18 +976,6 @@ fn id_reuse_does_not_pass_a_session_on(server: &Server) {
     assert_eq!(status, 303, "the deleted user's session still works");
 }
 
-/// The signature policy as the admin API holds it (not the portal under test).
-fn signature_policy(server: &Server) -> serde_json::Value {
-    server
-        .http()
-        .get(server.url("/api/v1/signature-policy"))
-        .bearer_auth(server.token(&["registry:admin:*"]))
-        .send()
-        .expect("get policy")
-        .json()
-        .expect("json")
-}
-
 /// Policies → Signature policy: an owner adds, edits, changes and removes rules, each
 /// post stored through the service with the version the page showed (a stale page gets
 /// the conflict, not a silent overwrite); bad input shows the API's message and keeps
@@ -1021,7 +1009,7 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
     );
     let team = json!({ "scope": "repository:team/*", "mode": "enforce", "dct": {} });
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 1, "rules": [team] })
     );
     assert_eq!(b.find("#policy-version").text(), "1");
@@ -1061,7 +1049,7 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
         json!("ci\n-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
     );
     b.screenshot("21-signature-policy-refused.png");
-    assert_eq!(signature_policy(&server)["version"], 1);
+    assert_eq!(common::signature_policy(&server)["version"], 1);
 
     // The row's mode change.
     b.find("tr[data-scope='repository:team/*'] select option[value='audit']")
@@ -1071,7 +1059,7 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
         notice(&b),
         "The rule for repository:team/* is now audit (policy version 2)."
     );
-    assert_eq!(signature_policy(&server)["rules"][0]["mode"], "audit");
+    assert_eq!(common::signature_policy(&server)["rules"][0]["mode"], "audit");
 
     // Edit starts from the rule's settings; saving replaces it in place.
     click_through(&b, "tr[data-scope='repository:team/*'] a.edit");
@@ -1088,7 +1076,7 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
     );
     let strict = json!({ "scope": "repository:team/*", "mode": "enforce", "dct": {}, "publishers_read_unsigned": false });
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 3, "rules": [strict] })
     );
     assert_eq!(
@@ -1114,14 +1102,14 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
     );
     assert_eq!(b.find("#policy-version").text(), "4");
     b.find("tr[data-scope='registry']");
-    assert_eq!(signature_policy(&server)["rules"][0], strict);
+    assert_eq!(common::signature_policy(&server)["rules"][0], strict);
     click_through(&b, "tr[data-scope='repository:team/*'] button.danger");
     assert_eq!(
         notice(&b),
         "Removed the rule for repository:team/* (policy version 5)."
     );
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 5, "rules": [{ "scope": "registry", "mode": "off" }] })
     );
     // A cosign key pasted into the form (Edit on the rule the other owner added) is
@@ -1138,7 +1126,7 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
     let registry = json!({ "scope": "registry", "mode": "audit",
         "cosign": { "keys": [{ "name": "signer", "public_key": key }] } });
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 6, "rules": [registry] })
     );
     let accepted = b.find("tr[data-scope='registry'] td[data-label='Accepted signatures']");
@@ -1159,7 +1147,7 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
     let mut registry = registry;
     registry["mode"] = json!("enforce");
     assert_eq!(
-        signature_policy(&server),
+        common::signature_policy(&server),
         json!({ "version": 7, "rules": [registry] })
     );
 
@@ -1232,5 +1220,5 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
             "{page}"
         );
     }
-    assert_eq!(signature_policy(&server)["version"], 7);
+    assert_eq!(common::signature_policy(&server)["version"], 7);
 }

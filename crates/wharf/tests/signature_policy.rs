@@ -70,17 +70,6 @@ fn consumer(server: &Server, owner: &DockerClient) -> DockerClient {
     login(server, "consumer", CONSUMER_PASSWORD)
 }
 
-fn get_policy(server: &Server) -> Value {
-    server
-        .http()
-        .get(server.url("/api/v1/signature-policy"))
-        .bearer_auth(server.token(&["registry:admin:*"]))
-        .send()
-        .expect("get policy")
-        .json()
-        .expect("json")
-}
-
 /// PUT the policy as `token`; (status, body).
 fn put_policy_as(server: &Server, token: &str, doc: &Value) -> (u16, Value) {
     let r = server
@@ -96,7 +85,9 @@ fn put_policy_as(server: &Server, token: &str, doc: &Value) -> (u16, Value) {
 
 /// Replace the policy as the owner (reading the current version first); must succeed.
 fn set_rules(server: &Server, rules: Value) -> Value {
-    let version = get_policy(server)["version"].as_u64().expect("version");
+    let version = common::signature_policy(server)["version"]
+        .as_u64()
+        .expect("version");
     let (status, body) = put_policy_as(
         server,
         &server.token(&["registry:admin:*"]),
@@ -478,7 +469,10 @@ fn only_owners_change_the_policy_and_every_change_is_checked_versioned_and_audit
         .send()
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(get_policy(&server), json!({"version": 0, "rules": []}));
+    assert_eq!(
+        common::signature_policy(&server),
+        json!({"version": 0, "rules": []})
+    );
 
     // Bad documents: exact errors, nothing stored.
     for (doc, message) in [
@@ -496,7 +490,7 @@ fn only_owners_change_the_policy_and_every_change_is_checked_versioned_and_audit
         assert_eq!(body["errors"][0]["code"], "POLICY_INVALID");
         assert_eq!(body["errors"][0]["message"], message);
     }
-    assert_eq!(get_policy(&server)["version"], 0);
+    assert_eq!(common::signature_policy(&server)["version"], 0);
 
     // A stale version is refused; the current one is stored as the next.
     let (status, body) = put_policy_as(&server, &owner_token, &json!({"version": 0, "rules": rule}));
@@ -507,7 +501,7 @@ fn only_owners_change_the_policy_and_every_change_is_checked_versioned_and_audit
         body["errors"][0]["message"],
         "the signature policy changed since version 0 was read (it is now version 1); read it again and reapply the change"
     );
-    assert_eq!(get_policy(&server)["rules"], rule);
+    assert_eq!(common::signature_policy(&server)["rules"], rule);
     let records = audit(&server);
     let changes: Vec<_> = records
         .iter()
@@ -661,7 +655,7 @@ fn enforce_with_cosign_keys_serves_what_skopeo_signed_and_refuses_the_rest() {
         "{err}"
     );
     // A key that is not a public key is refused when the policy is written.
-    let version = get_policy(&server)["version"].as_u64().unwrap();
+    let version = common::signature_policy(&server)["version"].as_u64().unwrap();
     let (status, body) = put_policy_as(
         &server,
         &server.token(&["registry:admin:*"]),

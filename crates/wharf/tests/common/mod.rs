@@ -736,3 +736,15 @@ pub fn metric(server: &Server, series: &str) -> u64 {
         .parse()
         .expect("number")
 }
+
+/// The signature policy as the admin API holds it (read as the owner).
+pub fn signature_policy(server: &Server) -> serde_json::Value {
+    server
+        .http()
+        .get(server.url("/api/v1/signature-policy"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .send()
+        .expect("get policy")
+        .json()
+        .expect("json")
+}
