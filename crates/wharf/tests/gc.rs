@@ -518,3 +518,158 @@ fn a_push_racing_gc_rounds_never_loses_a_blob() {
         assert!(pushed > 0, "no push succeeded");
     });
 }
+
+/// `GET /api/v1/gc` as the owner: the status.
+fn gc_status(server: &Server, token: &str) -> Value {
+    let r = server
+        .http()
+        .get(server.url("/api/v1/gc"))
+        .bearer_auth(token)
+        .send()
+        .expect("gc status");
+    assert_eq!(r.status(), 200);
+    r.json().expect("status json")
+}
+
+/// A collection killed with SIGKILL in the middle of deleting blobs: after a restart the
+/// dead run's lease keeps others out until it expires (its deletions may still land), no
+/// manifest has lost a blob, and the next run finishes what the dead one left — a dry run
+/// then finds nothing, and only the kept image's blobs remain on disk.
+#[test]
+fn a_collection_killed_mid_run_leaves_nothing_the_next_run_cannot_finish() {
+    let mut server = gc_server();
+    // Enough that the run is caught deleting: local deletions are fast, S3 ones slower.
+    let junk: usize = if server.blobs_on_local_disk() { 3000 } else { 800 };
+    let owner = owner_token(&server);
+    let token = server.token(&["repository:keep/app:pull,push", "repository:junk/app:pull,push"]);
+    let http = server.http();
+    let shared = b"a layer the kept image and the junk share";
+    let kept =
+        push_with_shared_layer(&server, &http, &token, "keep/app", "keep", shared).expect("kept image");
+    let kept_blobs = manifest_blobs(&server, &token, "keep/app", &kept);
+    // Blobs no manifest references (the shared one too, under junk/app).
+    upload_blob(&server, &http, &token, "junk/app", shared);
+    std::thread::scope(|s| {
+        for part in 0..4 {
+            let (server, token) = (&server, &token);
+            s.spawn(move || {
+                let http = server.http();
+                for i in (part..junk).step_by(4) {
+                    upload_blob(server, &http, token, "junk/app", format!("junk {i}").as_bytes());
+                }
+            });
+        }
+    });
+    std::thread::sleep(PAST_GRACE);
+    let idle = gc_status(&server, &owner);
+    assert_eq!(idle["running"], Value::Null, "{idle}");
+    assert_eq!(idle["progress"], Value::Null, "{idle}");
+    assert_eq!(idle["grace_seconds"], 2, "{idle}");
+
+    // Start a run and kill the server once it is deleting blobs.
+    let pid = server.pid();
+    let seen = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            server
+                .http()
+                .post(server.url("/api/v1/gc"))
+                .bearer_auth(&owner)
+                .json(&json!({}))
+                .send()
+        });
+        let http = server.http();
+        loop {
+            assert!(!run.is_finished(), "the run ended before it could be interrupted");
+            let status: Value = http
+                .get(server.url("/api/v1/gc"))
+                .bearer_auth(&owner)
+                .send()
+                .and_then(|r| r.json())
+                .expect("status during the run");
+            let progress = &status["progress"];
+            if progress["phase"] == "blobs" && progress["blobs_removed"].as_u64() > Some(0) {
+                let killed = std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status()
+                    .expect("kill");
+                assert!(killed.success());
+                let answer = run.join().expect("run thread");
+                assert!(answer.is_err(), "the run answered although killed: {answer:?}");
+                break status;
+            }
+        }
+    });
+    assert_eq!(seen["running"]["here"], true, "{seen}");
+    assert_eq!(seen["progress"]["links_removed"], junk as u64 + 1, "{seen}");
+    let removed_before_kill = seen["progress"]["blobs_removed"].as_u64().expect("count");
+    assert!(removed_before_kill < junk as u64, "{seen}");
+
+    server.restart();
+    let owner = owner_token(&server);
+    // The dead run's lease: shown as held by this replica with no run in progress, and
+    // a new run is refused until it expires.
+    let after = gc_status(&server, &owner);
+    assert_eq!(after["running"]["here"], true, "{after}");
+    assert_eq!(after["progress"], Value::Null, "{after}");
+    let (busy, answer) = post_gc(&server, &owner, json!({}));
+    assert_eq!(
+        (busy, answer["errors"][0]["code"].as_str()),
+        (409, Some("GC_BUSY")),
+        "{answer}"
+    );
+    // No manifest lost a blob.
+    for digest in &kept_blobs {
+        assert_eq!(blob_status(&server, &token, "keep/app", digest), 200, "{digest}");
+    }
+    let waited = std::time::Instant::now();
+    while gc_status(&server, &owner)["running"] != Value::Null {
+        assert!(
+            waited.elapsed() < Duration::from_secs(150),
+            "the dead run's lease never expired"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let (status, report) = post_gc(&server, &owner, json!({}));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["blobs_removed"].as_u64().unwrap() + removed_before_kill,
+        junk as u64,
+        "every junk blob removed exactly once over both runs: {report}"
+    );
+    let (_, dry) = post_gc(&server, &owner, json!({"dry_run": true}));
+    assert_eq!(
+        (dry["links_removed"].as_u64(), dry["blobs_removed"].as_u64()),
+        (Some(0), Some(0)),
+        "{dry}"
+    );
+    let last = gc_status(&server, &owner)["last_run"].clone();
+    assert_eq!(last["report"]["blobs_removed"], report["blobs_removed"], "{last}");
+    assert_eq!(last["error"], Value::Null, "{last}");
+    for digest in &kept_blobs {
+        let r = http
+            .get(server.url(&format!("/v2/keep/app/blobs/{digest}")))
+            .bearer_auth(&token)
+            .send()
+            .expect("blob get");
+        assert_eq!(r.status(), 200, "{digest}");
+        assert_eq!(sha256(&r.bytes().expect("bytes")), *digest);
+    }
+    if server.blobs_on_local_disk() {
+        let files = walk_files(&server.data.join("storage/blobs"));
+        assert_eq!(files, kept_blobs.len(), "blob files left on disk");
+    }
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map_while(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() { walk_files(&p) } else { 1 }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -664,3 +664,90 @@ fn readiness_follows_the_database() {
             .is_ok_and(|r| r.status() == 200)
     });
 }
+
+/// Garbage collection on one replica, back to back with a one-second grace, while docker
+/// pushes through another: each round re-pushes an image whose layer went unreferenced
+/// in the previous round (docker's blob HEAD against a collection on the other replica)
+/// and a fresh one. Every push docker reports as done pulls by digest from the collecting
+/// replica; the collections really removed blobs meanwhile.
+#[test]
+fn gc_on_one_replica_while_another_takes_docker_pushes_loses_nothing() {
+    let cluster = Cluster::start_with(
+        2,
+        &[
+            ("WHARF_GC_ALLOW_SHORT_GRACE", "true"),
+            ("WHARF_GC_GRACE_SECONDS", "1"),
+        ],
+    );
+    let (collecting, pushing) = (&cluster.replicas[0], &cluster.replicas[1]);
+    let owner = collecting.token(&["registry:admin:*"]);
+    let pusher = login_at(&pushing.host, &cluster.ca, "admin", ADMIN_PASSWORD);
+    let puller = login_at(&collecting.host, &cluster.ca, "admin", ADMIN_PASSWORD);
+    let repo = format!("{}/gc/app", pushing.host);
+    pusher.import_image(&format!("{repo}:shared"));
+    let token = pushing.token(&["repository:gc/app:pull,push,delete"]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let collector = s.spawn(|| {
+            let http = collecting.http();
+            let (mut runs, mut removed) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .post(collecting.url("/api/v1/gc"))
+                    .bearer_auth(&owner)
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .expect("gc");
+                let status = r.status().as_u16();
+                let report: serde_json::Value = r.json().expect("gc answer");
+                match status {
+                    200 => {
+                        runs += 1;
+                        removed += report["blobs_removed"].as_u64().unwrap_or(0);
+                    }
+                    409 => assert_eq!(report["errors"][0]["code"], "GC_BUSY", "{report}"),
+                    _ => panic!("gc answered {status}: {report}"),
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (runs, removed)
+        });
+        let http = pushing.http();
+        for round in 0..5u64 {
+            let mut pushed = Vec::new();
+            for tag in [format!("again{round}"), format!("fresh{round}")] {
+                let reference = format!("{repo}:{tag}");
+                if tag.starts_with("fresh") {
+                    pusher.import_image(&reference);
+                } else {
+                    pusher.ok(&["tag", &format!("{repo}:shared"), &reference]);
+                }
+                let out = pusher.cmd(&["push", &reference], &[]);
+                assert!(out.status.success(), "round {round}: push {tag}: {}", text(&out));
+                pushed.push(pushed_digest(&text(&out)));
+            }
+            for digest in &pushed {
+                let remote = format!("{}/gc/app@{digest}", collecting.host);
+                let out = puller.cmd(&["pull", &remote], &[]);
+                assert!(
+                    out.status.success(),
+                    "round {round}: pull {remote}: {}",
+                    text(&out)
+                );
+                puller.ok(&["rmi", &remote]);
+                // Unreferenced again: the next rounds' collections may take its blobs.
+                let r = http
+                    .delete(pushing.url(&format!("/v2/gc/app/manifests/{digest}")))
+                    .bearer_auth(&token)
+                    .send()
+                    .expect("delete manifest");
+                assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(700 * (round % 3)));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (runs, removed) = collector.join().expect("collector");
+        assert!(runs > 0, "no collection ran");
+        assert!(removed > 0, "the collections removed nothing while pushes ran");
+    });
+}

@@ -432,6 +432,12 @@ pub async fn run_gc(
     Ok(ok(state.gc.run(&actor, req.dry_run, grace).await?))
 }
 
+/// `GET /api/v1/gc`: whether a collection runs (on any replica), this replica's progress
+/// and last run, and the configured grace and schedule.
+pub async fn gc_status(State(state): State<AppState>) -> Result<Response, WireError> {
+    Ok(ok(state.gc.status().await?))
+}
+
 /// The OpenAPI description of this API (hand-written; kept next to the routes).
 pub async fn openapi() -> Response {
     (

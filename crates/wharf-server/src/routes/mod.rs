@@ -155,7 +155,7 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             post(admin::rotate_token_signing_key),
         )
         .route("/api/v1/audit", Owner, get(admin::list_audit))
-        .route("/api/v1/gc", Owner, post(admin::run_gc))
+        .route("/api/v1/gc", Owner, get(admin::gc_status).post(admin::run_gc))
         .route(
             "/api/v1/anonymous-pull",
             Owner,
@@ -192,6 +192,11 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             "/portal/policies/content-trust",
             PortalOwner,
             get(portal::content_trust).post(portal::save_content_trust),
+        )
+        .route(
+            "/portal/storage/gc",
+            PortalOwner,
+            get(portal::garbage_collection).post(portal::start_garbage_collection),
         )
         .route(
             "/portal/policies/anonymous-pull",

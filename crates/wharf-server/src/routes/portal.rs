@@ -29,6 +29,7 @@ use crate::auth::secrets::random_token;
 use crate::auth::{Grants, Perms};
 use crate::clock::now;
 use crate::services::access::{Actor, KIND_SP, KIND_USER};
+use crate::services::gc::GcReport;
 use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, SignedIn, tokens_match};
 use crate::services::signature_policy::SignaturePolicyError;
 use crate::services::signature_policy::document::{Mode, PolicyDocument, PolicyRule};
@@ -1270,6 +1271,77 @@ pub async fn audit(State(state): State<AppState>, Extension(Admitted(ctx)): Exte
             views::audit::audit(&ctx.viewer(), &records, &None),
         ),
         Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+// ---- Storage: garbage collection ----------------------------------------------------
+
+async fn gc_page(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    preview: Option<GcReport>,
+    notice: Option<Notice>,
+) -> Response {
+    match state.gc.status().await {
+        Ok(gc) => html(
+            status,
+            views::storage::gc(&ctx.viewer(), &gc, preview.as_ref(), &notice),
+        ),
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+pub async fn garbage_collection(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+) -> Response {
+    gc_page(&state, &ctx, StatusCode::OK, None, None).await
+}
+
+/// `op=dry-run` answers the preview on the page; `op=run` starts a collection in the
+/// background (a large one outlasts any browser) and shows its progress.
+pub async fn start_garbage_collection(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let grace = state.gc.default_grace();
+    match field(&fields, "op") {
+        "dry-run" => match state.gc.run(&ctx.actor(), true, grace).await {
+            Ok(report) => gc_page(&state, &ctx, StatusCode::OK, Some(report), None).await,
+            Err(e) => {
+                let e = WireError::from(e);
+                gc_page(&state, &ctx, e.status, None, Some(Notice::Error(e.message))).await
+            }
+        },
+        "run" => {
+            // Checked here so the page can say so; the lease decides (a run that loses
+            // the race ends as `Busy` in the log).
+            if let Ok(status) = state.gc.status().await
+                && let Some(running) = status.running
+            {
+                let notice = Notice::Error(format!(
+                    "A garbage collection is already running on replica {}.",
+                    running.replica
+                ));
+                return gc_page(&state, &ctx, StatusCode::CONFLICT, None, Some(notice)).await;
+            }
+            let (runner, actor) = (state.clone(), ctx.actor());
+            tokio::spawn(async move {
+                if let Err(e) = runner.gc.run(&actor, false, grace).await {
+                    tracing::warn!(error = %e, "garbage collection started in the portal stopped");
+                }
+            });
+            // Give a small run the chance to finish before the page is drawn.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let notice = Notice::Success("Garbage collection started. Refresh to follow it.".into());
+            gc_page(&state, &ctx, StatusCode::OK, None, Some(notice)).await
+        }
+        _ => {
+            let notice = Notice::Error("Unknown action.".into());
+            gc_page(&state, &ctx, StatusCode::BAD_REQUEST, None, Some(notice)).await
+        }
     }
 }
 

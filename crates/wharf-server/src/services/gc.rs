@@ -11,7 +11,9 @@
 //! 5. writes a `gc.run` audit record with the summary and counts it in the metrics.
 //!
 //! A dry run walks the same candidates without the lease and changes nothing. Manifests
-//! are not collected yet (untagged-manifest retention is a later step).
+//! are not collected here (untagged manifests go by retention). `status` answers what
+//! runs where: the lease (any replica), this replica's run in progress with its counts so
+//! far, and this replica's last run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use wharf_store::{BlobStore, Digest, GarbageBlob, MetadataStore, StoreError};
+
+use crate::clock::rfc3339;
 
 use super::access::{Actor, audit_record};
 use crate::auth::secrets::random_bytes;
@@ -149,6 +153,63 @@ pub enum GcError {
     DeleteTimedOut(Digest),
 }
 
+/// Which step a run is in (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GcPhase {
+    /// Finishing the tombstones an interrupted run left.
+    Tombstones,
+    /// Removing garbage blob links.
+    Links,
+    /// Tombstoning and deleting garbage blobs.
+    Blobs,
+}
+
+/// A run in progress on this replica: what it has done so far.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GcProgress {
+    pub started_at: String,
+    pub phase: GcPhase,
+    pub links_removed: u64,
+    pub blobs_removed: u64,
+    pub bytes_freed: u64,
+}
+
+/// This replica's last finished (or stopped) run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GcLastRun {
+    pub finished_at: String,
+    /// Who started it (a user, or `wharf (schedule)`).
+    pub by: String,
+    pub report: GcReport,
+    /// Why it stopped, when it did not finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The lease as other replicas see it: a run in progress somewhere.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GcRunning {
+    /// The id of the replica running it (`<data_dir>/replica-id`).
+    pub replica: String,
+    /// Whether that replica is this one.
+    pub here: bool,
+    /// When its lease runs out unless renewed (a run that died frees it then).
+    pub lease_expires_at: String,
+}
+
+/// What `GET /api/v1/gc` and the portal's page show.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GcStatus {
+    pub running: Option<GcRunning>,
+    /// This replica's run in progress, if it is the one running.
+    pub progress: Option<GcProgress>,
+    pub last_run: Option<GcLastRun>,
+    pub grace_seconds: u64,
+    /// Scheduled runs, at most this often on each replica; 0 = on demand only.
+    pub interval_seconds: u64,
+}
+
 /// Counters for `/metrics`.
 #[derive(Default)]
 struct GcCounters {
@@ -173,6 +234,9 @@ pub struct GarbageCollector {
     /// When this replica last started a scheduled run (or found one running elsewhere).
     last_scheduled: std::sync::Mutex<Option<Instant>>,
     counters: GcCounters,
+    /// This replica's run in progress, updated after every batch.
+    progress: std::sync::Mutex<Option<GcProgress>>,
+    last_run: std::sync::Mutex<Option<GcLastRun>>,
 }
 
 /// The lease a run holds, renewed when due.
@@ -211,6 +275,8 @@ impl GarbageCollector {
             schedule: None,
             last_scheduled: std::sync::Mutex::new(None),
             counters: GcCounters::default(),
+            progress: std::sync::Mutex::new(None),
+            last_run: std::sync::Mutex::new(None),
         }
     }
 
@@ -236,7 +302,7 @@ impl GarbageCollector {
     pub async fn run_if_due(&self) -> Option<Result<GcReport, GcError>> {
         let interval = self.schedule?;
         {
-            let mut last = self.last_scheduled.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = lock(&self.last_scheduled);
             if last.is_some_and(|at| at.elapsed() < interval) {
                 return None;
             }
@@ -279,8 +345,10 @@ impl GarbageCollector {
             return Err(GcError::Busy);
         }
         let mut report = GcReport::default();
+        self.note(GcPhase::Tombstones, &report, Some(t));
         let outcome = self.collect(&mut lease, cutoff, &mut report).await;
         report.duration = started.elapsed();
+        *lock(&self.progress) = None;
         // After a timed-out deletion the lease is kept until it expires (see DELETE_TIMEOUT).
         if !matches!(outcome, Err(GcError::DeleteTimedOut(_)))
             && let Err(e) = self.meta.release_gc_lease(&lease.holder).await
@@ -296,6 +364,12 @@ impl GarbageCollector {
         if let Err(e) = self.meta.add_audit(&record).await {
             tracing::warn!(error = %e, "GC audit record not written");
         }
+        *lock(&self.last_run) = Some(GcLastRun {
+            finished_at: rfc3339(now()),
+            by: actor.name.clone(),
+            report: report.clone(),
+            error: outcome.as_ref().err().map(ToString::to_string),
+        });
         match outcome {
             Ok(()) => {
                 tracing::info!(summary = %report.summary(), "garbage collection done");
@@ -322,6 +396,7 @@ impl GarbageCollector {
             let Some(last) = pending.last() else { break };
             after = Some(last.digest.clone());
             report.tombstones_finished += self.delete_blobs(lease, &pending, report).await?;
+            self.note(GcPhase::Tombstones, report, None);
         }
         // 2. Links nothing references any more.
         let mut after = None;
@@ -332,6 +407,7 @@ impl GarbageCollector {
                 .sweep_garbage_links(&lease.holder, now(), cutoff, after.as_ref(), LINK_BATCH)
                 .await?;
             report.links_removed += batch.links.len() as u64;
+            self.note(GcPhase::Links, report, None);
             match batch.next {
                 Some(next) => after = Some(next),
                 None => break,
@@ -346,6 +422,7 @@ impl GarbageCollector {
                 .tombstone_garbage_blobs(&lease.holder, now(), cutoff, after.as_ref(), BLOB_BATCH)
                 .await?;
             self.delete_blobs(lease, &batch.blobs, report).await?;
+            self.note(GcPhase::Blobs, report, None);
             match batch.next {
                 Some(next) => after = Some(next),
                 None => break,
@@ -462,6 +539,43 @@ impl GarbageCollector {
         Ok(report)
     }
 
+    /// Record how far this replica's run has come (`started` only when it starts).
+    fn note(&self, phase: GcPhase, report: &GcReport, started: Option<i64>) {
+        let mut progress = lock(&self.progress);
+        let started_at = match (started, progress.as_ref()) {
+            (Some(t), _) => rfc3339(t),
+            (None, Some(p)) => p.started_at.clone(),
+            (None, None) => return,
+        };
+        *progress = Some(GcProgress {
+            started_at,
+            phase,
+            links_removed: report.links_removed,
+            blobs_removed: report.blobs_removed,
+            bytes_freed: report.bytes_freed,
+        });
+    }
+
+    /// Who runs a collection now (any replica), this replica's progress and last run.
+    pub async fn status(&self) -> Result<GcStatus, GcError> {
+        let lease = self.meta.gc_lease(now()).await?;
+        let running = lease.map(|l| {
+            let replica = l.holder.split_once('/').map_or(l.holder.as_str(), |(r, _)| r);
+            GcRunning {
+                here: replica == self.replica,
+                replica: replica.to_owned(),
+                lease_expires_at: rfc3339(l.expires_at),
+            }
+        });
+        Ok(GcStatus {
+            running,
+            progress: lock(&self.progress).clone(),
+            last_run: lock(&self.last_run).clone(),
+            grace_seconds: self.grace.as_secs(),
+            interval_seconds: self.schedule.map_or(0, |d| d.as_secs()),
+        })
+    }
+
     fn count(&self, report: &GcReport, failed: bool) {
         let c = &self.counters;
         c.runs.fetch_add(1, Ordering::Relaxed);
@@ -508,6 +622,11 @@ impl GarbageCollector {
             get(&c.last_run_seconds_ms) as f64 / 1000.0,
         )
     }
+}
+
+/// A mutex whose holder cannot leave it inconsistent (plain values), poisoned or not.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

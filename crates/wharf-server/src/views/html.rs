@@ -39,6 +39,7 @@ pub enum Section {
     Repositories,
     Policies,
     Access,
+    Storage,
     Audit,
     Account,
     SignIn,
@@ -80,6 +81,7 @@ pub fn page(
         if v.admin {
             links.push((Section::Policies, "/portal/policies/content-trust", "Policies"));
             links.push((Section::Access, "/portal/access", "Access control"));
+            links.push((Section::Storage, "/portal/storage/gc", "Storage"));
             links.push((Section::Audit, "/portal/audit", "Audit"));
         }
         links.push((Section::Account, "/portal/account", "Account"));

@@ -9,6 +9,7 @@ pub mod html;
 pub mod policies;
 pub mod repositories;
 pub mod sign_in;
+pub mod storage;
 
 /// The portal's one stylesheet, served at `/portal/static/wharf.css`.
 pub const STYLESHEET: &str = include_str!("wharf.css");

@@ -69,6 +69,13 @@ pub struct BlobBatch {
 /// What the GC lease is called in the `leases` table.
 pub const GC_LEASE: &str = "gc";
 
+/// Who holds the GC lease, and until when (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcLease {
+    pub holder: String,
+    pub expires_at: i64,
+}
+
 /// Garbage collection of blob links and blobs. Times are unix seconds from the caller.
 /// The mutating methods take the lease `holder` and `now`, and fail with
 /// `StoreError::Conflict` when `holder` does not hold an unexpired GC lease at `now`.
@@ -79,6 +86,8 @@ pub trait GarbageStore: Send + Sync + 'static {
     async fn take_gc_lease(&self, holder: &str, until: i64, now: i64) -> StoreResult<bool>;
     /// Give the GC lease back, if `holder` still has it.
     async fn release_gc_lease(&self, holder: &str) -> StoreResult<()>;
+    /// The GC lease if someone holds it unexpired at `now`: a run in progress somewhere.
+    async fn gc_lease(&self, now: i64) -> StoreResult<Option<GcLease>>;
 
     /// Remove up to `limit` garbage links after `after`: links linked before `cutoff` that
     /// no manifest of their repository references, each checked again as it is deleted.

@@ -15,7 +15,9 @@ mod trust;
 mod uploads;
 
 pub use audit::{AuditRecord, AuditStore};
-pub use garbage::{BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, LinkBatch, LinkCursor};
+pub use garbage::{
+    BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, GcLease, LinkBatch, LinkCursor,
+};
 pub use identity::{IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 pub use login_failures::{LoginFailureStore, LoginFailures};
 pub use portal_sessions::{PortalSessionRecord, PortalSessionStore, SessionLimits};

@@ -14,7 +14,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{PostgresMetadataStore, digest_col};
-use crate::metadata::{BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, LinkBatch, LinkCursor};
+use crate::metadata::{
+    BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, GcLease, LinkBatch, LinkCursor,
+};
 use crate::{Digest, StoreError, StoreResult};
 
 /// "No manifest of the link's repository references it", for a link aliased `rb`.
@@ -99,6 +101,16 @@ impl GarbageStore for PostgresMetadataStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn gc_lease(&self, now: i64) -> StoreResult<Option<GcLease>> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT holder, expires_at FROM leases WHERE name = $1 AND expires_at > $2")
+                .bind(GC_LEASE)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(holder, expires_at)| GcLease { holder, expires_at }))
     }
 
     async fn sweep_garbage_links(

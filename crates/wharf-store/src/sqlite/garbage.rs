@@ -7,7 +7,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteMetadataStore, digest_col};
-use crate::metadata::{BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, LinkBatch, LinkCursor};
+use crate::metadata::{
+    BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, GcLease, LinkBatch, LinkCursor,
+};
 use crate::{Digest, StoreError, StoreResult};
 
 /// Links older than `$3` that no manifest of their repository references, after the
@@ -93,6 +95,16 @@ impl GarbageStore for SqliteMetadataStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn gc_lease(&self, now: i64) -> StoreResult<Option<GcLease>> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT holder, expires_at FROM leases WHERE name = $1 AND expires_at > $2")
+                .bind(GC_LEASE)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(holder, expires_at)| GcLease { holder, expires_at }))
     }
 
     async fn sweep_garbage_links(

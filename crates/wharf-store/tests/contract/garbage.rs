@@ -418,8 +418,16 @@ pub async fn tombstoned_blobs_cannot_be_linked(db: Db) {
 /// change nothing; of many taking it at once, one gets it.
 pub async fn the_gc_lease_admits_one_runner(db: Db) {
     let s = db.store().await;
+    assert_eq!(s.gc_lease(100).await.unwrap(), None);
     assert!(s.take_gc_lease("r1/a", 160, 100).await.unwrap());
     assert!(!s.take_gc_lease("r2/b", 170, 110).await.unwrap());
+    // Who runs, for the status page; an expired lease is nobody's.
+    let held = wharf_store::GcLease {
+        holder: "r1/a".into(),
+        expires_at: 160,
+    };
+    assert_eq!(s.gc_lease(110).await.unwrap(), Some(held));
+    assert_eq!(s.gc_lease(160).await.unwrap(), None);
     assert!(
         s.take_gc_lease("r1/a", 180, 150).await.unwrap(),
         "the holder could not renew"
