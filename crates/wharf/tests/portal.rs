@@ -1222,3 +1222,125 @@ fn owners_set_the_signature_policy_and_others_are_refused() {
     }
     assert_eq!(common::signature_policy(&server)["version"], 7);
 }
+
+/// Storage → Garbage collection: the owner previews (the page lists what would go and
+/// nothing changes), then collects, and the page shows the last run; a signed-in user
+/// who is not an owner neither sees the page nor starts a run.
+#[test]
+fn owners_collect_garbage_from_the_portal_and_others_are_refused() {
+    use serde_json::json;
+    require_browser();
+    let server = Server::start_with(&[
+        ("WHARF_GC_ALLOW_SHORT_GRACE", "true"),
+        ("WHARF_GC_GRACE_SECONDS", "2"),
+    ]);
+    let owner = server.token(&["registry:admin:*"]);
+    let gc_dry_run = || -> serde_json::Value {
+        server
+            .http()
+            .post(server.url("/api/v1/gc"))
+            .bearer_auth(&owner)
+            .json(&json!({"dry_run": true}))
+            .send()
+            .expect("dry run")
+            .json()
+            .expect("report")
+    };
+    // Two blobs no manifest references.
+    let token = server.token(&["repository:junk/app:pull,push"]);
+    let http = server.http();
+    let junk: Vec<String> = ["first unreferenced blob", "second"]
+        .iter()
+        .map(|b| common::upload_blob(&server, &http, &token, "junk/app", b.as_bytes()))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+
+    let b = Browser::start();
+    sign_in(&b, &server, "admin", &server.admin_password);
+    click_through(&b, "nav a[href='/portal/storage/gc']");
+    assert_eq!(b.find("#gc-state").text(), "No collection is running.");
+    assert_eq!(b.find("#gc-grace").text(), "2");
+    click_through(&b, "form:has(input[value='dry-run']) button");
+    assert_eq!(
+        b.find("#gc-preview-summary").text(),
+        "A collection now would remove 2 blob links and 2 blobs, freeing 29 B. Nothing was changed."
+    );
+    let listed = b.find("main").text();
+    for digest in &junk {
+        assert!(listed.contains(digest.as_str()), "{digest} not listed: {listed}");
+    }
+    b.screenshot("30-gc-dry-run.png");
+    let before = gc_dry_run();
+    assert_eq!(
+        (before["links_removed"].as_u64(), before["blobs_removed"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    click_through(&b, "form:has(input[value='run']) button");
+    assert_eq!(notice(&b), "Garbage collection started. Refresh to follow it.");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b
+        .find("main")
+        .text()
+        .contains("None on this replica since it started")
+    {
+        assert!(std::time::Instant::now() < deadline, "the run never finished");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        click_through(&b, "a[href='/portal/storage/gc']:not(nav a)");
+    }
+    let last = b.find("#gc-last-run").text();
+    for fact in [
+        "Started by\nadmin",
+        "Blob links removed\n2",
+        "Blobs removed\n2",
+        "Freed\n29 B",
+    ] {
+        assert!(last.contains(fact), "{fact:?} not in {last:?}");
+    }
+    b.screenshot("31-gc-last-run.png");
+    let after = gc_dry_run();
+    assert_eq!(
+        (after["links_removed"].as_u64(), after["blobs_removed"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // Not an owner: no page, no run.
+    let r = server
+        .http()
+        .post(server.url("/api/v1/users"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "bob", "password": "bob-password-1"}))
+        .send()
+        .expect("create bob");
+    assert!(r.status().is_success());
+    let mut bob = PortalClient::new(&server);
+    assert_eq!(bob.sign_in("bob", "bob-password-1"), 303);
+    let (status, page) = bob.get("/portal/storage/gc");
+    assert_eq!(status, 403);
+    assert!(
+        page.contains("Only owners of this registry can see or change this page.")
+            && !page.contains("gc-state"),
+        "{page}"
+    );
+    let (_, own) = bob.get("/portal/repositories");
+    assert!(
+        !own.contains("/portal/storage/gc"),
+        "the navigation offers Storage to a non-owner"
+    );
+    let csrf = csrf_of(&own);
+    let (status, _) = bob.post("/portal/storage/gc", &[("csrf", csrf.as_str()), ("op", "run")]);
+    assert_eq!(status, 403);
+    let runs: Vec<(String, String)> = common::audit_records(&server)
+        .into_iter()
+        .filter(|(_, action, _, _)| action == "gc.run")
+        .map(|(actor, _, _, detail)| (actor, detail))
+        .collect();
+    assert_eq!(runs.len(), 1, "exactly the owner's run is audited: {runs:?}");
+    assert_eq!(runs[0].0, "admin");
+    assert!(
+        runs[0]
+            .1
+            .contains("; links removed 2, blobs removed 2, bytes freed 29,"),
+        "{runs:?}"
+    );
+}
