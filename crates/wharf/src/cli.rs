@@ -105,6 +105,8 @@ pub enum GcCommand {
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
     },
+    /// Whether a collection runs (and on which replica), its progress, the last run.
+    Status,
 }
 
 /// A subcommand plus how to reach the server.

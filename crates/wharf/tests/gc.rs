@@ -333,6 +333,19 @@ fn wharf_gc_run_reports_and_refuses_in_one_line() {
         (&report["links_removed"], &report["blobs_removed"]),
         (&json!(0), &json!(0))
     );
+    // `gc status`: nothing running, the last run (the --grace 5 one) by the owner.
+    let out = wharf_cli(owner.path(), &["gc", "status"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.starts_with(
+            "No collection is running.\nGrace period 2 s; scheduled runs: on demand only\n\
+             Last run on this replica, finished "
+        ) && printed.contains(" (started by admin): Garbage collection removed 0 blob links and 0 blobs, freed 0 bytes in "),
+        "{printed}"
+    );
+    let (status, _) = json_ok(owner.path(), &["gc", "status"], "");
+    assert_eq!(keys(&status), ["grace_seconds", "interval_seconds", "last_run", "progress", "running"]);
 
     create_user(&server, "dev", "dev-password-123");
     let dev = login_dir(&server, "dev", "dev-password-123");
@@ -345,6 +358,7 @@ fn wharf_gc_run_reports_and_refuses_in_one_line() {
          this needs the Owner role: log in as an owner with `wharf login`\n"
     );
     assert_eq!(json_err(dev.path(), &["gc", "run"], "").0, "UNAUTHORIZED");
+    assert_eq!(json_err(dev.path(), &["gc", "status"], "").0, "UNAUTHORIZED");
 }
 
 /// The config and layer digests a manifest in `repo` names.

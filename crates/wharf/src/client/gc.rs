@@ -1,5 +1,6 @@
 //! `wharf gc run [--dry-run] [--grace SECONDS]`: one garbage collection now, through
 //! `POST /api/v1/gc` (owner only); the server's report as JSON, or a summary for people.
+//! `wharf gc status`: `GET /api/v1/gc`, what runs where and the answering replica's last run.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -67,6 +68,54 @@ fn summary(v: &Value) -> String {
     }
 }
 
+/// "No collection is running." or who runs one and how far it got, then the last run.
+fn status_text(v: &Value) -> String {
+    let progress = &v["progress"];
+    let running = &v["running"];
+    let mut text = if progress.is_object() {
+        format!(
+            "A collection is running on this replica since {} ({}): {} blob links and {} blobs removed so far, {} bytes freed",
+            progress["started_at"].as_str().unwrap_or(""),
+            progress["phase"].as_str().unwrap_or(""),
+            n(progress, "links_removed"),
+            n(progress, "blobs_removed"),
+            n(progress, "bytes_freed")
+        )
+    } else if running.is_object() {
+        format!(
+            "A collection holds the GC lease on replica {} until {}",
+            running["replica"].as_str().unwrap_or(""),
+            running["lease_expires_at"].as_str().unwrap_or("")
+        )
+    } else {
+        "No collection is running.".to_owned()
+    };
+    let schedule = match n(v, "interval_seconds") {
+        0 => "on demand only".to_owned(),
+        s => format!("every {s} s"),
+    };
+    text.push_str(&format!(
+        "
+Grace period {} s; scheduled runs: {schedule}",
+        n(v, "grace_seconds")
+    ));
+    let last = &v["last_run"];
+    if last.is_object() {
+        text.push_str(&format!(
+            "
+Last run on this replica, finished {} (started by {}): {}",
+            last["finished_at"].as_str().unwrap_or(""),
+            last["by"].as_str().unwrap_or(""),
+            summary(&last["report"])
+        ));
+        if let Some(e) = last["error"].as_str() {
+            text.push_str(&format!("
+  stopped: {e}"));
+        }
+    }
+    text
+}
+
 pub async fn run(a: AdminArgs<GcCommand>) -> anyhow::Result<Report> {
     let session = admin_session(a.registry.clone(), a.server.ca_file.clone()).await?;
     match a.command {
@@ -77,6 +126,11 @@ pub async fn run(a: AdminArgs<GcCommand>) -> anyhow::Result<Report> {
             }
             let v = session.call(Method::POST, "/api/v1/gc", Some(body)).await?;
             let text = summary(&v);
+            Ok(Report::new(v, text))
+        }
+        GcCommand::Status => {
+            let v = session.call(Method::GET, "/api/v1/gc", None).await?;
+            let text = status_text(&v);
             Ok(Report::new(v, text))
         }
     }
@@ -101,6 +155,26 @@ mod tests {
         assert_eq!(
             summary(&dry),
             "Dry run: would remove 1 blob links and 1 blobs, freeing 5 bytes (2 ms)\n  link  a/b sha256:aa\n  blob  sha256:aa (5 bytes)"
+        );
+    }
+
+    #[test]
+    fn status_for_people() {
+        let idle = json!({"running": null, "progress": null, "last_run": null, "grace_seconds": 3600, "interval_seconds": 0});
+        assert_eq!(
+            status_text(&idle),
+            "No collection is running.\nGrace period 3600 s; scheduled runs: on demand only"
+        );
+        let busy = json!({"running": {"replica": "r2", "here": false, "lease_expires_at": "2026-12-06T12:00:00Z"},
+            "progress": null, "grace_seconds": 600, "interval_seconds": 86400,
+            "last_run": {"finished_at": "2026-12-05T12:00:00Z", "by": "wharf (schedule)", "error": "garbage collection stopped: x",
+                "report": {"dry_run": false, "links_removed": 1, "blobs_removed": 0, "bytes_freed": 0, "duration_ms": 4}}});
+        assert_eq!(
+            status_text(&busy),
+            "A collection holds the GC lease on replica r2 until 2026-12-06T12:00:00Z\n\
+             Grace period 600 s; scheduled runs: every 86400 s\n\
+             Last run on this replica, finished 2026-12-05T12:00:00Z (started by wharf (schedule)): \
+             Garbage collection removed 1 blob links and 0 blobs, freed 0 bytes in 4 ms\n  stopped: garbage collection stopped: x"
         );
     }
 }
