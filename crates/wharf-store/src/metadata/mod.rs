@@ -13,6 +13,7 @@ mod revocations;
 mod settings;
 mod trust;
 mod uploads;
+mod usage;
 
 pub use audit::{AuditRecord, AuditStore};
 pub use garbage::{BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, LinkBatch, LinkCursor};
@@ -27,6 +28,11 @@ pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;
 pub use trust::{NewTrustFile, TrustChange, TrustFile, TrustKeyRecord, TrustStore};
 pub use uploads::{UploadSession, UploadStore};
+pub use usage::{RegistryUsage, RepositoryUsage, UsageStore};
+pub(crate) use usage::{
+    UsageSelection, registry_usage_from_row, registry_usage_sql, repository_usage_from_row,
+    repository_usage_sql,
+};
 
 /// Every aggregate of one database.
 pub trait MetadataStore:
@@ -40,6 +46,7 @@ pub trait MetadataStore:
     + LoginFailureStore
     + RevocationStore
     + GarbageStore
+    + UsageStore
 {
 }
 
@@ -54,5 +61,6 @@ impl<T> MetadataStore for T where
         + LoginFailureStore
         + RevocationStore
         + GarbageStore
+        + UsageStore
 {
 }
