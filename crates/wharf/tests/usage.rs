@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::cli::{json_err, json_ok, keys, login_dir};
+use common::portal_client::PortalClient;
 use common::{Server, logged_in, metric, push_tiny_image, pushed_digest, refusal, refused, text, wharf_cli};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -168,6 +169,38 @@ fn docker_pushes_sharing_layers_are_counted_once_and_would_free_per_repository()
             "manifest_bytes": all_manifests, "manifests": 3, "tags": 3, "repositories": 2,
             "unlinked_bytes": 0, "unlinked_blobs": 0,
         })
+    );
+
+    // The portal's repository page shows the same figures to an owner, and nothing of
+    // them to a user who may only pull.
+    let mut owner_portal = PortalClient::new(&server);
+    assert_eq!(owner_portal.sign_in("admin", &server.admin_password), 303);
+    let (status, page) = owner_portal.get("/portal/repositories/team/a");
+    assert_eq!(status, 200, "{page}");
+    // Each size carries its exact byte count in its title.
+    for (id, field) in [
+        ("usage-size", "linked_bytes"),
+        ("usage-would-free", "exclusive_bytes"),
+    ] {
+        let shown = format!(r#"id="{id}"><span title="{} bytes">"#, a[field]);
+        assert!(page.contains(&shown), "{shown} not in {page}");
+    }
+    create_user(&server, "reader", "reader-password-1");
+    let r = server
+        .http()
+        .post(server.url("/api/v1/role-assignments"))
+        .bearer_auth(owner_token(&server))
+        .json(&json!({ "role": "AcrPull", "assignee": "reader", "scope": "repository:team/a" }))
+        .send()
+        .expect("assign");
+    assert_eq!(r.status(), 201);
+    let mut reader_portal = PortalClient::new(&server);
+    assert_eq!(reader_portal.sign_in("reader", "reader-password-1"), 303);
+    let (status, page) = reader_portal.get("/portal/repositories/team/a");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("team/a") && !page.contains("repository-usage"),
+        "{page}"
     );
 
     // A deleted manifest's blobs stay linked (and counted) until garbage collection.

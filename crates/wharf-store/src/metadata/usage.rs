@@ -69,10 +69,12 @@ pub(crate) enum UsageSelection {
 }
 
 /// The usage query both databases run; `length` is their function for a byte string's
-/// length. It starts from the selected repositories' ids and reaches their links, blobs,
-/// manifests and tags through primary keys; "would free" asks the `repository_blobs_digest`
-/// index whether any other repository links each blob. Sums are cast to BIGINT because
-/// PostgreSQL's SUM of BIGINT is NUMERIC.
+/// length. It walks each selected repository's links once (the primary key starts with
+/// the repository id) joined to their blobs, grouped per repository; "would free" asks
+/// the `repository_blobs_digest` index whether any other repository links each blob.
+/// Manifest and tag figures are subqueries correlated to the repository, reading only its
+/// rows. (CTEs grouped over whole tables made SQLite scan every link for a page.) Sums
+/// are cast to BIGINT because PostgreSQL's SUM of BIGINT is NUMERIC.
 pub(crate) fn repository_usage_sql(selection: UsageSelection, length: &str) -> String {
     let page = match selection {
         UsageSelection::One => "SELECT id, name FROM repositories WHERE name = $1",
@@ -81,66 +83,54 @@ pub(crate) fn repository_usage_sql(selection: UsageSelection, length: &str) -> S
         }
     };
     format!(
-        "WITH page AS ({page}),
-         links AS (
-           SELECT rb.repository_id, COUNT(*) AS blobs, SUM(b.size) AS bytes,
-                  SUM(CASE WHEN EXISTS (SELECT 1 FROM repository_blobs o
-                                         WHERE o.digest = rb.digest AND o.repository_id <> rb.repository_id)
-                           THEN 0 ELSE b.size END) AS exclusive
-             FROM page
-             JOIN repository_blobs rb ON rb.repository_id = page.id
-             JOIN blobs b ON b.digest = rb.digest
-            WHERE b.tombstoned_at IS NULL
-            GROUP BY rb.repository_id),
-         mans AS (
-           SELECT m.repository_id, COUNT(*) AS manifests, SUM({length}(m.content)) AS bytes
-             FROM page JOIN manifests m ON m.repository_id = page.id
-            GROUP BY m.repository_id),
-         tag_counts AS (
-           SELECT t.repository_id, COUNT(*) AS tags
-             FROM page JOIN tags t ON t.repository_id = page.id
-            GROUP BY t.repository_id)
+        "WITH page AS ({page})
          SELECT page.name AS repository,
-                CAST(COALESCE(links.blobs, 0) AS BIGINT) AS blobs,
-                CAST(COALESCE(links.bytes, 0) AS BIGINT) AS blob_bytes,
-                CAST(COALESCE(links.exclusive, 0) AS BIGINT) AS exclusive_blob_bytes,
-                CAST(COALESCE(mans.manifests, 0) AS BIGINT) AS manifests,
-                CAST(COALESCE(mans.bytes, 0) AS BIGINT) AS manifest_bytes,
-                CAST(COALESCE(tag_counts.tags, 0) AS BIGINT) AS tags
+                CAST(COUNT(b.digest) AS BIGINT) AS blobs,
+                CAST(COALESCE(SUM(b.size), 0) AS BIGINT) AS blob_bytes,
+                CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM repository_blobs o
+                                                     WHERE o.digest = b.digest AND o.repository_id <> page.id)
+                                       THEN 0 ELSE b.size END), 0) AS BIGINT) AS exclusive_blob_bytes,
+                CAST((SELECT COUNT(*) FROM manifests m WHERE m.repository_id = page.id) AS BIGINT) AS manifests,
+                CAST(COALESCE((SELECT SUM({length}(m.content)) FROM manifests m WHERE m.repository_id = page.id), 0)
+                     AS BIGINT) AS manifest_bytes,
+                CAST((SELECT COUNT(*) FROM tags t WHERE t.repository_id = page.id) AS BIGINT) AS tags
            FROM page
-           LEFT JOIN links ON links.repository_id = page.id
-           LEFT JOIN mans ON mans.repository_id = page.id
-           LEFT JOIN tag_counts ON tag_counts.repository_id = page.id
+           LEFT JOIN repository_blobs rb ON rb.repository_id = page.id
+           LEFT JOIN blobs b ON b.digest = rb.digest AND b.tombstoned_at IS NULL
+          GROUP BY page.id, page.name
           ORDER BY page.name"
     )
 }
 
-/// The registry-wide query: every live blob row once (linked or not), every link, every
-/// manifest's length; counts of tags and repositories.
+/// The registry-wide query. Links are grouped by digest first (the
+/// `repository_blobs_digest` index, read in order), so each linked blob is joined to its
+/// row once: its size counts once for `stored` and once per link for the repositories'
+/// sum. Unlinked is what remains of the live blobs after the linked ones (a link never
+/// names a tombstone).
 pub(crate) fn registry_usage_sql(length: &str) -> String {
     format!(
-        "WITH live AS (
-           SELECT b.size, CASE WHEN EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)
-                               THEN 1 ELSE 0 END AS linked
-             FROM blobs b WHERE b.tombstoned_at IS NULL),
-         blob_totals AS (
-           SELECT CAST(COALESCE(SUM(linked), 0) AS BIGINT) AS blobs,
-                  CAST(COALESCE(SUM(CASE WHEN linked = 1 THEN size ELSE 0 END), 0) AS BIGINT) AS blob_bytes,
-                  CAST(COALESCE(SUM(1 - linked), 0) AS BIGINT) AS unlinked_blobs,
-                  CAST(COALESCE(SUM(CASE WHEN linked = 1 THEN 0 ELSE size END), 0) AS BIGINT) AS unlinked_bytes
-             FROM live),
-         link_totals AS (
-           SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) AS link_bytes
-             FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+        "WITH per_blob AS (
+           SELECT digest, COUNT(*) AS links FROM repository_blobs GROUP BY digest),
+         linked AS (
+           SELECT CAST(COUNT(*) AS BIGINT) AS blobs,
+                  CAST(COALESCE(SUM(b.size), 0) AS BIGINT) AS blob_bytes,
+                  CAST(COALESCE(SUM(b.size * per_blob.links), 0) AS BIGINT) AS link_bytes
+             FROM per_blob JOIN blobs b ON b.digest = per_blob.digest
             WHERE b.tombstoned_at IS NULL),
+         live AS (
+           SELECT CAST(COUNT(*) AS BIGINT) AS live_blobs,
+                  CAST(COALESCE(SUM(size), 0) AS BIGINT) AS live_bytes
+             FROM blobs WHERE tombstoned_at IS NULL),
          manifest_totals AS (
            SELECT CAST(COUNT(*) AS BIGINT) AS manifests,
                   CAST(COALESCE(SUM({length}(content)), 0) AS BIGINT) AS manifest_bytes
              FROM manifests)
-         SELECT blob_totals.*, link_totals.*, manifest_totals.*,
+         SELECT linked.*, manifest_totals.*,
+                live.live_blobs - linked.blobs AS unlinked_blobs,
+                live.live_bytes - linked.blob_bytes AS unlinked_bytes,
                 CAST((SELECT COUNT(*) FROM tags) AS BIGINT) AS tags,
                 CAST((SELECT COUNT(*) FROM repositories) AS BIGINT) AS repositories
-           FROM blob_totals, link_totals, manifest_totals"
+           FROM linked, live, manifest_totals"
     )
 }
 
