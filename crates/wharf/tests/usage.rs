@@ -361,6 +361,22 @@ fn wharf_repository_usage_prints_tables_and_json() {
     assert_eq!(b, &repository_usage(&server, "cli/b"));
     assert!(b["linked_bytes"].as_u64().unwrap() > 2 << 20, "{b}");
 
+    // The pages as the API sends them: the registry total on the first page only.
+    let admin = owner_token(&server);
+    let (status, first) = get(&server, &admin, "/api/v1/usage?n=2");
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (&first["registry"], &first["next"]),
+        (&v["registry"], &json!("cli/b"))
+    );
+    assert_eq!(first["repositories"].as_array().map(Vec::len), Some(2));
+    let (status, second) = get(&server, &admin, "/api/v1/usage?n=2&last=cli%2Fb");
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(
+        second,
+        json!({ "registry": null, "repositories": [v["repositories"][2]], "next": null })
+    );
+
     let out = wharf_cli(owner.path(), &["repository", "usage"], "");
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
