@@ -19,6 +19,7 @@ use crate::services::readiness::Readiness;
 use crate::services::signature_policy::SignaturePolicyService;
 use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
+use crate::services::usage::UsageService;
 
 pub struct AppInner {
     /// The one reading of request names (image repository or trust GUN).
@@ -28,6 +29,8 @@ pub struct AppInner {
     pub blobs: BlobService,
     /// Online garbage collection: on demand (admin API) and on the `gc.interval_seconds` schedule.
     pub gc: GarbageCollector,
+    /// Storage usage per repository and for the registry.
+    pub usage: UsageService,
     pub identity: IdentityService,
     pub trust: Arc<TrustService>,
     /// Whether a manifest read is answered: the server-side signature policy.
@@ -94,6 +97,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             Duration::from_secs(parts.gc.grace_seconds),
         ),
         gc,
+        usage: UsageService::new(parts.meta.clone()),
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,

@@ -17,11 +17,11 @@ pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
     AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, GC_LEASE, GarbageBlob, GarbageLink,
-    GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore,
-    LoginFailures, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile,
-    PortalSessionRecord, PortalSessionStore, Principal, ReferrerRecord, RepositoryStore, RevocationStore,
-    RoleAssignment, SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange,
-    TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore,
+    GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore, LoginFailures,
+    ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
+    PortalSessionStore, Principal, ReferrerRecord, RegistryUsage, RepositoryStore, RepositoryUsage,
+    RevocationStore, RoleAssignment, SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope,
+    TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore, UsageStore,
 };
 pub use postgres::PostgresMetadataStore;
 pub use s3_blob::{S3BlobStore, S3Config};

@@ -306,6 +306,14 @@ pub enum RepositoryCommand {
         /// REPO:TAG, e.g. team/app:v1
         reference: String,
     },
+    /// Storage usage: each repository's size and what deleting it would free, and the
+    /// registry's total with shared blobs counted once (owner only).
+    Usage {
+        /// One repository, e.g. team/app; every repository when left out.
+        repository: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
     /// Delete a manifest and every tag that points to it (REPO@DIGEST), or a whole
     /// repository (REPO; owner only).
     Delete {

@@ -1,6 +1,6 @@
 //! Admin REST API under `/api/v1/` (owner only, `registry:admin:*` bearer tokens):
 //! content-trust policy, the signature policy, principals, role assignments, repository tokens, the token
-//! signing key, audit, garbage collection.
+//! signing key, audit, garbage collection, storage usage.
 //! Described by `openapi.json`, served at `/api/v1/openapi.json`.
 
 use axum::Extension;
@@ -16,6 +16,7 @@ use super::request::query_value;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::clock::rfc3339;
+use crate::services::RegistryError;
 use crate::services::access::{KIND_SP, KIND_TOKEN, KIND_USER};
 use crate::services::trust::PolicyOutcome;
 use crate::wire::WireError;
@@ -78,6 +79,37 @@ pub async fn delete_repository_trust(
             Ok(axum::Json(json!({ "repository": rest, "deleted": true })).into_response())
         }
     }
+}
+
+/// `GET /api/v1/repositories/<name>/usage`: one repository's storage usage. Names contain
+/// `/`, so the suffix is split off here, as for `DELETE …/trust`.
+pub async fn get_repository_item(
+    State(state): State<AppState>,
+    _owner: Extension<OwnerActor>,
+    Path(rest): Path<String>,
+) -> Result<Response, WireError> {
+    let Some(name) = rest.strip_suffix("/usage") else {
+        return Err(RouteError::NoSuchEndpoint.into());
+    };
+    Ok(ok(state.usage.repository(name).await?))
+}
+
+/// `GET /api/v1/usage?n=&last=`: the registry total and a page of repositories by name.
+pub async fn get_usage(
+    State(state): State<AppState>,
+    _owner: Extension<OwnerActor>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WireError> {
+    let query = query.unwrap_or_default();
+    // As the registry API's listings: `n` not a number is PAGINATION_NUMBER_INVALID too.
+    let limit = match query_value(&query, "n") {
+        Some(n) => n
+            .parse::<u32>()
+            .map_err(|_| RegistryError::PaginationInvalid(format!("n={n:?} is not a number")))?,
+        None => 100,
+    };
+    let last = query_value(&query, "last").filter(|l| !l.is_empty());
+    Ok(ok(state.usage.page(last.as_deref(), limit).await?))
 }
 
 // ---- Identity and access -------------------------------------------------------------

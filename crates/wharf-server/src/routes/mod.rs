@@ -92,12 +92,14 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             Owner,
             get(admin::get_content_trust).put(admin::put_content_trust),
         )
-        // Repository names contain `/`: the trailing `/trust` is split off by the handler.
+        // Repository names contain `/`: the trailing `/trust` or `/usage` is split off by
+        // the handler.
         .route(
             "/api/v1/repositories/{*rest}",
             Owner,
-            delete(admin::delete_repository_trust),
+            delete(admin::delete_repository_trust).get(admin::get_repository_item),
         )
+        .route("/api/v1/usage", Owner, get(admin::get_usage))
         .route(
             "/api/v1/users",
             Owner,

@@ -28,6 +28,7 @@ use crate::app::AppState;
 use crate::auth::secrets::random_token;
 use crate::auth::{Grants, Perms};
 use crate::clock::now;
+use crate::services::RegistryError;
 use crate::services::access::{Actor, KIND_SP, KIND_USER};
 use crate::services::gc::GcReport;
 use crate::services::portal_sessions::{ABSOLUTE_SECONDS, PortalSession, SignedIn, tokens_match};
@@ -464,6 +465,16 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
         return not_found();
     }
     let trust_enabled = state.trust.enabled().await.unwrap_or(false);
+    let usage = if ctx.admin {
+        match state.usage.repository(name).await {
+            Ok(u) => Some(u),
+            // A repository with trust data only has no row of its own: nothing stored.
+            Err(RegistryError::NameUnknown(_)) => None,
+            Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
+        }
+    } else {
+        None
+    };
     let body = views::repositories::detail(
         &ctx.viewer(),
         &RepositoryDetail {
@@ -473,6 +484,7 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
             trust: &trust,
             trust_enabled,
             may_delete: ctx.grants.on(name).contains(Perms::DELETE),
+            usage: usage.as_ref(),
         },
         &notice,
     );

@@ -15,5 +15,6 @@ pub mod replica_sync;
 pub mod signature_policy;
 pub mod trust;
 pub mod uploads;
+pub mod usage;
 
 pub use error::{RegistryError, RegistryResult};

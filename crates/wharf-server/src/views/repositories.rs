@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use wharf_store::TagDetail;
+use wharf_store::{RepositoryUsage, TagDetail};
 
 use super::html::{Notice, Section, Viewer, button_form, esc, page, short_id, size, table, time, url_part};
 use crate::services::trust::overview::{TagSignature, TrustOverview};
@@ -75,6 +75,9 @@ pub struct RepositoryDetail<'a> {
     pub trust_enabled: bool,
     /// The viewer may delete images here (delete right on the repository).
     pub may_delete: bool,
+    /// Storage usage, for owners only (as in the admin API): "would free" tells which
+    /// blobs other repositories share, which a reader of this one need not learn.
+    pub usage: Option<&'a RepositoryUsage>,
 }
 
 /// The signature status cell of one tag: signed when `docker pull` with content trust
@@ -142,6 +145,16 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
         esc(&format!("{}/{}", d.host, d.name)),
         if d.trust_enabled { "enabled" } else { "disabled" }
     );
+    if let Some(u) = d.usage {
+        let _ = write!(
+            body,
+            r#"<p id="repository-usage">Size <strong id="usage-size">{}</strong> in {} manifests and {} blobs; deleting it would free <strong id="usage-would-free">{}</strong> (blobs other repositories also link stay).</p>"#,
+            size(u.linked_bytes),
+            u.manifests,
+            u.blobs,
+            size(u.exclusive_bytes)
+        );
+    }
     body.push_str("<section><h2>Tags</h2>");
     body.push_str(&table(
         "Tags, their digests and signatures",

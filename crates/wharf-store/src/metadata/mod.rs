@@ -13,6 +13,7 @@ mod revocations;
 mod settings;
 mod trust;
 mod uploads;
+mod usage;
 
 pub use audit::{AuditRecord, AuditStore};
 pub use garbage::{
@@ -29,6 +30,11 @@ pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;
 pub use trust::{NewTrustFile, TrustChange, TrustFile, TrustKeyRecord, TrustStore};
 pub use uploads::{UploadSession, UploadStore};
+pub use usage::{RegistryUsage, RepositoryUsage, UsageStore};
+pub(crate) use usage::{
+    UsageSelection, registry_usage_from_row, registry_usage_sql, repository_usage_from_row,
+    repository_usage_sql,
+};
 
 /// Every aggregate of one database.
 pub trait MetadataStore:
@@ -42,6 +48,7 @@ pub trait MetadataStore:
     + LoginFailureStore
     + RevocationStore
     + GarbageStore
+    + UsageStore
 {
 }
 
@@ -56,5 +63,6 @@ impl<T> MetadataStore for T where
         + LoginFailureStore
         + RevocationStore
         + GarbageStore
+        + UsageStore
 {
 }

@@ -15,6 +15,7 @@ mod revocations;
 mod settings;
 mod trust;
 mod uploads;
+mod usage;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -12,6 +12,7 @@ mod revocations;
 mod settings;
 mod trust;
 mod uploads;
+mod usage;
 
 use std::path::Path;
 use std::str::FromStr;

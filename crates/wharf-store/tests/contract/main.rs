@@ -12,6 +12,7 @@ mod settings;
 mod shared_state;
 mod trust;
 mod uploads;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -183,6 +184,8 @@ contracts! {
     garbage::the_gc_lease_admits_one_runner,
     garbage::pushes_racing_a_collection_never_dangle,
     garbage::postgres_interleavings_are_safe,
+    usage::usage_counts_shared_blobs_once_and_exclusive_per_repository,
+    usage::usage_pages_come_in_name_order_after_last,
     schema::reopening_keeps_data_and_runs_no_migration_twice,
     schema::concurrent_opens_migrate_once,
     schema::a_newer_schema_is_refused,

@@ -163,6 +163,21 @@ pub fn print_error(output: Output, code: &str, message: &str) {
     }
 }
 
+/// A byte count for people: `512 B`, `12.3 MiB` (binary units, one decimal).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// A column: header and how to render a cell.
 pub type Column<'a> = (&'a str, &'a dyn Fn(&Value) -> String);
 
@@ -209,6 +224,15 @@ mod tests {
         assert_eq!(code, NOT_LOGGED_IN);
         assert_eq!(message, "listing users: no stored login");
         assert_eq!(describe(&anyhow::anyhow!("plain")).0, CLI_ERROR);
+    }
+
+    #[test]
+    fn byte_counts_for_people() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(12_897_485), "12.3 MiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 
     #[test]

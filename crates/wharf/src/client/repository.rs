@@ -1,12 +1,15 @@
 //! `wharf repository list|show-tags|untag|delete`: the registry API (`/v2/`) with a token
 //! for just the scope each command needs, obtained with the stored login. Rights are the
 //! caller's own (pull to list tags, delete to untag or delete), not the Owner role.
+//! `usage` and deleting a whole repository are the admin API's (owner only).
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::prompt::confirmed;
-use super::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail, read_answer, server_error, table};
+use super::report::{
+    INVALID_INPUT, INVALID_RESPONSE, Report, fail, human_bytes, read_answer, server_error, table,
+};
 use super::session::{Session, open, selected_registry};
 use crate::cli::{AdminArgs, Output, RepositoryCommand};
 
@@ -226,6 +229,11 @@ pub async fn run(a: AdminArgs<RepositoryCommand>, output: Output) -> anyhow::Res
             };
             Report::new(json!({ "name": name, "tags": tags }), text)
         }
+        RepositoryCommand::Usage { repository, paging } => {
+            let s = session("registry:admin:*".to_owned()).await?;
+            let name = repository.as_deref().map(|r| local(&registry, r));
+            usage(&s, name, paging.page_size).await?
+        }
         RepositoryCommand::Untag { reference } => {
             let (repository, tag) = split_tag(reference)?;
             let name = local(&registry, repository);
@@ -282,6 +290,109 @@ its trust data stays until reset (`wharf content-trust reset {name}`)."
             }
         },
     })
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
+/// The usage table: one row per repository, sizes in binary units.
+fn usage_table(repositories: &[Value]) -> String {
+    table(
+        repositories,
+        &[
+            ("REPOSITORY", &|v| {
+                v["repository"].as_str().unwrap_or_default().to_owned()
+            }),
+            ("SIZE", &|v| human_bytes(n(v, "linked_bytes"))),
+            ("WOULD FREE", &|v| human_bytes(n(v, "exclusive_bytes"))),
+            ("MANIFESTS", &|v| n(v, "manifests").to_string()),
+            ("TAGS", &|v| n(v, "tags").to_string()),
+            ("BLOBS", &|v| n(v, "blobs").to_string()),
+        ],
+    )
+}
+
+/// The registry's total, after the table.
+fn registry_summary(registry: &Value) -> String {
+    let stored = n(registry, "stored_bytes");
+    let summed = n(registry, "repositories_bytes");
+    let mut text = format!(
+        "Registry: {} stored ({} blobs counted once, {} manifests); {} summed over {} repositories, so sharing saves {}",
+        human_bytes(stored),
+        n(registry, "blobs"),
+        n(registry, "manifests"),
+        human_bytes(summed),
+        n(registry, "repositories"),
+        human_bytes(summed.saturating_sub(stored)),
+    );
+    if n(registry, "unlinked_blobs") > 0 {
+        text.push_str(&format!(
+            "
+{} in {} blobs no repository links, freed by garbage collection (`wharf gc run`)",
+            human_bytes(n(registry, "unlinked_bytes")),
+            n(registry, "unlinked_blobs")
+        ));
+    }
+    text
+}
+
+/// `wharf repository usage [REPO]`: one repository, or every page of them with the
+/// registry total (the total as the first page read it).
+async fn usage(session: &Session, repository: Option<&str>, page_size: u32) -> anyhow::Result<Report> {
+    if let Some(name) = repository {
+        if !path_safe(name) {
+            return Err(bad_reference(format!(
+                "expected a repository name, e.g. team/app, not {name:?}"
+            )));
+        }
+        let v = session
+            .call(Method::GET, &format!("/api/v1/repositories/{name}/usage"), None)
+            .await?;
+        let text = usage_table(std::slice::from_ref(&v));
+        return Ok(Report::new(v, text));
+    }
+    let mut registry = Value::Null;
+    let mut repositories: Vec<Value> = Vec::new();
+    let mut last: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/usage?n={page_size}");
+        if let Some(l) = &last {
+            path.push_str(&format!("&last={}", super::http::percent_encode(l)));
+        }
+        let v = session.call(Method::GET, &path, None).await?;
+        if registry.is_null() {
+            registry = v["registry"].clone();
+        }
+        let page = v["repositories"]
+            .as_array()
+            .ok_or_else(|| fail(INVALID_RESPONSE, "the server's answer has no repositories list"))?;
+        repositories.extend(page.iter().cloned());
+        match v["next"].as_str() {
+            // A next name that does not move on would be followed forever.
+            Some(next) if !page.is_empty() && last.as_deref() != Some(next) => last = Some(next.to_owned()),
+            Some(_) => {
+                return Err(fail(
+                    INVALID_RESPONSE,
+                    "the server sent a page of usage that does not advance",
+                ));
+            }
+            None => break,
+        }
+    }
+    let text = if repositories.is_empty() {
+        format!("No repositories\n{}", registry_summary(&registry))
+    } else {
+        format!(
+            "{}\n\n{}",
+            usage_table(&repositories),
+            registry_summary(&registry)
+        )
+    };
+    Ok(Report::new(
+        json!({ "registry": registry, "repositories": repositories }),
+        text,
+    ))
 }
 
 fn delete_needs(name: &str) -> String {

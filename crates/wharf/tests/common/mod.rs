@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod cli;
 pub mod cluster;
+pub mod portal_client;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
