@@ -357,8 +357,34 @@ fn uploads_mounts_and_manifests_over_quota_are_denied_and_store_nothing() {
         &server,
         json!([{ "scope": "repository:q/app", "max_bytes": 10_000 }]),
     );
-    push_tiny_image(&server, &http, &token, "q/app", "v1", "raised");
+    let (_, pushed) = push_tiny_image(&server, &http, &token, "q/app", "v1", "raised");
     upload_blob(&server, &http, &token, "free/app", &other);
+
+    // Lowered below what q/app holds: nothing is deleted, what it holds may be pushed
+    // again and tagged anew (a tag adds no bytes), anything new is refused.
+    let held = repository_linked_bytes(&server, "q/app");
+    set_quotas(&server, json!([{ "scope": "repository:q/app", "max_bytes": 1 }]));
+    common::put_manifest(&server, &token, "q/app", "v1", OCI_MANIFEST, pushed.clone());
+    common::put_manifest(&server, &token, "q/app", "again", OCI_MANIFEST, pushed);
+    assert_eq!(upload_blob(&server, &http, &token, "q/app", &[b'a'; 60]), small);
+    let r = http
+        .post(server.url(&format!("/v2/q/app/blobs/uploads/?digest={}", sha256(&other))))
+        .bearer_auth(&token)
+        .body(other.clone())
+        .send()
+        .expect("post");
+    assert_eq!(
+        refusal(r),
+        refused(
+            403,
+            "DENIED",
+            &format!(
+                "quota exceeded for repository:q/app: {} used + 60 B would exceed 1 B (raise it with: wharf quota set repository:q/app <bytes>)",
+                human(held)
+            )
+        )
+    );
+    assert_eq!(repository_linked_bytes(&server, "q/app"), held);
 }
 
 /// Sizes as the server's messages print them (binary units, one decimal).
