@@ -15,6 +15,7 @@ use crate::services::gc::GarbageCollector;
 use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
+use crate::services::quotas::QuotaService;
 use crate::services::readiness::Readiness;
 use crate::services::signature_policy::SignaturePolicyService;
 use crate::services::trust::TrustService;
@@ -31,6 +32,8 @@ pub struct AppInner {
     pub gc: GarbageCollector,
     /// Storage usage per repository and for the registry.
     pub usage: UsageService,
+    /// Storage quotas (checked by `uploads` and `manifests`, edited through the admin API).
+    pub quotas: Arc<QuotaService>,
     pub identity: IdentityService,
     pub trust: Arc<TrustService>,
     /// Whether a manifest read is answered: the server-side signature policy.
@@ -53,6 +56,7 @@ pub struct AppParts {
     pub identity: IdentityService,
     pub trust: Arc<TrustService>,
     pub signature_policy: SignaturePolicyService,
+    pub quotas: Arc<QuotaService>,
     pub access: AccessService,
     pub anonymous: AnonymousPull,
     pub manifest_max_bytes: u64,
@@ -88,8 +92,10 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             parts.meta.clone(),
             parts.upload_idle_timeout_seconds,
             &parts.replica_id,
-        ),
-        manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
+        )
+        .with_quotas(parts.quotas.clone()),
+        manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes)
+            .with_quotas(parts.quotas.clone()),
         blobs: BlobService::new(
             parts.blob_store.clone(),
             parts.meta.clone(),
@@ -98,6 +104,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         ),
         gc,
         usage: UsageService::new(parts.meta.clone()),
+        quotas: parts.quotas,
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,

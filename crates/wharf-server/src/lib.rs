@@ -135,6 +135,7 @@ pub async fn run(
     );
     let signature_policy =
         SignaturePolicyService::open(meta.clone(), blob_store.clone(), trust.clone()).await?;
+    let quotas = Arc::new(services::quotas::QuotaService::open(meta.clone()).await?);
     let generated_admin_password = identity.bootstrap_owner(admin_password, &data).await?;
     let access =
         services::access::AccessService::new(meta.clone(), &config.auth.service, revocations.clone());
@@ -146,6 +147,7 @@ pub async fn run(
         identity,
         trust,
         signature_policy,
+        quotas,
         access,
         anonymous,
         manifest_max_bytes: config.limits.manifest_max_bytes,

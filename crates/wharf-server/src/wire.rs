@@ -13,6 +13,7 @@ use crate::services::access::AccessError;
 use crate::services::anonymous_pull::AnonymousPullError;
 use crate::services::gc::GcError;
 use crate::services::identity::IdentityError;
+use crate::services::quotas::QuotaError;
 use crate::services::signature_policy::SignaturePolicyError;
 use crate::services::trust::TrustError;
 
@@ -119,6 +120,9 @@ impl From<RegistryError> for WireError {
             E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
             E::PaginationInvalid(_) => (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID"),
             E::Unsupported(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+            // The distribution spec's code for "not allowed": docker prints
+            // `denied: <message>` and stops the push.
+            E::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "DENIED"),
             E::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 return Self::internal();
@@ -380,6 +384,23 @@ impl From<SignaturePolicyError> for WireError {
             E::VersionConflict { .. } => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
             E::Store(_) | E::Internal(_) => {
                 tracing::error!(error = %e, "signature policy failure");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// Quota edits (the admin API); a refused push is `RegistryError::QuotaExceeded`.
+impl From<QuotaError> for WireError {
+    fn from(e: QuotaError) -> Self {
+        use QuotaError as E;
+        match &e {
+            E::Malformed(_) | E::Scope { .. } | E::DuplicateScope { .. } | E::MaxBytes { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "QUOTA_INVALID", e.to_string())
+            }
+            E::VersionConflict { .. } => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
+            E::Store(_) | E::Internal(_) => {
+                tracing::error!(error = %e, "quota failure");
                 Self::internal()
             }
         }

@@ -20,8 +20,9 @@ pub use metadata::{
     GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore, LoginFailures,
     ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
     PortalSessionStore, Principal, ReferrerRecord, RegistryUsage, RepositoryStore, RepositoryUsage,
-    RevocationStore, RoleAssignment, SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope,
-    TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore, UsageStore,
+    RevocationStore, RoleAssignment, ScopeUsage, SessionLimits, SettingsStore, TagDetail, TokenRevocation,
+    TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore, UsageScope,
+    UsageStore,
 };
 pub use postgres::PostgresMetadataStore;
 pub use s3_blob::{S3BlobStore, S3Config};

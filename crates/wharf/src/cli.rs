@@ -92,6 +92,32 @@ pub enum Command {
     /// period goes (the server's gc.grace_seconds unless --grace). Manifests are not
     /// collected; delete them (`wharf repository delete`) to free their blobs.
     Gc(AdminArgs<GcCommand>),
+    /// Storage quotas: the most bytes a scope may hold (owner only).
+    ///
+    /// One quota per scope (registry, repository:<name>, repository:<prefix>/*); the most
+    /// specific one covering a repository applies. A push that would take its scope over
+    /// the limit is refused with DENIED and nothing is stored. A scope's size is what
+    /// `wharf repository usage` counts: its distinct blobs, shared ones once, plus its
+    /// manifests.
+    Quota(AdminArgs<QuotaCommand>),
+}
+
+#[derive(Subcommand)]
+pub enum QuotaCommand {
+    /// Print the quotas and their version.
+    Show,
+    /// Set the quota of a scope (the others stay).
+    Set {
+        /// registry, repository:<name> or repository:<prefix>/*.
+        scope: String,
+        /// Bytes, or a whole number of KiB, MiB, GiB or TiB: 10GiB.
+        size: String,
+    },
+    /// Remove the quota of a scope.
+    Remove {
+        /// The scope as `show` lists it.
+        scope: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -472,7 +498,9 @@ pub struct LogoutArgs {
 /// Run a command. Client commands return what they have to say (`Report`) and `main`
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
-    use crate::client::{access, account, anonymous_pull, content_trust, gc, login, policy, repository};
+    use crate::client::{
+        access, account, anonymous_pull, content_trust, gc, login, policy, quota, repository,
+    };
     let report = match cli.command {
         Command::Serve { config, print_config } => {
             crate::serve::serve(config, print_config).await?;
@@ -494,6 +522,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Repository(a) => repository::run(a, cli.output).await,
         Command::Policy(a) => policy::run(a).await,
         Command::Gc(a) => gc::run(a).await,
+        Command::Quota(a) => quota::run(a).await,
     };
     report.map(Some)
 }

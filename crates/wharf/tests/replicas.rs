@@ -491,6 +491,69 @@ fn the_signature_policy_and_revocations_hold_on_every_replica() {
     }
 }
 
+/// A quota set through one replica refuses pushes on the others within the sync's
+/// two seconds, measured against what all of them stored.
+#[test]
+fn a_quota_set_on_one_replica_holds_on_the_others() {
+    let cluster = Cluster::start(2);
+    let [one, two] = [&cluster.replicas[0], &cluster.replicas[1]];
+    let pushed = vec![b'p'; 700];
+    let r = one
+        .http()
+        .post(one.url(&format!("/v2/team/app/blobs/uploads/?digest={}", sha256(&pushed))))
+        .bearer_auth(one.token(&["repository:team/app:pull,push"]))
+        .body(pushed)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = one
+        .http()
+        .put(one.url("/api/v1/quotas"))
+        .bearer_auth(one.token(&["registry:admin:*"]))
+        .json(
+            &serde_json::json!({"version": 0, "rules": [{"scope": "repository:team/*", "max_bytes": 1000}]}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    // A new blob on every try: one that got in before the quota arrived would be held
+    // by the scope, and free, from then on.
+    let mut tries = 0u8;
+    let mut upload = |replica: &Server| {
+        tries += 1;
+        let mut blob = vec![b'n'; 400];
+        blob[0] = tries;
+        let r = replica
+            .http()
+            .post(replica.url(&format!("/v2/team/other/blobs/uploads/?digest={}", sha256(&blob))))
+            .bearer_auth(replica.token(&["repository:team/other:pull,push"]))
+            .body(blob)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().unwrap_or_default())
+    };
+    let mut refusal = (0, String::new());
+    within_propagation("quota", || {
+        refusal = upload(two);
+        refusal.0 == 403
+    });
+    // Uploads that got in before the quota arrived count towards it.
+    let used = 700 + 400 * (u64::from(tries) - 1);
+    let used = if used < 1024 {
+        format!("{used} B")
+    } else {
+        format!("{:.1} KiB", used as f64 / 1024.0)
+    };
+    assert!(
+        refusal.1.contains(&format!(
+            "quota exceeded for repository:team/*: {used} used + 400 B would exceed 1000 B"
+        )),
+        "{}",
+        refusal.1
+    );
+}
+
 /// `application/x-www-form-urlencoded` of `fields`, as a browser posts a form.
 fn form(fields: &[(&str, &str)]) -> String {
     let encode = |v: &str| {

@@ -434,6 +434,26 @@ pub async fn put_signature_policy(
     Ok(ok(stored))
 }
 
+/// `GET /api/v1/quotas`: the storage quotas, with their `version` (send it back with a
+/// change).
+pub async fn get_quotas(
+    State(state): State<AppState>,
+    _owner: Extension<OwnerActor>,
+) -> Result<Response, WireError> {
+    Ok(ok(state.quotas.document()))
+}
+
+/// `PUT /api/v1/quotas`: replace every quota. `version` must be the one read; answers the
+/// stored document with its new version.
+pub async fn put_quotas(
+    State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let document = crate::services::quotas::QuotaDocument::parse(&bytes)?;
+    Ok(ok(state.quotas.replace(&actor, document).await?))
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GcBody {

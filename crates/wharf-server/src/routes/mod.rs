@@ -168,6 +168,11 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             Owner,
             get(admin::get_signature_policy).put(admin::put_signature_policy),
         )
+        .route(
+            "/api/v1/quotas",
+            Owner,
+            get(admin::get_quotas).put(admin::put_quotas),
+        )
         .route("/", Public, get(portal::root))
         .route("/portal", Public, get(portal::home))
         .route("/portal/", Public, get(portal::home))

@@ -80,6 +80,11 @@ async fn world() -> World {
     )
     .await
     .unwrap();
+    let quotas = Arc::new(
+        crate::services::quotas::QuotaService::open(meta.clone())
+            .await
+            .unwrap(),
+    );
     let access = AccessService::new(meta.clone(), "wharf", revocations);
     let owner = Actor {
         name: "admin".into(),
@@ -120,6 +125,7 @@ async fn world() -> World {
         identity,
         trust,
         signature_policy,
+        quotas,
         access,
         anonymous,
         manifest_max_bytes: 1 << 20,

@@ -35,6 +35,10 @@ pub enum RegistryError {
     PaginationInvalid(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A push that would take its scope over its storage quota; the message names the
+    /// scope, the figures and how to raise it.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }

@@ -10,6 +10,7 @@ use wharf_store::{
 use super::access::{Actor, audit_record};
 use super::error::{RegistryError, RegistryResult};
 use super::manifest_doc::{is_index, parse_manifest};
+use super::quotas::{Addition, QuotaService};
 use crate::clock::now;
 use crate::names::Reference;
 
@@ -19,6 +20,8 @@ pub const MAX_PAGE: u32 = 1000;
 pub struct ManifestService {
     meta: Arc<dyn MetadataStore>,
     max_bytes: u64,
+    /// Storage quotas: a manifest's own bytes count too.
+    quotas: Option<Arc<QuotaService>>,
 }
 
 pub struct StoredManifest {
@@ -34,7 +37,17 @@ pub struct Page {
 
 impl ManifestService {
     pub fn new(meta: Arc<dyn MetadataStore>, max_bytes: u64) -> Self {
-        Self { meta, max_bytes }
+        Self {
+            meta,
+            max_bytes,
+            quotas: None,
+        }
+    }
+
+    /// Check storage quotas on every manifest push.
+    pub fn with_quotas(mut self, quotas: Arc<QuotaService>) -> Self {
+        self.quotas = Some(quotas);
+        self
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -65,6 +78,18 @@ impl ManifestService {
             Reference::Digest(_) => None,
             Reference::Tag(t) => Some(t.clone()),
         };
+        if let Some(quotas) = &self.quotas {
+            let size = body.len() as u64;
+            quotas
+                .admit(
+                    repository,
+                    Addition::Manifest {
+                        digest: &digest,
+                        size,
+                    },
+                )
+                .await?;
+        }
         let record = ManifestRecord {
             digest: digest.clone(),
             media_type: parsed.media_type,

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod manifest_doc;
 pub mod manifests;
 pub mod portal_sessions;
+pub mod quotas;
 pub mod readiness;
 pub mod replica_sync;
 pub mod signature_policy;

@@ -64,6 +64,9 @@ pub async fn sync_once(state: &AppInner) {
     if let Err(e) = state.signature_policy.reload().await {
         tracing::warn!(error = %e, "replica sync: signature policy");
     }
+    if let Err(e) = state.quotas.reload().await {
+        tracing::warn!(error = %e, "replica sync: quotas");
+    }
 }
 
 async fn housekeeping(state: &AppState) {

@@ -10,6 +10,7 @@ use wharf_store::{BlobLinkOutcome, BlobReservation, BlobStore, Digest, MetadataS
 
 use super::error::{RegistryError, RegistryResult};
 use super::hash_state::ResumableSha256;
+use super::quotas::{Addition, QuotaService};
 use crate::auth::secrets::random_bytes;
 use crate::clock::now;
 
@@ -27,6 +28,8 @@ pub struct UploadService {
     idle_timeout: i64,
     /// This replica's id: the prefix of every lease it takes (`<replica>/<request>`).
     replica: String,
+    /// Storage quotas, checked before an upload's bytes are committed and before a mount.
+    quotas: Option<Arc<QuotaService>>,
 }
 
 /// A request's writer lease on an upload session (stored in the metadata database, so
@@ -158,7 +161,14 @@ impl UploadService {
             meta,
             idle_timeout: i64::try_from(idle_timeout_seconds).unwrap_or(i64::MAX),
             replica: replica.to_owned(),
+            quotas: None,
         }
+    }
+
+    /// Check storage quotas on every finished upload and mount.
+    pub fn with_quotas(mut self, quotas: Arc<QuotaService>) -> Self {
+        self.quotas = Some(quotas);
+        self
     }
 
     pub async fn start(&self, repository: &str) -> RegistryResult<UploadSession> {
@@ -392,6 +402,22 @@ impl UploadService {
                 "uploaded content has digest {actual}, not {expected}"
             )));
         }
+        // The size is known now and nothing is committed or linked yet: a push over its
+        // quota leaves no trace but the refusal.
+        if let Some(quotas) = &self.quotas
+            && let Err(refused) = quotas
+                .admit(
+                    repository,
+                    Addition::Blob {
+                        digest: expected,
+                        size: session.offset,
+                    },
+                )
+                .await
+        {
+            self.discard(&id).await?;
+            return Err(refused);
+        }
         // Reserve (again) before committing: bytes committed while a collection deletes
         // this digest could be deleted with it, so wait for that to end first.
         self.reserve(expected, session.offset).await?;
@@ -472,7 +498,15 @@ impl UploadService {
 
     /// Link a blob another repository holds; false if `from` does not hold it (or it is
     /// being garbage-collected: the client then uploads it).
+    /// Refused with `QuotaExceeded` when linking it would take `repository`'s quota scope
+    /// over its limit.
     pub async fn mount(&self, repository: &str, from: &str, digest: &Digest) -> RegistryResult<bool> {
+        if let Some(quotas) = self.quotas.as_ref().filter(|q| q.applies_to(repository)) {
+            let Some(size) = self.meta.linked_blob(from, digest).await? else {
+                return Ok(false);
+            };
+            quotas.admit(repository, Addition::Blob { digest, size }).await?;
+        }
         Ok(matches!(
             self.meta.link_blob(repository, digest, Some(from), now()).await?,
             BlobLinkOutcome::Linked { .. }

@@ -30,10 +30,10 @@ pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;
 pub use trust::{NewTrustFile, TrustChange, TrustFile, TrustKeyRecord, TrustStore};
 pub use uploads::{UploadSession, UploadStore};
-pub use usage::{RegistryUsage, RepositoryUsage, UsageStore};
+pub use usage::{RegistryUsage, RepositoryUsage, ScopeUsage, UsageScope, UsageStore};
 pub(crate) use usage::{
     UsageSelection, registry_usage_from_row, registry_usage_sql, repository_usage_from_row,
-    repository_usage_sql,
+    repository_usage_sql, scope_usage_from_row, scope_usage_query,
 };
 
 /// Every aggregate of one database.

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::StoreResult;
+use crate::{Digest, StoreResult};
 
 /// What one repository holds. Blobs being deleted by garbage collection (tombstones) are
 /// never counted; unlinked blobs belong to no repository.
@@ -46,6 +46,27 @@ pub struct RegistryUsage {
     pub unlinked_blobs: u64,
 }
 
+/// The repositories a quota measures together: the registry, one repository, or every
+/// repository whose name starts with `prefix` (which ends with `/`, as `team/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageScope<'a> {
+    Registry,
+    Repository(&'a str),
+    Prefix(&'a str),
+}
+
+/// What a scope holds, as a quota counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeUsage {
+    /// The distinct blobs linked to any repository of the scope (a blob several of them
+    /// link counted once) plus their manifests' bytes. For the registry this is
+    /// `RegistryUsage::stored_bytes`; for one repository its `linked_bytes`.
+    pub linked_bytes: u64,
+    /// Whether the blob asked about is already linked somewhere in the scope (linking it
+    /// once more then costs the scope nothing).
+    pub holds_blob: bool,
+}
+
 /// Storage usage per repository and for the registry. Every query walks indexes from the
 /// repositories asked about (a page costs its own repositories' links), except
 /// `registry_usage`, which reads every blob row once.
@@ -60,6 +81,68 @@ pub trait UsageStore: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<RepositoryUsage>>;
     async fn registry_usage(&self) -> StoreResult<RegistryUsage>;
+    /// What `scope` holds, and whether it already links `blob` (false when `None`).
+    /// Reads only the scope's repositories' rows, except for `Registry`, which reads
+    /// every link.
+    async fn scope_usage(&self, scope: UsageScope<'_>, blob: Option<&Digest>) -> StoreResult<ScopeUsage>;
+}
+
+/// The scope query both databases run, and its parameters in order (the blob's digest
+/// last; an empty string, which no digest is, when none is asked about). A prefix is a
+/// name range, `[prefix, prefix with its final `/` raised to `0`)`, so the unique name
+/// index finds it and no `LIKE` pattern can be smuggled in through `_` or `%`; names are
+/// ASCII, compared byte-wise on both databases.
+pub(crate) fn scope_usage_query(
+    scope: UsageScope<'_>,
+    blob: Option<&Digest>,
+    length: &str,
+) -> (String, Vec<String>) {
+    let (selection, mut params) = match scope {
+        UsageScope::Registry => ("SELECT id FROM repositories".to_owned(), Vec::new()),
+        UsageScope::Repository(name) => (
+            "SELECT id FROM repositories WHERE name = $1".to_owned(),
+            vec![name.to_owned()],
+        ),
+        UsageScope::Prefix(prefix) => {
+            let upper = match prefix.strip_suffix('/') {
+                Some(stem) => format!("{stem}0"),
+                // Not a prefix the quota grammar makes; still a correct (empty-safe) range.
+                None => format!("{prefix}\u{10FFFF}"),
+            };
+            (
+                "SELECT id FROM repositories WHERE name >= $1 AND name < $2".to_owned(),
+                vec![prefix.to_owned(), upper],
+            )
+        }
+    };
+    let blob_param = format!("${}", params.len() + 1);
+    params.push(blob.map(|d| d.as_str().to_owned()).unwrap_or_default());
+    let sql = format!(
+        "WITH scope AS ({selection}),
+         scope_blobs AS (
+           SELECT DISTINCT rb.digest FROM repository_blobs rb JOIN scope ON rb.repository_id = scope.id)
+         SELECT CAST(COALESCE((SELECT SUM(b.size) FROM scope_blobs s
+                                 JOIN blobs b ON b.digest = s.digest
+                                WHERE b.tombstoned_at IS NULL), 0) AS BIGINT) AS blob_bytes,
+                CAST(COALESCE((SELECT SUM({length}(m.content)) FROM manifests m
+                                 JOIN scope ON m.repository_id = scope.id), 0) AS BIGINT) AS manifest_bytes,
+                CAST((SELECT COUNT(*) FROM scope_blobs WHERE digest = {blob_param}) AS BIGINT) AS holds"
+    );
+    (sql, params)
+}
+
+/// The row of `scope_usage_query`, on either database.
+pub(crate) fn scope_usage_from_row<R>(row: &R) -> StoreResult<ScopeUsage>
+where
+    R: sqlx::Row,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    let n = |column: &str| -> StoreResult<u64> { Ok(unsigned(row.try_get::<i64, _>(column)?)) };
+    Ok(ScopeUsage {
+        linked_bytes: n("blob_bytes")? + n("manifest_bytes")?,
+        holds_blob: n("holds")? > 0,
+    })
 }
 
 /// Which repositories a usage query reports on (`$1`, and `$2` the page size).

@@ -4,11 +4,12 @@
 use async_trait::async_trait;
 
 use super::PostgresMetadataStore;
-use crate::StoreResult;
 use crate::metadata::{
-    RegistryUsage, RepositoryUsage, UsageSelection, UsageStore, registry_usage_from_row, registry_usage_sql,
-    repository_usage_from_row, repository_usage_sql,
+    RegistryUsage, RepositoryUsage, ScopeUsage, UsageScope, UsageSelection, UsageStore,
+    registry_usage_from_row, registry_usage_sql, repository_usage_from_row, repository_usage_sql,
+    scope_usage_from_row, scope_usage_query,
 };
+use crate::{Digest, StoreResult};
 
 const LENGTH: &str = "octet_length";
 
@@ -60,5 +61,18 @@ impl UsageStore for PostgresMetadataStore {
             .await?;
         tx.commit().await?;
         registry_usage_from_row(&row)
+    }
+
+    async fn scope_usage(&self, scope: UsageScope<'_>, blob: Option<&Digest>) -> StoreResult<ScopeUsage> {
+        let (sql, params) = scope_usage_query(scope, blob, LENGTH);
+        let mut tx = self.pool.begin().await?;
+        without_jit(&mut tx).await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in params {
+            query = query.bind(p);
+        }
+        let row = query.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        scope_usage_from_row(&row)
     }
 }

@@ -4,11 +4,12 @@
 use async_trait::async_trait;
 
 use super::SqliteMetadataStore;
-use crate::StoreResult;
 use crate::metadata::{
-    RegistryUsage, RepositoryUsage, UsageSelection, UsageStore, registry_usage_from_row, registry_usage_sql,
-    repository_usage_from_row, repository_usage_sql,
+    RegistryUsage, RepositoryUsage, ScopeUsage, UsageScope, UsageSelection, UsageStore,
+    registry_usage_from_row, registry_usage_sql, repository_usage_from_row, repository_usage_sql,
+    scope_usage_from_row, scope_usage_query,
 };
+use crate::{Digest, StoreResult};
 
 const LENGTH: &str = "length";
 
@@ -42,5 +43,15 @@ impl UsageStore for SqliteMetadataStore {
             .fetch_one(&self.pool)
             .await?;
         registry_usage_from_row(&row)
+    }
+
+    async fn scope_usage(&self, scope: UsageScope<'_>, blob: Option<&Digest>) -> StoreResult<ScopeUsage> {
+        let (sql, params) = scope_usage_query(scope, blob, LENGTH);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in params {
+            query = query.bind(p);
+        }
+        let row = query.fetch_one(&self.pool).await?;
+        scope_usage_from_row(&row)
     }
 }

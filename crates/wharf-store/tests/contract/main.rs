@@ -186,6 +186,7 @@ contracts! {
     garbage::postgres_interleavings_are_safe,
     usage::usage_counts_shared_blobs_once_and_exclusive_per_repository,
     usage::usage_pages_come_in_name_order_after_last,
+    usage::scope_usage_counts_shared_blobs_once_within_a_prefix,
     schema::reopening_keeps_data_and_runs_no_migration_twice,
     schema::concurrent_opens_migrate_once,
     schema::a_newer_schema_is_refused,

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use wharf_store::{
     BlobReservation, Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, RegistryUsage,
-    RepositoryUsage,
+    RepositoryUsage, ScopeUsage, UsageScope,
 };
 
 use crate::{Db, link, rec};
@@ -184,4 +184,85 @@ pub async fn usage_pages_come_in_name_order_after_last(db: Db) {
         );
     }
     assert!(s.repository_usage_page(Some("zz"), 10).await.unwrap().is_empty());
+}
+
+pub async fn scope_usage_counts_shared_blobs_once_within_a_prefix(db: Db) {
+    let s = db.store().await;
+    let (shared, only_a, outside, reserved) = (d("shared"), d("only-a"), d("outside"), d("reserved"));
+    let prefix = UsageScope::Prefix("team/");
+    assert_eq!(
+        s.scope_usage(prefix, Some(&shared)).await.unwrap(),
+        ScopeUsage::default()
+    );
+    assert_eq!(
+        s.scope_usage(UsageScope::Registry, None).await.unwrap(),
+        ScopeUsage::default()
+    );
+
+    link(&*s, "team/a", &shared, 1_000, NEW).await.unwrap();
+    link(&*s, "team/b/deep", &shared, 1_000, NEW).await.unwrap();
+    link(&*s, "team/a", &only_a, 10, NEW).await.unwrap();
+    let manifest = push(&*s, "team/a", "manifest of team/a", &[&shared, &only_a], "v1").await;
+    // Names next to the prefix in byte order, none of them under `team/`: `team` itself,
+    // `team-x` and `team0` (the range's upper bound) and `team_x` (`_` is a LIKE wildcard).
+    for (i, name) in ["team", "team-x", "team0", "team_x"].iter().enumerate() {
+        link(&*s, name, &outside, 7, NEW + i as i64).await.unwrap();
+    }
+    // Reserved by an upload but linked nowhere: no scope holds it.
+    assert_eq!(
+        s.reserve_blob(&reserved, 100_000, NEW).await.unwrap(),
+        BlobReservation::Reserved
+    );
+
+    assert_eq!(
+        s.scope_usage(prefix, Some(&shared)).await.unwrap(),
+        ScopeUsage {
+            linked_bytes: 1_010 + manifest,
+            holds_blob: true
+        }
+    );
+    assert_eq!(
+        s.scope_usage(prefix, Some(&outside)).await.unwrap(),
+        ScopeUsage {
+            linked_bytes: 1_010 + manifest,
+            holds_blob: false
+        }
+    );
+    assert_eq!(
+        s.scope_usage(UsageScope::Prefix("team/b/"), None).await.unwrap(),
+        ScopeUsage {
+            linked_bytes: 1_000,
+            holds_blob: false
+        }
+    );
+    assert_eq!(
+        s.scope_usage(UsageScope::Repository("team/a"), Some(&only_a))
+            .await
+            .unwrap(),
+        ScopeUsage {
+            linked_bytes: usage(&*s, "team/a").await.linked_bytes,
+            holds_blob: true
+        }
+    );
+    assert_eq!(
+        s.scope_usage(UsageScope::Repository("team"), Some(&shared))
+            .await
+            .unwrap(),
+        ScopeUsage {
+            linked_bytes: 7,
+            holds_blob: false
+        }
+    );
+    let registry = s
+        .scope_usage(UsageScope::Registry, Some(&reserved))
+        .await
+        .unwrap();
+    assert_eq!(
+        registry,
+        ScopeUsage {
+            linked_bytes: s.registry_usage().await.unwrap().stored_bytes,
+            holds_blob: false
+        }
+    );
+    assert_eq!(registry.linked_bytes, 1_017 + manifest);
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod login;
 pub mod policy;
 pub mod prompt;
+pub mod quota;
 pub mod report;
 pub mod repository;
 pub mod session;
