@@ -17,12 +17,12 @@ pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
     AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, GC_LEASE, GarbageBlob, GarbageLink,
-    GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore, LoginFailures,
-    ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
-    PortalSessionStore, Principal, ReferrerRecord, RegistryUsage, RepositoryStore, RepositoryUsage,
-    RevocationStore, RoleAssignment, ScopeUsage, SessionLimits, SettingsStore, TagDetail, TokenRevocation,
-    TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore, UsageScope,
-    UsageStore,
+    GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore,
+    LoginFailures, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile,
+    PortalSessionRecord, PortalSessionStore, Principal, ReferrerRecord, RegistryUsage, RepositoryStore,
+    RepositoryUsage, RevocationStore, RoleAssignment, ScopeUsage, SessionLimits, SettingsStore, TagDetail,
+    TokenRevocation, TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession,
+    UploadStore, UsageScope, UsageStore,
 };
 pub use postgres::PostgresMetadataStore;
 pub use s3_blob::{S3BlobStore, S3Config};

@@ -341,11 +341,22 @@ fn wharf_gc_run_reports_and_refuses_in_one_line() {
         printed.starts_with(
             "No collection is running.\nGrace period 2 s; scheduled runs: on demand only\n\
              Last run on this replica, finished "
-        ) && printed.contains(" (started by admin): Garbage collection removed 0 blob links and 0 blobs, freed 0 bytes in "),
+        ) && printed.contains(
+            " (started by admin): Garbage collection removed 0 blob links and 0 blobs, freed 0 bytes in "
+        ),
         "{printed}"
     );
     let (status, _) = json_ok(owner.path(), &["gc", "status"], "");
-    assert_eq!(keys(&status), ["grace_seconds", "interval_seconds", "last_run", "progress", "running"]);
+    assert_eq!(
+        keys(&status),
+        [
+            "grace_seconds",
+            "interval_seconds",
+            "last_run",
+            "progress",
+            "running"
+        ]
+    );
 
     create_user(&server, "dev", "dev-password-123");
     let dev = login_dir(&server, "dev", "dev-password-123");

@@ -3,10 +3,10 @@
 //! lock, so no manifest PUT, upload or mount runs between the check and the change.
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteMetadataStore, digest_col};
+use super::{SqliteMetadataStore, WriteTx, digest_col};
 use crate::metadata::{
     BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, GcLease, LinkBatch, LinkCursor,
 };
@@ -55,7 +55,7 @@ fn next_if_full<T: Clone>(rows: &[T], limit: u32) -> Option<T> {
 }
 
 /// Inside a write transaction: refuse unless `holder` holds the GC lease at `now`.
-async fn check_lease(tx: &mut Transaction<'static, Sqlite>, holder: &str, now: i64) -> StoreResult<()> {
+async fn check_lease(tx: &mut WriteTx, holder: &str, now: i64) -> StoreResult<()> {
     let held: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND expires_at > $3")
             .bind(GC_LEASE)

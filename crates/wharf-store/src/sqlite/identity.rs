@@ -1,10 +1,10 @@
 //! SQLite: principals, their secrets, role assignments, repository tokens and refresh tokens.
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteMetadataStore, insert_audit};
+use super::{SqliteMetadataStore, WriteTx, insert_audit};
 use crate::metadata::{AuditRecord, IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 use crate::{StoreError, StoreResult};
 
@@ -245,7 +245,7 @@ impl IdentityStore for SqliteMetadataStore {
 }
 
 async fn insert_principal(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut WriteTx,
     name: &str,
     kind: &str,
     password_hash: Option<&str>,
@@ -288,7 +288,7 @@ async fn insert_principal(
 }
 
 async fn insert_assignment(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut WriteTx,
     principal_id: i64,
     role: &str,
     scope: &str,
@@ -325,10 +325,7 @@ fn principal_row(r: &SqliteRow) -> StoreResult<Principal> {
 
 /// After a guarded deletion, inside its transaction: someone must still hold `keep`.
 /// (SQLite's writers queue on `BEGIN IMMEDIATE`, so no other deletion runs meanwhile.)
-async fn still_held(
-    tx: &mut Transaction<'static, Sqlite>,
-    keep: Option<KeptAssignment<'_>>,
-) -> StoreResult<()> {
+async fn still_held(tx: &mut WriteTx, keep: Option<KeptAssignment<'_>>) -> StoreResult<()> {
     let Some(keep) = keep else { return Ok(()) };
     let holders: i64 =
         sqlx::query_scalar("SELECT count(*) FROM role_assignments WHERE role = $1 AND scope = $2")

@@ -16,6 +16,7 @@ mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -39,6 +40,38 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteMetadataStore {
     pool: SqlitePool,
     cache: ReadCache,
+    /// Writers' turns, first come first served (see `WriteTx`).
+    writers: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction (`BEGIN IMMEDIATE`) holding this process's turn to write. SQLite
+/// admits one writer and makes the others retry on their busy timeout, which is no queue:
+/// a writer that commits and begins again at once — a garbage collection's batches — can
+/// keep a push waiting for seconds (measured: p99 of a manifest PUT 8× idle during GC,
+/// one PUT 3.4 s). The turn is a FIFO lock taken first, so writers go in arrival order.
+/// One process owns an embedded database, so a lock in the process covers every writer.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// Manifests this large are not kept in the read cache.
@@ -158,6 +191,7 @@ impl SqliteMetadataStore {
         let store = Self {
             pool,
             cache: ReadCache::default(),
+            writers: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -195,6 +229,7 @@ impl SqliteMetadataStore {
         Ok(Self {
             pool,
             cache: ReadCache::default(),
+            writers: Arc::default(),
         })
     }
 
@@ -225,15 +260,15 @@ impl SqliteMetadataStore {
         &self.pool
     }
 
-    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn write(&self) -> StoreResult<WriteTx> {
+        let turn = self.writers.clone().lock_owned().await;
+        Ok(WriteTx {
+            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _turn: turn,
+        })
     }
 
-    async fn ensure_repository(
-        tx: &mut Transaction<'static, Sqlite>,
-        name: &str,
-        now: i64,
-    ) -> StoreResult<i64> {
+    async fn ensure_repository(tx: &mut WriteTx, name: &str, now: i64) -> StoreResult<i64> {
         sqlx::query(
             "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING",
         )
@@ -249,7 +284,7 @@ impl SqliteMetadataStore {
 }
 
 /// An audit record, inside the transaction of the change it describes.
-async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, a: &AuditRecord) -> StoreResult<()> {
+async fn insert_audit(tx: &mut WriteTx, a: &AuditRecord) -> StoreResult<()> {
     sqlx::query("INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(a.at)
         .bind(&a.actor)

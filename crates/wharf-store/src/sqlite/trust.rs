@@ -1,10 +1,10 @@
 //! SQLite: content trust (Notary v1): trust files by version and checksum, the changefeed and
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteMetadataStore, insert_audit};
+use super::{SqliteMetadataStore, WriteTx, insert_audit};
 use crate::metadata::{AuditRecord, NewTrustFile, TrustChange, TrustFile, TrustKeyRecord, TrustStore};
 use crate::{StoreError, StoreResult};
 
@@ -286,10 +286,7 @@ impl TrustStore for SqliteMetadataStore {
 }
 
 /// Files and server keys of one repository (or of all); returns deleted file rows.
-async fn delete_trust_of(
-    tx: &mut Transaction<'static, Sqlite>,
-    repository: Option<&str>,
-) -> StoreResult<u64> {
+async fn delete_trust_of(tx: &mut WriteTx, repository: Option<&str>) -> StoreResult<u64> {
     let files = sqlx::query("DELETE FROM trust_files WHERE $1 IS NULL OR repository = $1")
         .bind(repository)
         .execute(&mut **tx)

@@ -109,8 +109,10 @@ Last run on this replica, finished {} (started by {}): {}",
             summary(&last["report"])
         ));
         if let Some(e) = last["error"].as_str() {
-            text.push_str(&format!("
-  stopped: {e}"));
+            text.push_str(&format!(
+                "
+  stopped: {e}"
+            ));
         }
     }
     text
