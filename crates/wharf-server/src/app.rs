@@ -13,6 +13,7 @@ use crate::services::anonymous_pull::AnonymousPull;
 use crate::services::blobs::BlobService;
 use crate::services::gc::GarbageCollector;
 use crate::services::identity::IdentityService;
+use crate::services::locks::LockService;
 use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
 use crate::services::readiness::Readiness;
@@ -26,6 +27,8 @@ pub struct AppInner {
     pub uploads: UploadService,
     pub manifests: ManifestService,
     pub blobs: BlobService,
+    /// Owners' locks on repositories and tags.
+    pub locks: LockService,
     /// Online garbage collection: on demand (admin API) and on the `gc.interval_seconds` schedule.
     pub gc: GarbageCollector,
     pub identity: IdentityService,
@@ -86,7 +89,8 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             parts.upload_idle_timeout_seconds,
             &parts.replica_id,
         ),
-        manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes),
+        manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes, parts.trust.clone()),
+        locks: LockService::new(parts.meta.clone()),
         blobs: BlobService::new(
             parts.blob_store.clone(),
             parts.meta.clone(),

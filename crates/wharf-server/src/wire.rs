@@ -119,6 +119,11 @@ impl From<RegistryError> for WireError {
             E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
             E::PaginationInvalid(_) => (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID"),
             E::Unsupported(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+            E::Denied(_) => (StatusCode::FORBIDDEN, "DENIED"),
+            E::Internal(err) => {
+                tracing::error!(error = %err, "registry service failure");
+                return Self::internal();
+            }
             E::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 return Self::internal();

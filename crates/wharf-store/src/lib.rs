@@ -16,11 +16,12 @@ pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
-    AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, GC_LEASE, GarbageBlob, GarbageLink,
-    GarbageStore, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore, LoginFailures,
-    ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
-    PortalSessionStore, Principal, ReferrerRecord, RepositoryStore, RevocationStore, RoleAssignment,
-    SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustFile,
+    AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, DeleteOutcome, GC_LEASE,
+    GarbageBlob, GarbageLink, GarbageStore, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, Lock,
+    LockChange, LockChangeOutcome, LockStore, LoginFailureStore, LoginFailures, ManifestPutOutcome,
+    ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord, PortalSessionStore,
+    Principal, ReferrerRecord, RepositoryStore, RevocationStore, RoleAssignment, SessionLimits,
+    SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustCheck, TrustFile,
     TrustKeyRecord, TrustStore, UploadSession, UploadStore,
 };
 pub use postgres::PostgresMetadataStore;

@@ -92,11 +92,14 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             Owner,
             get(admin::get_content_trust).put(admin::put_content_trust),
         )
-        // Repository names contain `/`: the trailing `/trust` is split off by the handler.
+        // Repository names contain `/`: the trailing `/trust` or `/locks` is split off by
+        // the handler.
         .route(
             "/api/v1/repositories/{*rest}",
             Owner,
-            delete(admin::delete_repository_trust),
+            delete(admin::delete_repository_trust)
+                .get(admin::get_repository_locks)
+                .put(admin::put_repository_locks),
         )
         .route(
             "/api/v1/users",
@@ -183,6 +186,7 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             get(portal::repository),
         )
         .route("/portal/delete-tag", PortalUser, post(portal::delete_tag))
+        .route("/portal/lock", PortalOwner, post(portal::change_lock))
         .route(
             "/portal/delete-repository",
             PortalUser,

@@ -35,6 +35,12 @@ pub enum RegistryError {
     PaginationInvalid(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Refused by a lock or by content trust; the text names why and what to do.
+    #[error("{0}")]
+    Denied(String),
+    /// A service this one relies on failed (logged, never shown).
+    #[error("{0}")]
+    Internal(String),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }

@@ -10,6 +10,7 @@ use wharf_store::{BlobLinkOutcome, BlobReservation, BlobStore, Digest, MetadataS
 
 use super::error::{RegistryError, RegistryResult};
 use super::hash_state::ResumableSha256;
+use super::locks::{Attempt, refusal, write_lock};
 use crate::auth::secrets::random_bytes;
 use crate::clock::now;
 
@@ -161,7 +162,9 @@ impl UploadService {
         }
     }
 
+    /// A new upload session; refused while the repository is locked against writes.
     pub async fn start(&self, repository: &str) -> RegistryResult<UploadSession> {
+        self.refuse_locked(repository).await?;
         let id = new_upload_id()?;
         let t = now();
         let session = UploadSession {
@@ -473,10 +476,18 @@ impl UploadService {
     /// Link a blob another repository holds; false if `from` does not hold it (or it is
     /// being garbage-collected: the client then uploads it).
     pub async fn mount(&self, repository: &str, from: &str, digest: &Digest) -> RegistryResult<bool> {
+        self.refuse_locked(repository).await?;
         Ok(matches!(
             self.meta.link_blob(repository, digest, Some(from), now()).await?,
             BlobLinkOutcome::Linked { .. }
         ))
+    }
+
+    async fn refuse_locked(&self, repository: &str) -> RegistryResult<()> {
+        match write_lock(self.meta.as_ref(), repository).await? {
+            Some(lock) => Err(refusal(repository, &lock, Attempt::Write)),
+            None => Ok(()),
+        }
     }
 
     async fn discard(&self, id: &str) -> RegistryResult<()> {
