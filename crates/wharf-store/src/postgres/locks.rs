@@ -63,8 +63,8 @@ impl LockStore for PostgresMetadataStore {
         .map(lock_row)
         .transpose()?;
         if let (Some(tag), None) = (&change.tag, &current) {
-            let held: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM tags WHERE repository_id = $1 AND name = $2")
+            let held: Option<bool> =
+                sqlx::query_scalar("SELECT TRUE FROM tags WHERE repository_id = $1 AND name = $2")
                     .bind(repo)
                     .bind(tag)
                     .fetch_optional(&mut *tx)
