@@ -411,3 +411,59 @@ fn dct_ok(client: &DockerClient, args: &[&str]) -> String {
     assert!(out.status.success(), "docker {args:?} failed:\n{t}");
     t
 }
+
+/// A write-locked repository keeps its trust data too: `docker trust revoke` (a trust
+/// update and nothing else) is refused with the lock named, the tag still pulls with
+/// content trust, and after unlocking the revocation goes through.
+#[test]
+fn a_write_locked_repository_keeps_its_trust_data() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/app", server.host);
+    owner.import_image(&format!("{repo}:v1"));
+    dct_ok(&owner, &["push", &format!("{repo}:v1")]);
+    let trust_before = trust_targets(&server);
+    assert!(trust_before.contains(r#""_type":"Targets""#), "{trust_before}");
+    let token = owner_token(&server);
+    assert_eq!(
+        put_locks(&server, &token, "team/app", r#"{"no_write": true}"#).status(),
+        200
+    );
+
+    let out = owner.cmd(&["trust", "revoke", "-y", &format!("{repo}:v1")], DCT);
+    assert!(
+        !out.status.success(),
+        "revoking under a write lock must fail: {}",
+        text(&out)
+    );
+    let said = text(&out);
+    assert!(
+        said.contains(
+            r#"repository "team/app" is locked against writes (unlock it with: wharf repository unlock team/app --no-write)"#
+        ),
+        "{said}"
+    );
+    assert_eq!(trust_targets(&server), trust_before);
+    owner.ok(&["rmi", &format!("{repo}:v1")]);
+    dct_ok(&owner, &["pull", &format!("{repo}:v1")]);
+
+    assert_eq!(
+        put_locks(&server, &token, "team/app", r#"{"no_write": false}"#).status(),
+        200
+    );
+    dct_ok(&owner, &["trust", "revoke", "-y", &format!("{repo}:v1")]);
+    assert_eq!(delete_reference(&server, "team/app", "v1").status(), 202);
+}
+
+/// The published `targets` role of team/app, as a client reads it.
+fn trust_targets(server: &Server) -> String {
+    let gun = format!("{}/team/app", server.host);
+    server
+        .http()
+        .get(server.url(&format!("/v2/{gun}/_trust/tuf/targets.json")))
+        .bearer_auth(server.token(&[&format!("repository:{gun}:pull")]))
+        .send()
+        .expect("targets")
+        .text()
+        .expect("body")
+}
