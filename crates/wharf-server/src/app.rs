@@ -13,6 +13,7 @@ use crate::services::anonymous_pull::AnonymousPull;
 use crate::services::blobs::BlobService;
 use crate::services::gc::GarbageCollector;
 use crate::services::identity::IdentityService;
+use crate::services::locks::LockService;
 use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
 use crate::services::quotas::QuotaService;
@@ -28,6 +29,8 @@ pub struct AppInner {
     pub uploads: UploadService,
     pub manifests: ManifestService,
     pub blobs: BlobService,
+    /// Owners' locks on repositories and tags.
+    pub locks: LockService,
     /// Online garbage collection: on demand (admin API) and on the `gc.interval_seconds` schedule.
     pub gc: GarbageCollector,
     /// Storage usage per repository and for the registry.
@@ -94,8 +97,9 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             &parts.replica_id,
         )
         .with_quotas(parts.quotas.clone()),
-        manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes)
+        manifests: ManifestService::new(parts.meta.clone(), parts.manifest_max_bytes, parts.trust.clone())
             .with_quotas(parts.quotas.clone()),
+        locks: LockService::new(parts.meta.clone()),
         blobs: BlobService::new(
             parts.blob_store.clone(),
             parts.meta.clone(),

@@ -123,6 +123,11 @@ impl From<RegistryError> for WireError {
             // The distribution spec's code for "not allowed": docker prints
             // `denied: <message>` and stops the push.
             E::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "DENIED"),
+            E::Denied(_) => (StatusCode::FORBIDDEN, "DENIED"),
+            E::Internal(err) => {
+                tracing::error!(error = %err, "registry service failure");
+                return Self::internal();
+            }
             E::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 return Self::internal();

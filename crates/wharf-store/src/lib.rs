@@ -16,13 +16,14 @@ pub use digest::{Digest, DigestError};
 pub use error::{StoreError, StoreResult};
 pub use fs_blob::FsBlobStore;
 pub use metadata::{
-    AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, GC_LEASE, GarbageBlob, GarbageLink,
-    GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore,
-    LoginFailures, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile,
-    PortalSessionRecord, PortalSessionStore, Principal, ReferrerRecord, RegistryUsage, RepositoryStore,
-    RepositoryUsage, RevocationStore, RoleAssignment, ScopeUsage, SessionLimits, SettingsStore, TagDetail,
-    TokenRevocation, TokenScope, TrustChange, TrustFile, TrustKeyRecord, TrustStore, UploadSession,
-    UploadStore, UsageScope, UsageStore,
+    AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, DeleteOutcome, GC_LEASE,
+    GarbageBlob, GarbageLink, GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor,
+    Lock, LockChange, LockChangeOutcome, LockStore, LoginFailureStore, LoginFailures, ManifestPutOutcome,
+    ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord, PortalSessionStore,
+    Principal, ReferrerRecord, RegistryUsage, RepositoryStore, RepositoryUsage, RevocationStore,
+    RoleAssignment, ScopeUsage, SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope,
+    TrustChange, TrustCheck, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore, UsageScope,
+    UsageStore,
 };
 pub use postgres::PostgresMetadataStore;
 pub use s3_blob::{S3BlobStore, S3Config};

@@ -151,6 +151,19 @@ pub const TABLES: &[Table] = &[
         plural: "tags",
     },
     Table {
+        name: "locks",
+        columns: &[
+            col("repository_id", I),
+            col("tag", T),
+            col("no_delete", I),
+            col("no_write", I),
+            col("updated_at", I),
+        ],
+        serial: None,
+        singular: "lock",
+        plural: "locks",
+    },
+    Table {
         name: "principals",
         columns: &[
             col("id", I),

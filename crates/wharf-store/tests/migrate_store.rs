@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use wharf_store::DeleteOutcome;
 use wharf_store::transfer::{self, Progress, TransferError, TransferReport};
 use wharf_store::{
     AuditRecord, AuditStore, BlobLinkOutcome, BlobStore, Digest, FsBlobStore, GarbageStore, IdentityStore,
@@ -559,12 +560,13 @@ async fn tombstones_and_unlinked_blobs_move_as_rows_without_bytes() {
     let unlinked = source.push_blob("app", b"unlinked").await;
     let tombstone = source.push_blob("app", b"being deleted").await;
     for d in [&unlinked, &tombstone] {
-        assert!(
+        assert_eq!(
             source
                 .meta
                 .unlink_blob("app", d, &rec("blob.delete"))
                 .await
-                .unwrap()
+                .unwrap(),
+            DeleteOutcome::Deleted
         );
     }
     // Unlinked but touched later (an upload reserved it again): not garbage yet.

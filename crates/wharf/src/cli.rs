@@ -349,6 +349,39 @@ pub enum RepositoryCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Lock a repository (REPO) or tag (REPO:TAG) against deletion and/or writes (owner
+    /// only). Without --no-delete or --no-write, both.
+    Lock {
+        /// REPO or REPO:TAG, e.g. team/app:v1
+        reference: String,
+        #[command(flatten)]
+        attributes: LockAttributes,
+    },
+    /// Lift a lock set with `lock` (owner only). Without --no-delete or --no-write, both.
+    Unlock {
+        /// REPO or REPO:TAG, e.g. team/app:v1
+        reference: String,
+        #[command(flatten)]
+        attributes: LockAttributes,
+    },
+    /// Show the locks of a repository and its tags (owner only).
+    Locks {
+        /// e.g. team/app
+        repository: String,
+    },
+}
+
+/// Which lock attributes `repository lock` / `unlock` change (ACR's deleteEnabled and
+/// writeEnabled).
+#[derive(clap::Args)]
+pub struct LockAttributes {
+    /// Deletion: the tag, its manifest, the repository.
+    #[arg(long)]
+    pub no_delete: bool,
+    /// Writes: pushes of the tag (of any tag, blob or trust data for a repository), and
+    /// deletion too.
+    #[arg(long)]
+    pub no_write: bool,
 }
 
 #[derive(Subcommand)]

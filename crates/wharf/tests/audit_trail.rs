@@ -50,7 +50,10 @@ fn pushes_signatures_and_deletions_are_in_the_audit_trail() {
         "from 127.0.0.1; root v1, targets v2, snapshot v1, timestamp v1"
     );
 
-    // Deletions through the registry API, each with the caller and the source address.
+    // Deletions through the registry API, each with the caller and the source address;
+    // a signed tag is deleted only after its signature is revoked (content trust first).
+    let out = docker.cmd(&["trust", "revoke", "-y", &image], DCT);
+    assert!(out.status.success(), "trust revoke: {}", text(&out));
     let token = server.token(&["repository:team/app:pull,push,delete"]);
     let http = server.http();
     let blob = upload_blob(&server, &http, &token, "team/app", b"a blob to delete");

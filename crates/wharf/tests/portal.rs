@@ -1242,3 +1242,128 @@ fn owners_collect_garbage_from_the_portal_and_others_are_refused() {
         "{runs:?}"
     );
 }
+
+/// Locks from the repository page: an owner locks a tag (a badge shows it), the portal's
+/// own delete is then refused with the lock named and the tag stays; a user who may push
+/// and delete cannot lock; unlocking lets the delete through.
+#[test]
+fn owners_lock_and_unlock_tags_from_the_repository_page() {
+    let server = Server::start();
+    let token = server.token(&["repository:lock/app:pull,push"]);
+    common::push_tiny_image(&server, &server.http(), &token, "lock/app", "v1", "lock");
+    let tags_of = || -> serde_json::Value {
+        server
+            .http()
+            .get(server.url("/v2/lock/app/tags/list"))
+            .bearer_auth(server.token(&["repository:lock/app:pull"]))
+            .send()
+            .expect("tags")
+            .json()
+            .expect("json")
+    };
+    let mut c = PortalClient::new(&server);
+    assert_eq!(c.sign_in("admin", &server.admin_password), 303);
+    let (status, page) = c.get("/portal/repositories/lock/app");
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"<p id="repository-lock">Not locked."#), "{page}");
+    let csrf = csrf_of(&page);
+    let lock = [
+        ("csrf", csrf.as_str()),
+        ("repository", "lock/app"),
+        ("tag", "v1"),
+        ("action", "lock"),
+    ];
+    let (status, page) = c.post("/portal/lock", &lock);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("lock/app:v1 locked against deletion and writes."),
+        "{page}"
+    );
+    assert!(page.contains("Locked: deletion, writes"), "{page}");
+
+    let delete = [("csrf", csrf.as_str()), ("repository", "lock/app"), ("tag", "v1")];
+    let (status, page) = c.post("/portal/delete-tag", &delete);
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains(
+            "is locked against deletion and writes (unlock it with: wharf repository unlock lock/app:v1)"
+        ),
+        "{page}"
+    );
+    assert_eq!(tags_of()["tags"], serde_json::json!(["v1"]));
+
+    // A user with push and delete is not an owner: refused, nothing changed.
+    let admin_token = server.token(&["registry:admin:*"]);
+    for (path, body) in [
+        (
+            "/api/v1/users",
+            serde_json::json!({"name": "deleter", "password": "deleter-password-1"}),
+        ),
+        (
+            "/api/v1/role-assignments",
+            serde_json::json!({"role": "AcrDelete", "assignee": "deleter", "scope": "repository:lock/app"}),
+        ),
+        (
+            "/api/v1/role-assignments",
+            serde_json::json!({"role": "AcrPush", "assignee": "deleter", "scope": "repository:lock/app"}),
+        ),
+    ] {
+        let r = server
+            .http()
+            .post(server.url(path))
+            .bearer_auth(&admin_token)
+            .json(&body)
+            .send()
+            .expect("admin api");
+        assert!(r.status().is_success(), "{path}");
+    }
+    let mut deleter = PortalClient::new(&server);
+    assert_eq!(deleter.sign_in("deleter", "deleter-password-1"), 303);
+    let (_, page) = deleter.get("/portal/repositories/lock/app");
+    assert!(
+        page.contains("Locked: deletion, writes") && !page.contains(r#"value="unlock""#),
+        "{page}"
+    );
+    let deleter_csrf = csrf_of(&page);
+    let (status, page) = deleter.post(
+        "/portal/lock",
+        &[
+            ("csrf", &deleter_csrf),
+            ("repository", "lock/app"),
+            ("tag", "v1"),
+            ("action", "unlock"),
+        ],
+    );
+    assert_eq!(status, 403);
+    assert!(
+        page.contains("Only owners of this registry can see or change this page."),
+        "{page}"
+    );
+    let (status, _) = deleter.post(
+        "/portal/delete-tag",
+        &[("csrf", &deleter_csrf), ("repository", "lock/app"), ("tag", "v1")],
+    );
+    assert_eq!(status, 403);
+    assert_eq!(tags_of()["tags"], serde_json::json!(["v1"]));
+
+    let unlock = [
+        ("csrf", csrf.as_str()),
+        ("repository", "lock/app"),
+        ("tag", "v1"),
+        ("action", "unlock"),
+    ];
+    let (status, page) = c.post("/portal/lock", &unlock);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("lock/app:v1 unlocked."), "{page}");
+    assert!(!page.contains("Locked: "), "{page}");
+    let (status, page) = c.post("/portal/delete-tag", &delete);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(tags_of()["tags"], serde_json::json!([]));
+    let locked: Vec<_> = common::audit_records(&server)
+        .into_iter()
+        .filter(|r| r.1 == "repository.lock")
+        .map(|r| (r.0, r.2))
+        .collect();
+    let by_admin = ("admin".to_owned(), "lock/app:v1".to_owned());
+    assert_eq!(locked, [by_admin.clone(), by_admin]);
+}

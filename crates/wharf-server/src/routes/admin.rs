@@ -81,17 +81,24 @@ pub async fn delete_repository_trust(
     }
 }
 
-/// `GET /api/v1/repositories/<name>/usage`: one repository's storage usage. Names contain
-/// `/`, so the suffix is split off here, as for `DELETE …/trust`.
+/// `GET /api/v1/repositories/<name>/usage` (one repository's storage usage) and
+/// `GET /api/v1/repositories/<name>/locks` (its locks). Names contain `/`, so the suffix
+/// is split off here, as for `DELETE …/trust`.
 pub async fn get_repository_item(
     State(state): State<AppState>,
     _owner: Extension<OwnerActor>,
     Path(rest): Path<String>,
 ) -> Result<Response, WireError> {
-    let Some(name) = rest.strip_suffix("/usage") else {
-        return Err(RouteError::NoSuchEndpoint.into());
-    };
-    Ok(ok(state.usage.repository(name).await?))
+    if let Some(name) = rest.strip_suffix("/usage") {
+        return Ok(ok(state.usage.repository(name).await?));
+    }
+    let name = locks_of(&rest)?;
+    let locks = state.locks.list(name).await?;
+    let listed: Vec<_> = locks
+        .iter()
+        .map(|l| lock_json(name, l.tag.as_deref(), Some(l)))
+        .collect();
+    Ok(ok(json!({ "repository": name, "locks": listed })))
 }
 
 /// `GET /api/v1/usage?n=&last=`: the registry total and a page of repositories by name.
@@ -110,6 +117,60 @@ pub async fn get_usage(
     };
     let last = query_value(&query, "last").filter(|l| !l.is_empty());
     Ok(ok(state.usage.page(last.as_deref(), limit).await?))
+}
+
+// ---- Locks -------------------------------------------------------------------------------
+
+/// `PUT /api/v1/repositories/<name>/locks`: attributes left out keep their value.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockBody {
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    no_delete: Option<bool>,
+    #[serde(default)]
+    no_write: Option<bool>,
+}
+
+const LOCK_SHAPE: &str =
+    r#"{"tag": "v1" (leave out for the repository), "no_delete": true|false, "no_write": true|false}"#;
+
+fn lock_json(repository: &str, tag: Option<&str>, lock: Option<&wharf_store::Lock>) -> serde_json::Value {
+    json!({
+        "repository": repository,
+        "tag": tag,
+        "no_delete": lock.is_some_and(|l| l.no_delete),
+        "no_write": lock.is_some_and(|l| l.no_write),
+        "updated_at": lock.map(|l| rfc3339(l.updated_at)),
+    })
+}
+
+/// The repository a `…/locks` admin path names (names contain `/`, tags never do).
+fn locks_of(rest: &str) -> Result<&str, WireError> {
+    rest.strip_suffix("/locks")
+        .ok_or_else(|| RouteError::NoSuchEndpoint.into())
+}
+
+/// `PUT /api/v1/repositories/<name>/locks`: set or clear a lock's attributes (audited).
+pub async fn put_repository_locks(
+    State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
+    Path(rest): Path<String>,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let name = locks_of(&rest)?;
+    let req: LockBody = body(&bytes, LOCK_SHAPE)?;
+    if req.no_delete.is_none() && req.no_write.is_none() {
+        return Err(bad_request(format!("say what to change: expected {LOCK_SHAPE}")));
+    }
+    let change = wharf_store::LockChange {
+        tag: req.tag,
+        no_delete: req.no_delete,
+        no_write: req.no_write,
+    };
+    let lock = state.locks.change(&actor, name, &change).await?;
+    Ok(ok(lock_json(name, change.tag.as_deref(), lock.as_ref())))
 }
 
 // ---- Identity and access -------------------------------------------------------------

@@ -92,12 +92,14 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             Owner,
             get(admin::get_content_trust).put(admin::put_content_trust),
         )
-        // Repository names contain `/`: the trailing `/trust` or `/usage` is split off by
+        // Repository names contain `/`: the trailing `/trust`, `/usage` or `/locks` is split off by
         // the handler.
         .route(
             "/api/v1/repositories/{*rest}",
             Owner,
-            delete(admin::delete_repository_trust).get(admin::get_repository_item),
+            delete(admin::delete_repository_trust)
+                .get(admin::get_repository_item)
+                .put(admin::put_repository_locks),
         )
         .route("/api/v1/usage", Owner, get(admin::get_usage))
         .route(
@@ -190,6 +192,7 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
             get(portal::repository),
         )
         .route("/portal/delete-tag", PortalUser, post(portal::delete_tag))
+        .route("/portal/lock", PortalOwner, post(portal::change_lock))
         .route(
             "/portal/delete-repository",
             PortalUser,

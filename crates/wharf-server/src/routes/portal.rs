@@ -475,6 +475,11 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
     } else {
         None
     };
+    let locks = match state.locks.list(name).await {
+        Ok(l) => l,
+        Err(crate::services::RegistryError::NameUnknown(_)) => Vec::new(),
+        Err(e) => return error_page(Some(&ctx.viewer()), e.into()),
+    };
     let body = views::repositories::detail(
         &ctx.viewer(),
         &RepositoryDetail {
@@ -485,6 +490,7 @@ async fn repository_page(state: &AppState, ctx: &Ctx, name: &str, notice: Option
             trust_enabled,
             may_delete: ctx.grants.on(name).contains(Perms::DELETE),
             usage: usage.as_ref(),
+            locks: &locks,
         },
         &notice,
     );
@@ -528,6 +534,52 @@ pub async fn delete_tag(
                 "Tag {tag} deleted; its manifest stays reachable by digest."
             ));
             repository_page(&state, &ctx, repository, Some(notice)).await
+        }
+        Err(e) => error_page(Some(&ctx.viewer()), e.into()),
+    }
+}
+
+/// An owner's Lock (both attributes) or Unlock (both cleared) of a repository or tag.
+pub async fn change_lock(
+    State(state): State<AppState>,
+    Extension(Admitted(ctx)): Extension<Admitted>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let (repository, tag) = (field(&fields, "repository"), field(&fields, "tag"));
+    let locked = match field(&fields, "action") {
+        "lock" => true,
+        "unlock" => false,
+        _ => {
+            return error_page(
+                Some(&ctx.viewer()),
+                RouteError::FieldRequired("Lock or Unlock".into()).into(),
+            );
+        }
+    };
+    let change = wharf_store::LockChange {
+        tag: (!tag.is_empty()).then(|| tag.to_owned()),
+        no_delete: Some(locked),
+        no_write: Some(locked),
+    };
+    match state.locks.change(&ctx.actor(), repository, &change).await {
+        Ok(_) => {
+            let what = if tag.is_empty() {
+                repository.to_owned()
+            } else {
+                format!("{repository}:{tag}")
+            };
+            let done = if locked {
+                "locked against deletion and writes"
+            } else {
+                "unlocked"
+            };
+            repository_page(
+                &state,
+                &ctx,
+                repository,
+                Some(Notice::Success(format!("{what} {done}."))),
+            )
+            .await
         }
         Err(e) => error_page(Some(&ctx.viewer()), e.into()),
     }

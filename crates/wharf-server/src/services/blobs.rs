@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_store::{BlobStore, ByteRange, ByteStream, Digest, MetadataStore};
+use wharf_store::{BlobStore, ByteRange, ByteStream, DeleteOutcome, Digest, MetadataStore};
 
 use super::access::{Actor, audit_record};
 use super::error::{RegistryError, RegistryResult};
+use super::locks::{Attempt, refusal};
 use crate::clock::now;
 
 /// How long a pre-signed download URL works: long enough for a client to follow the
@@ -68,12 +69,16 @@ impl BlobService {
         })
     }
 
-    /// Unlink from the repository (audited); the bytes stay until garbage collection.
+    /// Unlink from the repository (audited; refused while the repository itself is
+    /// locked); the bytes stay until garbage collection.
     pub async fn delete(&self, actor: &Actor, repository: &str, digest: &Digest) -> RegistryResult<()> {
         let record = audit_record(actor, "blob.delete", &format!("{repository}@{digest}"), "", now());
-        if !self.meta.unlink_blob(repository, digest, &record).await? {
-            return Err(RegistryError::BlobUnknown(digest.clone()));
+        match self.meta.unlink_blob(repository, digest, &record).await? {
+            DeleteOutcome::Deleted => Ok(()),
+            DeleteOutcome::Locked(lock) => Err(refusal(repository, &lock, Attempt::Delete)),
+            DeleteOutcome::Absent | DeleteOutcome::TrustChanged => {
+                Err(RegistryError::BlobUnknown(digest.clone()))
+            }
         }
-        Ok(())
     }
 }

@@ -39,6 +39,12 @@ pub enum RegistryError {
     /// scope, the figures and how to raise it.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// Refused by a lock or by content trust; the text names why and what to do.
+    #[error("{0}")]
+    Denied(String),
+    /// A service this one relies on failed (logged, never shown).
+    #[error("{0}")]
+    Internal(String),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }

@@ -634,6 +634,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use bytes::Bytes;
+    use wharf_store::DeleteOutcome;
     use wharf_store::{
         BlobLinkOutcome, BlobReservation, FsBlobStore, ManifestPutOutcome, ManifestRecord, NewManifest,
         SqliteMetadataStore,
@@ -861,7 +862,10 @@ mod tests {
         let one = r.push_blob(Some("a"), b"first garbage", HOUR).await;
         let two = r.push_blob(Some("a"), b"second garbage", HOUR).await;
         for d in [&one, &two] {
-            assert!(r.meta.unlink_blob("a", d, &rec()).await.unwrap());
+            assert_eq!(
+                r.meta.unlink_blob("a", d, &rec()).await.unwrap(),
+                DeleteOutcome::Deleted
+            );
         }
         // The dead run: its lease (long expired by now), its tombstones, one object deleted.
         let long_ago = now() - HOUR;
@@ -1010,7 +1014,10 @@ mod tests {
         let r = registry().await;
         let bytes: &'static [u8] = b"deleted and uploaded again";
         let digest = r.push_blob(Some("a"), bytes, HOUR).await;
-        assert!(r.meta.unlink_blob("a", &digest, &rec()).await.unwrap());
+        assert_eq!(
+            r.meta.unlink_blob("a", &digest, &rec()).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
         let long_ago = now() - HOUR;
         assert!(
             r.meta

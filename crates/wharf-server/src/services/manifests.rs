@@ -4,13 +4,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use wharf_store::{
-    Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, ReferrerRecord, TagDetail,
+    AuditRecord, DeleteOutcome, Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest,
+    ReferrerRecord, TagDetail, TrustCheck,
 };
 
 use super::access::{Actor, audit_record};
 use super::error::{RegistryError, RegistryResult};
+use super::locks::{Attempt, refusal};
 use super::manifest_doc::{is_index, parse_manifest};
 use super::quotas::{Addition, QuotaService};
+use super::trust::{Deleting, DeletionCheck, TrustService};
 use crate::clock::now;
 use crate::names::Reference;
 
@@ -22,7 +25,12 @@ pub struct ManifestService {
     max_bytes: u64,
     /// Storage quotas: a manifest's own bytes count too.
     quotas: Option<Arc<QuotaService>>,
+    /// Asked before every deletion: content trust protects signed tags.
+    trust: Arc<TrustService>,
 }
+
+/// How often a deletion checks the trust data again when a signer changed it meanwhile.
+const DELETE_ATTEMPTS: usize = 3;
 
 pub struct StoredManifest {
     pub digest: Digest,
@@ -36,10 +44,11 @@ pub struct Page {
 }
 
 impl ManifestService {
-    pub fn new(meta: Arc<dyn MetadataStore>, max_bytes: u64) -> Self {
+    pub fn new(meta: Arc<dyn MetadataStore>, max_bytes: u64, trust: Arc<TrustService>) -> Self {
         Self {
             meta,
             max_bytes,
+            trust,
             quotas: None,
         }
     }
@@ -126,6 +135,7 @@ impl ManifestService {
             ManifestPutOutcome::MissingBlob(d) | ManifestPutOutcome::MissingManifest(d) => {
                 Err(RegistryError::ManifestBlobUnknown(d))
             }
+            ManifestPutOutcome::Locked(lock) => Err(refusal(repository, &lock, Attempt::Write)),
         }
     }
 
@@ -152,24 +162,72 @@ impl ManifestService {
         !is_index(&record.media_type)
     }
 
-    /// Delete by digest (manifest and its tags) or by tag (the tag only).
+    /// Delete by digest (manifest and its tags) or by tag (the tag only). Refused while a
+    /// lock or a content-trust signature protects what it would delete.
     pub async fn delete(&self, actor: &Actor, repository: &str, reference: &Reference) -> RegistryResult<()> {
-        let found = match reference {
-            Reference::Digest(d) => {
-                let record = audit_record(actor, "manifest.delete", &format!("{repository}@{d}"), "", now());
-                self.meta.delete_manifest(repository, d, &record).await?
-            }
-            Reference::Tag(t) => {
-                let record = audit_record(actor, "tag.delete", &format!("{repository}:{t}"), "", now());
-                self.meta.delete_tag(repository, t, &record).await?
-            }
+        let unknown = || RegistryError::ManifestUnknown(format!("{repository} {reference:?}"));
+        let (record, digest) = match reference {
+            Reference::Digest(d) => (
+                audit_record(actor, "manifest.delete", &format!("{repository}@{d}"), "", now()),
+                d.clone(),
+            ),
+            Reference::Tag(t) => (
+                audit_record(actor, "tag.delete", &format!("{repository}:{t}"), "", now()),
+                self.meta.resolve_tag(repository, t).await?.ok_or_else(unknown)?,
+            ),
         };
-        if !found {
-            return Err(RegistryError::ManifestUnknown(format!(
-                "{repository} {reference:?}"
-            )));
+        let what = match reference {
+            Reference::Digest(_) => Deleting::Manifest { digest: &digest },
+            Reference::Tag(t) => Deleting::Tag {
+                tag: t,
+                digest: &digest,
+            },
+        };
+        let outcome = self.delete_checked(repository, what, &record).await?;
+        match outcome {
+            DeleteOutcome::Absent => Err(unknown()),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Ask content trust, then delete with the store re-checking, in the deletion's own
+    /// transaction, the trust data the answer came from (and the locks); a signature
+    /// committed in between sends it round again.
+    async fn delete_checked(
+        &self,
+        repository: &str,
+        what: Deleting<'_>,
+        record: &AuditRecord,
+    ) -> RegistryResult<DeleteOutcome> {
+        for _ in 0..DELETE_ATTEMPTS {
+            let check = self
+                .trust
+                .deletion_check(repository, what)
+                .await
+                .map_err(|e| RegistryError::Internal(format!("checking content trust: {e}")))?;
+            let trust = match &check {
+                DeletionCheck::TrustOff => TrustCheck::Skip,
+                DeletionCheck::Unsigned { head } => TrustCheck::Unchanged(head.as_deref()),
+                DeletionCheck::Signed(why) => return Err(RegistryError::Denied(why.clone())),
+            };
+            let outcome = match what {
+                Deleting::Tag { tag, .. } => self.meta.delete_tag(repository, tag, trust, record).await?,
+                Deleting::Manifest { digest } => {
+                    self.meta
+                        .delete_manifest(repository, digest, trust, record)
+                        .await?
+                }
+                Deleting::Repository { .. } => self.meta.delete_repository(repository, trust, record).await?,
+            };
+            match outcome {
+                DeleteOutcome::TrustChanged => continue,
+                DeleteOutcome::Locked(lock) => return Err(refusal(repository, &lock, Attempt::Delete)),
+                done => return Ok(done),
+            }
+        }
+        Err(RegistryError::Denied(format!(
+            "the trust data of {repository:?} keeps changing while deleting; try again"
+        )))
     }
 
     pub async fn exists(&self, repository: &str) -> RegistryResult<bool> {
@@ -177,16 +235,27 @@ impl ManifestService {
     }
 
     /// Delete a whole repository's images (audited). Its blobs' bytes stay until garbage
-    /// collection; its trust data, if any, is reset separately.
+    /// collection; its trust data, if any, is reset separately. Refused while anything in
+    /// it is locked or a tag is signed for what it points at.
     pub async fn delete_repository(&self, actor: &Actor, repository: &str) -> RegistryResult<()> {
         if !crate::names::valid_repository_name(repository) {
             return Err(RegistryError::NameInvalid(repository.to_owned()));
         }
         let record = audit_record(actor, "repository.delete", repository, "", now());
-        if !self.meta.delete_repository(repository, &record).await? {
-            return Err(RegistryError::NameUnknown(repository.to_owned()));
+        let tags: Vec<(String, String)> = self
+            .meta
+            .tag_details(repository)
+            .await?
+            .into_iter()
+            .map(|t| (t.tag, t.digest))
+            .collect();
+        let outcome = self
+            .delete_checked(repository, Deleting::Repository { tags: &tags }, &record)
+            .await?;
+        match outcome {
+            DeleteOutcome::Absent => Err(RegistryError::NameUnknown(repository.to_owned())),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     pub async fn tags(&self, repository: &str, last: Option<&str>, n: Option<u32>) -> RegistryResult<Page> {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod gc;
 mod hash_state;
 pub mod identity;
+pub mod locks;
 pub mod manifest_doc;
 pub mod manifests;
 pub mod portal_sessions;

@@ -10,6 +10,7 @@ use wharf_store::{BlobLinkOutcome, BlobReservation, BlobStore, Digest, MetadataS
 
 use super::error::{RegistryError, RegistryResult};
 use super::hash_state::ResumableSha256;
+use super::locks::{Attempt, refusal, write_lock};
 use super::quotas::{Addition, QuotaService};
 use crate::auth::secrets::random_bytes;
 use crate::clock::now;
@@ -171,7 +172,9 @@ impl UploadService {
         self
     }
 
+    /// A new upload session; refused while the repository is locked against writes.
     pub async fn start(&self, repository: &str) -> RegistryResult<UploadSession> {
+        self.refuse_locked(repository).await?;
         let id = new_upload_id()?;
         let t = now();
         let session = UploadSession {
@@ -501,6 +504,7 @@ impl UploadService {
     /// Refused with `QuotaExceeded` when linking it would take `repository`'s quota scope
     /// over its limit.
     pub async fn mount(&self, repository: &str, from: &str, digest: &Digest) -> RegistryResult<bool> {
+        self.refuse_locked(repository).await?;
         if let Some(quotas) = self.quotas.as_ref().filter(|q| q.applies_to(repository)) {
             let Some(size) = self.meta.linked_blob(from, digest).await? else {
                 return Ok(false);
@@ -511,6 +515,13 @@ impl UploadService {
             self.meta.link_blob(repository, digest, Some(from), now()).await?,
             BlobLinkOutcome::Linked { .. }
         ))
+    }
+
+    async fn refuse_locked(&self, repository: &str) -> RegistryResult<()> {
+        match write_lock(self.meta.as_ref(), repository).await? {
+            Some(lock) => Err(refusal(repository, &lock, Attempt::Write)),
+            None => Ok(()),
+        }
     }
 
     async fn discard(&self, id: &str) -> RegistryResult<()> {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use wharf_store::{RepositoryUsage, TagDetail};
+use wharf_store::{Lock, RepositoryUsage, TagDetail};
 
 use super::html::{Notice, Section, Viewer, button_form, esc, page, short_id, size, table, time, url_part};
 use crate::services::trust::overview::{TagSignature, TrustOverview};
@@ -78,6 +78,37 @@ pub struct RepositoryDetail<'a> {
     /// Storage usage, for owners only (as in the admin API): "would free" tells which
     /// blobs other repositories share, which a reader of this one need not learn.
     pub usage: Option<&'a RepositoryUsage>,
+    /// The repository's locks (its own first); owners may lock and unlock.
+    pub locks: &'a [Lock],
+}
+
+/// "Locked" and what against, e.g. `Locked: deletion, writes`.
+fn lock_badge(lock: &Lock) -> String {
+    let what: Vec<&str> = [(lock.no_delete, "deletion"), (lock.no_write, "writes")]
+        .into_iter()
+        .filter_map(|(set, word)| set.then_some(word))
+        .collect();
+    format!(
+        r#"<span class="locked" title="Locked against {what}">Locked: {what}</span>"#,
+        what = what.join(", ")
+    )
+}
+
+/// An owner's Lock / Unlock button for the repository (`tag` empty) or a tag: Lock sets
+/// both attributes, Unlock clears both (the CLI and API change them one by one).
+fn lock_toggle(viewer: &Viewer, repository: &str, tag: &str, locked: bool) -> String {
+    let (action, label) = if locked {
+        ("unlock", "Unlock")
+    } else {
+        ("lock", "Lock")
+    };
+    button_form(
+        "/portal/lock",
+        viewer.csrf,
+        &[("repository", repository), ("tag", tag), ("action", action)],
+        label,
+        false,
+    )
 }
 
 /// The signature status cell of one tag: signed when `docker pull` with content trust
@@ -117,9 +148,13 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
         .tags
         .iter()
         .map(|t| {
+            let lock = d.locks.iter().find(|l| l.tag.as_deref() == Some(t.tag.as_str()));
             (format!(r#" data-tag="{}""#, esc(&t.tag)), {
                 let mut cells = vec![
-                    esc(&t.tag),
+                    match lock {
+                        Some(l) => format!("{} {}", esc(&t.tag), lock_badge(l)),
+                        None => esc(&t.tag),
+                    },
                     format!(r#"<code class="digest">{}</code>"#, esc(&t.digest)),
                     size(t.size),
                     time(t.pushed_at),
@@ -133,6 +168,9 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
                         "Delete tag",
                         true,
                     ));
+                }
+                if viewer.admin {
+                    cells.push(lock_toggle(viewer, d.name, &t.tag, lock.is_some()));
                 }
                 cells
             })
@@ -155,14 +193,30 @@ pub fn detail(viewer: &Viewer, d: &RepositoryDetail, notice: &Option<Notice>) ->
             size(u.exclusive_bytes)
         );
     }
+    let repository_lock = d.locks.iter().find(|l| l.tag.is_none());
+    if repository_lock.is_some() || viewer.admin {
+        let _ = write!(
+            body,
+            r#"<p id="repository-lock">{} {}</p>"#,
+            repository_lock.map_or_else(|| "Not locked.".to_owned(), lock_badge),
+            if viewer.admin {
+                lock_toggle(viewer, d.name, "", repository_lock.is_some())
+            } else {
+                String::new()
+            }
+        );
+    }
     body.push_str("<section><h2>Tags</h2>");
+    let mut headers = vec!["Tag", "Digest", "Size", "Pushed", "Signature"];
+    if d.may_delete {
+        headers.push("");
+    }
+    if viewer.admin {
+        headers.push("Lock");
+    }
     body.push_str(&table(
         "Tags, their digests and signatures",
-        if d.may_delete {
-            &["Tag", "Digest", "Size", "Pushed", "Signature", ""]
-        } else {
-            &["Tag", "Digest", "Size", "Pushed", "Signature"]
-        },
+        &headers,
         &rows,
         "This repository has no tags.",
     ));

@@ -6,6 +6,7 @@
 mod audit;
 mod garbage;
 mod identity;
+mod locks;
 mod login_failures;
 mod portal_sessions;
 mod registry;
@@ -20,11 +21,13 @@ pub use garbage::{
     BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, GcLease, LinkBatch, LinkCursor,
 };
 pub use identity::{IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
+pub use locks::{Lock, LockChange, LockChangeOutcome, LockStore};
+pub(crate) use locks::{LockScope, lock_from_row, next_lock, tag_key};
 pub use login_failures::{LoginFailureStore, LoginFailures};
 pub use portal_sessions::{PortalSessionRecord, PortalSessionStore, SessionLimits};
 pub use registry::{
-    BlobLinkOutcome, BlobReservation, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord,
-    RepositoryStore, TagDetail,
+    BlobLinkOutcome, BlobReservation, DeleteOutcome, ManifestPutOutcome, ManifestRecord, NewManifest,
+    ReferrerRecord, RepositoryStore, TagDetail, TrustCheck,
 };
 pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;
@@ -39,6 +42,7 @@ pub(crate) use usage::{
 /// Every aggregate of one database.
 pub trait MetadataStore:
     RepositoryStore
+    + LockStore
     + UploadStore
     + IdentityStore
     + SettingsStore
@@ -54,6 +58,7 @@ pub trait MetadataStore:
 
 impl<T> MetadataStore for T where
     T: RepositoryStore
+        + LockStore
         + UploadStore
         + IdentityStore
         + SettingsStore

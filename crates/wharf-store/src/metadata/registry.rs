@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use bytes::Bytes;
 
-use crate::metadata::AuditRecord;
+use crate::metadata::{AuditRecord, Lock};
 use crate::{Digest, StoreResult};
 
 /// A tag as the portal lists it.
@@ -53,6 +53,36 @@ pub enum ManifestPutOutcome {
     Stored,
     MissingBlob(Digest),
     MissingManifest(Digest),
+    /// A lock forbids it: the repository's or the tag's `no_write`. Nothing stored.
+    Locked(Lock),
+}
+
+/// What a deletion (tag, manifest, repository, blob link) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    /// Nothing of that name: nothing deleted, nothing audited.
+    Absent,
+    /// A lock forbids it (the first in the way: the repository's before a tag's). Nothing
+    /// deleted, nothing audited.
+    Locked(Lock),
+    /// The repository's trust data is no longer what the caller checked (`TrustCheck`):
+    /// nothing deleted; check again.
+    TrustChanged,
+}
+
+/// What a deletion re-checks about the repository's content trust data in its own
+/// transaction, after queueing behind the repository's trust writers: the caller decided
+/// from the trust data it verified that nothing it deletes is signed, and that holds only
+/// while the data is unchanged (a signature committed in between would otherwise be left
+/// pointing at nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustCheck<'a> {
+    /// Content trust is off: nothing to re-check.
+    Skip,
+    /// The newest stored timestamp must still have this SHA-256 (`None`: there must still
+    /// be no timestamp).
+    Unchanged(Option<&'a str>),
 }
 
 /// What `RepositoryStore::reserve_blob` found.
@@ -138,9 +168,16 @@ pub trait RepositoryStore: Send + Sync + 'static {
         from: Option<&str>,
         now: i64,
     ) -> StoreResult<BlobLinkOutcome>;
-    /// Remove the link; false if there was none. The audit record commits with it.
-    async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool>;
-    /// Store a manifest (and tag) in one transaction after checking its references.
+    /// Remove the link (refused under any lock of the repository itself). The audit record
+    /// commits with it.
+    async fn unlink_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome>;
+    /// Store a manifest (and tag) in one transaction after checking its references and
+    /// that no `no_write` lock of the repository or of the tag forbids it.
     async fn put_manifest(&self, repository: &str, manifest: &NewManifest)
     -> StoreResult<ManifestPutOutcome>;
     async fn get_manifest(&self, repository: &str, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
@@ -153,18 +190,34 @@ pub trait RepositoryStore: Send + Sync + 'static {
             None => Ok(None),
         }
     }
-    /// Delete a manifest and every tag pointing at it; false if absent. The audit record
+    /// Delete a manifest and every tag pointing at it. Refused under a lock of the
+    /// repository or of any of those tags, or when `trust` no longer holds. The audit record
     /// commits with the deletion (and is not written when nothing was deleted).
     async fn delete_manifest(
         &self,
         repository: &str,
         digest: &Digest,
+        trust: TrustCheck<'_>,
         audit: &AuditRecord,
-    ) -> StoreResult<bool>;
-    async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    ) -> StoreResult<DeleteOutcome>;
+    /// Delete a tag; refused under a lock of the repository or of the tag, or when `trust`
+    /// no longer holds.
+    async fn delete_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        trust: TrustCheck<'_>,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome>;
     /// Delete a repository: its manifests, tags and blob links (bytes stay until garbage
-    /// collection; trust data is separate). False if there was no such repository.
-    async fn delete_repository(&self, repository: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    /// collection; trust data is separate). Refused while it or any of its tags is locked,
+    /// or when `trust` no longer holds.
+    async fn delete_repository(
+        &self,
+        repository: &str,
+        trust: TrustCheck<'_>,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome>;
     async fn referrers(
         &self,
         repository: &str,

@@ -8,6 +8,7 @@
 mod audit;
 mod garbage;
 mod identity;
+mod locks;
 mod login_failures;
 mod portal_sessions;
 mod registry;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_shared_state.sql"),
     include_str!("../../migrations/postgres/0003_manifest_parents.sql"),
     include_str!("../../migrations/postgres/0004_garbage_collection.sql"),
+    include_str!("../../migrations/postgres/0005_locks.sql"),
 ];
 
 /// First key of every advisory lock Wharf takes (two-int form, so the keys cannot meet an

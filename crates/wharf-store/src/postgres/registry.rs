@@ -5,10 +5,11 @@ use bytes::Bytes;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+use super::locks::{lock_in_way, repository_id, trust_unchanged};
 use super::{PostgresMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
 use crate::metadata::{
-    AuditRecord, BlobLinkOutcome, BlobReservation, ManifestPutOutcome, ManifestRecord, NewManifest,
-    ReferrerRecord, RepositoryStore, TagDetail,
+    AuditRecord, BlobLinkOutcome, BlobReservation, DeleteOutcome, LockScope, ManifestPutOutcome,
+    ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail, TrustCheck,
 };
 use crate::{Digest, StoreError, StoreResult};
 
@@ -263,22 +264,39 @@ impl RepositoryStore for PostgresMetadataStore {
         })
     }
 
-    async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool> {
+    async fn unlink_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome> {
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "DELETE FROM repository_blobs WHERE digest = $2
-               AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repository)
-        .bind(digest.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let found = done.rows_affected() > 0;
-        if found {
-            insert_audit(&mut tx, audit).await?;
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        let present: Option<bool> =
+            sqlx::query_scalar("SELECT TRUE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if present.is_none() {
+            return Ok(DeleteOutcome::Absent);
         }
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::Blob).await? {
+            return Ok(DeleteOutcome::Locked(lock));
+        }
+        let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(DeleteOutcome::Absent);
+        }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(found)
+        Ok(DeleteOutcome::Deleted)
     }
 
     async fn put_manifest(&self, repository: &str, m: &NewManifest) -> StoreResult<ManifestPutOutcome> {
@@ -294,6 +312,9 @@ impl RepositoryStore for PostgresMetadataStore {
         // SHARE does not block linking the same blob again (which renews the link).
         // Child manifests are checked without a lock: nothing collects manifests yet, and a
         // deletion between check and commit leaves what a serial "push, then delete" would.
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::Write(m.tag.as_deref())).await? {
+            return Ok(ManifestPutOutcome::Locked(lock));
+        }
         let mut wanted: Vec<&str> = m.blobs.iter().map(Digest::as_str).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -444,57 +465,112 @@ impl RepositoryStore for PostgresMetadataStore {
         &self,
         repository: &str,
         digest: &Digest,
+        trust: TrustCheck<'_>,
         audit: &AuditRecord,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<DeleteOutcome> {
         let mut tx = self.write().await?;
-        // Its tags and references go with it (ON DELETE CASCADE).
-        let done = sqlx::query(
-            "DELETE FROM manifests WHERE digest = $2
-               AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repository)
-        .bind(digest.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let found = done.rows_affected() > 0;
-        if found {
-            insert_audit(&mut tx, audit).await?;
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        let present: Option<bool> =
+            sqlx::query_scalar("SELECT TRUE FROM manifests WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if present.is_none() {
+            return Ok(DeleteOutcome::Absent);
         }
-        tx.commit().await?;
-        Ok(found)
-    }
-
-    async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "DELETE FROM tags WHERE name = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repository)
-        .bind(tag)
-        .execute(&mut *tx)
-        .await?;
-        let found = done.rows_affected() > 0;
-        if found {
-            insert_audit(&mut tx, audit).await?;
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::DeleteManifest(digest)).await? {
+            return Ok(DeleteOutcome::Locked(lock));
         }
-        tx.commit().await?;
-        Ok(found)
-    }
-
-    async fn delete_repository(&self, repository: &str, audit: &AuditRecord) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
-        // Manifests, tags and blob links go with the row (ON DELETE CASCADE). Writers that
-        // hold the row's KEY SHARE lock (`ensure_repository`) finish first.
-        let done = sqlx::query("DELETE FROM repositories WHERE name = $1")
-            .bind(repository)
+        if !trust_unchanged(&mut tx, repository, trust).await? {
+            return Ok(DeleteOutcome::TrustChanged);
+        }
+        // Its tags and references go with it (ON DELETE CASCADE). Dropping the transaction
+        // on an early return rolls back whatever it did.
+        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest.as_str())
             .execute(&mut *tx)
             .await?;
-        let found = done.rows_affected() > 0;
-        if found {
-            insert_audit(&mut tx, audit).await?;
+        if done.rows_affected() == 0 {
+            return Ok(DeleteOutcome::Absent);
         }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(found)
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn delete_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        trust: TrustCheck<'_>,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome> {
+        let mut tx = self.write().await?;
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        let present: Option<bool> =
+            sqlx::query_scalar("SELECT TRUE FROM tags WHERE repository_id = $1 AND name = $2")
+                .bind(repo)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if present.is_none() {
+            return Ok(DeleteOutcome::Absent);
+        }
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::DeleteTag(tag)).await? {
+            return Ok(DeleteOutcome::Locked(lock));
+        }
+        if !trust_unchanged(&mut tx, repository, trust).await? {
+            return Ok(DeleteOutcome::TrustChanged);
+        }
+        let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repo)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(DeleteOutcome::Absent);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn delete_repository(
+        &self,
+        repository: &str,
+        trust: TrustCheck<'_>,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome> {
+        let mut tx = self.write().await?;
+        // FOR UPDATE: writers that hold the row's KEY SHARE lock (`ensure_repository`)
+        // finish first, and lock changes wait for us.
+        let repo: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1 FOR UPDATE")
+            .bind(repository)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(repo) = repo else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::Repository).await? {
+            return Ok(DeleteOutcome::Locked(lock));
+        }
+        if !trust_unchanged(&mut tx, repository, trust).await? {
+            return Ok(DeleteOutcome::TrustChanged);
+        }
+        // Manifests, tags, blob links and locks go with the row (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM repositories WHERE id = $1")
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted)
     }
 
     async fn referrers(

@@ -308,7 +308,10 @@ impl TrustStore for PostgresMetadataStore {
 }
 
 /// Queue behind every other trust writer of `repository` (see the module comment).
-async fn lock_repository(tx: &mut Transaction<'static, Postgres>, repository: &str) -> StoreResult<()> {
+pub(super) async fn lock_repository(
+    tx: &mut Transaction<'static, Postgres>,
+    repository: &str,
+) -> StoreResult<()> {
     lock(tx, ALL_TRUST_LOCK, true).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
         .bind(TRUST_REPOSITORY_LOCKS)

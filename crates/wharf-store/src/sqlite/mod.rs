@@ -5,6 +5,7 @@
 mod audit;
 mod garbage;
 mod identity;
+mod locks;
 mod login_failures;
 mod portal_sessions;
 mod registry;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_shared_state.sql"),
     include_str!("../../migrations/sqlite/0005_manifest_parents.sql"),
     include_str!("../../migrations/sqlite/0006_garbage_collection.sql"),
+    include_str!("../../migrations/sqlite/0007_locks.sql"),
 ];
 
 pub struct SqliteMetadataStore {

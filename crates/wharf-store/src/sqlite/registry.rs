@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::Row;
 
+use super::locks::{lock_in_way, repository_id, trust_unchanged};
 use super::{CACHE_MAX_MANIFEST, SqliteMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
 use crate::metadata::{
-    AuditRecord, BlobLinkOutcome, BlobReservation, ManifestPutOutcome, ManifestRecord, NewManifest,
-    ReferrerRecord, RepositoryStore, TagDetail,
+    AuditRecord, BlobLinkOutcome, BlobReservation, DeleteOutcome, LockScope, ManifestPutOutcome,
+    ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail, TrustCheck,
 };
 use crate::{Digest, StoreResult};
 
@@ -244,28 +245,45 @@ impl RepositoryStore for SqliteMetadataStore {
         })
     }
 
-    async fn unlink_blob(&self, repository: &str, digest: &Digest, audit: &AuditRecord) -> StoreResult<bool> {
+    async fn unlink_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome> {
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "DELETE FROM repository_blobs WHERE digest = $2
-               AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repository)
-        .bind(digest.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let found = done.rows_affected() > 0;
-        if found {
-            insert_audit(&mut tx, audit).await?;
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        let linked: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if linked.is_none() {
+            return Ok(DeleteOutcome::Absent);
         }
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::Blob).await? {
+            return Ok(DeleteOutcome::Locked(lock));
+        }
+        sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(found)
+        Ok(DeleteOutcome::Deleted)
     }
 
     async fn put_manifest(&self, repository: &str, m: &NewManifest) -> StoreResult<ManifestPutOutcome> {
         let rec = &m.record;
         let mut tx = self.write().await?;
         let repo = Self::ensure_repository(&mut tx, repository, rec.created_at).await?;
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::Write(m.tag.as_deref())).await? {
+            return Ok(ManifestPutOutcome::Locked(lock));
+        }
         // One writer at a time (`BEGIN IMMEDIATE`): a garbage collection's link sweep runs
         // wholly before or after this check-and-insert, never in between.
         for blob in &m.blobs {
@@ -402,65 +420,110 @@ impl RepositoryStore for SqliteMetadataStore {
         &self,
         repository: &str,
         digest: &Digest,
+        trust: TrustCheck<'_>,
         audit: &AuditRecord,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<DeleteOutcome> {
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "DELETE FROM manifests WHERE digest = $2
-               AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repository)
-        .bind(digest.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() > 0 {
-            insert_audit(&mut tx, audit).await?;
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        let present: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if present.is_none() {
+            return Ok(DeleteOutcome::Absent);
         }
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::DeleteManifest(digest)).await? {
+            return Ok(DeleteOutcome::Locked(lock));
+        }
+        if !trust_unchanged(&mut tx, repository, trust).await? {
+            return Ok(DeleteOutcome::TrustChanged);
+        }
+        sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         // Its tags went with it (cascade); which ones is unknown here, so forget them all.
         self.cache.invalidate(|c| {
             c.manifests.remove(&(repository.to_owned(), digest.clone()));
             c.tags.clear();
         });
-        Ok(done.rows_affected() > 0)
+        Ok(DeleteOutcome::Deleted)
     }
 
-    async fn delete_tag(&self, repository: &str, tag: &str, audit: &AuditRecord) -> StoreResult<bool> {
+    async fn delete_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        trust: TrustCheck<'_>,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome> {
         let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "DELETE FROM tags WHERE name = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repository)
-        .bind(tag)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() > 0 {
-            insert_audit(&mut tx, audit).await?;
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        let present: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM tags WHERE repository_id = $1 AND name = $2")
+                .bind(repo)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if present.is_none() {
+            return Ok(DeleteOutcome::Absent);
         }
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::DeleteTag(tag)).await? {
+            return Ok(DeleteOutcome::Locked(lock));
+        }
+        if !trust_unchanged(&mut tx, repository, trust).await? {
+            return Ok(DeleteOutcome::TrustChanged);
+        }
+        sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repo)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         self.cache.invalidate(|c| {
             c.tags.remove(&(repository.to_owned(), tag.to_owned()));
         });
-        Ok(done.rows_affected() > 0)
+        Ok(DeleteOutcome::Deleted)
     }
 
-    async fn delete_repository(&self, repository: &str, audit: &AuditRecord) -> StoreResult<bool> {
+    async fn delete_repository(
+        &self,
+        repository: &str,
+        trust: TrustCheck<'_>,
+        audit: &AuditRecord,
+    ) -> StoreResult<DeleteOutcome> {
         let mut tx = self.write().await?;
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::Repository).await? {
+            return Ok(DeleteOutcome::Locked(lock));
+        }
+        if !trust_unchanged(&mut tx, repository, trust).await? {
+            return Ok(DeleteOutcome::TrustChanged);
+        }
         // Manifests, tags and blob links go with the row (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM repositories WHERE name = $1")
-            .bind(repository)
+        sqlx::query("DELETE FROM repositories WHERE id = $1")
+            .bind(repo)
             .execute(&mut *tx)
             .await?;
-        let found = done.rows_affected() > 0;
-        if found {
-            insert_audit(&mut tx, audit).await?;
-        }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         self.cache.invalidate(|c| {
             c.manifests.retain(|(r, _), _| r != repository);
             c.tags.retain(|(r, _), _| r != repository);
         });
-        Ok(found)
+        Ok(DeleteOutcome::Deleted)
     }
 
     async fn referrers(

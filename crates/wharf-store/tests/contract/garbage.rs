@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use sqlx::Connection;
 use tokio::sync::Barrier;
+use wharf_store::DeleteOutcome;
 use wharf_store::{
     BlobLinkOutcome, BlobReservation, Digest, GarbageBlob, LinkCursor, ManifestPutOutcome, ManifestRecord,
     MetadataStore, NewManifest, StoreError,
@@ -210,11 +211,17 @@ pub async fn the_grace_period_counts_from_the_last_touch(db: Db) {
     link(&*s, "a", &relinked, 1, OLD).await.unwrap();
     link(&*s, "b", &relinked, 1, NEW).await.unwrap();
     for repo in ["a", "b"] {
-        assert!(s.unlink_blob(repo, &relinked, &rec("blob.delete")).await.unwrap());
+        assert_eq!(
+            s.unlink_blob(repo, &relinked, &rec("blob.delete")).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
     }
     // Old, unlinked, but reserved again by an upload in flight.
     link(&*s, "a", &reserved, 2, OLD).await.unwrap();
-    assert!(s.unlink_blob("a", &reserved, &rec("blob.delete")).await.unwrap());
+    assert_eq!(
+        s.unlink_blob("a", &reserved, &rec("blob.delete")).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
     assert_eq!(
         s.reserve_blob(&reserved, 2, NEW).await.unwrap(),
         BlobReservation::Reserved
@@ -338,7 +345,10 @@ pub async fn tombstoned_blobs_cannot_be_linked(db: Db) {
     let s = db.store().await;
     let (x, live) = (d("x"), d("live"));
     link(&*s, "a", &x, 7, OLD).await.unwrap();
-    assert!(s.unlink_blob("a", &x, &rec("blob.delete")).await.unwrap());
+    assert_eq!(
+        s.unlink_blob("a", &x, &rec("blob.delete")).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
     link(&*s, "a", &live, 8, OLD).await.unwrap();
     // A link left in another repository (b) keeps `live`; `x` has none.
     link(&*s, "b", &live, 8, NEW).await.unwrap();
@@ -664,7 +674,10 @@ pub async fn postgres_interleavings_are_safe(db: Db) {
     // A blob whose link is being made (its row touched, not yet committed) is skipped by
     // the tombstoning, and once the link commits it is not garbage.
     link(&*s, "r", &blob, 3, OLD).await.unwrap();
-    assert!(s.unlink_blob("r", &blob, &rec("blob.delete")).await.unwrap());
+    assert_eq!(
+        s.unlink_blob("r", &blob, &rec("blob.delete")).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
     let mut linker = sqlx::PgConnection::connect(url).await.unwrap();
     let mut tx = linker.begin().await.unwrap();
     sqlx::query("UPDATE blobs SET last_linked_at = $2 WHERE digest = $1")

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::Barrier;
+use wharf_store::TrustCheck;
 use wharf_store::{
     Digest, KeptAssignment, ManifestRecord, NewManifest, StoreError, TokenScope, TrustKeyRecord,
 };
@@ -211,9 +212,13 @@ pub async fn changes_and_their_audit_records_commit_together(db: Db) {
     assert!(s.put_manifest("r", &pushed).await.is_err());
     assert_eq!(s.resolve_tag("r", "v2").await.unwrap(), None);
     assert!(s.get_manifest("r", &Digest::of(b"m2")).await.unwrap().is_none());
-    assert!(s.delete_tag("r", "v1", &rec("tag.delete")).await.is_err());
     assert!(
-        s.delete_manifest("r", &Digest::of(b"m1"), &rec("manifest.delete"))
+        s.delete_tag("r", "v1", TrustCheck::Skip, &rec("tag.delete"))
+            .await
+            .is_err()
+    );
+    assert!(
+        s.delete_manifest("r", &Digest::of(b"m1"), TrustCheck::Skip, &rec("manifest.delete"))
             .await
             .is_err()
     );
@@ -224,7 +229,11 @@ pub async fn changes_and_their_audit_records_commit_together(db: Db) {
             .is_err()
     );
     assert_eq!(s.linked_blob("r", &Digest::of(b"blob")).await.unwrap(), Some(4));
-    assert!(s.delete_repository("r", &rec("repository.delete")).await.is_err());
+    assert!(
+        s.delete_repository("r", TrustCheck::Skip, &rec("repository.delete"))
+            .await
+            .is_err()
+    );
     assert!(s.repository_exists("r").await.unwrap());
     assert_eq!(s.list_audit(100).await.unwrap().len(), 2);
 }

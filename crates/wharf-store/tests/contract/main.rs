@@ -6,6 +6,7 @@
 mod connect;
 mod garbage;
 mod identity;
+mod locks;
 mod registry;
 mod schema;
 mod settings;
@@ -153,6 +154,11 @@ contracts! {
     registry::blob_links_are_idempotent_and_unlinks_audited_once,
     registry::delete_repository_takes_manifests_tags_and_links,
     registry::concurrent_pushes_and_repository_deletion_stay_consistent,
+    locks::locks_are_set_per_attribute_and_audited,
+    locks::writes_and_deletions_are_refused_under_locks,
+    locks::a_new_repository_of_the_same_name_has_no_locks,
+    locks::deletions_recheck_the_trust_data,
+    locks::concurrent_pushes_and_a_lock_serialise,
     uploads::uploads_advance_only_from_the_expected_offset,
     uploads::concurrent_advances_from_one_offset_one_wins,
     identity::assignments_tokens_and_revocation_cascade_with_the_principal,

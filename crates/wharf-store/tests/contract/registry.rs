@@ -1,7 +1,10 @@
 //! Repositories, blob links, manifests, tags and referrers.
 
 use bytes::Bytes;
-use wharf_store::{Digest, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, TagDetail};
+use wharf_store::{
+    DeleteOutcome, Digest, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord, TagDetail,
+    TrustCheck,
+};
 
 use crate::{Db, audit_actions, rec};
 
@@ -74,7 +77,7 @@ pub async fn tag_lookups_follow_every_write(db: Db) {
         Some((Digest::of(b"b"), Bytes::from_static(b"b")))
     );
     store
-        .delete_manifest("r", &Digest::of(b"b"), &rec("manifest.delete"))
+        .delete_manifest("r", &Digest::of(b"b"), TrustCheck::Skip, &rec("manifest.delete"))
         .await
         .unwrap();
     assert_eq!(store.resolve_tag("r", "latest").await.unwrap(), None);
@@ -87,11 +90,14 @@ pub async fn tag_lookups_follow_every_write(db: Db) {
         store.resolve_tag("r", "v1").await.unwrap(),
         Some(Digest::of(b"a"))
     );
-    store.delete_tag("r", "v1", &rec("tag.delete")).await.unwrap();
+    store
+        .delete_tag("r", "v1", TrustCheck::Skip, &rec("tag.delete"))
+        .await
+        .unwrap();
     assert_eq!(store.resolve_tag("r", "v1").await.unwrap(), None);
     assert_eq!(pulled(store.as_ref(), "r", "v1").await, None);
     store
-        .delete_manifest("r", &Digest::of(b"a"), &rec("manifest.delete"))
+        .delete_manifest("r", &Digest::of(b"a"), TrustCheck::Skip, &rec("manifest.delete"))
         .await
         .unwrap();
     assert!(
@@ -358,17 +364,37 @@ pub async fn blob_links_are_idempotent_and_unlinks_audited_once(db: Db) {
     crate::link(&*s, "r", &d, 4, 2).await.unwrap();
     assert!(s.repository_exists("r").await.unwrap());
     assert_eq!(s.linked_blob("r", &d).await.unwrap(), Some(4));
-    assert!(s.unlink_blob("r", &d, &rec("blob.delete")).await.unwrap());
-    assert!(!s.unlink_blob("r", &d, &rec("blob.delete")).await.unwrap());
-    assert!(!s.unlink_blob("nope", &d, &rec("blob.delete")).await.unwrap());
+    assert_eq!(
+        s.unlink_blob("r", &d, &rec("blob.delete")).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(
+        s.unlink_blob("r", &d, &rec("blob.delete")).await.unwrap(),
+        DeleteOutcome::Absent
+    );
+    assert_eq!(
+        s.unlink_blob("nope", &d, &rec("blob.delete")).await.unwrap(),
+        DeleteOutcome::Absent
+    );
     assert_eq!(s.linked_blob("r", &d).await.unwrap(), None);
     // The bytes stay known (garbage collection removes them, not an unlink).
     assert_eq!(s.known_blob(&d).await.unwrap(), Some(4));
-    assert!(!s.delete_tag("r", "none", &rec("tag.delete")).await.unwrap());
-    assert!(
-        !s.delete_manifest("r", &Digest::of(b"none"), &rec("manifest.delete"))
+    assert_eq!(
+        s.delete_tag("r", "none", TrustCheck::Skip, &rec("tag.delete"))
             .await
-            .unwrap()
+            .unwrap(),
+        DeleteOutcome::Absent
+    );
+    assert_eq!(
+        s.delete_manifest(
+            "r",
+            &Digest::of(b"none"),
+            TrustCheck::Skip,
+            &rec("manifest.delete")
+        )
+        .await
+        .unwrap(),
+        DeleteOutcome::Absent
     );
     assert_eq!(audit_actions(&*s).await, ["blob.delete"]);
 }
@@ -398,7 +424,12 @@ pub async fn delete_repository_takes_manifests_tags_and_links(db: Db) {
     )
     .await
     .unwrap();
-    assert!(s.delete_repository("r", &rec("repository.delete")).await.unwrap());
+    assert_eq!(
+        s.delete_repository("r", TrustCheck::Skip, &rec("repository.delete"))
+            .await
+            .unwrap(),
+        DeleteOutcome::Deleted
+    );
     assert!(!s.repository_exists("r").await.unwrap());
     assert_eq!(s.resolve_tag("r", "v1").await.unwrap(), None);
     assert!(s.get_manifest("r", &Digest::of(b"m")).await.unwrap().is_none());
@@ -409,7 +440,12 @@ pub async fn delete_repository_takes_manifests_tags_and_links(db: Db) {
     assert_eq!(s.known_blob(&layer).await.unwrap(), Some(10));
     assert_eq!(s.resolve_tag("keep", "v1").await.unwrap(), Some(Digest::of(b"m")));
     assert_eq!(s.trust_current("r").await.unwrap().len(), 1);
-    assert!(!s.delete_repository("r", &rec("repository.delete")).await.unwrap());
+    assert_eq!(
+        s.delete_repository("r", TrustCheck::Skip, &rec("repository.delete"))
+            .await
+            .unwrap(),
+        DeleteOutcome::Absent
+    );
     assert_eq!(audit_actions(&*s).await, ["repository.delete"]);
     // The name can be used again from scratch.
     s.put_manifest("r", &tagged_manifest(b"m2", "v2")).await.unwrap();
@@ -439,7 +475,8 @@ pub async fn concurrent_pushes_and_repository_deletion_stay_consistent(db: Db) {
         let (s2, repo2) = (s.clone(), repo.clone());
         let deleter = tokio::spawn(async move {
             barrier.wait().await;
-            s2.delete_repository(&repo2, &rec("repository.delete")).await
+            s2.delete_repository(&repo2, TrustCheck::Skip, &rec("repository.delete"))
+                .await
         });
         for t in tasks {
             // Missing blob: the deletion came between this push's link and its manifest.
@@ -452,7 +489,7 @@ pub async fn concurrent_pushes_and_repository_deletion_stay_consistent(db: Db) {
                 "{outcome:?}"
             );
         }
-        assert!(deleter.await.unwrap().unwrap());
+        assert_eq!(deleter.await.unwrap().unwrap(), DeleteOutcome::Deleted);
         // Whatever survived is whole: every listed tag resolves to a manifest whose blob is
         // linked.
         for tag in s.list_tags(&repo, None, 10).await.unwrap() {

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use wharf_store::{
-    BlobReservation, Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, RegistryUsage,
-    RepositoryUsage, ScopeUsage, UsageScope,
+    BlobReservation, DeleteOutcome, Digest, ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest,
+    RegistryUsage, RepositoryUsage, ScopeUsage, TrustCheck, UsageScope,
 };
 
 use crate::{Db, link, rec};
@@ -121,7 +121,10 @@ pub async fn usage_counts_shared_blobs_once_and_exclusive_per_repository(db: Db)
     );
 
     // Once b lets go of the shared blob, a alone would free it.
-    assert!(s.unlink_blob("b", &shared, &rec("blob.delete")).await.unwrap());
+    assert_eq!(
+        s.unlink_blob("b", &shared, &rec("blob.delete")).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
     let a = usage(&*s, "a").await;
     assert_eq!(
         (a.linked_bytes, a.exclusive_bytes),
@@ -134,7 +137,12 @@ pub async fn usage_counts_shared_blobs_once_and_exclusive_per_repository(db: Db)
     );
 
     // A deleted repository has no usage; its exclusive blob is now unlinked.
-    assert!(s.delete_repository("b", &rec("repository.delete")).await.unwrap());
+    assert_eq!(
+        s.delete_repository("b", TrustCheck::Skip, &rec("repository.delete"))
+            .await
+            .unwrap(),
+        DeleteOutcome::Deleted
+    );
     assert_eq!(s.repository_usage("b").await.unwrap(), None);
     let registry = s.registry_usage().await.unwrap();
     assert_eq!(

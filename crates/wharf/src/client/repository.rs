@@ -1,7 +1,7 @@
 //! `wharf repository list|show-tags|untag|delete`: the registry API (`/v2/`) with a token
 //! for just the scope each command needs, obtained with the stored login. Rights are the
 //! caller's own (pull to list tags, delete to untag or delete), not the Owner role.
-//! `usage` and deleting a whole repository are the admin API's (owner only).
+//! `usage`, `lock|unlock|locks` and deleting a whole repository are the owner's admin API.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -11,7 +11,7 @@ use super::report::{
     INVALID_INPUT, INVALID_RESPONSE, Report, fail, human_bytes, read_answer, server_error, table,
 };
 use super::session::{Session, open, selected_registry};
-use crate::cli::{AdminArgs, Output, RepositoryCommand};
+use crate::cli::{AdminArgs, LockAttributes, Output, RepositoryCommand};
 
 /// Whether `s` can go into a URL path as it is. Names, tags and digests of the
 /// distribution spec only use these; anything else (`?`, `#`, `%`, spaces) would change
@@ -289,6 +289,66 @@ its trust data stays until reset (`wharf content-trust reset {name}`)."
                 )
             }
         },
+        RepositoryCommand::Lock {
+            reference,
+            attributes,
+        }
+        | RepositoryCommand::Unlock {
+            reference,
+            attributes,
+        } => {
+            let set = matches!(&a.command, RepositoryCommand::Lock { .. });
+            let (repository, tag) = lock_target(reference)?;
+            let name = local(&registry, repository);
+            let s = session("registry:admin:*".to_owned()).await?;
+            let v = s
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/repositories/{name}/locks"),
+                    Some(lock_body(tag, attributes, set)),
+                )
+                .await?;
+            let what = match tag {
+                Some(t) => format!("{name}:{t}"),
+                None => name.to_owned(),
+            };
+            let text = match locked_against(&v) {
+                "nothing" => format!("{what} is not locked"),
+                against => format!("{what} is locked against {against}"),
+            };
+            Report::new(v, text)
+        }
+        RepositoryCommand::Locks { repository } => {
+            let name = local(&registry, repository);
+            if !path_safe(name) {
+                return Err(bad_reference(format!(
+                    "expected a repository name, e.g. team/app, not {repository:?}"
+                )));
+            }
+            let s = session("registry:admin:*".to_owned()).await?;
+            let v = s
+                .call(Method::GET, &format!("/api/v1/repositories/{name}/locks"), None)
+                .await?;
+            let locks = v["locks"].as_array().cloned().unwrap_or_default();
+            let text = if locks.is_empty() {
+                format!("{name} has no locks")
+            } else {
+                table(
+                    &locks,
+                    &[
+                        ("TARGET", &|l: &Value| match l["tag"].as_str() {
+                            Some(t) => format!("{name}:{t}"),
+                            None => format!("{name} (repository)"),
+                        }),
+                        ("LOCKED AGAINST", &|l: &Value| locked_against(l).to_owned()),
+                        ("SINCE", &|l: &Value| {
+                            l["updated_at"].as_str().unwrap_or_default().to_owned()
+                        }),
+                    ],
+                )
+            };
+            Report::new(v, text)
+        }
     })
 }
 
@@ -393,6 +453,52 @@ async fn usage(session: &Session, repository: Option<&str>, page_size: u32) -> a
         json!({ "registry": registry, "repositories": repositories }),
         text,
     ))
+}
+
+/// `REPO` or `REPO:TAG` (a colon after the last slash is a tag, one before it a port).
+fn lock_target(reference: &str) -> anyhow::Result<(&str, Option<&str>)> {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    let (repository, tag) = if last.contains(':') {
+        let (r, t) = split_tag(reference)?;
+        (r, Some(t))
+    } else {
+        (reference, None)
+    };
+    if reference.contains('@') || !path_safe(repository) {
+        return Err(bad_reference(format!(
+            "expected REPO or REPO:TAG, e.g. team/app:v1, not {reference:?}"
+        )));
+    }
+    Ok((repository, tag))
+}
+
+/// The admin API body for `lock` (`set`) or `unlock`: the attributes named, or both.
+fn lock_body(tag: Option<&str>, attributes: &LockAttributes, set: bool) -> Value {
+    let both = !attributes.no_delete && !attributes.no_write;
+    let mut body = json!({});
+    if let Some(t) = tag {
+        body["tag"] = json!(t);
+    }
+    if both || attributes.no_delete {
+        body["no_delete"] = json!(set);
+    }
+    if both || attributes.no_write {
+        body["no_write"] = json!(set);
+    }
+    body
+}
+
+/// "deletion and writes", "deletion", "writes" or "nothing".
+fn locked_against(v: &Value) -> &'static str {
+    match (
+        v["no_delete"].as_bool() == Some(true),
+        v["no_write"].as_bool() == Some(true),
+    ) {
+        (true, true) => "deletion and writes",
+        (true, false) => "deletion",
+        (false, true) => "writes",
+        (false, false) => "nothing",
+    }
 }
 
 fn delete_needs(name: &str) -> String {

@@ -4,6 +4,7 @@
 //! holds the server keys (sealed with the KEK), and commits each update atomically.
 
 mod changefeed;
+mod deletion;
 mod error;
 mod keys;
 mod multipart;
@@ -27,6 +28,7 @@ use policy::policy_value;
 use published_cache::PublishedCache;
 
 pub use changefeed::{changefeed_json, parse_changefeed_query};
+pub use deletion::{Deleting, DeletionCheck};
 pub use error::{TrustError, TrustResult};
 pub use multipart::parse_multipart;
 pub use policy::{DISABLE_WARNING, DISABLED_MESSAGE, POLICY_SETTING, PolicyOutcome};

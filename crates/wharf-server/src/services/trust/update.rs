@@ -11,6 +11,7 @@ use super::multipart::parse_multipart;
 use super::{TrustError, TrustResult, TrustService, audit};
 use crate::clock::now;
 use crate::services::access::Actor;
+use crate::services::locks::{Attempt, refusal, write_lock};
 
 /// Largest accepted `POST …/_trust/tuf/` body. Real updates are a few KiB (spec §1.4);
 /// 10 MiB leaves room for big delegation sets without letting one request hog memory.
@@ -27,6 +28,13 @@ impl TrustService {
         body: &[u8],
     ) -> TrustResult<()> {
         self.require_enabled().await?;
+        // A repository locked against writes keeps its trust data too: a signed push would
+        // otherwise change what its tags resolve to under content trust. A typed validation
+        // error, so docker and notary print the sentence.
+        if let Some(lock) = write_lock(self.meta.as_ref(), repository).await? {
+            let why = refusal(repository, &lock, Attempt::Write).to_string();
+            return Err(TrustError::Update(UpdateError::Validation(why)));
+        }
         let current = self.current_map(repository).await?;
         let current: BTreeMap<String, Vec<u8>> = current.into_iter().map(|(r, f)| (r, f.content)).collect();
         let had_nothing = current.is_empty();
