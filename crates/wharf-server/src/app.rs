@@ -16,6 +16,7 @@ use crate::services::identity::IdentityService;
 use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
 use crate::services::readiness::Readiness;
+use crate::services::retention::RetentionService;
 use crate::services::signature_policy::SignaturePolicyService;
 use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
@@ -28,6 +29,8 @@ pub struct AppInner {
     pub blobs: BlobService,
     /// Online garbage collection: on demand (admin API) and on the `gc.interval_seconds` schedule.
     pub gc: GarbageCollector,
+    /// Retention of untagged manifests and old tags: on demand and on `retention.interval_seconds`.
+    pub retention: RetentionService,
     pub identity: IdentityService,
     pub trust: Arc<TrustService>,
     /// Whether a manifest read is answered: the server-side signature policy.
@@ -61,6 +64,21 @@ pub struct AppParts {
     pub replica_id: String,
     /// `[gc]`.
     pub gc: crate::config::GcConfig,
+    /// `[retention]`.
+    pub retention: crate::config::RetentionConfig,
+}
+
+fn retention_service(parts: &AppParts) -> RetentionService {
+    let retention = RetentionService::new(parts.meta.clone(), parts.trust.clone(), &parts.replica_id)
+        .with_schedule(
+            (parts.retention.interval_seconds > 0)
+                .then(|| Duration::from_secs(parts.retention.interval_seconds)),
+        );
+    if parts.retention.allow_short_periods {
+        retention.with_short_days()
+    } else {
+        retention
+    }
 }
 
 fn garbage_collector(parts: &AppParts) -> GarbageCollector {
@@ -78,6 +96,7 @@ fn garbage_collector(parts: &AppParts) -> GarbageCollector {
 
 pub fn build(parts: AppParts) -> (AppState, Router) {
     let gc = garbage_collector(&parts);
+    let retention = retention_service(&parts);
     let state = Arc::new(AppInner {
         names: parts.names,
         uploads: UploadService::new(
@@ -94,6 +113,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
             Duration::from_secs(parts.gc.grace_seconds),
         ),
         gc,
+        retention,
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,

@@ -28,6 +28,20 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
     pub gc: GcConfig,
+    pub retention: RetentionConfig,
+}
+
+/// Retention runs (`wharf retention run`, `POST /api/v1/retention/run`); the policy itself
+/// is stored in the database (`wharf retention set`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Apply the retention policy on this schedule (on whichever replica gets the
+    /// retention lease), checked once a minute; 0 = only on demand. At least 60 when set.
+    pub interval_seconds: u64,
+    /// Tests only: a policy "day" lasts one second, so `untagged_after_days = 3` removes
+    /// what has been untagged for three seconds. A warning says so at every start.
+    pub allow_short_periods: bool,
 }
 
 /// Garbage collection of blobs nothing references (`wharf gc run`, `POST /api/v1/gc`).
@@ -223,6 +237,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             gc: GcConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -461,6 +476,11 @@ impl Config {
             } else {
                 "gc.grace_seconds must be at least 600 (gc.allow_short_grace = true lowers it, for tests only)".into()
             }));
+        }
+        if (1..60).contains(&self.retention.interval_seconds) {
+            return Err(ConfigError::Invalid(
+                "retention.interval_seconds must be 0 (no schedule) or at least 60".into(),
+            ));
         }
         if (1..60).contains(&self.gc.interval_seconds) {
             return Err(ConfigError::Invalid(

@@ -19,9 +19,9 @@ pub use metadata::{
     AuditRecord, AuditStore, BlobBatch, BlobLinkOutcome, BlobReservation, GC_LEASE, GarbageBlob, GarbageLink,
     GarbageStore, IdentityStore, KeptAssignment, LinkBatch, LinkCursor, LoginFailureStore, LoginFailures,
     ManifestPutOutcome, ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord,
-    PortalSessionStore, Principal, ReferrerRecord, RepositoryStore, RevocationStore, RoleAssignment,
-    SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange, TrustFile,
-    TrustKeyRecord, TrustStore, UploadSession, UploadStore,
+    PortalSessionStore, Principal, RETENTION_LEASE, ReferrerRecord, RepositoryStore, RevocationStore,
+    RoleAssignment, SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope, TrustChange,
+    TrustFile, TrustKeyRecord, TrustStore, UntaggedManifest, UploadSession, UploadStore,
 };
 pub use postgres::PostgresMetadataStore;
 pub use s3_blob::{S3BlobStore, S3Config};

@@ -12,6 +12,7 @@ pub mod manifests;
 pub mod portal_sessions;
 pub mod readiness;
 pub mod replica_sync;
+pub mod retention;
 pub mod signature_policy;
 pub mod trust;
 pub mod uploads;

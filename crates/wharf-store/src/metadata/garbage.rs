@@ -68,17 +68,27 @@ pub struct BlobBatch {
 
 /// What the GC lease is called in the `leases` table.
 pub const GC_LEASE: &str = "gc";
+/// The retention run's lease: one run at a time across replicas.
+pub const RETENTION_LEASE: &str = "retention";
 
 /// Garbage collection of blob links and blobs. Times are unix seconds from the caller.
 /// The mutating methods take the lease `holder` and `now`, and fail with
 /// `StoreError::Conflict` when `holder` does not hold an unexpired GC lease at `now`.
 #[async_trait]
 pub trait GarbageStore: Send + Sync + 'static {
-    /// Take the GC lease for `holder` until `until`, or renew it if `holder` has it:
+    /// Take the lease `name` for `holder` until `until`, or renew it if `holder` has it:
     /// false while someone else holds it unexpired. A holder that dies loses it at expiry.
-    async fn take_gc_lease(&self, holder: &str, until: i64, now: i64) -> StoreResult<bool>;
-    /// Give the GC lease back, if `holder` still has it.
-    async fn release_gc_lease(&self, holder: &str) -> StoreResult<()>;
+    async fn take_lease(&self, name: &str, holder: &str, until: i64, now: i64) -> StoreResult<bool>;
+    /// Give the lease `name` back, if `holder` still has it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// `take_lease` of the GC lease.
+    async fn take_gc_lease(&self, holder: &str, until: i64, now: i64) -> StoreResult<bool> {
+        self.take_lease(GC_LEASE, holder, until, now).await
+    }
+    /// `release_lease` of the GC lease.
+    async fn release_gc_lease(&self, holder: &str) -> StoreResult<()> {
+        self.release_lease(GC_LEASE, holder).await
+    }
 
     /// Remove up to `limit` garbage links after `after`: links linked before `cutoff` that
     /// no manifest of their repository references, each checked again as it is deleted.

@@ -15,13 +15,15 @@ mod trust;
 mod uploads;
 
 pub use audit::{AuditRecord, AuditStore};
-pub use garbage::{BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, LinkBatch, LinkCursor};
+pub use garbage::{
+    BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, LinkBatch, LinkCursor, RETENTION_LEASE,
+};
 pub use identity::{IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 pub use login_failures::{LoginFailureStore, LoginFailures};
 pub use portal_sessions::{PortalSessionRecord, PortalSessionStore, SessionLimits};
 pub use registry::{
     BlobLinkOutcome, BlobReservation, ManifestPutOutcome, ManifestRecord, NewManifest, ReferrerRecord,
-    RepositoryStore, TagDetail,
+    RepositoryStore, TagDetail, UntaggedManifest,
 };
 pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;

@@ -31,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_shared_state.sql"),
     include_str!("../../migrations/postgres/0003_manifest_parents.sql"),
     include_str!("../../migrations/postgres/0004_garbage_collection.sql"),
+    // 0005 is taken by another branch (repository and tag locks).
+    include_str!("../../migrations/postgres/0006_untagged_at.sql"),
 ];
 
 /// First key of every advisory lock Wharf takes (two-int form, so the keys cannot meet an

@@ -33,6 +33,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_shared_state.sql"),
     include_str!("../../migrations/sqlite/0005_manifest_parents.sql"),
     include_str!("../../migrations/sqlite/0006_garbage_collection.sql"),
+    // 0007 is taken by another branch (repository and tag locks).
+    include_str!("../../migrations/sqlite/0008_untagged_at.sql"),
 ];
 
 pub struct SqliteMetadataStore {

@@ -13,4 +13,5 @@ pub mod policy;
 pub mod prompt;
 pub mod report;
 pub mod repository;
+pub mod retention;
 pub mod session;
