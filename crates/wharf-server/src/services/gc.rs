@@ -11,7 +11,7 @@
 //! 5. writes a `gc.run` audit record with the summary and counts it in the metrics.
 //!
 //! A dry run walks the same candidates without the lease and changes nothing. Manifests
-//! are not collected yet (untagged-manifest retention is a later step).
+//! are not collected here: retention (`services/retention`) removes them by policy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

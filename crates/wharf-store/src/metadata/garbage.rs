@@ -19,7 +19,8 @@
 //!    replicas and a collector that lost its lease (it stalled past the expiry and
 //!    another took over) changes nothing more.
 //!
-//! Manifests are not collected here (untagged-manifest retention is a later step).
+//! Manifests are not collected here: retention (`RepositoryStore::delete_untagged_manifest`)
+//! removes them, and the blobs they leave are garbage for the next run.
 
 use async_trait::async_trait;
 
