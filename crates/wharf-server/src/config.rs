@@ -728,6 +728,34 @@ mod tests {
         );
     }
 
+    /// `[retention]`: off by default, the environment reaching every key, the schedule's minimum.
+    #[test]
+    fn retention_keys_are_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            (c.retention.interval_seconds, c.retention.allow_short_periods),
+            (0, false)
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                ("WHARF_RETENTION_INTERVAL_SECONDS", "3600"),
+                ("WHARF_RETENTION_ALLOW_SHORT_PERIODS", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.retention.interval_seconds, c.retention.allow_short_periods),
+            (3600, true)
+        );
+        assert_eq!(
+            Config::load(None, env(&[("WHARF_RETENTION_INTERVAL_SECONDS", "30")]))
+                .unwrap_err()
+                .to_string(),
+            "invalid configuration: retention.interval_seconds must be 0 (no schedule) or at least 60"
+        );
+    }
+
     #[test]
     fn listen_takes_host_names_and_localhost_is_the_ipv4_loopback() {
         let load = |listen: &str| Config::load(None, env(&[("WHARF_LISTEN", listen)]));
