@@ -18,6 +18,7 @@ use crate::services::manifests::ManifestService;
 use crate::services::portal_sessions::PortalSessions;
 use crate::services::quotas::QuotaService;
 use crate::services::readiness::Readiness;
+use crate::services::retention::RetentionService;
 use crate::services::signature_policy::SignaturePolicyService;
 use crate::services::trust::TrustService;
 use crate::services::uploads::UploadService;
@@ -37,6 +38,8 @@ pub struct AppInner {
     pub usage: UsageService,
     /// Storage quotas (checked by `uploads` and `manifests`, edited through the admin API).
     pub quotas: Arc<QuotaService>,
+    /// Retention of untagged manifests and old tags: on demand and on `retention.interval_seconds`.
+    pub retention: RetentionService,
     pub identity: IdentityService,
     pub trust: Arc<TrustService>,
     /// Whether a manifest read is answered: the server-side signature policy.
@@ -71,6 +74,21 @@ pub struct AppParts {
     pub replica_id: String,
     /// `[gc]`.
     pub gc: crate::config::GcConfig,
+    /// `[retention]`.
+    pub retention: crate::config::RetentionConfig,
+}
+
+fn retention_service(parts: &AppParts) -> RetentionService {
+    let retention = RetentionService::new(parts.meta.clone(), parts.trust.clone(), &parts.replica_id)
+        .with_schedule(
+            (parts.retention.interval_seconds > 0)
+                .then(|| Duration::from_secs(parts.retention.interval_seconds)),
+        );
+    if parts.retention.allow_short_periods {
+        retention.with_short_days()
+    } else {
+        retention
+    }
 }
 
 fn garbage_collector(parts: &AppParts) -> GarbageCollector {
@@ -88,6 +106,7 @@ fn garbage_collector(parts: &AppParts) -> GarbageCollector {
 
 pub fn build(parts: AppParts) -> (AppState, Router) {
     let gc = garbage_collector(&parts);
+    let retention = retention_service(&parts);
     let state = Arc::new(AppInner {
         names: parts.names,
         uploads: UploadService::new(
@@ -109,6 +128,7 @@ pub fn build(parts: AppParts) -> (AppState, Router) {
         gc,
         usage: UsageService::new(parts.meta.clone()),
         quotas: parts.quotas,
+        retention,
         readiness: Readiness::new(parts.meta.clone(), parts.blob_store),
         identity: parts.identity,
         trust: parts.trust,

@@ -28,6 +28,20 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
     pub gc: GcConfig,
+    pub retention: RetentionConfig,
+}
+
+/// Retention runs (`wharf retention run`, `POST /api/v1/retention/run`); the policy itself
+/// is stored in the database (`wharf retention set`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Apply the retention policy on this schedule (on whichever replica gets the
+    /// retention lease), checked once a minute; 0 = only on demand. At least 60 when set.
+    pub interval_seconds: u64,
+    /// Tests only: a policy "day" lasts one second, so `untagged_after_days = 3` removes
+    /// what has been untagged for three seconds. A warning says so at every start.
+    pub allow_short_periods: bool,
 }
 
 /// Garbage collection of blobs nothing references (`wharf gc run`, `POST /api/v1/gc`).
@@ -223,6 +237,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             gc: GcConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -461,6 +476,11 @@ impl Config {
             } else {
                 "gc.grace_seconds must be at least 600 (gc.allow_short_grace = true lowers it, for tests only)".into()
             }));
+        }
+        if (1..60).contains(&self.retention.interval_seconds) {
+            return Err(ConfigError::Invalid(
+                "retention.interval_seconds must be 0 (no schedule) or at least 60".into(),
+            ));
         }
         if (1..60).contains(&self.gc.interval_seconds) {
             return Err(ConfigError::Invalid(
@@ -705,6 +725,34 @@ mod tests {
         assert_eq!(
             err(&[("WHARF_GC_ALLOW_SHORT_GRACE", "sure")]),
             "environment variable WHARF_GC_ALLOW_SHORT_GRACE: expected true or false"
+        );
+    }
+
+    /// `[retention]`: off by default, the environment reaching every key, the schedule's minimum.
+    #[test]
+    fn retention_keys_are_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            (c.retention.interval_seconds, c.retention.allow_short_periods),
+            (0, false)
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                ("WHARF_RETENTION_INTERVAL_SECONDS", "3600"),
+                ("WHARF_RETENTION_ALLOW_SHORT_PERIODS", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.retention.interval_seconds, c.retention.allow_short_periods),
+            (3600, true)
+        );
+        assert_eq!(
+            Config::load(None, env(&[("WHARF_RETENTION_INTERVAL_SECONDS", "30")]))
+                .unwrap_err()
+                .to_string(),
+            "invalid configuration: retention.interval_seconds must be 0 (no schedule) or at least 60"
         );
     }
 

@@ -100,6 +100,11 @@ pub async fn run(
             "gc.allow_short_grace is on: garbage collection accepts grace periods under 10 minutes, which can delete a blob a slow push is about to reference; for tests and labs only"
         );
     }
+    if config.retention.allow_short_periods {
+        tracing::warn!(
+            "retention.allow_short_periods is on: a retention policy day lasts one second, so untagged manifests go within seconds; for tests only"
+        );
+    }
     // Password and token hashes and sealed keys live here: owner only, whatever the umask.
     auth::secrets::private_dir(&data).map_err(|e| StartError::DataDir(data.display().to_string(), e))?;
     let tls = match operator_tls {
@@ -156,6 +161,7 @@ pub async fn run(
         replica_id: replica_id::load_or_create(&data)?,
         redirect_downloads: config.storage.backend == "s3" && config.storage.s3.redirect_downloads,
         gc: config.gc.clone(),
+        retention: config.retention.clone(),
     });
     state.uploads.release_leases_of_earlier_runs().await?;
     let sync = {

@@ -14,6 +14,7 @@ use crate::services::anonymous_pull::AnonymousPullError;
 use crate::services::gc::GcError;
 use crate::services::identity::IdentityError;
 use crate::services::quotas::QuotaError;
+use crate::services::retention::RetentionError;
 use crate::services::signature_policy::SignaturePolicyError;
 use crate::services::trust::TrustError;
 
@@ -450,6 +451,24 @@ impl From<GcError> for WireError {
             GcError::GraceTooShort(_) => Self::new(StatusCode::BAD_REQUEST, "GRACE_TOO_SHORT", e.to_string()),
             GcError::Store(_) | GcError::DeleteTimedOut(_) => {
                 tracing::error!(error = %e, "garbage collection failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// Retention: a bad policy is the owner's mistake (400 with the rule named), a stale version
+/// or a run already going a conflict; the rest is logged, not shown.
+impl From<RetentionError> for WireError {
+    fn from(e: RetentionError) -> Self {
+        use RetentionError as E;
+        match &e {
+            E::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "POLICY_INVALID", e.to_string()),
+            E::InvalidRepository(_) => Self::new(StatusCode::BAD_REQUEST, "NAME_INVALID", e.to_string()),
+            E::VersionConflict { .. } => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
+            E::Busy => Self::new(StatusCode::CONFLICT, "RETENTION_BUSY", e.to_string()),
+            E::Store(_) | E::Internal(_) => {
+                tracing::error!(error = %e, "retention failed");
                 Self::internal()
             }
         }

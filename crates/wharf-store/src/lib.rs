@@ -20,10 +20,10 @@ pub use metadata::{
     GarbageBlob, GarbageLink, GarbageStore, GcLease, IdentityStore, KeptAssignment, LinkBatch, LinkCursor,
     Lock, LockChange, LockChangeOutcome, LockStore, LoginFailureStore, LoginFailures, ManifestPutOutcome,
     ManifestRecord, MetadataStore, NewManifest, NewTrustFile, PortalSessionRecord, PortalSessionStore,
-    Principal, ReferrerRecord, RegistryUsage, RepositoryStore, RepositoryUsage, RevocationStore,
-    RoleAssignment, ScopeUsage, SessionLimits, SettingsStore, TagDetail, TokenRevocation, TokenScope,
-    TrustChange, TrustCheck, TrustFile, TrustKeyRecord, TrustStore, UploadSession, UploadStore, UsageScope,
-    UsageStore,
+    Principal, RETENTION_LEASE, ReferrerRecord, RegistryUsage, RepositoryStore, RepositoryUsage,
+    RevocationStore, RoleAssignment, ScopeUsage, SessionLimits, SettingsStore, TagDetail, TokenRevocation,
+    TokenScope, TrustChange, TrustCheck, TrustFile, TrustKeyRecord, TrustStore, UntaggedManifest,
+    UploadSession, UploadStore, UsageScope, UsageStore,
 };
 pub use postgres::PostgresMetadataStore;
 pub use s3_blob::{S3BlobStore, S3Config};

@@ -122,6 +122,7 @@ pub const TABLES: &[Table] = &[
             col("artifact_type", T),
             col("annotations", T),
             col("created_at", I),
+            col("untagged_at", I),
         ],
         serial: None,
         singular: "manifest",

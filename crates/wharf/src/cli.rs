@@ -100,6 +100,13 @@ pub enum Command {
     /// `wharf repository usage` counts: its distinct blobs, shared ones once, plus its
     /// manifests.
     Quota(AdminArgs<QuotaCommand>),
+    /// Retention: remove untagged manifests after N days and tags beyond the newest K of a
+    /// pattern, per registry, repository or prefix (owner only).
+    ///
+    /// Signed content stays: a manifest that is a Docker Content Trust signed target or the
+    /// subject of a signature (cosign, Notation) is never removed as untagged, and a
+    /// DCT-signed tag is never removed by a tag rule. Blobs are freed by a later `wharf gc run`.
+    Retention(AdminArgs<RetentionCommand>),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +125,48 @@ pub enum QuotaCommand {
         /// The scope as `show` lists it.
         scope: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Print the rules and the policy's version.
+    Show,
+    /// Add the rule for a scope, or replace the one it has (the other rules stay).
+    Set(RetentionSetArgs),
+    /// Remove the rule for a scope.
+    Remove {
+        /// The scope as `show` lists it.
+        #[arg(long)]
+        scope: String,
+    },
+    /// Apply the policy now and print what went and what stayed, with the reasons.
+    Run {
+        /// Change nothing; list what a run would remove and keep.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this repository.
+        #[arg(long, value_name = "NAME")]
+        repository: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct RetentionSetArgs {
+    /// registry, repository:<name> or repository:<prefix>/*.
+    #[arg(long)]
+    pub scope: String,
+    /// Remove manifests no tag has pointed at for this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub untagged_after_days: Option<u32>,
+    /// Keep the newest COUNT tags (by push time) matching the glob PATTERN (* and ?),
+    /// remove the older ones (repeatable; a tag belongs to the first pattern it matches;
+    /// tags no pattern matches are kept).
+    #[arg(long = "keep-tags", value_name = "PATTERN=COUNT")]
+    pub keep_tags: Vec<String>,
+    /// Switch retention off for this scope (a more specific scope exempting repositories
+    /// from a wider rule).
+    #[arg(long)]
+    pub disabled: bool,
 }
 
 #[derive(Subcommand)]
@@ -532,7 +581,7 @@ pub struct LogoutArgs {
 /// prints it as `--output` asks; the server prints its own log.
 pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
     use crate::client::{
-        access, account, anonymous_pull, content_trust, gc, login, policy, quota, repository,
+        access, account, anonymous_pull, content_trust, gc, login, policy, quota, repository, retention,
     };
     let report = match cli.command {
         Command::Serve { config, print_config } => {
@@ -556,6 +605,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Policy(a) => policy::run(a).await,
         Command::Gc(a) => gc::run(a).await,
         Command::Quota(a) => quota::run(a).await,
+        Command::Retention(a) => retention::run(a).await,
     };
     report.map(Some)
 }

@@ -551,6 +551,57 @@ pub async fn gc_status(State(state): State<AppState>) -> Result<Response, WireEr
     Ok(ok(state.gc.status().await?))
 }
 
+/// `GET /api/v1/retention-policy`: the retention policy, with its `version` (send it back
+/// with a change).
+pub async fn get_retention_policy(
+    State(state): State<AppState>,
+    _owner: Extension<OwnerActor>,
+) -> Result<Response, WireError> {
+    Ok(ok(state.retention.document().await?))
+}
+
+/// `PUT /api/v1/retention-policy`: replace the whole policy. `version` must be the one
+/// read; answers the stored policy with its new version.
+pub async fn put_retention_policy(
+    State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let document = crate::services::retention::RetentionDocument::parse(&bytes)
+        .map_err(crate::services::retention::RetentionError::from)?;
+    Ok(ok(state.retention.replace(&actor, document).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionRunBody {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    repository: Option<String>,
+}
+
+/// `POST /api/v1/retention/run {"dry_run": bool, "repository": "name"}`: apply the retention
+/// policy now (to one repository, or all); answers the report.
+pub async fn run_retention(
+    State(state): State<AppState>,
+    Extension(OwnerActor(actor)): Extension<OwnerActor>,
+    bytes: Bytes,
+) -> Result<Response, WireError> {
+    let req: RetentionRunBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RetentionRunBody {
+            dry_run: false,
+            repository: None,
+        }
+    } else {
+        body(&bytes, r#"{"dry_run": true|false, "repository": "<name>"}"#)?
+    };
+    Ok(ok(state
+        .retention
+        .run(&actor, req.dry_run, req.repository.as_deref())
+        .await?))
+}
+
 /// The OpenAPI description of this API (hand-written; kept next to the routes).
 pub async fn openapi() -> Response {
     (

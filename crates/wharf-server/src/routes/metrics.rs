@@ -17,5 +17,6 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     text.push_str(&state.signature_policy.render_metrics());
     text.push_str(&state.gc.render_metrics());
     text.push_str(&state.usage.render_metrics().await);
+    text.push_str(&state.retention.render_metrics());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -161,6 +161,12 @@ pub fn declare(state: AppState) -> DeclaredRoutes {
         .route("/api/v1/audit", Owner, get(admin::list_audit))
         .route("/api/v1/gc", Owner, get(admin::gc_status).post(admin::run_gc))
         .route(
+            "/api/v1/retention-policy",
+            Owner,
+            get(admin::get_retention_policy).put(admin::put_retention_policy),
+        )
+        .route("/api/v1/retention/run", Owner, post(admin::run_retention))
+        .route(
             "/api/v1/anonymous-pull",
             Owner,
             get(admin::get_anonymous_pull).put(admin::put_anonymous_pull),

@@ -134,6 +134,7 @@ async fn world() -> World {
         replica_id: "route-walk".into(),
         redirect_downloads: false,
         gc: crate::config::GcConfig::default(),
+        retention: crate::config::RetentionConfig::default(),
     });
     World {
         _dir: dir,

@@ -11,9 +11,9 @@
 //! 5. writes a `gc.run` audit record with the summary and counts it in the metrics.
 //!
 //! A dry run walks the same candidates without the lease and changes nothing. Manifests
-//! are not collected here (untagged manifests go by retention). `status` answers what
-//! runs where: the lease (any replica), this replica's run in progress with its counts so
-//! far, and this replica's last run.
+//! are not collected here: retention (`services/retention`) removes them by policy. `status`
+//! answers what runs where: the lease (any replica), this replica's run in progress with
+//! its counts so far, and this replica's last run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

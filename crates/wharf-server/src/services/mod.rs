@@ -14,6 +14,7 @@ pub mod portal_sessions;
 pub mod quotas;
 pub mod readiness;
 pub mod replica_sync;
+pub mod retention;
 pub mod signature_policy;
 pub mod trust;
 pub mod uploads;

@@ -11,7 +11,7 @@
 //!
 //! Everything else a replica decides on (roles, the content-trust policy, sessions,
 //! login lockouts) is read from the database when used. Once a minute it also does the
-//! housekeeping: garbage collection when its schedule is due, expired upload sessions,
+//! housekeeping: garbage collection and retention when their schedules are due, expired upload sessions,
 //! old login-failure counters and revocations.
 //!
 //! With one SQLite process the loop finds only what this process wrote (or the `wharf`
@@ -22,6 +22,7 @@ use std::time::Duration;
 use crate::app::{AppInner, AppState};
 use crate::clock::{now, now_ms};
 use crate::services::gc::GcError;
+use crate::services::retention::RetentionError;
 
 /// How often a replica looks; changes made on another replica apply here within this
 /// (plus the length of a query). Documented in README.md as "within two seconds".
@@ -82,6 +83,19 @@ async fn housekeeping(state: &AppState) {
                     tracing::debug!("scheduled garbage collection: another replica is running one")
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "scheduled garbage collection failed"),
+            }
+        });
+    }
+    // Retention on its schedule (`retention.interval_seconds`), likewise on its own task.
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            match state.retention.run_if_due().await {
+                None | Some(Ok(_)) => {}
+                Some(Err(RetentionError::Busy)) => {
+                    tracing::debug!("scheduled retention: another replica is running it")
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "scheduled retention run failed"),
             }
         });
     }

@@ -19,7 +19,8 @@
 //!    replicas and a collector that lost its lease (it stalled past the expiry and
 //!    another took over) changes nothing more.
 //!
-//! Manifests are not collected here (untagged-manifest retention is a later step).
+//! Manifests are not collected here: retention (`RepositoryStore::delete_untagged_manifest`)
+//! removes them, and the blobs they leave are garbage for the next run.
 
 use async_trait::async_trait;
 
@@ -68,6 +69,8 @@ pub struct BlobBatch {
 
 /// What the GC lease is called in the `leases` table.
 pub const GC_LEASE: &str = "gc";
+/// The retention run's lease: one run at a time across replicas.
+pub const RETENTION_LEASE: &str = "retention";
 
 /// Who holds the GC lease, and until when (unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +84,19 @@ pub struct GcLease {
 /// `StoreError::Conflict` when `holder` does not hold an unexpired GC lease at `now`.
 #[async_trait]
 pub trait GarbageStore: Send + Sync + 'static {
-    /// Take the GC lease for `holder` until `until`, or renew it if `holder` has it:
+    /// Take the lease `name` for `holder` until `until`, or renew it if `holder` has it:
     /// false while someone else holds it unexpired. A holder that dies loses it at expiry.
-    async fn take_gc_lease(&self, holder: &str, until: i64, now: i64) -> StoreResult<bool>;
-    /// Give the GC lease back, if `holder` still has it.
-    async fn release_gc_lease(&self, holder: &str) -> StoreResult<()>;
+    async fn take_lease(&self, name: &str, holder: &str, until: i64, now: i64) -> StoreResult<bool>;
+    /// Give the lease `name` back, if `holder` still has it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// `take_lease` of the GC lease.
+    async fn take_gc_lease(&self, holder: &str, until: i64, now: i64) -> StoreResult<bool> {
+        self.take_lease(GC_LEASE, holder, until, now).await
+    }
+    /// `release_lease` of the GC lease.
+    async fn release_gc_lease(&self, holder: &str) -> StoreResult<()> {
+        self.release_lease(GC_LEASE, holder).await
+    }
     /// The GC lease if someone holds it unexpired at `now`: a run in progress somewhere.
     async fn gc_lease(&self, now: i64) -> StoreResult<Option<GcLease>>;
 

@@ -19,6 +19,7 @@ mod usage;
 pub use audit::{AuditRecord, AuditStore};
 pub use garbage::{
     BlobBatch, GC_LEASE, GarbageBlob, GarbageLink, GarbageStore, GcLease, LinkBatch, LinkCursor,
+    RETENTION_LEASE,
 };
 pub use identity::{IdentityStore, KeptAssignment, Principal, RoleAssignment, TokenScope};
 pub use locks::{Lock, LockChange, LockChangeOutcome, LockStore};
@@ -27,7 +28,7 @@ pub use login_failures::{LoginFailureStore, LoginFailures};
 pub use portal_sessions::{PortalSessionRecord, PortalSessionStore, SessionLimits};
 pub use registry::{
     BlobLinkOutcome, BlobReservation, DeleteOutcome, ManifestPutOutcome, ManifestRecord, NewManifest,
-    ReferrerRecord, RepositoryStore, TagDetail, TrustCheck,
+    ReferrerRecord, RepositoryStore, TagDetail, TrustCheck, UntaggedManifest,
 };
 pub use revocations::{RevocationStore, TokenRevocation};
 pub use settings::SettingsStore;

@@ -115,6 +115,17 @@ pub struct ReferrerRecord {
     pub annotations: Option<String>,
 }
 
+/// A manifest no tag points at, as retention sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntaggedManifest {
+    pub digest: Digest,
+    /// What it refers to, if it is a referrer (a signature, an attestation).
+    pub subject: Option<Digest>,
+    /// Since when it has had no tag (unix seconds): when it last lost a tag, or, if it
+    /// never lost one, when it was pushed.
+    pub untagged_since: i64,
+}
+
 /// Repositories, blob links, manifests, tags and referrers: what the registry API serves.
 #[async_trait]
 pub trait RepositoryStore: Send + Sync + 'static {
@@ -224,6 +235,37 @@ pub trait RepositoryStore: Send + Sync + 'static {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> StoreResult<Vec<ReferrerRecord>>;
+    /// Up to `limit` manifests of `repository` after `after` (digest order) that no tag
+    /// points at and that have been untagged since before `untagged_before`.
+    async fn untagged_manifests(
+        &self,
+        repository: &str,
+        untagged_before: i64,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> StoreResult<Vec<UntaggedManifest>>;
+    /// Retention's manifest deletion: deletes `digest` only if, as it deletes, no tag
+    /// points at it, no manifest of the repository lists it (an index) and it has been
+    /// untagged since before `untagged_before` — so a tag or index pushed after retention
+    /// looked keeps it. False if it was kept (or absent); the audit record commits with it.
+    async fn delete_untagged_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        untagged_before: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    /// Retention's tag deletion: deletes `tag` only while it still points at `digest` and
+    /// was last pushed at `pushed_at` (a re-push since retention looked keeps it). The
+    /// manifest's untagged clock starts now, as for `delete_tag`.
+    async fn delete_tag_if_unchanged(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        pushed_at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
     /// The manifests of `repository` that list `child` (indexes naming a platform
     /// manifest), in digest order: a signature on an index vouches for its children.
     async fn manifest_parents(&self, repository: &str, child: &Digest) -> StoreResult<Vec<Digest>>;

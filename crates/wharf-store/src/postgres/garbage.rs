@@ -76,7 +76,7 @@ async fn check_lease(tx: &mut Transaction<'static, Postgres>, holder: &str, now:
 
 #[async_trait]
 impl GarbageStore for PostgresMetadataStore {
-    async fn take_gc_lease(&self, holder: &str, until: i64, now: i64) -> StoreResult<bool> {
+    async fn take_lease(&self, name: &str, holder: &str, until: i64, now: i64) -> StoreResult<bool> {
         // The upsert locks the lease row, so two takers queue and the second sees the
         // first's lease; it also waits for a batch of the holder's in flight.
         let taken: Option<bool> = sqlx::query_scalar(
@@ -85,7 +85,7 @@ impl GarbageStore for PostgresMetadataStore {
              WHERE leases.holder = excluded.holder OR leases.expires_at <= $4
              RETURNING TRUE",
         )
-        .bind(GC_LEASE)
+        .bind(name)
         .bind(holder)
         .bind(until)
         .bind(now)
@@ -94,9 +94,9 @@ impl GarbageStore for PostgresMetadataStore {
         Ok(taken.is_some())
     }
 
-    async fn release_gc_lease(&self, holder: &str) -> StoreResult<()> {
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
-            .bind(GC_LEASE)
+            .bind(name)
             .bind(holder)
             .execute(&self.pool)
             .await?;

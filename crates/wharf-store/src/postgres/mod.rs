@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_manifest_parents.sql"),
     include_str!("../../migrations/postgres/0004_garbage_collection.sql"),
     include_str!("../../migrations/postgres/0005_locks.sql"),
+    include_str!("../../migrations/postgres/0006_untagged_at.sql"),
 ];
 
 /// First key of every advisory lock Wharf takes (two-int form, so the keys cannot meet an

@@ -9,7 +9,7 @@ use super::locks::{lock_in_way, repository_id, trust_unchanged};
 use super::{PostgresMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
 use crate::metadata::{
     AuditRecord, BlobLinkOutcome, BlobReservation, DeleteOutcome, LockScope, ManifestPutOutcome,
-    ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail, TrustCheck,
+    ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail, TrustCheck, UntaggedManifest,
 };
 use crate::{Digest, StoreError, StoreResult};
 
@@ -310,8 +310,11 @@ impl RepositoryStore for PostgresMetadataStore {
         // collection holds makes us wait and then come back missing (`MissingBlob`, the
         // push fails cleanly) instead of us storing a manifest whose layer is gone. KEY
         // SHARE does not block linking the same blob again (which renews the link).
-        // Child manifests are checked without a lock: nothing collects manifests yet, and a
-        // deletion between check and commit leaves what a serial "push, then delete" would.
+        // Child manifests are checked and share-locked (KEY SHARE) until we commit: retention
+        // deletes an untagged manifest only after locking it FOR UPDATE and checking, in a
+        // later statement, that no index lists it, so it waits for this push and keeps the
+        // child. An explicit DELETE between check and commit leaves what a serial "push,
+        // then delete" would.
         if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::Write(m.tag.as_deref())).await? {
             return Ok(ManifestPutOutcome::Locked(lock));
         }
@@ -339,12 +342,13 @@ impl RepositoryStore for PostgresMetadataStore {
             return Ok(ManifestPutOutcome::MissingBlob(missing.clone()));
         }
         for child in &m.manifests {
-            let present: Option<bool> =
-                sqlx::query_scalar("SELECT TRUE FROM manifests WHERE repository_id = $1 AND digest = $2")
-                    .bind(repo)
-                    .bind(child.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let present: Option<bool> = sqlx::query_scalar(
+                "SELECT TRUE FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE",
+            )
+            .bind(repo)
+            .bind(child.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
             if present.is_none() {
                 return Ok(ManifestPutOutcome::MissingManifest(child.clone()));
             }
@@ -405,6 +409,23 @@ impl RepositoryStore for PostgresMetadataStore {
             insert_audit(&mut tx, a).await?;
         }
         if let Some(tag) = &m.tag {
+            // The manifest the tag moves away from starts its untagged clock (retention).
+            // The tag row is locked first, so two pushes of one tag see each other's move.
+            let previous: Option<String> = sqlx::query_scalar(
+                "SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE",
+            )
+            .bind(repo)
+            .bind(tag)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(previous) = previous.filter(|p| p != rec.digest.as_str()) {
+                sqlx::query("UPDATE manifests SET untagged_at = $3 WHERE repository_id = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(previous)
+                    .bind(rec.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // Two pushes of one tag: the upsert's row lock orders them, the later commit wins.
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
@@ -528,14 +549,23 @@ impl RepositoryStore for PostgresMetadataStore {
         if !trust_unchanged(&mut tx, repository, trust).await? {
             return Ok(DeleteOutcome::TrustChanged);
         }
-        let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+        let digest: Option<String> = sqlx::query_scalar(
+            "DELETE FROM tags WHERE repository_id = $1 AND name = $2 RETURNING manifest_digest",
+        )
+        .bind(repo)
+        .bind(tag)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(digest) = digest else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        // Retention's clock: the manifest lost a tag now (as a push moving the tag does).
+        sqlx::query("UPDATE manifests SET untagged_at = $3 WHERE repository_id = $1 AND digest = $2")
             .bind(repo)
-            .bind(tag)
+            .bind(&digest)
+            .bind(audit.at)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(DeleteOutcome::Absent);
-        }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(DeleteOutcome::Deleted)
@@ -603,6 +633,102 @@ impl RepositoryStore for PostgresMetadataStore {
             .collect()
     }
 
+    async fn untagged_manifests(
+        &self,
+        repository: &str,
+        untagged_before: i64,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> StoreResult<Vec<UntaggedManifest>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.subject, COALESCE(m.untagged_at, m.created_at) AS since
+               FROM manifests m JOIN repositories r ON r.id = m.repository_id
+              WHERE r.name = $1 AND m.digest > $2
+                AND COALESCE(m.untagged_at, m.created_at) < $3
+                AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id
+                                   AND t.manifest_digest = m.digest)
+              ORDER BY m.digest LIMIT $4",
+        )
+        .bind(repository)
+        .bind(after.map_or("", Digest::as_str))
+        .bind(untagged_before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UntaggedManifest {
+                    digest: digest_col(r, "digest")?,
+                    subject: opt_digest_col(r, "subject")?,
+                    untagged_since: r.try_get("since")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_untagged_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        untagged_before: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        // Lock the row first: a push pointing a tag at it (the foreign key's KEY SHARE) or
+        // listing it in an index (`put_manifest` share-locks children) either committed
+        // before, or waits for us. The next statement reads with a new snapshot, so it
+        // sees whatever committed while we waited.
+        let locked: Option<i64> = sqlx::query_scalar(
+            "SELECT m.repository_id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+              WHERE r.name = $1 AND m.digest = $2 FOR UPDATE OF m",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(repo) = locked else {
+            return Ok(false);
+        };
+        // Locks hold against retention too, checked in this transaction.
+        if lock_in_way(&mut tx, repo, LockScope::DeleteManifest(digest))
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "DELETE FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2
+               AND COALESCE(m.untagged_at, m.created_at) < $3
+               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id
+                                  AND t.manifest_digest = m.digest)
+               AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.repository_id = m.repository_id
+                                  AND mr.child_digest = m.digest)",
+        )
+        .bind(repo)
+        .bind(digest.as_str())
+        .bind(untagged_before)
+        .execute(&mut *tx)
+        .await?;
+        let found = done.rows_affected() > 0;
+        if found {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn delete_tag_if_unchanged(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        pushed_at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        self.delete_tag_where(repository, tag, Some((digest, pushed_at)), audit)
+            .await
+    }
+
     async fn manifest_parents(&self, repository: &str, child: &Digest) -> StoreResult<Vec<Digest>> {
         let rows = sqlx::query(
             "SELECT mr.manifest_digest FROM manifest_references mr
@@ -628,4 +754,50 @@ fn manifest_row(r: &PgRow) -> StoreResult<ManifestRecord> {
         annotations: r.try_get("annotations")?,
         created_at: r.try_get("created_at")?,
     })
+}
+
+impl PostgresMetadataStore {
+    /// Delete `tag` (only while it still points at the digest and was pushed at the time
+    /// given in `unchanged`) and start its manifest's untagged clock, with the audit record.
+    async fn delete_tag_where(
+        &self,
+        repository: &str,
+        tag: &str,
+        unchanged: Option<(&Digest, i64)>,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        // Locks hold against retention too, checked in this transaction.
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(false);
+        };
+        if lock_in_way(&mut tx, repo, LockScope::DeleteTag(tag))
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let gone: Option<(i64, String)> = sqlx::query_as(
+            "DELETE FROM tags WHERE name = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)
+               AND ($3::TEXT IS NULL OR (manifest_digest = $3 AND updated_at = $4))
+             RETURNING repository_id, manifest_digest",
+        )
+        .bind(repository)
+        .bind(tag)
+        .bind(unchanged.map(|(d, _)| d.as_str()))
+        .bind(unchanged.map(|(_, at)| at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((repo, digest)) = &gone {
+            sqlx::query("UPDATE manifests SET untagged_at = $3 WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest)
+                .bind(audit.at)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(gone.is_some())
+    }
 }

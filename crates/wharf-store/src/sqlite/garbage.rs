@@ -73,13 +73,13 @@ async fn check_lease(tx: &mut WriteTx, holder: &str, now: i64) -> StoreResult<()
 
 #[async_trait]
 impl GarbageStore for SqliteMetadataStore {
-    async fn take_gc_lease(&self, holder: &str, until: i64, now: i64) -> StoreResult<bool> {
+    async fn take_lease(&self, name: &str, holder: &str, until: i64, now: i64) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
              WHERE leases.holder = excluded.holder OR leases.expires_at <= $4",
         )
-        .bind(GC_LEASE)
+        .bind(name)
         .bind(holder)
         .bind(until)
         .bind(now)
@@ -88,9 +88,9 @@ impl GarbageStore for SqliteMetadataStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn release_gc_lease(&self, holder: &str) -> StoreResult<()> {
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
-            .bind(GC_LEASE)
+            .bind(name)
             .bind(holder)
             .execute(&self.pool)
             .await?;

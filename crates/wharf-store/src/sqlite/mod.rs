@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_manifest_parents.sql"),
     include_str!("../../migrations/sqlite/0006_garbage_collection.sql"),
     include_str!("../../migrations/sqlite/0007_locks.sql"),
+    include_str!("../../migrations/sqlite/0008_untagged_at.sql"),
 ];
 
 pub struct SqliteMetadataStore {

@@ -8,7 +8,7 @@ use super::locks::{lock_in_way, repository_id, trust_unchanged};
 use super::{CACHE_MAX_MANIFEST, SqliteMetadataStore, digest_col, insert_audit, opt_digest_col, to_i64};
 use crate::metadata::{
     AuditRecord, BlobLinkOutcome, BlobReservation, DeleteOutcome, LockScope, ManifestPutOutcome,
-    ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail, TrustCheck,
+    ManifestRecord, NewManifest, ReferrerRecord, RepositoryStore, TagDetail, TrustCheck, UntaggedManifest,
 };
 use crate::{Digest, StoreResult};
 
@@ -338,6 +338,18 @@ impl RepositoryStore for SqliteMetadataStore {
             insert_audit(&mut tx, a).await?;
         }
         if let Some(tag) = &m.tag {
+            // The manifest the tag moves away from starts its untagged clock (retention).
+            sqlx::query(
+                "UPDATE manifests SET untagged_at = $4
+                  WHERE repository_id = $1 AND digest <> $3
+                    AND digest = (SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2)",
+            )
+            .bind(repo)
+            .bind(tag)
+            .bind(rec.digest.as_str())
+            .bind(rec.created_at)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT(repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest,
@@ -468,15 +480,15 @@ impl RepositoryStore for SqliteMetadataStore {
         let Some(repo) = repository_id(&mut tx, repository).await? else {
             return Ok(DeleteOutcome::Absent);
         };
-        let present: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM tags WHERE repository_id = $1 AND name = $2")
+        let present: Option<String> =
+            sqlx::query_scalar("SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2")
                 .bind(repo)
                 .bind(tag)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if present.is_none() {
+        let Some(digest) = present else {
             return Ok(DeleteOutcome::Absent);
-        }
+        };
         if let Some(lock) = lock_in_way(&mut tx, repo, LockScope::DeleteTag(tag)).await? {
             return Ok(DeleteOutcome::Locked(lock));
         }
@@ -486,6 +498,13 @@ impl RepositoryStore for SqliteMetadataStore {
         sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
             .bind(repo)
             .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        // Retention's clock: the manifest lost a tag now (as a push moving the tag does).
+        sqlx::query("UPDATE manifests SET untagged_at = $3 WHERE repository_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(&digest)
+            .bind(audit.at)
             .execute(&mut *tx)
             .await?;
         insert_audit(&mut tx, audit).await?;
@@ -556,6 +575,95 @@ impl RepositoryStore for SqliteMetadataStore {
             .collect()
     }
 
+    async fn untagged_manifests(
+        &self,
+        repository: &str,
+        untagged_before: i64,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> StoreResult<Vec<UntaggedManifest>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.subject, COALESCE(m.untagged_at, m.created_at) AS since
+               FROM manifests m JOIN repositories r ON r.id = m.repository_id
+              WHERE r.name = $1 AND m.digest > $2
+                AND COALESCE(m.untagged_at, m.created_at) < $3
+                AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id
+                                   AND t.manifest_digest = m.digest)
+              ORDER BY m.digest LIMIT $4",
+        )
+        .bind(repository)
+        .bind(after.map_or("", Digest::as_str))
+        .bind(untagged_before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UntaggedManifest {
+                    digest: digest_col(r, "digest")?,
+                    subject: opt_digest_col(r, "subject")?,
+                    untagged_since: r.try_get("since")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_untagged_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        untagged_before: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        // One writer at a time: a push tagging the manifest or listing it in an index
+        // commits wholly before or after this check-and-delete.
+        let mut tx = self.write().await?;
+        // Locks hold against retention too, checked in this transaction.
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(false);
+        };
+        if lock_in_way(&mut tx, repo, LockScope::DeleteManifest(digest))
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "DELETE FROM manifests AS m WHERE m.digest = $2
+               AND m.repository_id = (SELECT id FROM repositories WHERE name = $1)
+               AND COALESCE(m.untagged_at, m.created_at) < $3
+               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id
+                                  AND t.manifest_digest = m.digest)
+               AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.repository_id = m.repository_id
+                                  AND mr.child_digest = m.digest)",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .bind(untagged_before)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        self.cache.invalidate(|c| {
+            c.manifests.remove(&(repository.to_owned(), digest.clone()));
+        });
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_tag_if_unchanged(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+        pushed_at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        self.delete_tag_where(repository, tag, Some((digest, pushed_at)), audit)
+            .await
+    }
+
     async fn manifest_parents(&self, repository: &str, child: &Digest) -> StoreResult<Vec<Digest>> {
         let rows = sqlx::query(
             "SELECT mr.manifest_digest FROM manifest_references mr
@@ -568,5 +676,54 @@ impl RepositoryStore for SqliteMetadataStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| digest_col(r, "manifest_digest")).collect()
+    }
+}
+
+impl SqliteMetadataStore {
+    /// Delete `tag` (only while it still points at the digest and was pushed at the time
+    /// given in `unchanged`) and start its manifest's untagged clock, with the audit record.
+    async fn delete_tag_where(
+        &self,
+        repository: &str,
+        tag: &str,
+        unchanged: Option<(&Digest, i64)>,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        // Locks hold against retention too, checked in this transaction.
+        let Some(repo) = repository_id(&mut tx, repository).await? else {
+            return Ok(false);
+        };
+        if lock_in_way(&mut tx, repo, LockScope::DeleteTag(tag))
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let gone: Option<(i64, String)> = sqlx::query_as(
+            "DELETE FROM tags WHERE name = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)
+               AND ($3 IS NULL OR (manifest_digest = $3 AND updated_at = $4))
+             RETURNING repository_id, manifest_digest",
+        )
+        .bind(repository)
+        .bind(tag)
+        .bind(unchanged.map(|(d, _)| d.as_str()))
+        .bind(unchanged.map(|(_, at)| at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((repo, digest)) = &gone {
+            sqlx::query("UPDATE manifests SET untagged_at = $3 WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest)
+                .bind(audit.at)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        self.cache.invalidate(|c| {
+            c.tags.remove(&(repository.to_owned(), tag.to_owned()));
+        });
+        Ok(gone.is_some())
     }
 }

@@ -148,6 +148,7 @@ macro_rules! contracts {
 
 contracts! {
     registry::tag_lookups_follow_every_write,
+    registry::untagged_clock_and_retention_deletions_check_again,
     registry::catalog_and_tag_pages_come_in_byte_order_after_last,
     registry::catalog_filter_is_a_plain_substring,
     registry::manifests_need_their_references_and_report_sizes_and_referrers,

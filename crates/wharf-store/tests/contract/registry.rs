@@ -499,3 +499,137 @@ pub async fn concurrent_pushes_and_repository_deletion_stay_consistent(db: Db) {
         }
     }
 }
+
+/// `rec` at time `at` (the time a tag deletion starts the manifest's untagged clock).
+fn rec_at(action: &str, at: i64) -> wharf_store::AuditRecord {
+    wharf_store::AuditRecord { at, ..rec(action) }
+}
+
+fn pushed_at(body: &[u8], tag: Option<&str>, at: i64) -> NewManifest {
+    let mut m = manifest(body, tag);
+    m.record.created_at = at;
+    m
+}
+
+/// Retention's clock and deletions: a manifest is untagged since it last lost a tag (a
+/// push moving the tag away, or a tag deletion), or since its push if it never had one;
+/// the conditional deletions refuse a tag that moved or was pushed again, and a manifest
+/// that is tagged, listed by an index or untagged too recently; only what they delete is
+/// audited.
+pub async fn untagged_clock_and_retention_deletions_check_again(db: Db) {
+    let store = db.store().await;
+    let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+    store
+        .put_manifest("r", &pushed_at(b"a", Some("latest"), 1))
+        .await
+        .unwrap();
+    store
+        .put_manifest("r", &pushed_at(b"b", Some("latest"), 100))
+        .await
+        .unwrap();
+    store.put_manifest("r", &pushed_at(b"c", None, 5)).await.unwrap();
+    let since = |list: Vec<wharf_store::UntaggedManifest>| {
+        let mut v: Vec<(Digest, i64)> = list.into_iter().map(|m| (m.digest, m.untagged_since)).collect();
+        v.sort();
+        v
+    };
+    let mut expected = vec![(a.clone(), 100), (c.clone(), 5)];
+    expected.sort();
+    assert_eq!(
+        since(store.untagged_manifests("r", i64::MAX, None, 10).await.unwrap()),
+        expected,
+        "a lost its tag at b's push (100), c was never tagged (its push, 5)"
+    );
+    assert_eq!(
+        since(store.untagged_manifests("r", 50, None, 10).await.unwrap()),
+        vec![(c.clone(), 5)]
+    );
+    let first = store.untagged_manifests("r", i64::MAX, None, 1).await.unwrap();
+    let rest = store
+        .untagged_manifests("r", i64::MAX, Some(&first[0].digest), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.len() + rest.len(),
+        2,
+        "pages continue after the last digest"
+    );
+
+    assert_eq!(
+        store
+            .delete_tag("r", "latest", TrustCheck::Skip, &rec_at("tag.delete", 200))
+            .await
+            .unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert!(
+        since(store.untagged_manifests("r", i64::MAX, None, 10).await.unwrap()).contains(&(b.clone(), 200))
+    );
+    assert!(
+        !store
+            .delete_untagged_manifest("r", &b, 200, &rec("retention.manifest"))
+            .await
+            .unwrap(),
+        "untagged since 200, not before"
+    );
+    assert!(
+        store
+            .delete_untagged_manifest("r", &b, 201, &rec("retention.manifest"))
+            .await
+            .unwrap()
+    );
+    assert!(store.get_manifest("r", &b).await.unwrap().is_none());
+
+    // Tags: only while unchanged.
+    store
+        .put_manifest("r", &pushed_at(b"d", Some("v1"), 300))
+        .await
+        .unwrap();
+    let d = Digest::of(b"d");
+    for (digest, at) in [(&d, 299), (&a, 300)] {
+        assert!(
+            !store
+                .delete_tag_if_unchanged("r", "v1", digest, at, &rec("retention.tag"))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .delete_tag_if_unchanged("r", "v1", &d, 300, &rec_at("retention.tag", 400))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.resolve_tag("r", "v1").await.unwrap(), None);
+    assert!(
+        since(store.untagged_manifests("r", i64::MAX, None, 10).await.unwrap()).contains(&(d.clone(), 400))
+    );
+
+    // A tagged manifest, or one an index lists, stays whatever its clock says.
+    store
+        .put_manifest("r", &pushed_at(b"e", Some("t"), 1))
+        .await
+        .unwrap();
+    let mut index = pushed_at(b"index", None, 1);
+    index.manifests = vec![c.clone()];
+    store.put_manifest("r", &index).await.unwrap();
+    for kept in [Digest::of(b"e"), c.clone()] {
+        assert!(
+            !store
+                .delete_untagged_manifest("r", &kept, i64::MAX, &rec("retention.manifest"))
+                .await
+                .unwrap(),
+            "{kept}"
+        );
+        assert!(store.get_manifest("r", &kept).await.unwrap().is_some());
+    }
+    assert_eq!(
+        audit_actions(store.as_ref())
+            .await
+            .into_iter()
+            .filter(|a| a.starts_with("retention.") || a == "tag.delete")
+            .count(),
+        3,
+        "one tag deletion, one manifest and one tag removed by retention"
+    );
+}

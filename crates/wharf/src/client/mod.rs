@@ -14,4 +14,5 @@ pub mod prompt;
 pub mod quota;
 pub mod report;
 pub mod repository;
+pub mod retention;
 pub mod session;
