@@ -408,3 +408,67 @@ pub async fn concurrent_pushes_and_a_lock_serialise(db: Db) {
         }
     }
 }
+
+/// Retention's deletions honour locks in their own transactions: a delete-locked tag is
+/// not removed as beyond a tag rule's newest K, and no manifest of a delete-locked
+/// repository as untagged; nothing is audited for them. Unlocked, both go.
+pub async fn retention_deletions_respect_locks(db: Db) {
+    let s = db.store().await;
+    let mut tagged = manifest(b"tagged", Some("v1"));
+    tagged.record.created_at = 10;
+    s.put_manifest("r", &tagged).await.unwrap();
+    s.put_manifest("r", &manifest(b"loose", None)).await.unwrap();
+    let (v1, loose) = (Digest::of(b"tagged"), Digest::of(b"loose"));
+    s.change_lock(
+        "r",
+        &change(Some("v1"), Some(true), None),
+        &rec("repository.lock"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !s.delete_tag_if_unchanged("r", "v1", &v1, 10, &rec("retention.tag"))
+            .await
+            .unwrap(),
+        "a delete-locked tag was removed by retention"
+    );
+    assert_eq!(s.resolve_tag("r", "v1").await.unwrap(), Some(v1.clone()));
+    s.change_lock("r", &change(None, Some(true), None), &rec("repository.lock"))
+        .await
+        .unwrap();
+    assert!(
+        !s.delete_untagged_manifest("r", &loose, i64::MAX, &rec("retention.manifest"))
+            .await
+            .unwrap(),
+        "a manifest of a delete-locked repository was removed by retention"
+    );
+    assert!(s.get_manifest("r", &loose).await.unwrap().is_some());
+    assert!(
+        !audit_actions(s.as_ref())
+            .await
+            .iter()
+            .any(|a| a.starts_with("retention.")),
+        "a refused removal was audited"
+    );
+
+    s.change_lock("r", &change(None, Some(false), None), &rec("repository.lock"))
+        .await
+        .unwrap();
+    s.change_lock(
+        "r",
+        &change(Some("v1"), Some(false), None),
+        &rec("repository.lock"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.delete_untagged_manifest("r", &loose, i64::MAX, &rec("retention.manifest"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.delete_tag_if_unchanged("r", "v1", &v1, 10, &rec("retention.tag"))
+            .await
+            .unwrap()
+    );
+}

@@ -160,6 +160,7 @@ contracts! {
     locks::a_new_repository_of_the_same_name_has_no_locks,
     locks::deletions_recheck_the_trust_data,
     locks::concurrent_pushes_and_a_lock_serialise,
+    locks::retention_deletions_respect_locks,
     uploads::uploads_advance_only_from_the_expected_offset,
     uploads::concurrent_advances_from_one_offset_one_wins,
     identity::assignments_tokens_and_revocation_cascade_with_the_principal,
