@@ -680,21 +680,7 @@ fn a_collection_killed_mid_run_leaves_nothing_the_next_run_cannot_finish() {
         assert_eq!(sha256(&r.bytes().expect("bytes")), *digest);
     }
     if server.blobs_on_local_disk() {
-        let files = walk_files(&server.data.join("storage/blobs"));
+        let files = common::files_under(&server.data.join("storage/blobs")).len();
         assert_eq!(files, kept_blobs.len(), "blob files left on disk");
     }
-}
-
-fn walk_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map_while(Result::ok)
-                .map(|e| {
-                    let p = e.path();
-                    if p.is_dir() { walk_files(&p) } else { 1 }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
