@@ -94,6 +94,7 @@ fn retention_service(parts: &AppParts) -> RetentionService {
 fn garbage_collector(parts: &AppParts) -> GarbageCollector {
     let gc = GarbageCollector::new(parts.meta.clone(), parts.blob_store.clone(), &parts.replica_id)
         .with_grace(Duration::from_secs(parts.gc.grace_seconds))
+        .with_busy_percent(parts.gc.busy_percent)
         .with_schedule(
             (parts.gc.interval_seconds > 0).then(|| Duration::from_secs(parts.gc.interval_seconds)),
         );

@@ -58,6 +58,10 @@ pub struct GcConfig {
     /// in `wharf gc run --grace`. A warning says so at every start: a short grace lets a
     /// sweep race a push that is slower than it.
     pub allow_short_grace: bool,
+    /// The share of a run's wall-clock time spent working, 1-100: after each batch the run
+    /// pauses in proportion, leaving the machine and the database to pushes (an online
+    /// collection has time; measured in README → Performance → Garbage collection).
+    pub busy_percent: u8,
 }
 
 impl Default for GcConfig {
@@ -66,6 +70,7 @@ impl Default for GcConfig {
             grace_seconds: 3600,
             interval_seconds: 0,
             allow_short_grace: false,
+            busy_percent: 50,
         }
     }
 }
@@ -487,6 +492,11 @@ impl Config {
                 "gc.interval_seconds must be 0 (no schedule) or at least 60".into(),
             ));
         }
+        if !(1..=100).contains(&self.gc.busy_percent) {
+            return Err(ConfigError::Invalid(
+                "gc.busy_percent must be between 1 and 100".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -685,8 +695,13 @@ mod tests {
     fn gc_keys_are_checked() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(
-            (c.gc.grace_seconds, c.gc.interval_seconds, c.gc.allow_short_grace),
-            (3600, 0, false)
+            (
+                c.gc.grace_seconds,
+                c.gc.interval_seconds,
+                c.gc.allow_short_grace,
+                c.gc.busy_percent
+            ),
+            (3600, 0, false, 50)
         );
         let c = Config::load(
             None,
@@ -722,6 +737,14 @@ mod tests {
             err(&[("WHARF_GC_INTERVAL_SECONDS", "59")]),
             "invalid configuration: gc.interval_seconds must be 0 (no schedule) or at least 60"
         );
+        for bad in ["0", "101"] {
+            assert_eq!(
+                err(&[("WHARF_GC_BUSY_PERCENT", bad)]),
+                "invalid configuration: gc.busy_percent must be between 1 and 100"
+            );
+        }
+        let c = Config::load(None, env(&[("WHARF_GC_BUSY_PERCENT", "100")])).unwrap();
+        assert_eq!(c.gc.busy_percent, 100);
         assert_eq!(
             err(&[("WHARF_GC_ALLOW_SHORT_GRACE", "sure")]),
             "environment variable WHARF_GC_ALLOW_SHORT_GRACE: expected true or false"

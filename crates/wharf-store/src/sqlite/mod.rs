@@ -45,6 +45,9 @@ pub struct SqliteMetadataStore {
     cache: ReadCache,
     /// Writers' turns, first come first served (see `WriteTx`).
     writers: Arc<tokio::sync::Mutex<()>>,
+    /// Request-serving writers waiting for their turn; background work (the garbage
+    /// collection's batches) lets them all go first (see `write_background`).
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE`) holding this process's turn to write. SQLite
@@ -74,6 +77,22 @@ impl std::ops::Deref for WriteTx {
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.tx
+    }
+}
+
+/// Counts a request-serving writer as waiting for its turn while it lives.
+struct WaitingWriter<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> WaitingWriter<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for WaitingWriter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -195,6 +214,7 @@ impl SqliteMetadataStore {
             pool,
             cache: ReadCache::default(),
             writers: Arc::default(),
+            waiting: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -233,6 +253,7 @@ impl SqliteMetadataStore {
             pool,
             cache: ReadCache::default(),
             writers: Arc::default(),
+            waiting: Arc::default(),
         })
     }
 
@@ -264,7 +285,31 @@ impl SqliteMetadataStore {
     }
 
     async fn write(&self) -> StoreResult<WriteTx> {
-        let turn = self.writers.clone().lock_owned().await;
+        let turn = {
+            let _waiting = WaitingWriter::new(&self.waiting);
+            self.writers.clone().lock_owned().await
+        };
+        Ok(WriteTx {
+            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _turn: turn,
+        })
+    }
+
+    /// A write turn for background work: taken only when no request is waiting for one,
+    /// so a push that arrives during a garbage collection waits for at most the batch in
+    /// progress, never for a queue of them.
+    async fn write_background(&self) -> StoreResult<WriteTx> {
+        use std::sync::atomic::Ordering;
+        let turn = loop {
+            if self.waiting.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                continue;
+            }
+            let turn = self.writers.clone().lock_owned().await;
+            if self.waiting.load(Ordering::Acquire) == 0 {
+                break turn;
+            }
+        };
         Ok(WriteTx {
             tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
             _turn: turn,
