@@ -15,4 +15,5 @@ pub mod quota;
 pub mod report;
 pub mod repository;
 pub mod retention;
+pub mod rules_document;
 pub mod session;

@@ -11,57 +11,18 @@
 
 use std::path::Path;
 
-use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::report::{INVALID_INPUT, INVALID_RESPONSE, Report, describe, fail, table};
-use super::session::{Session, admin_session};
+use super::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail, table};
+use super::rules_document::{Applied, RuleChange, RulesApi, RulesDocument, scope_of};
+use super::session::admin_session;
 use crate::cli::{AdminArgs, PolicyCommand, PolicySetArgs};
 
-const PATH: &str = "/api/v1/signature-policy";
-/// `remove` of a scope without a rule: the code the admin API gives things that are not there.
-const NOT_FOUND: &str = "NOT_FOUND";
-/// The admin API's answer to a write based on an older version.
-const CONFLICT: &str = "CONFLICT";
-
-/// Where the policy is read and written: the admin API (a stand-in in the tests below).
-trait PolicyApi {
-    async fn get(&self) -> anyhow::Result<Value>;
-    async fn put(&self, document: &Value) -> anyhow::Result<Value>;
-}
-
-impl PolicyApi for Session {
-    async fn get(&self) -> anyhow::Result<Value> {
-        self.call(Method::GET, PATH, None).await
-    }
-
-    async fn put(&self, document: &Value) -> anyhow::Result<Value> {
-        self.call(Method::PUT, PATH, Some(document.clone())).await
-    }
-}
-
-fn version_of(document: &Value) -> anyhow::Result<u64> {
-    document["version"].as_u64().ok_or_else(|| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the server answered without a policy version: {document}"),
-        )
-    })
-}
-
-fn rules_of(document: &Value) -> anyhow::Result<&Vec<Value>> {
-    document["rules"].as_array().ok_or_else(|| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the server answered without policy rules: {document}"),
-        )
-    })
-}
-
-/// A rule's scope as the server reads it (surrounding blanks do not count).
-fn scope_of(rule: &Value) -> &str {
-    rule["scope"].as_str().unwrap_or_default().trim()
-}
+const POLICY: RulesDocument = RulesDocument {
+    path: "/api/v1/signature-policy",
+    noun: "policy",
+    rule: "rule",
+};
 
 /// The names in a list of `{name, …}` objects.
 fn names(items: &Value) -> Vec<&str> {
@@ -130,8 +91,8 @@ fn summary(rule: &Value) -> String {
 
 /// `show`: the version, then one line per rule.
 fn show_text(document: &Value) -> anyhow::Result<String> {
-    let version = version_of(document)?;
-    let rules = rules_of(document)?;
+    let version = POLICY.version_of(document)?;
+    let rules = POLICY.rules_of(document)?;
     if rules.is_empty() {
         return Ok(format!(
             "Signature policy version {version}: no rules (every manifest is served, signed or not)"
@@ -159,72 +120,6 @@ fn show_text(document: &Value) -> anyhow::Result<String> {
         "Signature policy version {version}\n{}",
         table(rules, &columns)
     ))
-}
-
-/// A change to one scope's rule.
-enum Change {
-    /// Add this rule, or replace the one with its scope.
-    Set(Value),
-    Remove(String),
-}
-
-/// What a change did.
-#[derive(Debug, PartialEq)]
-enum Applied {
-    Added,
-    Replaced,
-    Removed,
-    /// The rule was already exactly this: nothing was written (no audit record).
-    Unchanged,
-}
-
-/// `document` with `change` applied (its version kept: the one read), or `None` when
-/// that changes nothing.
-fn apply(document: &Value, change: &Change) -> anyhow::Result<(Option<Value>, Applied)> {
-    let mut rules = rules_of(document)?.clone();
-    let applied = match change {
-        Change::Set(rule) => match rules.iter().position(|r| scope_of(r) == scope_of(rule)) {
-            Some(i) if &rules[i] == rule => return Ok((None, Applied::Unchanged)),
-            Some(i) => {
-                rules[i] = rule.clone();
-                Applied::Replaced
-            }
-            None => {
-                rules.push(rule.clone());
-                Applied::Added
-            }
-        },
-        Change::Remove(scope) => {
-            let before = rules.len();
-            rules.retain(|r| scope_of(r) != scope.trim());
-            if rules.len() == before {
-                return Err(fail(NOT_FOUND, format!("no rule for scope {}", scope.trim())));
-            }
-            Applied::Removed
-        }
-    };
-    let mut next = document.clone();
-    next["rules"] = Value::Array(rules);
-    Ok((Some(next), applied))
-}
-
-/// Read, change, write with the version read; once more when someone else wrote in
-/// between. The stored document and what the change did.
-async fn change(api: &impl PolicyApi, change: &Change) -> anyhow::Result<(Value, Applied)> {
-    let mut retried = false;
-    loop {
-        let current = api.get().await?;
-        version_of(&current)?;
-        let (next, applied) = apply(&current, change)?;
-        let Some(next) = next else {
-            return Ok((current, applied));
-        };
-        match api.put(&next).await {
-            Ok(stored) => return Ok((stored, applied)),
-            Err(e) if !retried && describe(&e).0 == CONFLICT => retried = true,
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// `NAME=PEM_FILE` of `flag`: the name and the file's text.
@@ -315,15 +210,11 @@ fn imported(file: &Path, version: u64) -> anyhow::Result<Value> {
     Ok(document)
 }
 
-fn stored_version(document: &Value) -> String {
-    version_of(document).map_or_else(|_| "?".to_owned(), |v| v.to_string())
-}
-
-async fn set(api: &impl PolicyApi, args: &PolicySetArgs) -> anyhow::Result<Report> {
+async fn set(api: &impl RulesApi, args: &PolicySetArgs) -> anyhow::Result<Report> {
     let rule = rule_from(args)?;
-    let (stored, applied) = change(api, &Change::Set(rule.clone())).await?;
+    let (stored, applied) = POLICY.change(api, &RuleChange::Set(rule.clone())).await?;
     let scope = scope_of(&rule);
-    let version = stored_version(&stored);
+    let version = POLICY.shown_version(&stored);
     let text = match applied {
         Applied::Unchanged => format!(
             "The rule for {scope} is already {} (policy version {version}); nothing changed",
@@ -341,28 +232,28 @@ async fn set(api: &impl PolicyApi, args: &PolicySetArgs) -> anyhow::Result<Repor
     Ok(Report::new(stored, text))
 }
 
-async fn remove(api: &impl PolicyApi, scope: &str) -> anyhow::Result<Report> {
-    let (stored, _) = change(api, &Change::Remove(scope.to_owned())).await?;
+async fn remove(api: &impl RulesApi, scope: &str) -> anyhow::Result<Report> {
+    let (stored, _) = POLICY.change(api, &RuleChange::Remove(scope.to_owned())).await?;
     let text = format!(
         "Removed the rule for {} (policy version {})",
         scope.trim(),
-        stored_version(&stored)
+        POLICY.shown_version(&stored)
     );
     Ok(Report::new(stored, text))
 }
 
 /// `import` replaces everything, so a change made between its read and its write is
 /// reported rather than overwritten on a second try.
-async fn import(api: &impl PolicyApi, file: &Path) -> anyhow::Result<Report> {
+async fn import(api: &impl RulesApi, file: &Path) -> anyhow::Result<Report> {
     let current = api.get().await?;
-    let document = imported(file, version_of(&current)?)?;
+    let document = imported(file, POLICY.version_of(&current)?)?;
     let stored = api.put(&document).await?;
-    let n = rules_of(&stored)?.len();
+    let n = POLICY.rules_of(&stored)?.len();
     let text = format!(
         "Imported {n} rule{} from {} (policy version {})",
         if n == 1 { "" } else { "s" },
         file.display(),
-        stored_version(&stored)
+        POLICY.shown_version(&stored)
     );
     Ok(Report::new(stored, text))
 }
@@ -379,86 +270,33 @@ pub async fn run(a: AdminArgs<PolicyCommand>) -> anyhow::Result<Report> {
         _ => {}
     }
     let session = admin_session(a.registry.clone(), a.server.ca_file.clone()).await?;
+    let api = POLICY.on(&session);
     match &a.command {
         PolicyCommand::Show => {
-            let document = session.get().await?;
+            let document = api.get().await?;
             let text = show_text(&document)?;
             Ok(Report::new(document, text))
         }
         PolicyCommand::Export => {
-            let document = session.get().await?;
-            version_of(&document)?;
+            let document = api.get().await?;
+            POLICY.version_of(&document)?;
             let text = serde_json::to_string_pretty(&document)
                 .map_err(|e| fail(INVALID_RESPONSE, format!("the policy is not printable: {e}")))?;
             Ok(Report::new(document, text))
         }
-        PolicyCommand::Set(args) => set(&session, args).await,
-        PolicyCommand::Remove { scope } => remove(&session, scope).await,
-        PolicyCommand::Import { file } => import(&session, file).await,
+        PolicyCommand::Set(args) => set(&api, args).await,
+        PolicyCommand::Remove { scope } => remove(&api, scope).await,
+        PolicyCommand::Import { file } => import(&api, file).await,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-
     use super::*;
     use crate::cli::PolicyMode;
-
-    /// A policy endpoint that answers `CONFLICT` to the first `conflicts` writes, as if
-    /// another owner had written just before each.
-    struct Fake {
-        stored: RefCell<Value>,
-        conflicts: RefCell<u32>,
-        writes: RefCell<u32>,
-    }
-
-    impl Fake {
-        fn new(document: Value, conflicts: u32) -> Self {
-            Self {
-                stored: RefCell::new(document),
-                conflicts: RefCell::new(conflicts),
-                writes: RefCell::new(0),
-            }
-        }
-    }
-
-    impl PolicyApi for Fake {
-        async fn get(&self) -> anyhow::Result<Value> {
-            Ok(self.stored.borrow().clone())
-        }
-
-        async fn put(&self, document: &Value) -> anyhow::Result<Value> {
-            *self.writes.borrow_mut() += 1;
-            let mut stored = self.stored.borrow_mut();
-            if *self.conflicts.borrow() > 0 {
-                *self.conflicts.borrow_mut() -= 1;
-                // Someone else's change lands first.
-                let v = stored["version"].as_u64().unwrap();
-                stored["version"] = json!(v + 1);
-                stored["rules"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({"scope": format!("repository:other{v}"), "mode": "off"}));
-                return Err(fail(CONFLICT, "the server answered 409 Conflict: changed"));
-            }
-            assert_eq!(
-                document["version"], stored["version"],
-                "written with the version read"
-            );
-            let mut next = document.clone();
-            next["version"] = json!(stored["version"].as_u64().unwrap() + 1);
-            *stored = next.clone();
-            Ok(next)
-        }
-    }
-
-    fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
+    use crate::client::report::describe;
+    use crate::client::rules_document::tests::{Fake, block_on as run};
+    use crate::client::rules_document::{CONFLICT, NOT_FOUND};
 
     fn set_args(scope: &str, mode: PolicyMode) -> PolicySetArgs {
         PolicySetArgs {
@@ -522,7 +360,7 @@ mod tests {
         assert_eq!(
             report.json,
             json!({"version": 2, "rules": [
-                {"scope": "repository:other0", "mode": "off"},
+                {"scope": "repository:other0"},
                 {"scope": "registry", "mode": "audit", "dct": {}},
             ]})
         );

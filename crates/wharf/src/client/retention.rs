@@ -9,35 +9,16 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::report::{INVALID_INPUT, INVALID_RESPONSE, Report, describe, fail, table};
+use super::report::{INVALID_INPUT, Report, fail, table};
+use super::rules_document::{Applied, RuleChange, RulesApi as _, RulesDocument, scope_of};
 use super::session::admin_session;
 use crate::cli::{AdminArgs, RetentionCommand, RetentionSetArgs};
 
-const PATH: &str = "/api/v1/retention-policy";
-const NOT_FOUND: &str = "NOT_FOUND";
-const CONFLICT: &str = "CONFLICT";
-
-fn version_of(document: &Value) -> anyhow::Result<u64> {
-    document["version"].as_u64().ok_or_else(|| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the server answered without a policy version: {document}"),
-        )
-    })
-}
-
-fn rules_of(document: &Value) -> anyhow::Result<Vec<Value>> {
-    document["rules"].as_array().cloned().ok_or_else(|| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the server answered without policy rules: {document}"),
-        )
-    })
-}
-
-fn scope_of(rule: &Value) -> &str {
-    rule["scope"].as_str().unwrap_or_default().trim()
-}
+const RETENTION: RulesDocument = RulesDocument {
+    path: "/api/v1/retention-policy",
+    noun: "policy",
+    rule: "retention rule",
+};
 
 /// One line about a rule: `untagged after 7 days; keep last 3 of v*`.
 fn summary(rule: &Value) -> String {
@@ -63,8 +44,8 @@ fn summary(rule: &Value) -> String {
 }
 
 fn show_text(document: &Value) -> anyhow::Result<String> {
-    let version = version_of(document)?;
-    let rules = rules_of(document)?;
+    let version = RETENTION.version_of(document)?;
+    let rules = RETENTION.rules_of(document)?;
     if rules.is_empty() {
         return Ok(format!(
             "Retention policy version {version}: no rules (nothing is removed)"
@@ -74,7 +55,7 @@ fn show_text(document: &Value) -> anyhow::Result<String> {
     let what = |r: &Value| summary(r);
     Ok(format!(
         "Retention policy version {version}\n{}",
-        table(&rules, &[("SCOPE", &scope), ("RULE", &what)])
+        table(rules, &[("SCOPE", &scope), ("RULE", &what)])
     ))
 }
 
@@ -113,54 +94,6 @@ fn rule_from(args: &RetentionSetArgs) -> anyhow::Result<Value> {
         rule.insert("keep_tags".into(), Value::Array(entries));
     }
     Ok(Value::Object(rule))
-}
-
-enum Change {
-    Set(Value),
-    Remove(String),
-}
-
-/// `document` with `change` applied, or `None` when that changes nothing.
-fn apply(document: &Value, change: &Change) -> anyhow::Result<Option<Value>> {
-    let mut rules = rules_of(document)?;
-    match change {
-        Change::Set(rule) => match rules.iter().position(|r| scope_of(r) == scope_of(rule)) {
-            Some(i) if &rules[i] == rule => return Ok(None),
-            Some(i) => rules[i] = rule.clone(),
-            None => rules.push(rule.clone()),
-        },
-        Change::Remove(scope) => {
-            let before = rules.len();
-            rules.retain(|r| scope_of(r) != scope.trim());
-            if rules.len() == before {
-                return Err(fail(
-                    NOT_FOUND,
-                    format!("no retention rule for scope {}", scope.trim()),
-                ));
-            }
-        }
-    }
-    let mut next = document.clone();
-    next["rules"] = Value::Array(rules);
-    Ok(Some(next))
-}
-
-/// Read, change, write with the version read; once more on `CONFLICT`. The stored
-/// document, and whether anything was written.
-async fn change(session: &super::session::Session, change: &Change) -> anyhow::Result<(Value, bool)> {
-    let mut retried = false;
-    loop {
-        let current = session.call(Method::GET, PATH, None).await?;
-        version_of(&current)?;
-        let Some(next) = apply(&current, change)? else {
-            return Ok((current, false));
-        };
-        match session.call(Method::PUT, PATH, Some(next)).await {
-            Ok(stored) => return Ok((stored, true)),
-            Err(e) if !retried && describe(&e).0 == CONFLICT => retried = true,
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// The run report for people: the counts, then one line per candidate.
@@ -209,15 +142,16 @@ pub async fn run(a: AdminArgs<RetentionCommand>) -> anyhow::Result<Report> {
     let session = admin_session(a.registry.clone(), a.server.ca_file.clone()).await?;
     match &a.command {
         RetentionCommand::Show => {
-            let document = session.call(Method::GET, PATH, None).await?;
+            let document = RETENTION.on(&session).get().await?;
             let text = show_text(&document)?;
             Ok(Report::new(document, text))
         }
         RetentionCommand::Set(args) => {
             let rule = rule_from(args)?;
-            let (stored, written) = change(&session, &Change::Set(rule.clone())).await?;
-            let version = version_of(&stored)?;
-            let text = if written {
+            let set = RuleChange::Set(rule.clone());
+            let (stored, applied) = RETENTION.change(&RETENTION.on(&session), &set).await?;
+            let version = RETENTION.version_of(&stored)?;
+            let text = if applied != Applied::Unchanged {
                 format!(
                     "Retention rule for {}: {} (policy version {version})",
                     scope_of(&rule),
@@ -233,11 +167,12 @@ pub async fn run(a: AdminArgs<RetentionCommand>) -> anyhow::Result<Report> {
             Ok(Report::new(stored, text))
         }
         RetentionCommand::Remove { scope } => {
-            let (stored, _) = change(&session, &Change::Remove(scope.clone())).await?;
+            let remove = RuleChange::Remove(scope.clone());
+            let (stored, _) = RETENTION.change(&RETENTION.on(&session), &remove).await?;
             let text = format!(
                 "Removed the retention rule for {} (policy version {})",
                 scope.trim(),
-                version_of(&stored)?
+                RETENTION.version_of(&stored)?
             );
             Ok(Report::new(stored, text))
         }
@@ -258,6 +193,8 @@ pub async fn run(a: AdminArgs<RetentionCommand>) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::report::describe;
+    use crate::client::rules_document::NOT_FOUND;
 
     #[test]
     fn rules_and_changes() {
@@ -271,12 +208,21 @@ mod tests {
         );
         let doc = json!({"version": 2, "rules": [{"scope": "registry", "untagged_after_days": 30}]});
         let rule = json!({"scope": "repository:team/*", "keep_tags": [{"pattern": "v*", "keep_last": 3}]});
-        let next = apply(&doc, &Change::Set(rule.clone())).unwrap().unwrap();
+        let (next, applied) = RETENTION.apply(&doc, &RuleChange::Set(rule.clone())).unwrap();
+        let next = next.unwrap();
+        assert_eq!(applied, Applied::Added);
         assert_eq!(next["version"], 2, "written with the version read");
         assert_eq!(next["rules"][1], rule);
-        assert_eq!(apply(&next, &Change::Set(rule)).unwrap(), None, "unchanged");
         assert_eq!(
-            describe(&apply(&doc, &Change::Remove("repository:x".into())).unwrap_err()),
+            RETENTION.apply(&next, &RuleChange::Set(rule)).unwrap(),
+            (None, Applied::Unchanged)
+        );
+        assert_eq!(
+            describe(
+                &RETENTION
+                    .apply(&doc, &RuleChange::Remove("repository:x".into()))
+                    .unwrap_err()
+            ),
             (
                 NOT_FOUND.to_owned(),
                 "no retention rule for scope repository:x".to_owned()
