@@ -48,6 +48,8 @@ const SIGNIN_COOKIE: &str = "__Host-wharf_signin";
 const SIGNIN_COOKIE_SECONDS: i64 = 3600;
 const PAGE_SIZE: u32 = 25;
 const AUDIT_PAGE: u32 = 200;
+/// How long "Collect now" waits for its run before drawing the page.
+const GC_PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 type Fields = HashMap<String, String>;
 
@@ -1392,14 +1394,23 @@ pub async fn start_garbage_collection(
                 return gc_page(&state, &ctx, StatusCode::CONFLICT, None, Some(notice)).await;
             }
             let (runner, actor) = (state.clone(), ctx.actor());
-            tokio::spawn(async move {
-                if let Err(e) = runner.gc.run(&actor, false, grace).await {
+            let run = tokio::spawn(async move {
+                let outcome = runner.gc.run(&actor, false, grace).await;
+                if let Err(e) = &outcome {
                     tracing::warn!(error = %e, "garbage collection started in the portal stopped");
                 }
+                outcome
             });
-            // Give a small run the chance to finish before the page is drawn.
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            let notice = Notice::Success("Garbage collection started. Refresh to follow it.".into());
+            // The run goes on by itself (a large one outlasts any browser); the page waits
+            // a moment so that a small one can be shown finished.
+            let notice = match tokio::time::timeout(GC_PAGE_WAIT, run).await {
+                Ok(Ok(Ok(report))) => Notice::Success(views::storage::finished_notice(&report)),
+                Ok(Ok(Err(e))) => Notice::Error(format!("Garbage collection stopped: {e}.")),
+                Ok(Err(_)) => {
+                    Notice::Error("Garbage collection stopped unexpectedly; see the server log.".into())
+                }
+                Err(_) => Notice::Success("Garbage collection started. Refresh to follow it.".into()),
+            };
             gc_page(&state, &ctx, StatusCode::OK, None, Some(notice)).await
         }
         _ => {

@@ -113,6 +113,16 @@ fn last_run(status: &GcStatus) -> String {
     )
 }
 
+/// The notice after "Collect now" when the run finished while the page waited.
+pub fn finished_notice(report: &GcReport) -> String {
+    format!(
+        "Garbage collection finished: {} blob links and {} blobs removed, {} freed.",
+        report.links_removed,
+        report.blobs_removed,
+        size(report.bytes_freed)
+    )
+}
+
 fn dry_run(report: &GcReport) -> String {
     let mut out = format!(
         r#"<section aria-labelledby="gc-preview"><h2 id="gc-preview">Dry run</h2><p id="gc-preview-summary">A collection now would remove {} blob links and {} blobs, freeing {}. Nothing was changed.</p>"#,
