@@ -538,6 +538,34 @@ fn notation_signatures_made_by_wharf_pass_the_policy_with_their_certificate() {
     // Again, also through the imported copy of the same key: nothing added.
     assert_eq!(sign("imported.key", "imported.crt")["signed"][0]["added"], false);
     assert_eq!(referrers(&server, "team/notary", &digest).len(), 1);
+    // A key that is not the certificate's, or no certificate: refused, nothing pushed.
+    let refused = |extra: &[&str]| {
+        let mut args = vec![
+            "-o",
+            "json",
+            "trust",
+            "sign",
+            "team/notary:v1",
+            "--format",
+            "notation",
+        ];
+        args.extend_from_slice(extra);
+        failed_json(wharf_in(dir, &owner, &args, &[]))
+    };
+    let (code, message) = refused(&["--key", "other.key", "--cert", "release.crt"]);
+    assert_eq!(code, "INVALID_INPUT");
+    assert!(
+        message.starts_with("other.key with release.crt cannot make a valid Notation signature: "),
+        "{message}"
+    );
+    assert_eq!(
+        refused(&["--key", "release.key"]),
+        (
+            "INVALID_INPUT".to_owned(),
+            "--format notation needs --key NAME.key and --cert NAME.crt".to_owned()
+        )
+    );
+    assert_eq!(referrers(&server, "team/notary", &digest).len(), 1);
 
     let cert = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.crt"))).unwrap();
     let rule = |root: &str| {
