@@ -589,3 +589,89 @@ fn notation_signatures_made_by_wharf_pass_the_policy_with_their_certificate() {
         "{err}"
     );
 }
+
+/// `wharf ARGS` on a terminal (util-linux `script` gives it one), typing `lines` one by
+/// one after its prompts appear; stdout+stderr of the session.
+fn wharf_on_terminal(dir: &Path, args: &str, lines: &[&str]) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_wharf")),
+            "/dev/null",
+        ])
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", dir.join("docker-config"))
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("WHARF_REGISTRY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), text(&out))
+}
+
+#[test]
+fn a_new_cosign_key_asks_for_its_passphrase_twice_on_a_terminal() {
+    require_tool("script");
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let (ok, out) = wharf_on_terminal(
+        dir,
+        "trust key generate typo --format cosign",
+        &["pass-one", "pass-two"],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("wharf: the passphrases differ; no key was written"),
+        "{out}"
+    );
+    assert!(!dir.join("typo.key").exists() && !dir.join("typo.pub").exists());
+
+    let (ok, out) = wharf_on_terminal(
+        dir,
+        "trust key generate typed --format cosign",
+        &["pass-one", "pass-one"],
+    );
+    assert!(ok, "{out}");
+    assert!(!out.contains("pass-one"), "the passphrase was echoed: {out}");
+    // The key opens with the typed passphrase only: the right one gets as far as the
+    // missing login, a wrong one stops at the key.
+    let sign = |password: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .args([
+                "trust",
+                "sign",
+                "team/app:v1",
+                "--format",
+                "cosign",
+                "--key",
+                "typed.key",
+            ])
+            .current_dir(dir)
+            .env("DOCKER_CONFIG", dir.join("docker-config"))
+            .env("COSIGN_PASSWORD", password)
+            .env_remove("WHARF_REGISTRY")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        text(&out)
+    };
+    assert!(
+        sign("pass-one").contains("no registry selected"),
+        "{}",
+        sign("pass-one")
+    );
+    assert_eq!(
+        sign("pass-two"),
+        "wharf: typed.key: wrong passphrase for the cosign key (or the key file is damaged); nothing was signed\n"
+    );
+}
