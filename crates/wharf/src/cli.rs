@@ -107,6 +107,72 @@ pub enum Command {
     /// subject of a signature (cosign, Notation) is never removed as untagged, and a
     /// DCT-signed tag is never removed by a tag rule. Blobs are freed by a later `wharf gc run`.
     Retention(AdminArgs<RetentionCommand>),
+    /// Sign images and generate signing keys, without a Docker daemon, cosign or notation.
+    ///
+    /// --format cosign: cosign key pairs and signatures stored as cosign stores them
+    /// (`sha256-<digest>.sig`). --format notation: Notary Project signatures pushed as OCI
+    /// referrers of the image. Uses the login `wharf login` stored.
+    Trust(TrustArgs),
+}
+
+#[derive(Args)]
+pub struct TrustArgs {
+    #[command(subcommand)]
+    pub command: TrustCommand,
+    /// Registry host[:port], when the references name none; defaults to the one `wharf
+    /// login` used.
+    #[arg(long, env = "WHARF_REGISTRY", global = true)]
+    pub registry: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Which kind of signature: Docker Content Trust, cosign or Notation.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignatureFormat {
+    Dct,
+    Cosign,
+    Notation,
+}
+
+#[derive(Subcommand)]
+pub enum TrustCommand {
+    /// Sign images: REPO:TAG (or HOST/REPO:TAG, REPO@sha256:...), one or more.
+    ///
+    /// cosign: the key's passphrase comes from COSIGN_PASSWORD or the terminal. Signing
+    /// what this key already signed adds nothing.
+    Sign {
+        #[arg(required = true, value_name = "REPO:TAG")]
+        references: Vec<String>,
+        #[arg(long, value_enum, default_value_t = SignatureFormat::Dct)]
+        format: SignatureFormat,
+        /// The private key: NAME.key as `wharf trust key generate` (or cosign) wrote it.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Notation: the signing certificate (PEM; a chain leaf first).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(TrustKeyCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TrustKeyCommand {
+    /// Generate a key pair: cosign writes NAME.key (encrypted) and NAME.pub; notation
+    /// writes NAME.key and a self-signed code-signing certificate NAME.crt.
+    Generate {
+        name: String,
+        #[arg(long, value_enum, default_value_t = SignatureFormat::Dct)]
+        format: SignatureFormat,
+        /// Notation: use this certificate instead of generating one (with --cert-key).
+        #[arg(long, requires = "cert_key")]
+        cert: Option<PathBuf>,
+        /// Notation: the private key of --cert (PKCS#8 PEM).
+        #[arg(long, requires = "cert")]
+        cert_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -606,6 +672,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Gc(a) => gc::run(a).await,
         Command::Quota(a) => quota::run(a).await,
         Command::Retention(a) => retention::run(a).await,
+        Command::Trust(a) => crate::client::trust::run(a).await,
     };
     report.map(Some)
 }

@@ -17,3 +17,4 @@ pub mod repository;
 pub mod retention;
 pub mod rules_document;
 pub mod session;
+pub mod trust;

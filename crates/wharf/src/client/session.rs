@@ -135,6 +135,18 @@ impl Session {
         self.username.as_deref()
     }
 
+    /// A request with the session's token, for bodies other than JSON (blobs, manifests).
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// What a transport failure of a [`Session::request`] says.
+    pub(crate) fn unreachable(&self, e: &reqwest::Error) -> anyhow::Error {
+        connection_failed(&self.base, e, "")
+    }
+
     /// Send a request with the session's token; only a transport failure is an error
     /// here, the answer is the caller's to read.
     pub(crate) async fn send(

@@ -1,0 +1,677 @@
+//! `wharf trust key generate` and `wharf trust sign` with `--format cosign` and `--format
+//! notation`, against a real server and checked by real clients: images pushed with
+//! docker, signed by wharf (no cosign, no notation), then served or refused by the
+//! server's signature policy and verified by skopeo's own sigstore policy.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{DockerClient, Server, logged_in, pushed_digest, require_tool, text, wharf_cli};
+use serde_json::{Value, json};
+
+const CONSUMER_PASSWORD: &str = "consumer-password-1";
+const NO_DCT: &[(&str, &str)] = &[("DOCKER_CONTENT_TRUST", "0")];
+
+/// `wharf ARGS` run in `dir` with the login of `client`, plus `env`.
+fn wharf_in(dir: &Path, client: &DockerClient, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    c.args(args)
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", client.config.path())
+        .env_remove("WHARF_REGISTRY")
+        .env_remove("WHARF_CA_FILE")
+        .env_remove("COSIGN_PASSWORD")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run wharf")
+}
+
+/// The JSON report of a `wharf -o json …` that must succeed.
+fn ok_json(out: Output) -> Value {
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
+/// The `{"error":{code,message}}` of a `wharf -o json …` that must fail.
+fn failed_json(out: Output) -> (String, String) {
+    assert!(!out.status.success(), "succeeded: {}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (
+        v["error"]["code"].as_str().unwrap().to_owned(),
+        v["error"]["message"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Build a small image with docker and push it as `repo:tag`; its digest.
+fn docker_push(server: &Server, owner: &DockerClient, repo: &str) -> String {
+    let image = format!("{}/{repo}:v1", server.host);
+    owner.import_image(&image);
+    let out = owner.cmd(&["push", &image], NO_DCT);
+    assert!(out.status.success(), "docker push: {}", text(&out));
+    pushed_digest(&text(&out))
+}
+
+/// A user who may only pull under `team/*`, logged in with `wharf login`.
+fn consumer(server: &Server, owner: &DockerClient) -> DockerClient {
+    for args in [
+        &["user", "create", "consumer", "--password-stdin"][..],
+        &[
+            "role",
+            "assignment",
+            "create",
+            "--role",
+            "AcrPull",
+            "--assignee",
+            "consumer",
+            "--scope",
+            "repository:team/*",
+        ][..],
+    ] {
+        let out = wharf_cli(owner.config.path(), args, CONSUMER_PASSWORD);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    logged_in(server, "consumer", CONSUMER_PASSWORD)
+}
+
+/// Replace the signature policy's rules as the owner.
+fn set_rules(server: &Server, rules: Value) {
+    let version = common::signature_policy(server)["version"].as_u64().unwrap();
+    let r = server
+        .http()
+        .put(server.url("/api/v1/signature-policy"))
+        .bearer_auth(server.token(&["registry:admin:*"]))
+        .json(&json!({"version": version, "rules": rules}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+}
+
+/// A manifest of `repo` read with a push token (exempt from the policy); `None` on 404.
+fn manifest(server: &Server, repo: &str, reference: &str) -> Option<Value> {
+    let r = server
+        .http()
+        .get(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .bearer_auth(server.token(&[&format!("repository:{repo}:pull,push")]))
+        .send()
+        .unwrap();
+    if r.status() == 404 {
+        return None;
+    }
+    assert_eq!(r.status(), 200);
+    Some(r.json().unwrap())
+}
+
+/// The referrers of `digest` in `repo`.
+fn referrers(server: &Server, repo: &str, digest: &str) -> Vec<Value> {
+    let r = server
+        .http()
+        .get(server.url(&format!("/v2/{repo}/referrers/{digest}")))
+        .bearer_auth(server.token(&[&format!("repository:{repo}:pull,push")]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A skopeo that verifies sigstore signatures: `WHARF_SIGSTORE_SKOPEO`, else `skopeo` on
+/// the PATH unless it is Debian's build, which has sigstore switched off
+/// (`testdata/cosign/README.md`, "Which skopeo").
+fn sigstore_skopeo() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("WHARF_SIGSTORE_SKOPEO") {
+        return Some(p.into());
+    }
+    let out = Command::new("sh")
+        .args(["-c", "command -v skopeo"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    let binary = std::fs::read(&path).ok()?;
+    let disabled = b"Debian-local change: sigstore disabled";
+    let debian = binary.windows(disabled.len()).any(|w| w == disabled);
+    (!debian).then(|| path.into())
+}
+
+/// `skopeo copy` of `reference` as the consumer, under a policy that requires a sigstore
+/// signature by `public_key`, reading signatures from the registry as cosign stores them.
+fn skopeo_copy_requiring(
+    skopeo: &Path,
+    server: &Server,
+    dir: &Path,
+    reference: &str,
+    public_key: &Path,
+) -> Output {
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({
+            "default": [{"type": "reject"}],
+            "transports": {
+                "docker": {server.host.as_str(): [{"type": "sigstoreSigned", "keyPath": public_key}]},
+                "dir": {"": [{"type": "insecureAcceptAnything"}]}
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let registries = dir.join("registries.d");
+    std::fs::create_dir_all(&registries).unwrap();
+    std::fs::write(
+        registries.join("wharf.yaml"),
+        format!(
+            "docker:\n  {}:\n    use-sigstore-attachments: true\n",
+            server.host
+        ),
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    Command::new(skopeo)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(&registries)
+        .args(["copy", "--src-cert-dir"])
+        .arg(server.cert_dir())
+        .args(["--src-creds", &format!("consumer:{CONSUMER_PASSWORD}")])
+        .arg(format!("docker://{}/{reference}", server.host))
+        .arg(format!("dir:{}", out_dir.path().display()))
+        .output()
+        .expect("run skopeo")
+}
+
+#[test]
+fn cosign_signatures_made_by_wharf_pass_the_policy_and_skopeo() {
+    require_tool("skopeo");
+    require_tool("docker");
+    let server = Server::start();
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let digest = docker_push(&server, &owner, "team/app");
+    docker_push(&server, &owner, "team/plain");
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let pass = [("COSIGN_PASSWORD", "signer-pass-1")];
+
+    // A key pair in cosign's format; the private key readable by its owner only.
+    let generated = ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "signer", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    assert_eq!(generated["algorithm"], "ECDSA P-256");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(dir.join("signer.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let key_text = std::fs::read_to_string(dir.join("signer.key")).unwrap();
+    assert!(
+        key_text.starts_with("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\n"),
+        "{key_text}"
+    );
+    // Never overwritten.
+    let (code, message) = failed_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "signer", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    assert_eq!(code, "INVALID_INPUT");
+    assert_eq!(
+        message,
+        "signer.key already exists; nothing was written (choose another NAME or move it away)"
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("signer.key")).unwrap(), key_text);
+
+    let sign = |key: &str, password: &str| {
+        wharf_in(
+            dir,
+            &owner,
+            &[
+                "-o",
+                "json",
+                "trust",
+                "sign",
+                "team/app:v1",
+                "--format",
+                "cosign",
+                "--key",
+                key,
+            ],
+            &[("COSIGN_PASSWORD", password)],
+        )
+    };
+    let signed = ok_json(sign("signer.key", "signer-pass-1"));
+    let signature_tag = format!("sha256-{}.sig", &digest[7..]);
+    assert_eq!(
+        signed["signed"],
+        json!([{"reference": format!("{}/team/app:v1", server.host), "digest": digest,
+                "signature": signature_tag, "added": true}])
+    );
+    let sig = manifest(&server, "team/app", &signature_tag).expect("signature manifest");
+    assert_eq!(sig["layers"].as_array().unwrap().len(), 1);
+    // Again with the same key: nothing added.
+    let again = ok_json(sign("signer.key", "signer-pass-1"));
+    assert_eq!(again["signed"][0]["added"], false);
+    assert_eq!(manifest(&server, "team/app", &signature_tag), Some(sig.clone()));
+    // A key written by another tool (cosign's format as tests/tools/cosign_key.py writes
+    // it, with cosign 2's PEM label) opens, and its signature is appended: the first stays.
+    let tool = common::repo_root().join("crates/wharf/tests/tools/cosign_key.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(&tool)
+        .args(["--pem-type", "sigstore"])
+        .arg(dir.join("second"))
+        .arg("second-pass-1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let second = ok_json(sign("second.key", "second-pass-1"));
+    assert_eq!(second["signed"][0]["added"], true);
+    let both = manifest(&server, "team/app", &signature_tag).unwrap();
+    let layers = both["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0], sig["layers"][0]);
+
+    // The server's policy requiring the wharf-generated key serves the image and refuses
+    // the unsigned one with its exact reason.
+    let public = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce",
+                "cosign": {"keys": [{"name": "signer", "public_key": public("signer")}]}}]),
+    );
+    let pulled = consumer.cmd(&["pull", &format!("{}/team/app:v1", server.host)], NO_DCT);
+    assert!(pulled.status.success(), "{}", text(&pulled));
+    let plain_digest = {
+        let r = server
+            .http()
+            .get(server.url("/v2/team/plain/manifests/v1"))
+            .header("accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+            .bearer_auth(server.token(&["repository:team/plain:pull,push"]))
+            .send()
+            .unwrap();
+        common::sha256(&r.bytes().unwrap())
+    };
+    let err = consumer.fails(&["pull", &format!("{}/team/plain:v1", server.host)], NO_DCT);
+    assert!(
+        err.contains(&format!(
+            "team/plain:v1 is not signed as the signature policy for repository:team/* requires \
+             (accepted: cosign): cosign: no signature (sha256-{}.sig does not exist)",
+            &plain_digest[7..]
+        )),
+        "{err}"
+    );
+
+    // skopeo's own sigstore verification: accepted with the key, refused with another.
+    let Some(skopeo) = sigstore_skopeo() else {
+        eprintln!(
+            "NOT CHECKED: skopeo's sigstore verification (Debian's skopeo has sigstore switched off; \
+             set WHARF_SIGSTORE_SKOPEO to an upstream skopeo)"
+        );
+        return;
+    };
+    let verify_dir = tempfile::tempdir().unwrap();
+    let copy =
+        |key: &str| skopeo_copy_requiring(&skopeo, &server, verify_dir.path(), "team/app:v1", &dir.join(key));
+    let out = copy("signer.pub");
+    assert!(out.status.success(), "skopeo with signer.pub: {}", text(&out));
+    let out = copy("second.pub");
+    assert!(out.status.success(), "skopeo with second.pub: {}", text(&out));
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "stranger", "--format", "cosign",
+        ],
+        &[("COSIGN_PASSWORD", "stranger-pass-1")],
+    ));
+    let out = copy("stranger.pub");
+    assert!(!out.status.success(), "skopeo accepted a stranger's key");
+    assert!(
+        text(&out).contains("Source image rejected: None of the signatures were accepted"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_bad_cosign_signing_changes_nothing() {
+    let server = Server::start();
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let push = server.token(&["repository:team/app:pull,push"]);
+    let (digest, _) = common::push_tiny_image(&server, &server.http(), &push, "team/app", "v1", "app");
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "signer", "--format", "cosign",
+        ],
+        &[("COSIGN_PASSWORD", "right-pass")],
+    ));
+    let signature_tag = format!("sha256-{}.sig", &digest[7..]);
+    let sign = |refs: &[&str], password: Option<&str>| {
+        let mut args = vec!["-o", "json", "trust", "sign"];
+        args.extend_from_slice(refs);
+        args.extend_from_slice(&["--format", "cosign", "--key", "signer.key"]);
+        let env: Vec<(&str, &str)> = password.map(|p| ("COSIGN_PASSWORD", p)).into_iter().collect();
+        wharf_in(dir, &owner, &args, &env)
+    };
+
+    // Wrong passphrase.
+    let (code, message) = failed_json(sign(&["team/app:v1"], Some("wrong-pass")));
+    assert_eq!(code, "WRONG_PASSPHRASE");
+    assert_eq!(
+        message,
+        "signer.key: wrong passphrase for the cosign key (or the key file is damaged); nothing was signed"
+    );
+    assert_eq!(manifest(&server, "team/app", &signature_tag), None);
+    // No passphrase and no terminal.
+    let (code, message) = failed_json(sign(&["team/app:v1"], None));
+    assert_eq!(code, "INVALID_INPUT");
+    assert_eq!(
+        message,
+        "no passphrase for the cosign key: set COSIGN_PASSWORD or run on a terminal"
+    );
+    // One reference of two does not exist: the other is not signed either.
+    let (code, message) = failed_json(sign(&["team/app:v1", "team/app:nope"], Some("right-pass")));
+    assert_eq!(code, "MANIFEST_UNKNOWN");
+    assert_eq!(
+        message,
+        format!("{}/team/app:nope does not exist; nothing was signed", server.host)
+    );
+    assert_eq!(manifest(&server, "team/app", &signature_tag), None);
+    // A reference without a tag.
+    let (code, message) = failed_json(sign(&["team/app"], Some("right-pass")));
+    assert_eq!(code, "INVALID_INPUT");
+    assert_eq!(
+        message,
+        "\"team/app\" is not an image reference (REPO:TAG or REPO@sha256:<hex>): it names no tag"
+    );
+    // DCT is not this command's format on this branch.
+    let (code, message) = failed_json(wharf_in(
+        dir,
+        &owner,
+        &["-o", "json", "trust", "sign", "team/app:v1"],
+        &[],
+    ));
+    assert_eq!(code, "INVALID_INPUT");
+    assert!(
+        message.starts_with("--format dct (Docker Content Trust) is not built"),
+        "{message}"
+    );
+
+    // A user who may pull but not push cannot add a signature.
+    let out = wharf_cli(
+        owner.config.path(),
+        &["user", "create", "reader", "--password-stdin"],
+        "reader-password-1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = wharf_cli(
+        owner.config.path(),
+        &[
+            "role",
+            "assignment",
+            "create",
+            "--role",
+            "AcrPull",
+            "--assignee",
+            "reader",
+            "--scope",
+            "repository:team/*",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let reader = logged_in(&server, "reader", "reader-password-1");
+    let out = wharf_in(
+        dir,
+        &reader,
+        &[
+            "-o",
+            "json",
+            "trust",
+            "sign",
+            "team/app:v1",
+            "--format",
+            "cosign",
+            "--key",
+            "signer.key",
+        ],
+        &[("COSIGN_PASSWORD", "right-pass")],
+    );
+    let (code, message) = failed_json(out);
+    assert!(
+        matches!(code.as_str(), "UNAUTHORIZED" | "DENIED"),
+        "{code}: {message}"
+    );
+    assert!(
+        message.starts_with("uploading a blob to team/app: the registry answered 401"),
+        "{message}"
+    );
+    assert_eq!(manifest(&server, "team/app", &signature_tag), None);
+}
+
+#[test]
+fn notation_signatures_made_by_wharf_pass_the_policy_with_their_certificate() {
+    require_tool("docker");
+    let server = Server::start();
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let digest = docker_push(&server, &owner, "team/notary");
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let generate = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-o", "json", "trust", "key", "generate", name, "--format", "notation",
+        ];
+        args.extend_from_slice(extra);
+        wharf_in(dir, &owner, &args, &[])
+    };
+    let release = ok_json(generate("release", &[]));
+    assert_eq!(release["subject"], "CN=release");
+    ok_json(generate("other", &[]));
+    // A supplied certificate and key are checked: a key that is not the certificate's is
+    // refused, and nothing is written.
+    let (code, message) = failed_json(generate(
+        "mixed",
+        &["--cert", "release.crt", "--cert-key", "other.key"],
+    ));
+    assert_eq!(code, "INVALID_INPUT");
+    assert!(
+        message.starts_with("other.key with release.crt cannot make a valid Notation signature: "),
+        "{message}"
+    );
+    assert!(!dir.join("mixed.key").exists() && !dir.join("mixed.crt").exists());
+    let imported = ok_json(generate(
+        "imported",
+        &["--cert", "release.crt", "--cert-key", "release.key"],
+    ));
+    assert_eq!(imported["generated"], false);
+    assert_eq!(imported["sha256"], release["sha256"]);
+
+    let sign = |key: &str, cert: &str| {
+        ok_json(wharf_in(
+            dir,
+            &owner,
+            &[
+                "-o",
+                "json",
+                "trust",
+                "sign",
+                "team/notary:v1",
+                "--format",
+                "notation",
+                "--key",
+                key,
+                "--cert",
+                cert,
+            ],
+            &[],
+        ))
+    };
+    let signed = sign("release.key", "release.crt");
+    assert_eq!(signed["signed"][0]["added"], true);
+    assert_eq!(signed["signed"][0]["digest"], digest);
+    let found = referrers(&server, "team/notary", &digest);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["artifactType"], "application/vnd.cncf.notary.signature");
+    assert_eq!(found[0]["digest"], signed["signed"][0]["signature"]);
+    let sig = manifest(&server, "team/notary", found[0]["digest"].as_str().unwrap()).unwrap();
+    assert_eq!(sig["subject"]["digest"], digest);
+    assert_eq!(sig["layers"][0]["mediaType"], "application/jose+json");
+    // Again, also through the imported copy of the same key: nothing added.
+    assert_eq!(sign("imported.key", "imported.crt")["signed"][0]["added"], false);
+    assert_eq!(referrers(&server, "team/notary", &digest).len(), 1);
+    // A key that is not the certificate's, or no certificate: refused, nothing pushed.
+    let refused = |extra: &[&str]| {
+        let mut args = vec![
+            "-o",
+            "json",
+            "trust",
+            "sign",
+            "team/notary:v1",
+            "--format",
+            "notation",
+        ];
+        args.extend_from_slice(extra);
+        failed_json(wharf_in(dir, &owner, &args, &[]))
+    };
+    let (code, message) = refused(&["--key", "other.key", "--cert", "release.crt"]);
+    assert_eq!(code, "INVALID_INPUT");
+    assert!(
+        message.starts_with("other.key with release.crt cannot make a valid Notation signature: "),
+        "{message}"
+    );
+    assert_eq!(
+        refused(&["--key", "release.key"]),
+        (
+            "INVALID_INPUT".to_owned(),
+            "--format notation needs --key NAME.key and --cert NAME.crt".to_owned()
+        )
+    );
+    assert_eq!(referrers(&server, "team/notary", &digest).len(), 1);
+
+    let cert = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.crt"))).unwrap();
+    let rule = |root: &str| {
+        json!([{"scope": "repository:team/*", "mode": "enforce",
+                "notation": {"trust_store": [{"name": root, "certificate": cert(root)}],
+                             "trusted_identities": ["*"]}}])
+    };
+    set_rules(&server, rule("release"));
+    let image = format!("{}/team/notary:v1", server.host);
+    let pulled = consumer.cmd(&["pull", &image], NO_DCT);
+    assert!(pulled.status.success(), "{}", text(&pulled));
+    // Another certificate as the trust anchor: refused, with why.
+    set_rules(&server, rule("other"));
+    let _ = consumer.cmd(&["rmi", &image], &[]);
+    let err = consumer.fails(&["pull", &image], NO_DCT);
+    assert!(
+        err.contains(
+            "team/notary:v1 is not signed as the signature policy for repository:team/* requires \
+             (accepted: Notation): Notation: signature sha256:"
+        ) && err.contains("certificate chain does not lead to a trusted root"),
+        "{err}"
+    );
+}
+
+/// `wharf ARGS` on a terminal (util-linux `script` gives it one), typing `lines` one by
+/// one after its prompts appear; stdout+stderr of the session.
+fn wharf_on_terminal(dir: &Path, args: &str, lines: &[&str]) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_wharf")),
+            "/dev/null",
+        ])
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", dir.join("docker-config"))
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("WHARF_REGISTRY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), text(&out))
+}
+
+#[test]
+fn a_new_cosign_key_asks_for_its_passphrase_twice_on_a_terminal() {
+    require_tool("script");
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let (ok, out) = wharf_on_terminal(
+        dir,
+        "trust key generate typo --format cosign",
+        &["pass-one", "pass-two"],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("wharf: the passphrases differ; no key was written"),
+        "{out}"
+    );
+    assert!(!dir.join("typo.key").exists() && !dir.join("typo.pub").exists());
+
+    let (ok, out) = wharf_on_terminal(
+        dir,
+        "trust key generate typed --format cosign",
+        &["pass-one", "pass-one"],
+    );
+    assert!(ok, "{out}");
+    assert!(!out.contains("pass-one"), "the passphrase was echoed: {out}");
+    // The key opens with the typed passphrase only: the right one gets as far as the
+    // missing login, a wrong one stops at the key.
+    let sign = |password: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .args([
+                "trust",
+                "sign",
+                "team/app:v1",
+                "--format",
+                "cosign",
+                "--key",
+                "typed.key",
+            ])
+            .current_dir(dir)
+            .env("DOCKER_CONFIG", dir.join("docker-config"))
+            .env("COSIGN_PASSWORD", password)
+            .env_remove("WHARF_REGISTRY")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        text(&out)
+    };
+    assert!(
+        sign("pass-one").contains("no registry selected"),
+        "{}",
+        sign("pass-one")
+    );
+    assert_eq!(
+        sign("pass-two"),
+        "wharf: typed.key: wrong passphrase for the cosign key (or the key file is damaged); nothing was signed\n"
+    );
+}
