@@ -435,6 +435,15 @@ fn bad_manifests_are_refused_with_exact_codes_and_nothing_is_stored() {
         let r = api.put_manifest("m", "v1", ct, body);
         assert_eq!(code_of(r), (want_status, want_code.to_owned()), "{ct}");
     }
+    // Too large without a Content-Length (chunked): refused once the limit is passed, and
+    // the client still reads the answer (the server reads and drops the rest it sends).
+    let r = api
+        .req(reqwest::Method::PUT, "/v2/m/manifests/v1")
+        .header("content-type", OCI_MANIFEST)
+        .body(reqwest::blocking::Body::new(std::io::Cursor::new(vec![b' '; 12 << 20])))
+        .send()
+        .unwrap();
+    assert_eq!(code_of(r), (413, "MANIFEST_INVALID".into()));
     // Digest in the URL that does not match the body.
     let r = api.put_manifest("m", &sha256(b"other"), OCI_MANIFEST, manifest);
     assert_eq!(code_of(r), (400, "DIGEST_INVALID".into()));

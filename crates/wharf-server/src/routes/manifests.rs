@@ -88,9 +88,10 @@ pub async fn put(
     if announced.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(std::mem::take(body), usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-        .map_err(|_| too_large())?;
+    let bytes =
+        super::request::read_within(std::mem::take(body), usize::try_from(limit).unwrap_or(usize::MAX))
+            .await
+            .ok_or_else(too_large)?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let stored = state
         .manifests

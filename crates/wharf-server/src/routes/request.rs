@@ -25,6 +25,24 @@ where
     }
 }
 
+/// The whole body when it is at most `limit` bytes; `None` when it is larger, after reading
+/// (and dropping) the rest as `drain` does, so the client gets the refusal instead of a
+/// connection reset while it is still sending.
+pub async fn read_within(body: axum::body::Body, limit: usize) -> Option<Bytes> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return None };
+        if bytes.len() + chunk.len() > limit {
+            drain(stream).await;
+            return None;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Some(Bytes::from(bytes))
+}
+
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
         .split('&')

@@ -78,12 +78,14 @@ pub async fn handle(
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            let bytes = axum::body::to_bytes(body, MAX_UPDATE_BYTES).await.map_err(|_| {
-                TrustError::Update(UpdateError::Validation(format!(
-                    "update is larger than the server's {} MiB limit",
-                    MAX_UPDATE_BYTES >> 20
-                )))
-            })?;
+            let bytes = super::request::read_within(body, MAX_UPDATE_BYTES)
+                .await
+                .ok_or_else(|| {
+                    TrustError::Update(UpdateError::Validation(format!(
+                        "update is larger than the server's {} MiB limit",
+                        MAX_UPDATE_BYTES >> 20
+                    )))
+                })?;
             trust
                 .update(repository, gun, actor, content_type, &bytes)
                 .await
