@@ -107,6 +107,48 @@ pub enum Command {
     /// subject of a signature (cosign, Notation) is never removed as untagged, and a
     /// DCT-signed tag is never removed by a tag rule. Blobs are freed by a later `wharf gc run`.
     Retention(AdminArgs<RetentionCommand>),
+    /// Docker Content Trust without a Docker daemon: the signing keys docker keeps in
+    /// $DOCKER_CONFIG/trust/private, read and written in docker's own format.
+    ///
+    /// Passphrases come from DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE (root keys) and
+    /// DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE (every other key), or a prompt on a terminal.
+    Trust(TrustArgs),
+}
+
+#[derive(Args)]
+pub struct TrustArgs {
+    #[command(subcommand)]
+    pub command: Trust,
+}
+
+/// `wharf trust …`. One enum so that further subcommands merge as single lines.
+#[derive(Subcommand)]
+pub enum Trust {
+    /// Signing keys in the Docker trust store ($DOCKER_CONFIG/trust/private).
+    #[command(subcommand)]
+    Key(TrustKey),
+}
+
+#[derive(Subcommand)]
+pub enum TrustKey {
+    /// Generate a signing key NAME: the private key goes into the trust store, NAME.pub
+    /// (for `docker trust signer add --key`) into the current directory or --dir.
+    Generate {
+        /// Lowercase letters, digits, '-' and '_', starting with a letter or digit.
+        name: String,
+        /// Directory for NAME.pub.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Load a private key (PEM, encrypted or not) into the trust store as signer NAME.
+    Load {
+        /// PEM private key file; an encrypted one is opened with the repository passphrase.
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the keys in the trust store: key ID, role, repository (GUN).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -606,6 +648,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Gc(a) => gc::run(a).await,
         Command::Quota(a) => quota::run(a).await,
         Command::Retention(a) => retention::run(a).await,
+        Command::Trust(a) => crate::client::trust::run(a.command).await,
     };
     report.map(Some)
 }

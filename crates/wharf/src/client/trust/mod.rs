@@ -1,0 +1,15 @@
+//! `wharf trust …`: Docker Content Trust from the command line without a Docker daemon.
+//! The keys live where docker keeps them (`keystore`), so docker and wharf can take
+//! turns signing the same repositories.
+
+pub mod key;
+pub mod keystore;
+
+use super::report::Report;
+use crate::cli::Trust;
+
+pub async fn run(command: Trust) -> anyhow::Result<Report> {
+    match command {
+        Trust::Key(k) => key::run(k),
+    }
+}
