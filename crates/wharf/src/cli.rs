@@ -127,6 +127,16 @@ pub enum Trust {
     /// Signing keys in the Docker trust store ($DOCKER_CONFIG/trust/private).
     #[command(subcommand)]
     Key(TrustKey),
+    /// What `docker trust inspect` prints (the same JSON), without a Docker daemon: signed
+    /// tags and their signers, the signers' keys, the root and repository keys.
+    Inspect {
+        /// HOST[:PORT]/REPOSITORY[:TAG]; a tag shows only that tag.
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// docker's human-friendly tables instead of JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, logged_in as login, pushed_digest, text};
+use common::{DockerClient, Server, logged_in as login, pushed_digest, text, wharf_cli};
 
 const ROOT_PASS: &str = "root-pass-123";
 const REPO_PASS: &str = "repo-pass-123";
@@ -239,6 +239,39 @@ fn keys_move_between_wharf_and_docker_in_both_directions() {
     assert!(find("v2").2.contains(&"alice".to_owned()), "{tags:?}");
     assert_eq!(find("v3").1, v3_digest.trim_start_matches("sha256:"));
     assert!(find("v3").2.contains(&"bob".to_owned()), "{tags:?}");
+
+    // `wharf trust inspect` prints what `docker trust inspect` prints, byte for byte: the
+    // whole repository (two delegation signers), one tag, several references.
+    for refs in [
+        vec![repo.as_str()],
+        vec![v2.as_str()],
+        vec![repo.as_str(), v3.as_str()],
+    ] {
+        let mut args = vec!["trust", "inspect"];
+        args.extend(refs.iter().copied());
+        let docker = owner.cmd(&args, DCT);
+        assert!(docker.status.success(), "{}", text(&docker));
+        let wharf = wharf_cli(owner.config.path(), &args, "");
+        assert!(wharf.status.success(), "{}", text(&wharf));
+        assert_eq!(
+            String::from_utf8_lossy(&wharf.stdout),
+            String::from_utf8_lossy(&docker.stdout),
+            "{refs:?}"
+        );
+    }
+    let missing = format!("{}/team/nothing-signed", server.host);
+    let out = wharf_cli(
+        owner.config.path(),
+        &["-o", "json", "trust", "inspect", &missing],
+        "",
+    );
+    assert_eq!(
+        json_error(&out),
+        (
+            "NO_SIGNATURES".to_owned(),
+            format!("no signatures or cannot access {missing}")
+        )
+    );
 
     // The text listing of alice's store names her key and role.
     let listed = ok(

@@ -2,6 +2,7 @@
 //! The keys live where docker keeps them (`keystore`), so docker and wharf can take
 //! turns signing the same repositories.
 
+pub mod inspect;
 pub mod key;
 pub mod keystore;
 
@@ -11,5 +12,6 @@ use crate::cli::Trust;
 pub async fn run(command: Trust) -> anyhow::Result<Report> {
     match command {
         Trust::Key(k) => key::run(k),
+        Trust::Inspect { references, pretty } => inspect::run(references, pretty).await,
     }
 }
