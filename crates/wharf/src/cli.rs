@@ -137,6 +137,16 @@ pub enum Trust {
         #[arg(long)]
         pretty: bool,
     },
+    /// Remove the signature of REPO:TAG (or of every tag of REPO) from `targets` and every
+    /// delegation holding it whose key is in the store; one publish. A DCT pull of the tag
+    /// is then refused, unless a role you hold no key for still signs it.
+    Revoke {
+        /// HOST[:PORT]/REPOSITORY[:TAG].
+        reference: String,
+        /// Confirm revoking every tag (needed without a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -658,7 +668,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Gc(a) => gc::run(a).await,
         Command::Quota(a) => quota::run(a).await,
         Command::Retention(a) => retention::run(a).await,
-        Command::Trust(a) => crate::client::trust::run(a.command).await,
+        Command::Trust(a) => crate::client::trust::run(a.command, cli.output).await,
     };
     report.map(Some)
 }

@@ -273,6 +273,27 @@ fn keys_move_between_wharf_and_docker_in_both_directions() {
         )
     );
 
+    // alice revokes her v2 with wharf: both of her roles (targets/alice and
+    // targets/releases) lose it in one publish; bob's v3 stays.
+    let out = ok(
+        wharf_trust(
+            alice.config.path(),
+            &["-o", "json", "trust", "revoke", &v2],
+            Some(REPO_PASS),
+            &keys,
+        ),
+        "wharf trust revoke as a delegate",
+    );
+    let revoked: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        revoked["roles"],
+        serde_json::json!(["targets/alice", "targets/releases"]),
+        "{revoked}"
+    );
+    let tags = signers_of_tags(&owner, &repo);
+    assert!(tags.iter().all(|t| t.0 != "v2"), "{tags:?}");
+    assert!(tags.iter().any(|t| t.0 == "v3"), "{tags:?}");
+
     // The text listing of alice's store names her key and role.
     let listed = ok(
         wharf_trust(alice.config.path(), &["trust", "key", "list"], None, &keys),
@@ -478,4 +499,79 @@ fn unencrypted_pem_keys_load_and_rsa_keys_are_refused() {
         "rsa.pem: unsupported key: RSA private keys (wharf signs with ECDSA P-256 and Ed25519)"
     );
     assert_eq!(key_files(&config).len(), 2);
+}
+
+#[test]
+fn revoke_removes_a_tag_and_dct_pull_refuses_it() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/revoked", server.host);
+    let (v1, v2) = (format!("{repo}:v1"), format!("{repo}:v2"));
+    for r in [&v1, &v2] {
+        owner.import_image(r);
+        dct_ok(&owner, &["push", r]);
+    }
+    let before = signers_of_tags(&owner, &repo);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // Someone logged in but holding no key of the repository: refused, nothing changes.
+    let stranger = login(&server, "admin", &server.admin_password);
+    let out = wharf_trust(
+        stranger.config.path(),
+        &["-o", "json", "trust", "revoke", &v1],
+        Some(REPO_PASS),
+        stranger.config.path(),
+    );
+    assert_eq!(
+        json_error(&out),
+        (
+            "NO_SIGNING_KEY".to_owned(),
+            format!(
+                "no key for targets of {repo} in {}; nothing was changed (load the signer's key with `wharf trust key load`, or revoke as the repository's owner)",
+                stranger.config.path().join("trust/private").display()
+            )
+        )
+    );
+    assert_eq!(signers_of_tags(&owner, &repo), before);
+
+    // The owner (repository key in the store) revokes v1.
+    let out = ok(
+        wharf_trust(
+            owner.config.path(),
+            &["trust", "revoke", &v1],
+            Some(REPO_PASS),
+            owner.config.path(),
+        ),
+        "wharf trust revoke",
+    );
+    assert_eq!(out.trim(), format!("Successfully deleted signature for {v1}"));
+    let after = signers_of_tags(&owner, &repo);
+    assert_eq!(after, before[1..].to_vec(), "only v2 stays signed");
+
+    // A fresh client with content trust: v1 is refused, v2 still pulls.
+    let puller = login(&server, "admin", &server.admin_password);
+    let refused = puller.fails(&["pull", &v1], DCT);
+    assert_eq!(refused, "No valid trust data for v1");
+    let pulled = puller.cmd(&["pull", &v2], DCT);
+    assert!(pulled.status.success(), "{}", text(&pulled));
+
+    // Revoking every tag needs --yes without a terminal.
+    let out = wharf_trust(
+        owner.config.path(),
+        &["-o", "json", "trust", "revoke", &repo],
+        Some(REPO_PASS),
+        owner.config.path(),
+    );
+    assert_eq!(json_error(&out).0, "NOT_CONFIRMED");
+    assert_eq!(signers_of_tags(&owner, &repo), after);
+    ok(
+        wharf_trust(
+            owner.config.path(),
+            &["trust", "revoke", "--yes", &repo],
+            Some(REPO_PASS),
+            owner.config.path(),
+        ),
+        "wharf trust revoke --yes",
+    );
+    assert_eq!(puller.fails(&["pull", &v2], DCT), "No valid trust data for v2");
 }

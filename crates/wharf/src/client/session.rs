@@ -155,6 +155,24 @@ impl Session {
             .map_err(|e| connection_failed(&self.base, &e, ""))
     }
 
+    /// Send `body` as `content_type` with the session's token (trust updates).
+    pub(crate) async fn send_bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<reqwest::Response> {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| connection_failed(&self.base, &e, ""))
+    }
+
     /// A call of the admin API (owner only): its JSON answer, or its error as a one-line
     /// message that says a refusal needs the Owner role.
     pub(crate) async fn call(

@@ -52,7 +52,7 @@ struct KeyRef {
 }
 
 /// `host[:port]/path[:tag]` → (GUN, registry host, tag).
-fn parse_reference(reference: &str) -> anyhow::Result<(String, String, Option<String>)> {
+pub(super) fn parse_reference(reference: &str) -> anyhow::Result<(String, String, Option<String>)> {
     let bad = || {
         fail(
             INVALID_INPUT,
@@ -190,27 +190,10 @@ async fn inspect_one(reference: &str) -> anyhow::Result<TrustRepo> {
             format!("no signatures or cannot access {reference}"),
         )
     };
-    let Some(timestamp) = fetch(&session, &gun, "timestamp.json").await? else {
+    let Some(fetched) = fetch_published(&session, &gun).await? else {
         return Err(no_signatures());
     };
-    let snapshot_sha = sha256_of(&timestamp, "snapshot")?;
-    let snapshot = fetch(&session, &gun, &format!("snapshot.{snapshot_sha}.json"))
-        .await?
-        .ok_or_else(|| fail(INVALID_RESPONSE, "the snapshot the timestamp names is missing"))?;
-    let mut files = Files::new(timestamp);
-    let meta: Value = serde_json::from_slice(&snapshot)
-        .map_err(|e| fail(INVALID_RESPONSE, format!("snapshot.json is not JSON: {e}")))?;
-    let roles: Vec<String> = meta["signed"]["meta"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    for role in roles {
-        let sha = sha256_of(&snapshot, &role)?;
-        if let Some(bytes) = fetch(&session, &gun, &format!("{role}.{sha}.json")).await? {
-            files.add(&role, bytes);
-        }
-    }
-    files.add("snapshot", snapshot);
+    let files = fetched.files;
     let verified = wharf_tuf::verify_repository(&gun, &files, chrono::Utc::now()).map_err(|e| {
         fail(
             NO_SIGNATURES,
@@ -227,6 +210,42 @@ async fn inspect_one(reference: &str) -> anyhow::Result<TrustRepo> {
         signers: signers(&verified),
         administrative_keys: administrative_keys(&verified),
     })
+}
+
+/// The published trust data of a GUN as a client reads it: the current timestamp, the
+/// snapshot it names, every file the snapshot names (by checksum).
+pub(super) struct Published {
+    pub files: Files,
+    /// role → the bytes the snapshot names for it.
+    pub roles: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+/// `None`: the repository has no trust data (404 on `timestamp.json`).
+pub(super) async fn fetch_published(session: &Session, gun: &str) -> anyhow::Result<Option<Published>> {
+    let Some(timestamp) = fetch(session, gun, "timestamp.json").await? else {
+        return Ok(None);
+    };
+    let snapshot_sha = sha256_of(&timestamp, "snapshot")?;
+    let snapshot = fetch(session, gun, &format!("snapshot.{snapshot_sha}.json"))
+        .await?
+        .ok_or_else(|| fail(INVALID_RESPONSE, "the snapshot the timestamp names is missing"))?;
+    let mut files = Files::new(timestamp);
+    let meta: Value = serde_json::from_slice(&snapshot)
+        .map_err(|e| fail(INVALID_RESPONSE, format!("snapshot.json is not JSON: {e}")))?;
+    let names: Vec<String> = meta["signed"]["meta"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut roles = std::collections::BTreeMap::new();
+    for role in names {
+        let sha = sha256_of(&snapshot, &role)?;
+        if let Some(bytes) = fetch(session, gun, &format!("{role}.{sha}.json")).await? {
+            files.add(&role, bytes.clone());
+            roles.insert(role, bytes);
+        }
+    }
+    files.add("snapshot", snapshot);
+    Ok(Some(Published { files, roles }))
 }
 
 /// `GET /v2/<gun>/_trust/tuf/<file>`: the body, `None` on 404.
@@ -269,7 +288,7 @@ fn sha256_of(file: &[u8], role: &str) -> anyhow::Result<String> {
     Ok(hex::encode(raw))
 }
 
-fn is_released(role: &str) -> bool {
+pub(super) fn is_released(role: &str) -> bool {
     role == TARGETS || role == RELEASES
 }
 

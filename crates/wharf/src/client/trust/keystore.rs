@@ -108,10 +108,6 @@ impl KeyStore {
     }
 
     /// Decrypts a stored key with the passphrase its role uses (environment or prompt).
-    #[expect(
-        dead_code,
-        reason = "the signing commands (`wharf trust sign`) open keys; not landed yet"
-    )]
     pub fn open(&self, stored: &StoredKey) -> anyhow::Result<KeyFile> {
         let text = read_key_text(&stored.path)?;
         let block = keyfile::parse_pem(&text).map_err(|e| bad_file(&stored.path, &e))?;

@@ -5,13 +5,15 @@
 pub mod inspect;
 pub mod key;
 pub mod keystore;
+pub mod revoke;
 
 use super::report::Report;
-use crate::cli::Trust;
+use crate::cli::{Output, Trust};
 
-pub async fn run(command: Trust) -> anyhow::Result<Report> {
+pub async fn run(command: Trust, output: Output) -> anyhow::Result<Report> {
     match command {
         Trust::Key(k) => key::run(k),
+        Trust::Revoke { reference, yes } => revoke::run(reference, yes, output).await,
         Trust::Inspect { references, pretty } => inspect::run(references, pretty).await,
     }
 }
