@@ -137,6 +137,17 @@ pub enum Trust {
         #[arg(long)]
         pretty: bool,
     },
+    /// Sign tags without a Docker daemon: each tag's manifest digest and size from the
+    /// registry, added to the roles your keys can sign (your delegations, else `targets`),
+    /// all published in one update. The repository must already have trust data.
+    Sign {
+        /// HOST[:PORT]/REPOSITORY:TAG, all in one repository.
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// Sign only into this delegation (targets/NAME) with its signer's key.
+        #[arg(long)]
+        role: Option<String>,
+    },
     /// Remove the signature of REPO:TAG (or of every tag of REPO) from `targets` and every
     /// delegation holding it whose key is in the store; one publish. A DCT pull of the tag
     /// is then refused, unless a role you hold no key for still signs it.

@@ -294,6 +294,33 @@ fn keys_move_between_wharf_and_docker_in_both_directions() {
     assert!(tags.iter().all(|t| t.0 != "v2"), "{tags:?}");
     assert!(tags.iter().any(|t| t.0 == "v3"), "{tags:?}");
 
+    // alice signs v2 again, now with wharf: into her delegations (docker's rule), one
+    // publish; docker sees her signature and a fresh DCT client pulls it.
+    let out = ok(
+        wharf_trust(
+            alice.config.path(),
+            &["-o", "json", "trust", "sign", &v2],
+            Some(REPO_PASS),
+            &keys,
+        ),
+        "wharf trust sign as a delegate",
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["roles"],
+        serde_json::json!(["targets/alice", "targets/releases"]),
+        "{report}"
+    );
+    let tags = signers_of_tags(&owner, &repo);
+    assert!(
+        tags.iter()
+            .any(|t| t.0 == "v2" && t.1 == v2_digest.trim_start_matches("sha256:") && t.2 == ["alice"]),
+        "{tags:?}"
+    );
+    let puller = login(&server, "admin", &server.admin_password);
+    let out = puller.cmd(&["pull", &v2], DCT);
+    assert!(out.status.success(), "{}", text(&out));
+
     // The text listing of alice's store names her key and role.
     let listed = ok(
         wharf_trust(alice.config.path(), &["trust", "key", "list"], None, &keys),
@@ -574,4 +601,91 @@ fn revoke_removes_a_tag_and_dct_pull_refuses_it() {
         "wharf trust revoke --yes",
     );
     assert_eq!(puller.fails(&["pull", &v2], DCT), "No valid trust data for v2");
+}
+
+#[test]
+fn sign_adds_two_tags_in_one_publish_that_docker_and_notary_trust() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/signed", server.host);
+    let (v1, v2, v3) = (format!("{repo}:v1"), format!("{repo}:v2"), format!("{repo}:v3"));
+    owner.import_image(&v1);
+    dct_ok(&owner, &["push", &v1]);
+    // v2 and v3 pushed without content trust: in the registry, not signed.
+    let mut digests = Vec::new();
+    for r in [&v2, &v3] {
+        owner.import_image(r);
+        digests.push(pushed_digest(&owner.ok(&["push", r])));
+    }
+    let before = signers_of_tags(&owner, &repo);
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    // Refusals change nothing: a tag not in the registry, no key.
+    let missing = format!("{repo}:nope");
+    let out = wharf_trust(
+        owner.config.path(),
+        &["-o", "json", "trust", "sign", &v2, &missing],
+        Some(REPO_PASS),
+        owner.config.path(),
+    );
+    assert_eq!(
+        json_error(&out),
+        (
+            "MANIFEST_UNKNOWN".to_owned(),
+            "team/signed:nope is not in the registry; push the image first".to_owned()
+        )
+    );
+    let stranger = login(&server, "admin", &server.admin_password);
+    let out = wharf_trust(
+        stranger.config.path(),
+        &["-o", "json", "trust", "sign", &v2],
+        Some(REPO_PASS),
+        stranger.config.path(),
+    );
+    assert_eq!(json_error(&out).0, "NO_SIGNING_KEY");
+    assert_eq!(signers_of_tags(&owner, &repo), before);
+
+    let out = ok(
+        wharf_trust(
+            owner.config.path(),
+            &["-o", "json", "trust", "sign", &v2, &v3],
+            Some(REPO_PASS),
+            owner.config.path(),
+        ),
+        "wharf trust sign",
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["roles"], serde_json::json!(["targets"]), "{report}");
+    assert_eq!(report["signed"][0]["digest"], digests[0].as_str(), "{report}");
+
+    let tags = signers_of_tags(&owner, &repo);
+    let names: Vec<&str> = tags.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(names, ["v1", "v2", "v3"], "{tags:?}");
+    assert_eq!(tags[1].1, digests[0].trim_start_matches("sha256:"));
+    assert_eq!(tags[2].1, digests[1].trim_start_matches("sha256:"));
+
+    // A fresh DCT client pulls the signed tags; notary lists them.
+    let puller = login(&server, "admin", &server.admin_password);
+    for r in [&v2, &v3] {
+        let out = puller.cmd(&["pull", r], DCT);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // The notary CLI reads anonymously: open the repository to anonymous pull.
+    let out = wharf_cli(
+        owner.config.path(),
+        &["anonymous-pull", "enable", "--scope", "repository:team/signed"],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let trust_dir = server.scratch("notary");
+    let listed = common::notary(&server, &trust_dir, &["list", &repo]);
+    let listed = text(&listed);
+    for (tag, digest) in [("v2", &digests[0]), ("v3", &digests[1])] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with(tag) && l.contains(digest.trim_start_matches("sha256:"))),
+            "{listed}"
+        );
+    }
 }

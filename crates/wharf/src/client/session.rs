@@ -155,6 +155,22 @@ impl Session {
             .map_err(|e| connection_failed(&self.base, &e, ""))
     }
 
+    /// Send a request accepting `accept` (manifest HEADs).
+    pub(crate) async fn send_with_accept(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        accept: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("accept", accept)
+            .send()
+            .await
+            .map_err(|e| connection_failed(&self.base, &e, ""))
+    }
+
     /// Send `body` as `content_type` with the session's token (trust updates).
     pub(crate) async fn send_bytes(
         &self,

@@ -146,7 +146,7 @@ pub async fn run(reference: String, yes: bool, output: Output) -> anyhow::Result
 
 /// One `POST /v2/<gun>/_trust/tuf/` (notary's multipart body: field `files`, the role as
 /// the file name), so every changed role is published together or not at all.
-async fn publish(session: &Session, gun: &str, parts: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+pub(super) async fn publish(session: &Session, gun: &str, parts: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
     // Metadata files are one line of JSON (no CR or LF anywhere), so a boundary line
     // cannot occur inside a part.
     let boundary = "wharf-trust-update-0d2c9f7e4b1a";
