@@ -249,6 +249,22 @@ pub fn public_key_pem(key: &PrivateKey, role: &str) -> Result<String, KeyFileErr
     Ok(encode_pem("PUBLIC KEY", &[("role", role)], &public.public))
 }
 
+/// The key as an unencrypted RFC 5208 PrivateKeyInfo (version 0), for libraries that
+/// refuse notary's version 1 without a public key (e.g. to build a root certificate).
+pub fn pkcs8_der(key: &PrivateKey) -> Result<Vec<u8>, KeyFileError> {
+    let mut der = private_key_info(key)?;
+    // SEQUENCE header, then INTEGER version: `02 01 01` → `02 01 00`.
+    let at = if der[1] & 0x80 != 0 {
+        2 + usize::from(der[1] & 0x7f)
+    } else {
+        2
+    };
+    if der.get(at..at + 3) == Some(&[INTEGER, 1, 1][..]) {
+        der[at + 2] = 0;
+    }
+    Ok(der)
+}
+
 fn random<const N: usize>() -> Result<[u8; N], KeyFileError> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| KeyFileError::Unsupported(format!("no randomness: {e}")))?;

@@ -30,7 +30,8 @@ fn wharf_trust(config: &Path, args: &[&str], repo_pass: Option<&str>, cwd: &Path
         .env_remove("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE")
         .stdin(Stdio::null());
     if let Some(p) = repo_pass {
-        c.env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", p);
+        c.env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", p)
+            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", ROOT_PASS);
     }
     c.output().expect("run wharf")
 }
@@ -688,4 +689,79 @@ fn sign_adds_two_tags_in_one_publish_that_docker_and_notary_trust() {
             "{listed}"
         );
     }
+}
+
+#[test]
+fn sign_initialises_a_repository_without_trust_data() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/fresh", server.host);
+    let (v1, v2) = (format!("{repo}:v1"), format!("{repo}:v2"));
+    let mut digests = Vec::new();
+    for r in [&v1, &v2] {
+        owner.import_image(r);
+        digests.push(pushed_digest(&owner.ok(&["push", r])));
+    }
+    assert!(key_files(owner.config.path()).is_empty());
+
+    let out = ok(
+        wharf_trust(
+            owner.config.path(),
+            &["-o", "json", "trust", "sign", &v1, &v2],
+            Some(REPO_PASS),
+            owner.config.path(),
+        ),
+        "wharf trust sign (new repository)",
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["roles"],
+        serde_json::json!(["root", "targets"]),
+        "{report}"
+    );
+    // A root key and a repository key for the GUN, in docker's store.
+    let listed = ok(
+        wharf_trust(
+            owner.config.path(),
+            &["-o", "json", "trust", "key", "list"],
+            None,
+            owner.config.path(),
+        ),
+        "key list",
+    );
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let mut roles: Vec<(String, serde_json::Value)> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["role"].as_str().unwrap().to_owned(), k["gun"].clone()))
+        .collect();
+    roles.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        roles,
+        vec![
+            ("root".to_owned(), serde_json::Value::Null),
+            ("targets".to_owned(), serde_json::json!(repo))
+        ]
+    );
+
+    // docker trusts what wharf initialised: inspect, DCT pull from a fresh client, and a
+    // later docker signed push with the keys wharf stored.
+    let tags = signers_of_tags(&owner, &repo);
+    assert_eq!(
+        tags.iter()
+            .map(|t| (t.0.as_str(), t.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("v1", digests[0].trim_start_matches("sha256:")),
+            ("v2", digests[1].trim_start_matches("sha256:"))
+        ]
+    );
+    let puller = login(&server, "admin", &server.admin_password);
+    let out = puller.cmd(&["pull", &v2], DCT);
+    assert!(out.status.success(), "{}", text(&out));
+    let v3 = format!("{repo}:v3");
+    owner.import_image(&v3);
+    let pushed = dct_ok(&owner, &["push", &v3]);
+    assert!(pushed.contains(&format!("Successfully signed {v3}")), "{pushed}");
 }

@@ -93,13 +93,6 @@ impl KeyStore {
     }
 
     /// The first key (by ID, as docker picks) of `role`, for `gun` when given.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the signing commands (`wharf trust sign`) look keys up; not landed yet"
-        )
-    )]
     pub fn find(&self, role: &str, gun: Option<&str>) -> anyhow::Result<Option<StoredKey>> {
         Ok(self
             .list()?

@@ -11,19 +11,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use wharf_tuf::metadata::{encode_file, format_go_time};
-use wharf_tuf::{PrivateKey, Signer as _};
+use wharf_tuf::{CertSigner, PrivateKey, PublicKey, Signer as _};
 
 use super::inspect::{fetch_published, parse_reference};
-use super::keystore::{KeyStore, StoredKey};
+use super::keystore::{self, KeyStore, ROOT_ROLE, StoredKey};
 use super::revoke::{NO_SIGNING_KEY, publish};
 use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
 use crate::client::session::{Session, open};
 
-/// The repository has no trust data yet.
-pub const NOT_INITIALIZED: &str = "NOT_INITIALIZED";
 /// The tag is not in the registry.
 pub const MANIFEST_UNKNOWN: &str = "MANIFEST_UNKNOWN";
 const TARGETS_EXPIRY_DAYS: i64 = 3 * 365;
+const ROOT_EXPIRY_DAYS: i64 = 10 * 365;
 const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
@@ -66,22 +65,22 @@ pub async fn run(references: Vec<String>, role: Option<String>) -> anyhow::Resul
         entries.push((tag.clone(), digest, size));
     }
 
-    let published = fetch_published(&session, &gun).await?.ok_or_else(|| {
-        fail(
-            NOT_INITIALIZED,
-            format!(
-                "{gun} has no trust data yet; initialise it once with `DOCKER_CONTENT_TRUST=1 docker push {gun}:{}` (wharf cannot create trust data yet)",
-                tags[0]
-            ),
-        )
-    })?;
+    let store = KeyStore::docker();
+    let Some(published) = fetch_published(&session, &gun).await? else {
+        if role.is_some() {
+            return Err(fail(
+                INVALID_INPUT,
+                format!("{gun} has no trust data yet, so no delegation; sign without --role first"),
+            ));
+        }
+        return initialize(&session, &gun, &store, &entries).await;
+    };
     let verified = wharf_tuf::verify_repository(&gun, &published.files, chrono::Utc::now()).map_err(|e| {
         fail(
             INVALID_RESPONSE,
             format!("the trust data of {gun} does not verify: {e}"),
         )
     })?;
-    let store = KeyStore::docker();
     let stored = store.list()?;
 
     // Delegations the verified files declare: name → key IDs.
@@ -139,41 +138,72 @@ pub async fn run(references: Vec<String>, role: Option<String>) -> anyhow::Resul
         };
         // A delegation declared but never published starts as an empty file (version 0,
         // so the first upload is version 1).
-        let mut signed = match published.roles.get(role) {
+        let signed = match published.roles.get(role) {
             Some(bytes) => serde_json::from_slice::<Value>(bytes)
                 .map_err(|e| fail(INVALID_RESPONSE, format!("{role}.json is not JSON: {e}")))?["signed"]
                 .clone(),
-            None => json!({
-                "_type": "Targets",
-                "delegations": {"keys": {}, "roles": []},
-                "expires": expires,
-                "targets": {},
-                "version": 0,
-            }),
+            None => empty_targets(),
         };
+        parts.push((
+            role.clone(),
+            signed_targets(signed, &entries, &expires, &key, role)?,
+        ));
+    }
+    finish(&session, &gun, &parts, &entries).await
+}
+
+fn empty_targets() -> Value {
+    json!({
+        "_type": "Targets",
+        "delegations": {"keys": {}, "roles": []},
+        "expires": "",
+        "targets": {},
+        "version": 0,
+    })
+}
+
+/// `signed` with the tags added, version + 1 and a new expiry, signed by `key`: the file.
+fn signed_targets(
+    mut signed: Value,
+    entries: &[(String, Vec<u8>, u64)],
+    expires: &str,
+    key: &PrivateKey,
+    role: &str,
+) -> anyhow::Result<Vec<u8>> {
+    {
         let targets = signed["targets"]
             .as_object_mut()
             .ok_or_else(|| fail(INVALID_RESPONSE, format!("{role}.json has no targets")))?;
-        for (tag, digest, size) in &entries {
+        for (tag, digest, size) in entries {
             targets.insert(
                 tag.clone(),
                 json!({"hashes": {"sha256": B64.encode(digest)}, "length": size}),
             );
         }
-        let version = signed["version"].as_i64().unwrap_or(0) + 1;
-        signed["version"] = json!(version);
-        signed["expires"] = json!(expires);
-        let canonical = wharf_tuf::canonical::to_canonical(&signed)
-            .map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))?;
-        let signature = key
-            .sign(&canonical)
-            .map_err(|e| fail(INVALID_INPUT, format!("signing {role}: {e}")))?;
-        let body =
-            encode_file(&signed, &[signature]).map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))?;
-        parts.push((role.clone(), body));
     }
-    publish(&session, &gun, &parts).await?;
+    let version = signed["version"].as_i64().unwrap_or(0) + 1;
+    signed["version"] = json!(version);
+    signed["expires"] = json!(expires);
+    sign_file(&signed, key, role)
+}
 
+fn sign_file(signed: &Value, signer: &dyn wharf_tuf::Signer, role: &str) -> anyhow::Result<Vec<u8>> {
+    let canonical = wharf_tuf::canonical::to_canonical(signed)
+        .map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))?;
+    let signature = signer
+        .sign(&canonical)
+        .map_err(|e| fail(INVALID_INPUT, format!("signing {role}: {e}")))?;
+    encode_file(signed, &[signature]).map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))
+}
+
+/// Publishes `parts` in one upload and reports the signed tags.
+async fn finish(
+    session: &Session,
+    gun: &str,
+    parts: &[(String, Vec<u8>)],
+    entries: &[(String, Vec<u8>, u64)],
+) -> anyhow::Result<Report> {
+    publish(session, gun, parts).await?;
     let signed: Vec<Value> = entries
         .iter()
         .map(|(tag, digest, size)| json!({"tag": tag, "digest": format!("sha256:{}", hex::encode(digest)), "size": size}))
@@ -188,6 +218,135 @@ pub async fn run(references: Vec<String>, role: Option<String>) -> anyhow::Resul
         json!({"repository": gun, "signed": signed, "roles": roles}),
         text,
     ))
+}
+
+/// docker's first signing of a repository: the root key from the store (the first by
+/// ID, as docker reuses it across repositories) or a new one, a new repository
+/// (`targets`) key, the server's snapshot and timestamp keys, a self-signed root
+/// certificate naming the GUN; root and targets published together.
+async fn initialize(
+    session: &Session,
+    gun: &str,
+    store: &KeyStore,
+    entries: &[(String, Vec<u8>, u64)],
+) -> anyhow::Result<Report> {
+    let timestamp_key = server_key(session, gun, "timestamp").await?;
+    let snapshot_key = server_key(session, gun, "snapshot").await?;
+    let root_key = match store.find(ROOT_ROLE, None)? {
+        Some(stored) => store.open(&stored)?.key,
+        None => {
+            let key = PrivateKey::generate_p256().map_err(|e| fail(INVALID_INPUT, e.to_string()))?;
+            let pass = keystore::new_passphrase(
+                ROOT_ROLE,
+                &format!(
+                    "Enter passphrase for new root key with ID {}",
+                    keystore::short(&key.key_id())
+                ),
+            )?;
+            store.save(&key, ROOT_ROLE, None, &pass)?;
+            key
+        }
+    };
+    let targets_key = PrivateKey::generate_p256().map_err(|e| fail(INVALID_INPUT, e.to_string()))?;
+    let pass = keystore::new_passphrase(
+        "targets",
+        &format!(
+            "Enter passphrase for new repository key with ID {}",
+            keystore::short(&targets_key.key_id())
+        ),
+    )?;
+    let cert_key = root_certificate(&root_key, gun)?;
+    let now = chrono::Utc::now();
+    let root_signed = json!({
+        "_type": "Root",
+        "consistent_snapshot": false,
+        "expires": format_go_time(now + chrono::Duration::days(ROOT_EXPIRY_DAYS)),
+        "keys": {
+            cert_key.key_id(): cert_key.to_value(),
+            targets_key.key_id(): targets_key.public_key().to_value(),
+            snapshot_key.key_id(): snapshot_key.to_value(),
+            timestamp_key.key_id(): timestamp_key.to_value(),
+        },
+        "roles": {
+            "root": {"keyids": [cert_key.key_id()], "threshold": 1},
+            "snapshot": {"keyids": [snapshot_key.key_id()], "threshold": 1},
+            "targets": {"keyids": [targets_key.key_id()], "threshold": 1},
+            "timestamp": {"keyids": [timestamp_key.key_id()], "threshold": 1},
+        },
+        "version": 1,
+    });
+    let root_signer = CertSigner {
+        key: root_key,
+        cert_key,
+    };
+    let root_file = sign_file(&root_signed, &root_signer, ROOT_ROLE)?;
+    let expires = format_go_time(now + chrono::Duration::days(TARGETS_EXPIRY_DAYS));
+    let targets_file = signed_targets(empty_targets(), entries, &expires, &targets_key, "targets")?;
+    // The repository key is stored only once the files are built, and before they are
+    // published: a key the published root names must never be lost.
+    store.save(&targets_key, "targets", Some(gun), &pass)?;
+    finish(
+        session,
+        gun,
+        &[
+            (ROOT_ROLE.to_owned(), root_file),
+            ("targets".to_owned(), targets_file),
+        ],
+        entries,
+    )
+    .await
+}
+
+/// `GET …/<role>.key`: the key the server signs `role` with.
+async fn server_key(session: &Session, gun: &str, role: &str) -> anyhow::Result<PublicKey> {
+    let resp = session
+        .send(
+            reqwest::Method::GET,
+            &format!("/v2/{gun}/_trust/tuf/{role}.key"),
+            None,
+        )
+        .await?;
+    let status = resp.status();
+    let body = resp.bytes().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(fail(
+            INVALID_RESPONSE,
+            format!(
+                "the server gave no {role} key for {gun} ({status}): {}",
+                String::from_utf8_lossy(&body).trim()
+            ),
+        ));
+    }
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| fail(INVALID_RESPONSE, format!("the {role} key is not JSON: {e}")))?;
+    PublicKey::from_value(&v).map_err(|e| fail(INVALID_RESPONSE, format!("the {role} key: {e}")))
+}
+
+/// The self-signed certificate notary makes for a root key: CN = GUN, ten years,
+/// ECDSA-SHA256, key usage digitalSignature + keyEncipherment, code signing, not a CA.
+fn root_certificate(root: &PrivateKey, gun: &str) -> anyhow::Result<PublicKey> {
+    use chrono::Datelike as _;
+    let der = wharf_tuf::keyfile::pkcs8_der(root).map_err(|e| fail(INVALID_INPUT, e.to_string()))?;
+    let pair = rcgen::KeyPair::try_from(der.as_slice())
+        .map_err(|e| fail(INVALID_INPUT, format!("root key for the certificate: {e}")))?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, gun);
+    let today = chrono::Utc::now();
+    params.not_before = rcgen::date_time_ymd(today.year(), today.month() as u8, today.day() as u8);
+    params.not_after =
+        rcgen::date_time_ymd(today.year() + 10, today.month() as u8, today.day().min(28) as u8);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+    params.is_ca = rcgen::IsCa::ExplicitNoCa;
+    let cert = params
+        .self_signed(&pair)
+        .map_err(|e| fail(INVALID_INPUT, format!("root certificate: {e}")))?;
+    let pem = wharf_tuf::keys::pem_encode("CERTIFICATE", cert.der());
+    Ok(PublicKey::new(wharf_tuf::keys::ECDSA_X509, pem.into_bytes()))
 }
 
 fn no_key(role: &str, gun: &str, store: &KeyStore) -> anyhow::Error {
