@@ -107,9 +107,9 @@ pub enum Command {
     /// subject of a signature (cosign, Notation) is never removed as untagged, and a
     /// DCT-signed tag is never removed by a tag rule. Blobs are freed by a later `wharf gc run`.
     Retention(AdminArgs<RetentionCommand>),
-    /// Docker Content Trust without a Docker daemon: the signing keys docker keeps in
-    /// $DOCKER_CONFIG/trust/private, read and written in docker's own format.
+    /// Docker Content Trust without a Docker daemon: sign, inspect, revoke, signing keys.
     ///
+    /// Keys live where docker keeps them ($DOCKER_CONFIG/trust/private), in docker's format.
     /// Passphrases come from DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE (root keys) and
     /// DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE (every other key), or a prompt on a terminal.
     Trust(TrustArgs),
@@ -127,8 +127,9 @@ pub enum Trust {
     /// Signing keys in the Docker trust store ($DOCKER_CONFIG/trust/private).
     #[command(subcommand)]
     Key(TrustKey),
-    /// What `docker trust inspect` prints (the same JSON), without a Docker daemon: signed
-    /// tags and their signers, the signers' keys, the root and repository keys.
+    /// Print what `docker trust inspect` prints (the same JSON, or --pretty tables).
+    ///
+    /// Signed tags and their signers, the signers' keys, the root and repository keys.
     Inspect {
         /// HOST[:PORT]/REPOSITORY[:TAG]; a tag shows only that tag.
         #[arg(required = true)]
@@ -137,9 +138,11 @@ pub enum Trust {
         #[arg(long)]
         pretty: bool,
     },
-    /// Sign tags without a Docker daemon: each tag's manifest digest and size from the
-    /// registry, added to the roles your keys can sign (your delegations, else `targets`),
-    /// all published in one update. The repository must already have trust data.
+    /// Sign tags that are in the registry; all tags of one call in one publish.
+    ///
+    /// Each tag's manifest digest and size come from the registry and go into the roles your
+    /// keys can sign (your delegations, else `targets`). A repository without trust data is
+    /// initialised as docker does it (root key from the store or new, a new repository key).
     Sign {
         /// HOST[:PORT]/REPOSITORY:TAG, all in one repository.
         #[arg(required = true)]
@@ -148,9 +151,11 @@ pub enum Trust {
         #[arg(long)]
         role: Option<String>,
     },
-    /// Remove the signature of REPO:TAG (or of every tag of REPO) from `targets` and every
-    /// delegation holding it whose key is in the store; one publish. A DCT pull of the tag
-    /// is then refused, unless a role you hold no key for still signs it.
+    /// Remove the signature of REPO:TAG, or of every tag of REPO (--yes).
+    ///
+    /// From `targets` and every delegation holding it whose key is in the store; one
+    /// publish. A DCT pull of the tag is then refused, unless a role you hold no key for
+    /// still signs it.
     Revoke {
         /// HOST[:PORT]/REPOSITORY[:TAG].
         reference: String,

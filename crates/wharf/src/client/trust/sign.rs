@@ -1,9 +1,10 @@
-//! `wharf trust sign REPO:TAG [REPO:TAG…]` without a Docker daemon, for a repository
-//! that already has trust data: each tag's manifest digest and size are read from the
+//! `wharf trust sign REPO:TAG [REPO:TAG…]` without a Docker daemon. For a repository
+//! with trust data, each tag's manifest digest and size are read from the
 //! registry (HEAD with every manifest type accepted), added to the roles this key store
 //! can sign — the delegations it holds a key for (docker's `targets/releases` plus the
 //! signer's own), else `targets` with the repository key — re-signed and published in
-//! ONE upload. The server then writes snapshot and timestamp.
+//! ONE upload. A repository without trust data is initialised first (`initialize`), in the
+//! same upload. The server then writes snapshot and timestamp.
 
 use std::collections::BTreeMap;
 
