@@ -322,6 +322,23 @@ fn keys_move_between_wharf_and_docker_in_both_directions() {
     let out = puller.cmd(&["pull", &v2], DCT);
     assert!(out.status.success(), "{}", text(&out));
 
+    // bob's key (made by docker, loaded by wharf) signs v1 with wharf into his own
+    // delegation only (--role): v1 stays released by the repository key, now also signed
+    // by bob.
+    let out = ok(
+        wharf_trust(
+            bob.config.path(),
+            &["-o", "json", "trust", "sign", "--role", "targets/bob", &v1],
+            Some(REPO_PASS),
+            &bob_dir,
+        ),
+        "wharf trust sign --role",
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["roles"], serde_json::json!(["targets/bob"]), "{report}");
+    let tags = signers_of_tags(&owner, &repo);
+    assert!(tags.iter().any(|t| t.0 == "v1" && t.2 == ["bob"]), "{tags:?}");
+
     // The text listing of alice's store names her key and role.
     let listed = ok(
         wharf_trust(alice.config.path(), &["trust", "key", "list"], None, &keys),
