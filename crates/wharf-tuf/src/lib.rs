@@ -25,6 +25,7 @@
 pub mod canonical;
 pub mod error;
 mod gojson;
+pub mod keyfile;
 pub mod keys;
 pub mod limits;
 pub mod metadata;

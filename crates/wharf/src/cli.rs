@@ -107,18 +107,22 @@ pub enum Command {
     /// subject of a signature (cosign, Notation) is never removed as untagged, and a
     /// DCT-signed tag is never removed by a tag rule. Blobs are freed by a later `wharf gc run`.
     Retention(AdminArgs<RetentionCommand>),
-    /// Sign images and generate signing keys, without a Docker daemon, cosign or notation.
+    /// Sign images and manage signing keys without a Docker daemon, cosign or notation.
     ///
-    /// --format cosign: cosign key pairs and signatures stored as cosign stores them
-    /// (`sha256-<digest>.sig`). --format notation: Notary Project signatures pushed as OCI
-    /// referrers of the image. Uses the login `wharf login` stored.
+    /// Docker Content Trust (the default --format dct): sign, inspect, revoke, keys where
+    /// docker keeps them ($DOCKER_CONFIG/trust/private, docker's format); passphrases from
+    /// DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE (root keys) and
+    /// DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE (every other key), or a prompt on a
+    /// terminal. --format cosign: cosign key pairs and signatures stored as cosign stores
+    /// them (`sha256-<digest>.sig`). --format notation: Notary Project signatures pushed as
+    /// OCI referrers of the image. Uses the login `wharf login` stored.
     Trust(TrustArgs),
 }
 
 #[derive(Args)]
 pub struct TrustArgs {
     #[command(subcommand)]
-    pub command: TrustCommand,
+    pub command: Trust,
     /// Registry host[:port], when the references name none; defaults to the one `wharf
     /// login` used.
     #[arg(long, env = "WHARF_REGISTRY", global = true)]
@@ -135,44 +139,93 @@ pub enum SignatureFormat {
     Notation,
 }
 
+/// `wharf trust …`. One enum so that further subcommands merge as single lines.
 #[derive(Subcommand)]
-pub enum TrustCommand {
-    /// Sign images: REPO:TAG (or HOST/REPO:TAG, REPO@sha256:...), one or more.
+pub enum Trust {
+    /// Signing keys: the Docker trust store ($DOCKER_CONFIG/trust/private), or cosign and
+    /// Notation key files.
+    #[command(subcommand)]
+    Key(TrustKey),
+    /// Print what `docker trust inspect` prints (the same JSON, or --pretty tables).
     ///
-    /// cosign: the key's passphrase comes from COSIGN_PASSWORD or the terminal. Signing
-    /// what this key already signed adds nothing.
+    /// Signed tags and their signers, the signers' keys, the root and repository keys.
+    Inspect {
+        /// HOST[:PORT]/REPOSITORY[:TAG]; a tag shows only that tag.
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// docker's human-friendly tables instead of JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
+    /// Sign images that are in the registry.
+    ///
+    /// dct: HOST[:PORT]/REPOSITORY:TAG, all in one repository and one publish; each tag's
+    /// digest and size go into the roles your keys can sign (your delegations, else
+    /// `targets`); a repository without trust data is initialised as docker does it.
+    /// cosign / notation: REPO:TAG (or HOST/REPO:TAG, REPO@sha256:...); the cosign key's
+    /// passphrase comes from COSIGN_PASSWORD or the terminal. Signing what this key already
+    /// signed adds nothing.
     Sign {
         #[arg(required = true, value_name = "REPO:TAG")]
         references: Vec<String>,
         #[arg(long, value_enum, default_value_t = SignatureFormat::Dct)]
         format: SignatureFormat,
-        /// The private key: NAME.key as `wharf trust key generate` (or cosign) wrote it.
+        /// dct: sign only into this delegation (targets/NAME) with its signer's key.
+        #[arg(long)]
+        role: Option<String>,
+        /// cosign / notation: the private key, NAME.key as `wharf trust key generate` (or
+        /// cosign) wrote it.
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Notation: the signing certificate (PEM; a chain leaf first).
+        /// notation: the signing certificate (PEM; a chain leaf first).
         #[arg(long)]
         cert: Option<PathBuf>,
     },
-    /// Signing keys.
-    #[command(subcommand)]
-    Key(TrustKeyCommand),
+    /// Remove the DCT signature of REPO:TAG, or of every tag of REPO (--yes).
+    ///
+    /// From `targets` and every delegation holding it whose key is in the store; one
+    /// publish. A DCT pull of the tag is then refused, unless a role you hold no key for
+    /// still signs it.
+    Revoke {
+        /// HOST[:PORT]/REPOSITORY[:TAG].
+        reference: String,
+        /// Confirm revoking every tag (needed without a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
-pub enum TrustKeyCommand {
-    /// Generate a key pair: cosign writes NAME.key (encrypted) and NAME.pub; notation
-    /// writes NAME.key and a self-signed code-signing certificate NAME.crt.
+pub enum TrustKey {
+    /// Generate a signing key NAME.
+    ///
+    /// dct: the private key goes into the trust store, NAME.pub (for `docker trust signer
+    /// add --key`) into the current directory or --dir. cosign: NAME.key (encrypted) and
+    /// NAME.pub. notation: NAME.key and a self-signed code-signing certificate NAME.crt.
     Generate {
+        /// dct: lowercase letters, digits, '-' and '_', starting with a letter or digit.
         name: String,
         #[arg(long, value_enum, default_value_t = SignatureFormat::Dct)]
         format: SignatureFormat,
-        /// Notation: use this certificate instead of generating one (with --cert-key).
+        /// dct: directory for NAME.pub.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// notation: use this certificate instead of generating one (with --cert-key).
         #[arg(long, requires = "cert_key")]
         cert: Option<PathBuf>,
-        /// Notation: the private key of --cert (PKCS#8 PEM).
+        /// notation: the private key of --cert (PKCS#8 PEM).
         #[arg(long, requires = "cert")]
         cert_key: Option<PathBuf>,
     },
+    /// Load a private key (PEM, encrypted or not) into the trust store as signer NAME.
+    Load {
+        /// PEM private key file; an encrypted one is opened with the repository passphrase.
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the keys in the trust store: key ID, role, repository (GUN).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -672,7 +725,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Gc(a) => gc::run(a).await,
         Command::Quota(a) => quota::run(a).await,
         Command::Retention(a) => retention::run(a).await,
-        Command::Trust(a) => crate::client::trust::run(a).await,
+        Command::Trust(a) => crate::client::trust::run(a, cli.output).await,
     };
     report.map(Some)
 }

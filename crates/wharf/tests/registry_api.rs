@@ -440,7 +440,10 @@ fn bad_manifests_are_refused_with_exact_codes_and_nothing_is_stored() {
     let r = api
         .req(reqwest::Method::PUT, "/v2/m/manifests/v1")
         .header("content-type", OCI_MANIFEST)
-        .body(reqwest::blocking::Body::new(std::io::Cursor::new(vec![b' '; 12 << 20])))
+        .body(reqwest::blocking::Body::new(std::io::Cursor::new(vec![
+            b' ';
+            12 << 20
+        ])))
         .send()
         .unwrap();
     assert_eq!(code_of(r), (413, "MANIFEST_INVALID".into()));

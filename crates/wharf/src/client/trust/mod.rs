@@ -1,13 +1,20 @@
 //! `wharf trust`: signing images and managing signing keys without a daemon.
 //!
-//! `--format cosign` (`cosign.rs`, key files in `cosign_key.rs`) and `--format notation`
-//! (`notation.rs`) write signatures in those tools' own formats through the registry API
-//! (`registry.rs`). Docker Content Trust (`--format dct`, the default) is built elsewhere.
+//! Docker Content Trust (`--format dct`, the default): `sign.rs`, `inspect.rs`,
+//! `revoke.rs`, keys in docker's own store (`keystore.rs`, `key.rs`), so docker and wharf
+//! can take turns signing the same repositories. `--format cosign` (`cosign.rs`, key files
+//! in `cosign_key.rs`) and `--format notation` (`notation.rs`) write signatures in those
+//! tools' own formats through the registry API (`registry.rs`).
 
 pub mod cosign;
 mod cosign_key;
+pub mod inspect;
+pub mod key;
+pub mod keystore;
 pub mod notation;
 mod registry;
+pub mod revoke;
+pub mod sign;
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -18,7 +25,7 @@ use serde_json::json;
 use self::registry::ImageRef;
 use super::report::{CONFIG_FILE, INVALID_INPUT, Report, fail};
 use super::session::{self, Session};
-use crate::cli::{SignatureFormat, TrustArgs, TrustCommand, TrustKeyCommand};
+use crate::cli::{Output, SignatureFormat, Trust, TrustArgs, TrustKey};
 
 /// One image to sign: the reference given, the digest it resolved to and how to describe
 /// it in a signature.
@@ -72,45 +79,73 @@ fn short_name(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-fn not_on_this_branch() -> anyhow::Error {
-    fail(
-        INVALID_INPUT,
-        "--format dct (Docker Content Trust) is not built on this branch; use --format cosign or --format notation",
-    )
+/// Refuse options that belong to another `--format`.
+fn refuse_for_format(format: &str, options: &[(&str, bool)]) -> anyhow::Result<()> {
+    match options.iter().find(|(_, given)| *given) {
+        Some((option, _)) => Err(fail(
+            INVALID_INPUT,
+            format!("{option} is not for --format {format}"),
+        )),
+        None => Ok(()),
+    }
 }
 
-pub async fn run(args: TrustArgs) -> anyhow::Result<Report> {
+pub async fn run(args: TrustArgs, output: Output) -> anyhow::Result<Report> {
     match args.command {
-        TrustCommand::Key(TrustKeyCommand::Generate {
+        Trust::Key(TrustKey::Generate {
             name,
             format,
+            dir,
             cert,
             cert_key,
         }) => match format {
-            SignatureFormat::Dct => Err(not_on_this_branch()),
-            SignatureFormat::Cosign if cert.is_some() || cert_key.is_some() => Err(fail(
-                INVALID_INPUT,
-                "--cert and --cert-key are for --format notation",
-            )),
-            SignatureFormat::Cosign => cosign::generate(&name),
-            SignatureFormat::Notation => notation::generate(&name, cert.as_deref(), cert_key.as_deref()),
+            SignatureFormat::Dct => {
+                refuse_for_format(
+                    "dct",
+                    &[("--cert", cert.is_some()), ("--cert-key", cert_key.is_some())],
+                )?;
+                key::generate_in_store(&name, dir.as_deref())
+            }
+            SignatureFormat::Cosign => {
+                refuse_for_format(
+                    "cosign",
+                    &[
+                        ("--dir", dir.is_some()),
+                        ("--cert", cert.is_some()),
+                        ("--cert-key", cert_key.is_some()),
+                    ],
+                )?;
+                cosign::generate(&name)
+            }
+            SignatureFormat::Notation => {
+                refuse_for_format("notation", &[("--dir", dir.is_some())])?;
+                notation::generate(&name, cert.as_deref(), cert_key.as_deref())
+            }
         },
-        TrustCommand::Sign {
+        Trust::Key(k) => key::run(k),
+        Trust::Inspect { references, pretty } => inspect::run(references, pretty).await,
+        Trust::Revoke { reference, yes } => revoke::run(reference, yes, output).await,
+        Trust::Sign {
             references,
             format,
+            role,
             key,
             cert,
         } => {
             let server = (args.registry, args.server.ca_file);
             match format {
-                SignatureFormat::Dct => Err(not_on_this_branch()),
+                SignatureFormat::Dct => {
+                    refuse_for_format("dct", &[("--key", key.is_some()), ("--cert", cert.is_some())])?;
+                    sign::run(references, role).await
+                }
                 SignatureFormat::Cosign => {
+                    refuse_for_format(
+                        "cosign",
+                        &[("--role", role.is_some()), ("--cert", cert.is_some())],
+                    )?;
                     let key =
                         key.ok_or_else(|| fail(INVALID_INPUT, "--format cosign needs --key NAME.key"))?;
-                    if cert.is_some() {
-                        return Err(fail(INVALID_INPUT, "--cert is for --format notation"));
-                    }
-                    sign(
+                    sign_images(
                         &references,
                         Signer::Cosign(cosign::open_key_for_signing(&key)?),
                         server,
@@ -118,13 +153,14 @@ pub async fn run(args: TrustArgs) -> anyhow::Result<Report> {
                     .await
                 }
                 SignatureFormat::Notation => {
+                    refuse_for_format("notation", &[("--role", role.is_some())])?;
                     let (Some(key), Some(cert)) = (key, cert) else {
                         return Err(fail(
                             INVALID_INPUT,
                             "--format notation needs --key NAME.key and --cert NAME.crt",
                         ));
                     };
-                    sign(
+                    sign_images(
                         &references,
                         Signer::Notation(notation::Signer::open(&key, &cert)?),
                         server,
@@ -141,9 +177,9 @@ enum Signer {
     Notation(notation::Signer),
 }
 
-/// Resolve every reference, then sign each digest once per reference. The key is opened
-/// before this runs, so a wrong passphrase or a bad key pushes nothing.
-async fn sign(
+/// cosign / notation: resolve every reference, then sign each digest once per reference.
+/// The key is opened before this runs, so a wrong passphrase or a bad key pushes nothing.
+async fn sign_images(
     references: &[String],
     signer: Signer,
     (registry, ca_file): (Option<String>, Option<PathBuf>),
