@@ -107,6 +107,45 @@ pub enum Command {
     /// subject of a signature (cosign, Notation) is never removed as untagged, and a
     /// DCT-signed tag is never removed by a tag rule. Blobs are freed by a later `wharf gc run`.
     Retention(AdminArgs<RetentionCommand>),
+    /// Docker Content Trust on the client, without a daemon: signing keys in
+    /// $DOCKER_CONFIG/trust/private.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TrustCommand {
+    /// The private signing keys docker keeps in $DOCKER_CONFIG/trust/private.
+    #[command(subcommand)]
+    Key(TrustKeyCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TrustKeyCommand {
+    /// Write every private key (root, repository, delegation) into one file encrypted with
+    /// a backup passphrase (WHARF_BACKUP_PASSPHRASE, or asked twice on the terminal).
+    ///
+    /// The key files are kept byte for byte, still encrypted with their own passphrases.
+    /// Lists each key's id, role and GUN.
+    Backup {
+        /// The backup file to write (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put the keys of a backup back into $DOCKER_CONFIG/trust/private.
+    ///
+    /// Everything is checked first: a wrong passphrase, a changed file, a bad entry or a
+    /// different key file already there under the same key id refuses the whole restore.
+    Restore {
+        /// A file written by `wharf trust key backup`.
+        file: PathBuf,
+        /// Replace key files that differ from the backup's instead of refusing.
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -606,6 +645,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Option<Report>> {
         Command::Gc(a) => gc::run(a).await,
         Command::Quota(a) => quota::run(a).await,
         Command::Retention(a) => retention::run(a).await,
+        Command::Trust(TrustCommand::Key(k)) => crate::client::trust::backup::run(k, cli.output),
     };
     report.map(Some)
 }

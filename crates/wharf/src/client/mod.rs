@@ -16,3 +16,4 @@ pub mod report;
 pub mod repository;
 pub mod retention;
 pub mod session;
+pub mod trust;
