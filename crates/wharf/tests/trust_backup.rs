@@ -47,9 +47,14 @@ fn wharf_error(config: &Path, passphrase: Option<&str>, args: &[&str]) -> (Strin
     let mut all = args.to_vec();
     all.extend(["--output", "json"]);
     let out = wharf(config, passphrase, &all);
-    assert!(!out.status.success(), "wharf {args:?} should fail: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "wharf {args:?} should fail: {}",
+        text(&out)
+    );
     assert!(out.stdout.is_empty(), "{}", text(&out));
-    let v: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)));
+    let v: Value =
+        serde_json::from_slice(&out.stderr).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)));
     (
         v["error"]["code"].as_str().unwrap().to_owned(),
         v["error"]["message"].as_str().unwrap().to_owned(),
@@ -70,7 +75,12 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     };
     let mut all: Vec<_> = listing
         .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
         .collect();
     all.sort();
     all
@@ -113,14 +123,26 @@ fn keys_backed_up_deleted_and_restored_sign_again() {
     let pub_dir = server.scratch("pub");
     dct_ok(
         &publisher,
-        &["trust", "key", "generate", "alice", "--dir", pub_dir.to_str().unwrap()],
+        &[
+            "trust",
+            "key",
+            "generate",
+            "alice",
+            "--dir",
+            pub_dir.to_str().unwrap(),
+        ],
     );
     let v1 = format!("{repo}:v1");
     publisher.import_image(&v1);
     let pushed = dct_ok(&publisher, &["push", &v1]);
     assert!(pushed.contains(&format!("Successfully signed {v1}")), "{pushed}");
     let originals = files(&private(&publisher));
-    assert_eq!(originals.len(), 3, "alice, root, targets: {:?}", originals.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(
+        originals.len(),
+        3,
+        "alice, root, targets: {:?}",
+        originals.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
 
     let backup = server.scratch("backup").join("keys.wkb");
     let report = wharf_json(
@@ -130,7 +152,10 @@ fn keys_backed_up_deleted_and_restored_sign_again() {
     assert_eq!(mode(&backup), 0o600);
     let keys = keys_of(&report);
     let roles: Vec<(&str, Option<&str>)> = keys.iter().map(|k| (k.1.as_str(), k.2.as_deref())).collect();
-    assert_eq!(roles, vec![("alice", None), ("root", None), ("targets", Some(repo.as_str()))]);
+    assert_eq!(
+        roles,
+        vec![("alice", None), ("root", None), ("targets", Some(repo.as_str()))]
+    );
     let mut ids: Vec<String> = keys.iter().map(|k| format!("{}.key", k.0)).collect();
     ids.sort();
     assert_eq!(ids, originals.iter().map(|f| f.0.clone()).collect::<Vec<_>>());
@@ -146,7 +171,10 @@ fn keys_backed_up_deleted_and_restored_sign_again() {
         &["trust", "key", "backup", "--out", backup.to_str().unwrap()],
     );
     assert_eq!(code, "FILE_EXISTS");
-    assert_eq!(message, format!("{} already exists; pass --force to replace it", backup.display()));
+    assert_eq!(
+        message,
+        format!("{} already exists; pass --force to replace it", backup.display())
+    );
     assert_eq!(std::fs::read(&backup).unwrap(), archive);
 
     // The keys are lost: without them docker cannot sign a new tag.
@@ -157,10 +185,17 @@ fn keys_backed_up_deleted_and_restored_sign_again() {
     assert!(!out.status.success(), "signed without keys:\n{}", text(&out));
 
     // Restored: the same bytes, the directory 0700 and each file 0600.
-    let report = wharf_json(publisher.config.path(), &["trust", "key", "restore", backup.to_str().unwrap()]);
+    let report = wharf_json(
+        publisher.config.path(),
+        &["trust", "key", "restore", backup.to_str().unwrap()],
+    );
     assert_eq!(keys_of(&report).len(), 3);
     assert!(
-        report["keys"].as_array().unwrap().iter().all(|k| k["status"] == "restored"),
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["status"] == "restored"),
         "{report}"
     );
     assert_eq!(files(&private(&publisher)), originals);
@@ -170,9 +205,16 @@ fn keys_backed_up_deleted_and_restored_sign_again() {
     }
 
     // Restoring again changes nothing.
-    let report = wharf_json(publisher.config.path(), &["trust", "key", "restore", backup.to_str().unwrap()]);
+    let report = wharf_json(
+        publisher.config.path(),
+        &["trust", "key", "restore", backup.to_str().unwrap()],
+    );
     assert!(
-        report["keys"].as_array().unwrap().iter().all(|k| k["status"] == "already present"),
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["status"] == "already present"),
         "{report}"
     );
 
@@ -194,14 +236,24 @@ fn client_with_key(name: &str) -> DockerClient {
     let dir = tempfile::tempdir().unwrap();
     dct_ok(
         &client,
-        &["trust", "key", "generate", name, "--dir", dir.path().to_str().unwrap()],
+        &[
+            "trust",
+            "key",
+            "generate",
+            name,
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
     );
     assert_eq!(files(&private(&client)).len(), 1);
     client
 }
 
 fn backup_of(client: &DockerClient, out: &Path) {
-    wharf_json(client.config.path(), &["trust", "key", "backup", "--out", out.to_str().unwrap()]);
+    wharf_json(
+        client.config.path(),
+        &["trust", "key", "backup", "--out", out.to_str().unwrap()],
+    );
 }
 
 #[test]
@@ -221,18 +273,50 @@ fn a_changed_archive_or_a_wrong_passphrase_restores_nothing() {
         tampered[at] ^= 0x01;
         let file = scratch.path().join(format!("tampered-{at}.wkb"));
         std::fs::write(&file, &tampered).unwrap();
-        let (code, message) = wharf_error(target.path(), Some(PASSPHRASE), &["trust", "key", "restore", file.to_str().unwrap()]);
-        assert_eq!((code.as_str(), message.as_str()), ("DECRYPTION_FAILED", decrypt_error), "byte {at}");
-        assert!(!target.path().join("trust").exists(), "byte {at}: something was written");
+        let (code, message) = wharf_error(
+            target.path(),
+            Some(PASSPHRASE),
+            &["trust", "key", "restore", file.to_str().unwrap()],
+        );
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("DECRYPTION_FAILED", decrypt_error),
+            "byte {at}"
+        );
+        assert!(
+            !target.path().join("trust").exists(),
+            "byte {at}: something was written"
+        );
     }
-    let (code, message) = wharf_error(target.path(), Some("not-the-passphrase"), &["trust", "key", "restore", backup.to_str().unwrap()]);
-    assert_eq!((code.as_str(), message.as_str()), ("DECRYPTION_FAILED", decrypt_error));
-    let (code, message) = wharf_error(target.path(), Some(""), &["trust", "key", "restore", backup.to_str().unwrap()]);
-    assert_eq!((code.as_str(), message.as_str()), ("INVALID_INPUT", "the backup passphrase must not be empty"));
-    let (code, message) = wharf_error(target.path(), None, &["trust", "key", "restore", backup.to_str().unwrap()]);
+    let (code, message) = wharf_error(
+        target.path(),
+        Some("not-the-passphrase"),
+        &["trust", "key", "restore", backup.to_str().unwrap()],
+    );
     assert_eq!(
         (code.as_str(), message.as_str()),
-        ("INVALID_INPUT", "no backup passphrase: set WHARF_BACKUP_PASSPHRASE or run on a terminal to be asked")
+        ("DECRYPTION_FAILED", decrypt_error)
+    );
+    let (code, message) = wharf_error(
+        target.path(),
+        Some(""),
+        &["trust", "key", "restore", backup.to_str().unwrap()],
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("INVALID_INPUT", "the backup passphrase must not be empty")
+    );
+    let (code, message) = wharf_error(
+        target.path(),
+        None,
+        &["trust", "key", "restore", backup.to_str().unwrap()],
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "INVALID_INPUT",
+            "no backup passphrase: set WHARF_BACKUP_PASSPHRASE or run on a terminal to be asked"
+        )
     );
     // A plain tar of the key directory, as people make today, is not taken for a backup.
     let tar = scratch.path().join("keys.tar");
@@ -245,15 +329,25 @@ fn a_changed_archive_or_a_wrong_passphrase_restores_nothing() {
         .status()
         .unwrap();
     assert!(st.success());
-    let (code, message) = wharf_error(target.path(), Some(PASSPHRASE), &["trust", "key", "restore", tar.to_str().unwrap()]);
+    let (code, message) = wharf_error(
+        target.path(),
+        Some(PASSPHRASE),
+        &["trust", "key", "restore", tar.to_str().unwrap()],
+    );
     assert_eq!(
         (code.as_str(), message.as_str()),
-        ("INVALID_INPUT", "not a Wharf key backup (it does not start with the backup file's magic bytes)")
+        (
+            "INVALID_INPUT",
+            "not a Wharf key backup (it does not start with the backup file's magic bytes)"
+        )
     );
     assert!(!target_private.exists());
 
     // The untouched archive restores.
-    wharf_json(target.path(), &["trust", "key", "restore", backup.to_str().unwrap()]);
+    wharf_json(
+        target.path(),
+        &["trust", "key", "restore", backup.to_str().unwrap()],
+    );
     assert_eq!(files(&target_private), files(&private(&source)));
 }
 
@@ -264,7 +358,10 @@ fn an_empty_passphrase_or_no_keys_makes_no_backup() {
     let out = scratch.path().join("keys.wkb");
     let args = ["trust", "key", "backup", "--out", out.to_str().unwrap()];
     let (code, message) = wharf_error(source.config.path(), Some(""), &args);
-    assert_eq!((code.as_str(), message.as_str()), ("INVALID_INPUT", "the backup passphrase must not be empty"));
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("INVALID_INPUT", "the backup passphrase must not be empty")
+    );
     let (code, _) = wharf_error(source.config.path(), None, &args);
     assert_eq!(code, "INVALID_INPUT");
     assert!(!out.exists());
@@ -274,14 +371,27 @@ fn an_empty_passphrase_or_no_keys_makes_no_backup() {
     assert_eq!(code, "INVALID_INPUT");
     assert_eq!(
         message,
-        format!("no private keys to back up: {} does not exist", empty.path().join("trust/private").display())
+        format!(
+            "no private keys to back up: {} does not exist",
+            empty.path().join("trust/private").display()
+        )
     );
     assert!(!out.exists());
 
     // --force replaces an existing file, still 0600.
     std::fs::write(&out, b"old").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
-    wharf_json(source.config.path(), &["trust", "key", "backup", "--out", out.to_str().unwrap(), "--force"]);
+    wharf_json(
+        source.config.path(),
+        &[
+            "trust",
+            "key",
+            "backup",
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+    );
     assert!(std::fs::read(&out).unwrap().starts_with(b"WHARFKB\0"));
     assert_eq!(mode(&out), 0o600);
 }
@@ -292,7 +402,14 @@ fn a_different_key_file_with_the_same_id_is_not_replaced_without_overwrite() {
     let second = tempfile::tempdir().unwrap();
     dct_ok(
         &source,
-        &["trust", "key", "generate", "erin", "--dir", second.path().to_str().unwrap()],
+        &[
+            "trust",
+            "key",
+            "generate",
+            "erin",
+            "--dir",
+            second.path().to_str().unwrap(),
+        ],
     );
     let originals = files(&private(&source));
     assert_eq!(originals.len(), 2);
@@ -306,10 +423,15 @@ fn a_different_key_file_with_the_same_id_is_not_replaced_without_overwrite() {
     std::fs::create_dir_all(&target_private).unwrap();
     let (conflicting_name, _) = &originals[0];
     let id = conflicting_name.trim_end_matches(".key");
-    let other = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nrole: dave\n\nAAEC\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    let other =
+        b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nrole: dave\n\nAAEC\n-----END ENCRYPTED PRIVATE KEY-----\n";
     std::fs::write(target_private.join(conflicting_name), other).unwrap();
 
-    let (code, message) = wharf_error(target.path(), Some(PASSPHRASE), &["trust", "key", "restore", backup.to_str().unwrap()]);
+    let (code, message) = wharf_error(
+        target.path(),
+        Some(PASSPHRASE),
+        &["trust", "key", "restore", backup.to_str().unwrap()],
+    );
     assert_eq!(code, "KEY_CONFLICT");
     assert_eq!(
         message,
@@ -319,7 +441,10 @@ fn a_different_key_file_with_the_same_id_is_not_replaced_without_overwrite() {
         )
     );
     // Nothing written: the existing file unchanged, the other key not restored either.
-    assert_eq!(files(&target_private), vec![(conflicting_name.clone(), other.to_vec())]);
+    assert_eq!(
+        files(&target_private),
+        vec![(conflicting_name.clone(), other.to_vec())]
+    );
 
     let report = wharf_json(
         target.path(),
@@ -329,11 +454,22 @@ fn a_different_key_file_with_the_same_id_is_not_replaced_without_overwrite() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["key_id"].as_str().unwrap().to_owned(), k["status"].as_str().unwrap().to_owned()))
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap().to_owned(),
+                k["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     statuses.sort();
-    assert!(statuses.contains(&(id.to_owned(), "overwritten".to_owned())), "{statuses:?}");
-    assert!(statuses.iter().any(|(k, s)| k != id && s == "restored"), "{statuses:?}");
+    assert!(
+        statuses.contains(&(id.to_owned(), "overwritten".to_owned())),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|(k, s)| k != id && s == "restored"),
+        "{statuses:?}"
+    );
     assert_eq!(files(&target_private), originals);
 }
 
@@ -369,8 +505,12 @@ fn craft_archive(entries: &[(&str, &[u8])], passphrase: &str) -> Vec<u8> {
     .hash_password_into(passphrase.as_bytes(), &salt, &mut key)
     .unwrap();
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&header), &mut payload)
-        .unwrap();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(&header),
+        &mut payload,
+    )
+    .unwrap();
     header.extend(payload);
     header
 }
@@ -386,7 +526,10 @@ fn hostile_entries_are_refused_and_nothing_is_written() {
     std::fs::write(&ok, craft_archive(&[(&good_name, &good_bytes)], PASSPHRASE)).unwrap();
     let target = tempfile::tempdir().unwrap();
     wharf_json(target.path(), &["trust", "key", "restore", ok.to_str().unwrap()]);
-    assert_eq!(files(&target.path().join("trust/private")), vec![(good_name.clone(), good_bytes.clone())]);
+    assert_eq!(
+        files(&target.path().join("trust/private")),
+        vec![(good_name.clone(), good_bytes.clone())]
+    );
 
     let hex = "ab".repeat(32);
     let traversal = format!("../../{}.key", &hex[..58]);
@@ -397,19 +540,26 @@ fn hostile_entries_are_refused_and_nothing_is_written() {
         (
             traversal.clone(),
             good_bytes.clone(),
-            "a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)".to_owned(),
+            "a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)"
+                .to_owned(),
         ),
         (
             absolute.clone(),
             good_bytes.clone(),
-            "a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)".to_owned(),
+            "a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)"
+                .to_owned(),
         ),
         (
             nested.clone(),
             good_bytes.clone(),
-            "a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)".to_owned(),
+            "a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)"
+                .to_owned(),
         ),
-        (not_key.clone(), good_bytes.clone(), "a key file name must end in .key".to_owned()),
+        (
+            not_key.clone(),
+            good_bytes.clone(),
+            "a key file name must end in .key".to_owned(),
+        ),
         (
             format!("{hex}.key"),
             b"#!/bin/sh\necho hi\n".to_vec(),
@@ -430,10 +580,20 @@ fn hostile_entries_are_refused_and_nothing_is_written() {
         )
         .unwrap();
         let empty = tempfile::tempdir().unwrap();
-        let (code, message) = wharf_error(empty.path(), Some(PASSPHRASE), &["trust", "key", "restore", file.to_str().unwrap()]);
+        let (code, message) = wharf_error(
+            empty.path(),
+            Some(PASSPHRASE),
+            &["trust", "key", "restore", file.to_str().unwrap()],
+        );
         assert_eq!(code, "INVALID_INPUT", "{name}");
-        assert_eq!(message, format!("the key backup holds an entry named {name:?}: {reason}"));
-        assert!(!empty.path().join("trust").exists(), "{name}: something was written");
+        assert_eq!(
+            message,
+            format!("the key backup holds an entry named {name:?}: {reason}")
+        );
+        assert!(
+            !empty.path().join("trust").exists(),
+            "{name}: something was written"
+        );
     }
     assert!(!Path::new("/tmp/wharf-hostile.key").exists());
 
@@ -441,12 +601,22 @@ fn hostile_entries_are_refused_and_nothing_is_written() {
     let file = scratch.path().join("twice.wkb");
     std::fs::write(
         &file,
-        craft_archive(&[(&good_name, &good_bytes), (&good_name, &good_bytes)], PASSPHRASE),
+        craft_archive(
+            &[(&good_name, &good_bytes), (&good_name, &good_bytes)],
+            PASSPHRASE,
+        ),
     )
     .unwrap();
     let empty = tempfile::tempdir().unwrap();
-    let (code, message) = wharf_error(empty.path(), Some(PASSPHRASE), &["trust", "key", "restore", file.to_str().unwrap()]);
+    let (code, message) = wharf_error(
+        empty.path(),
+        Some(PASSPHRASE),
+        &["trust", "key", "restore", file.to_str().unwrap()],
+    );
     assert_eq!(code, "INVALID_INPUT");
-    assert_eq!(message, format!("the key backup holds an entry named {good_name:?}: it appears twice"));
+    assert_eq!(
+        message,
+        format!("the key backup holds an entry named {good_name:?}: it appears twice")
+    );
     assert!(!empty.path().join("trust").exists());
 }

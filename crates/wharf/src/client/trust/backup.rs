@@ -142,8 +142,15 @@ pub fn key_id_of(name: &str) -> Result<&str, String> {
     let id = name
         .strip_suffix(".key")
         .ok_or_else(|| "a key file name must end in .key".to_owned())?;
-    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err("a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)".to_owned());
+    if id.len() != 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(
+            "a key file name must be a key id of 64 lowercase hex digits followed by .key (no directories)"
+                .to_owned(),
+        );
     }
     Ok(id)
 }
@@ -249,7 +256,9 @@ fn encode_payload(entries: &[Entry]) -> Vec<u8> {
 fn decode_payload(mut data: &[u8]) -> Result<Vec<Entry>, BackupError> {
     fn take<'a>(data: &mut &'a [u8], n: usize) -> Result<&'a [u8], BackupError> {
         if data.len() < n {
-            return Err(BackupError::MalformedPayload("an entry runs past the end".to_owned()));
+            return Err(BackupError::MalformedPayload(
+                "an entry runs past the end".to_owned(),
+            ));
         }
         let (head, rest) = data.split_at(n);
         *data = rest;
@@ -329,7 +338,8 @@ pub fn open(archive: &[u8], passphrase: &str) -> Result<Vec<Entry>, BackupError>
         p_cost: u32_at(18),
     };
     let key = derive_key(passphrase.as_bytes(), &header[22..22 + SALT_LEN], params)?;
-    let nonce = Nonce::try_assume_unique_for_key(&header[39..39 + NONCE_LEN]).map_err(|_| BackupError::Truncated)?;
+    let nonce =
+        Nonce::try_assume_unique_for_key(&header[39..39 + NONCE_LEN]).map_err(|_| BackupError::Truncated)?;
     let mut buf = sealed.to_vec();
     let plain = key
         .open_in_place(nonce, Aad::from(header), &mut buf)
@@ -365,7 +375,8 @@ fn collect_keys(private: &Path) -> anyhow::Result<(Vec<(Entry, KeyInfo)>, Vec<St
             skipped.push(name);
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|e| fail(CONFIG_FILE, format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| fail(CONFIG_FILE, format!("cannot read {}: {e}", path.display())))?;
         let entry = Entry { name, bytes };
         let info = check_entry(&entry).map_err(|e| {
             fail(
@@ -470,7 +481,10 @@ fn backup(private: &Path, out: &Path, force: bool, params: KdfParams) -> anyhow:
         key_table(&items, false)
     );
     if !skipped.is_empty() {
-        text.push_str(&format!("\nSkipped (not <key id>.key files): {}", skipped.join(", ")));
+        text.push_str(&format!(
+            "\nSkipped (not <key id>.key files): {}",
+            skipped.join(", ")
+        ));
     }
     Ok(Report::new(
         json!({ "file": out, "trust_dir": private, "keys": items, "skipped": skipped }),
@@ -490,8 +504,14 @@ fn write_private_file(path: &Path, bytes: &[u8], replace: bool) -> std::io::Resu
         f.write_all(bytes)?;
         return f.sync_all();
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.wharf-tmp-{}", std::process::id()));
     let written = (|| {
         let mut f = std::fs::OpenOptions::new()
@@ -510,14 +530,20 @@ fn write_private_file(path: &Path, bytes: &[u8], replace: bool) -> std::io::Resu
 }
 
 fn restore(private: &Path, file: &Path, overwrite: bool) -> anyhow::Result<Report> {
-    let meta = std::fs::metadata(file).map_err(|e| fail(INVALID_INPUT, format!("cannot read {}: {e}", file.display())))?;
+    let meta = std::fs::metadata(file)
+        .map_err(|e| fail(INVALID_INPUT, format!("cannot read {}: {e}", file.display())))?;
     if meta.len() > MAX_ARCHIVE_BYTES {
         return Err(fail(
             INVALID_INPUT,
-            format!("{} is too large for a key backup ({} bytes)", file.display(), meta.len()),
+            format!(
+                "{} is too large for a key backup ({} bytes)",
+                file.display(),
+                meta.len()
+            ),
         ));
     }
-    let archive = std::fs::read(file).map_err(|e| fail(INVALID_INPUT, format!("cannot read {}: {e}", file.display())))?;
+    let archive = std::fs::read(file)
+        .map_err(|e| fail(INVALID_INPUT, format!("cannot read {}: {e}", file.display())))?;
     // Refuse what is not a backup before asking anything.
     if !archive.starts_with(MAGIC) {
         return Err(fail(INVALID_INPUT, BackupError::NotABackup.to_string()));
@@ -552,7 +578,10 @@ fn restore(private: &Path, file: &Path, overwrite: bool) -> anyhow::Result<Repor
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => "restored",
             Err(e) => {
-                return Err(fail(CONFIG_FILE, format!("cannot read {}: {e}", target.display())));
+                return Err(fail(
+                    CONFIG_FILE,
+                    format!("cannot read {}: {e}", target.display()),
+                ));
             }
         };
         plan.push((entry, info, target, status));
@@ -674,13 +703,21 @@ mod tests {
         let len = archive.len();
         let cases: Vec<(&str, usize, BackupError)> = vec![
             ("magic", 0, BackupError::NotABackup),
-            ("version", 8, BackupError::UnsupportedVersion(VERSION ^ 1)),
-            ("kdf id", 9, BackupError::UnsupportedAlgorithm(format!("KDF {}", KDF_ARGON2ID ^ 1))),
+            ("version", 8, BackupError::UnsupportedVersion(VERSION ^ 2)),
+            (
+                "kdf id",
+                9,
+                BackupError::UnsupportedAlgorithm(format!("KDF {}", KDF_ARGON2ID ^ 2)),
+            ),
             ("m cost", 13, BackupError::Decryption),
             ("t cost", 17, BackupError::Decryption),
             ("p cost", 21, BackupError::Decryption),
             ("salt", 30, BackupError::Decryption),
-            ("aead id", 38, BackupError::UnsupportedAlgorithm(format!("AEAD {}", AEAD_AES_256_GCM ^ 1))),
+            (
+                "aead id",
+                38,
+                BackupError::UnsupportedAlgorithm(format!("AEAD {}", AEAD_AES_256_GCM ^ 2)),
+            ),
             ("nonce", 45, BackupError::Decryption),
             ("ciphertext first", 51, BackupError::Decryption),
             ("ciphertext last", len - TAG_LEN - 1, BackupError::Decryption),
@@ -688,7 +725,7 @@ mod tests {
         ];
         for (region, at, expected) in cases {
             let mut tampered = archive.clone();
-            tampered[at] ^= 1;
+            tampered[at] ^= 2;
             assert_eq!(open(&tampered, "backup-pass"), Err(expected), "{region}");
         }
         // A parameter pushed past the bounds is refused before the KDF runs.
@@ -696,13 +733,23 @@ mod tests {
         huge[10..14].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(
             open(&huge, "backup-pass"),
-            Err(BackupError::KdfParamsOutOfBounds { m: u32::MAX, t: 1, p: 1 })
+            Err(BackupError::KdfParamsOutOfBounds {
+                m: u32::MAX,
+                t: 1,
+                p: 1
+            })
         );
-        assert_eq!(open(&archive[..len - 1], "backup-pass"), Err(BackupError::Decryption));
+        assert_eq!(
+            open(&archive[..len - 1], "backup-pass"),
+            Err(BackupError::Decryption)
+        );
         let mut longer = archive.clone();
         longer.push(0);
         assert_eq!(open(&longer, "backup-pass"), Err(BackupError::Decryption));
-        assert_eq!(open(&archive[..HEADER_LEN + 3], "backup-pass"), Err(BackupError::Truncated));
+        assert_eq!(
+            open(&archive[..HEADER_LEN + 3], "backup-pass"),
+            Err(BackupError::Truncated)
+        );
         assert_eq!(open(b"tar archive", "backup-pass"), Err(BackupError::NotABackup));
     }
 
@@ -713,7 +760,9 @@ mod tests {
         payload.push(7);
         assert_eq!(
             decode_payload(&payload),
-            Err(BackupError::MalformedPayload("1 bytes after the last entry".to_owned()))
+            Err(BackupError::MalformedPayload(
+                "1 bytes after the last entry".to_owned()
+            ))
         );
         let payload = encode_payload(&entries());
         assert!(matches!(
