@@ -347,11 +347,14 @@ pub fn open(archive: &[u8], passphrase: &str) -> Result<Vec<Entry>, BackupError>
     decode_payload(plain)
 }
 
+/// Key files with what their PEM headers say.
+type KeyFiles = Vec<(Entry, KeyInfo)>;
+
 /// The key files `backup` takes: every regular `<key id>.key` file directly in `private`
 /// (docker's layout), sorted by name; other names are returned as skipped. A `.key` file
 /// that is not a PEM private key is an error: silently leaving a key out of a backup is
 /// worse than refusing it.
-fn collect_keys(private: &Path) -> anyhow::Result<(Vec<(Entry, KeyInfo)>, Vec<String>)> {
+fn collect_keys(private: &Path) -> anyhow::Result<(KeyFiles, Vec<String>)> {
     let listing = std::fs::read_dir(private).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             fail(
