@@ -226,6 +226,30 @@ pub enum TrustKey {
     },
     /// List the keys in the trust store: key ID, role, repository (GUN).
     List,
+    /// Write every private key (root, repository, delegation) into one file encrypted with
+    /// a backup passphrase (WHARF_BACKUP_PASSPHRASE, or asked twice on the terminal).
+    ///
+    /// The key files are kept byte for byte, still encrypted with their own passphrases.
+    /// Lists each key's id, role and GUN.
+    Backup {
+        /// The backup file to write (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put the keys of a backup back into $DOCKER_CONFIG/trust/private.
+    ///
+    /// Everything is checked first: a wrong passphrase, a changed file, a bad entry or a
+    /// different key file already there under the same key id refuses the whole restore.
+    Restore {
+        /// A file written by `wharf trust key backup`.
+        file: PathBuf,
+        /// Replace key files that differ from the backup's instead of refusing.
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -21,6 +21,8 @@ pub fn run(command: TrustKey) -> anyhow::Result<Report> {
         TrustKey::Generate { name, dir, .. } => generate(&store, &name, dir.as_deref()),
         TrustKey::Load { file, name } => load(&store, &file, &name),
         TrustKey::List => list(&store),
+        TrustKey::Backup { out, force } => super::backup::backup_keys(&out, force),
+        TrustKey::Restore { file, overwrite } => super::backup::restore_keys(&file, overwrite),
     }
 }
 

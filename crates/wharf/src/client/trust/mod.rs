@@ -4,8 +4,10 @@
 //! `revoke.rs`, keys in docker's own store (`keystore.rs`, `key.rs`), so docker and wharf
 //! can take turns signing the same repositories. `--format cosign` (`cosign.rs`, key files
 //! in `cosign_key.rs`) and `--format notation` (`notation.rs`) write signatures in those
-//! tools' own formats through the registry API (`registry.rs`).
+//! tools' own formats through the registry API (`registry.rs`). `backup.rs`: one encrypted
+//! file of every key in docker's store, and its restore.
 
+pub mod backup;
 pub mod cosign;
 mod cosign_key;
 pub mod inspect;
