@@ -181,6 +181,29 @@ pub enum Trust {
         #[arg(long)]
         cert: Option<PathBuf>,
     },
+    /// Sign every tag Docker Content Trust validly signs now with cosign or Notation.
+    ///
+    /// The trust data is verified as a DCT client would; each tag `docker pull` would trust
+    /// gets a signature of the same digest. Unsigned tags, trust data that does not verify
+    /// (e.g. an expired role) and digests no longer in the registry are skipped and named.
+    /// What this key signed already is not signed again, so a second run adds nothing.
+    Migrate {
+        /// HOST[:PORT]/REPOSITORY, one or more.
+        #[arg(required = true)]
+        repositories: Vec<String>,
+        /// The format to sign in: cosign or notation.
+        #[arg(long, value_enum)]
+        to: SignatureFormat,
+        /// The cosign or Notation private key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// notation: the signing certificate.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// List what would be signed; sign nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Remove the DCT signature of REPO:TAG, or of every tag of REPO (--yes).
     ///
     /// From `targets` and every delegation holding it whose key is in the store; one

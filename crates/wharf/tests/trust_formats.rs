@@ -674,3 +674,143 @@ fn a_new_cosign_key_asks_for_its_passphrase_twice_on_a_terminal() {
         "wharf: typed.key: wrong passphrase for the cosign key (or the key file is damaged); nothing was signed\n"
     );
 }
+
+/// `wharf trust migrate --to cosign`: exactly the tags Docker Content Trust signs validly
+/// now get a cosign signature of the digest DCT signed; an unsigned tag and a revoked one
+/// are skipped with the reason; a dry run signs nothing; a second run adds nothing; the
+/// server's cosign policy then serves the migrated tag and refuses the others.
+#[test]
+fn migrate_signs_exactly_the_valid_dct_tags_with_cosign() {
+    require_tool("docker");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let dct = [
+        ("DOCKER_CONTENT_TRUST", "1"),
+        ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
+        ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
+    ];
+    let repo = format!("{}/team/mig", server.host);
+    let mut digests = std::collections::BTreeMap::new();
+    for (tag, env) in [("v1", &dct[..]), ("v2", &dct[..]), ("plain", NO_DCT)] {
+        let image = format!("{repo}:{tag}");
+        owner.import_image(&image);
+        let out = owner.cmd(&["push", &image], env);
+        assert!(out.status.success(), "docker push {tag}: {}", text(&out));
+        digests.insert(tag, pushed_digest(&text(&out)));
+    }
+    let revoked = wharf_in(
+        owner.config.path(),
+        &owner,
+        &["trust", "revoke", &format!("{repo}:v2")],
+        &dct[1..],
+    );
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    let migrate = |extra: &[&str]| {
+        let mut args = vec![
+            "-o",
+            "json",
+            "trust",
+            "migrate",
+            repo.as_str(),
+            "--to",
+            "cosign",
+            "--key",
+            "mig.key",
+        ];
+        args.extend_from_slice(extra);
+        ok_json(wharf_in(dir, &owner, &args, &pass))
+    };
+    let skipped = json!([
+        {"tag": "plain", "reason": "unsigned: no verified role lists it"},
+        {"tag": "v2", "reason": "unsigned: no verified role lists it"},
+    ]);
+    let signature_tag = format!("sha256-{}.sig", &digests["v1"][7..]);
+
+    let dry = migrate(&["--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(
+        dry["repositories"],
+        json!([{"repository": repo, "signed": [{"tag": "v1", "digest": digests["v1"], "added": false}],
+                "skipped": skipped}])
+    );
+    assert_eq!(
+        manifest(&server, "team/mig", &signature_tag),
+        None,
+        "a dry run signs nothing"
+    );
+
+    let run = migrate(&[]);
+    assert_eq!(
+        run["repositories"][0]["signed"],
+        json!([{"tag": "v1", "digest": digests["v1"], "added": true}])
+    );
+    assert_eq!(run["repositories"][0]["skipped"], skipped);
+    let sig = manifest(&server, "team/mig", &signature_tag).expect("signature of v1");
+    for tag in ["v2", "plain"] {
+        let other = format!("sha256-{}.sig", &digests[tag][7..]);
+        assert_eq!(manifest(&server, "team/mig", &other), None, "{tag} was signed");
+    }
+    let again = migrate(&[]);
+    assert_eq!(again["repositories"][0]["signed"][0]["added"], false);
+    assert_eq!(manifest(&server, "team/mig", &signature_tag), Some(sig));
+
+    // What the migration signed is what a cosign policy accepts.
+    let public = std::fs::read_to_string(dir.join("mig.pub")).unwrap();
+    set_rules(
+        &server,
+        json!([{"scope": "repository:team/*", "mode": "enforce",
+                "cosign": {"keys": [{"name": "mig", "public_key": public}]}}]),
+    );
+    let pulled = consumer.cmd(&["pull", &format!("{repo}:v1")], NO_DCT);
+    assert!(pulled.status.success(), "{}", text(&pulled));
+    for tag in ["v2", "plain"] {
+        let err = consumer.fails(&["pull", &format!("{repo}:{tag}")], NO_DCT);
+        assert!(
+            err.contains("is not signed as the signature policy"),
+            "{tag}: {err}"
+        );
+    }
+    // Not a repository, and not DCT as the target format: refused before any change.
+    let (code, message) = failed_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o",
+            "json",
+            "trust",
+            "migrate",
+            &format!("{repo}:v1"),
+            "--to",
+            "cosign",
+            "--key",
+            "mig.key",
+        ],
+        &pass,
+    ));
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "INVALID_INPUT",
+            format!("{repo}:v1: migrate takes a repository (HOST[:PORT]/REPOSITORY), not a tag").as_str()
+        )
+    );
+    let (code, _) = failed_json(wharf_in(
+        dir,
+        &owner,
+        &["-o", "json", "trust", "migrate", &repo, "--to", "dct"],
+        &pass,
+    ));
+    assert_eq!(code, "INVALID_INPUT");
+}

@@ -13,6 +13,7 @@ mod cosign_key;
 pub mod inspect;
 pub mod key;
 pub mod keystore;
+mod migrate;
 pub mod notation;
 mod registry;
 pub mod revoke;
@@ -140,37 +141,61 @@ pub async fn run(args: TrustArgs, output: Output) -> anyhow::Result<Report> {
                     refuse_for_format("dct", &[("--key", key.is_some()), ("--cert", cert.is_some())])?;
                     sign::run(references, role).await
                 }
-                SignatureFormat::Cosign => {
-                    refuse_for_format(
-                        "cosign",
-                        &[("--role", role.is_some()), ("--cert", cert.is_some())],
-                    )?;
-                    let key =
-                        key.ok_or_else(|| fail(INVALID_INPUT, "--format cosign needs --key NAME.key"))?;
-                    sign_images(
-                        &references,
-                        Signer::Cosign(cosign::open_key_for_signing(&key)?),
-                        server,
-                    )
-                    .await
-                }
-                SignatureFormat::Notation => {
-                    refuse_for_format("notation", &[("--role", role.is_some())])?;
-                    let (Some(key), Some(cert)) = (key, cert) else {
-                        return Err(fail(
-                            INVALID_INPUT,
-                            "--format notation needs --key NAME.key and --cert NAME.crt",
-                        ));
-                    };
-                    sign_images(
-                        &references,
-                        Signer::Notation(notation::Signer::open(&key, &cert)?),
-                        server,
-                    )
-                    .await
+                SignatureFormat::Cosign | SignatureFormat::Notation => {
+                    refuse_for_format(format_name(format), &[("--role", role.is_some())])?;
+                    let signer = open_signer(format, key.as_deref(), cert.as_deref())?;
+                    sign_images(&references, signer, server).await
                 }
             }
         }
+        Trust::Migrate {
+            repositories,
+            to,
+            key,
+            cert,
+            dry_run,
+        } => {
+            if to == SignatureFormat::Dct {
+                return Err(fail(
+                    INVALID_INPUT,
+                    "--to dct: migrate signs what Docker Content Trust signed with cosign or notation; choose one",
+                ));
+            }
+            let signer = open_signer(to, key.as_deref(), cert.as_deref())?;
+            migrate::run(&repositories, signer, dry_run, args.server.ca_file).await
+        }
+    }
+}
+
+fn format_name(format: SignatureFormat) -> &'static str {
+    match format {
+        SignatureFormat::Dct => "dct",
+        SignatureFormat::Cosign => "cosign",
+        SignatureFormat::Notation => "notation",
+    }
+}
+
+/// The cosign or Notation key, opened (passphrase checked) before any request.
+fn open_signer(format: SignatureFormat, key: Option<&Path>, cert: Option<&Path>) -> anyhow::Result<Signer> {
+    match format {
+        SignatureFormat::Cosign => {
+            refuse_for_format("cosign", &[("--cert", cert.is_some())])?;
+            let key = key.ok_or_else(|| fail(INVALID_INPUT, "--format cosign needs --key NAME.key"))?;
+            Ok(Signer::Cosign(cosign::open_key_for_signing(key)?))
+        }
+        SignatureFormat::Notation => {
+            let (Some(key), Some(cert)) = (key, cert) else {
+                return Err(fail(
+                    INVALID_INPUT,
+                    "--format notation needs --key NAME.key and --cert NAME.crt",
+                ));
+            };
+            Ok(Signer::Notation(notation::Signer::open(key, cert)?))
+        }
+        SignatureFormat::Dct => Err(fail(
+            INVALID_INPUT,
+            "Docker Content Trust keys live in the trust store, not in --key files",
+        )),
     }
 }
 
