@@ -204,6 +204,10 @@ pub enum Trust {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Who may sign a repository (Docker Content Trust delegations), as `docker trust
+    /// signer` manages them; needs the repository key in the store.
+    #[command(subcommand)]
+    Signer(TrustSigner),
     /// Remove the DCT signature of REPO:TAG, or of every tag of REPO (--yes).
     ///
     /// From `targets` and every delegation holding it whose key is in the store; one
@@ -215,6 +219,28 @@ pub enum Trust {
         /// Confirm revoking every tag (needed without a terminal).
         #[arg(long, short)]
         yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TrustSigner {
+    /// Add signer NAME to each repository: its keys in `targets/NAME` and
+    /// `targets/releases`, published in targets.json signed by the repository key.
+    Add {
+        name: String,
+        /// HOST[:PORT]/REPOSITORY, one or more (with trust data already).
+        #[arg(required = true)]
+        repositories: Vec<String>,
+        /// The signer's public key (PEM PUBLIC KEY or CERTIFICATE), e.g. NAME.pub; repeatable.
+        #[arg(long, required = true)]
+        key: Vec<PathBuf>,
+    },
+    /// Remove signer NAME from each repository (its delegation and its keys in
+    /// `targets/releases`).
+    Remove {
+        name: String,
+        #[arg(required = true)]
+        repositories: Vec<String>,
     },
 }
 

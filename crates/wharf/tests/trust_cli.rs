@@ -782,3 +782,175 @@ fn sign_initialises_a_repository_without_trust_data() {
     let pushed = dct_ok(&owner, &["push", &v3]);
     assert!(pushed.contains(&format!("Successfully signed {v3}")), "{pushed}");
 }
+
+/// The signers of `docker trust inspect REPO` (delegations other than releases).
+fn signer_names(client: &DockerClient, repo: &str) -> Vec<String> {
+    let out = client.cmd(&["trust", "inspect", repo], DCT);
+    assert!(out.status.success(), "trust inspect:\n{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
+    v[0]["Signers"]
+        .as_array()
+        .expect("Signers")
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `wharf trust signer add|remove`: a signer wharf adds signs with `docker trust sign`
+/// (a user holding only that key) and docker shows it; a signer docker added is removed
+/// by wharf; removing the last signer drops `targets/releases`, so a tag only that signer
+/// signed is no longer trusted. Refusals change nothing.
+#[test]
+fn signers_added_and_removed_by_wharf_work_with_docker() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let alice = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/signers", server.host);
+    let (v1, v2) = (format!("{repo}:v1"), format!("{repo}:v2"));
+    owner.import_image(&v1);
+    dct_ok(&owner, &["push", &v1]);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let keys = dir.to_str().unwrap();
+
+    // alice's key made by wharf in alice's own store; the owner adds her with wharf.
+    ok(
+        wharf_trust(
+            alice.config.path(),
+            &["trust", "key", "generate", "alice", "--dir", keys],
+            Some(REPO_PASS),
+            dir,
+        ),
+        "key generate",
+    );
+    let alice_pub = dir.join("alice.pub");
+    let added = ok(
+        wharf_trust(
+            owner.config.path(),
+            &[
+                "trust",
+                "signer",
+                "add",
+                "alice",
+                &repo,
+                "--key",
+                alice_pub.to_str().unwrap(),
+            ],
+            Some(REPO_PASS),
+            dir,
+        ),
+        "signer add",
+    );
+    assert!(
+        added.contains(&format!("Added signer \"alice\" to {repo}")),
+        "{added}"
+    );
+    assert_eq!(signer_names(&owner, &repo), vec!["alice"]);
+    // docker signs as alice with the key wharf made (`docker trust sign` pushes it too).
+    owner.import_image(&v2);
+    let signed = dct_ok(&alice, &["trust", "sign", &v2]);
+    assert!(signed.contains(&format!("Successfully signed {v2}")), "{signed}");
+    let tags = signers_of_tags(&owner, &repo);
+    assert!(
+        tags.iter()
+            .any(|(t, _, s)| t == "v2" && s == &vec!["alice".to_owned()]),
+        "{tags:?}"
+    );
+
+    // A signer docker adds, wharf removes.
+    let bob = dct_ok(&owner, &["trust", "key", "generate", "bob", "--dir", keys]);
+    assert!(
+        bob.contains("Successfully generated and loaded private key"),
+        "{bob}"
+    );
+    dct_ok(
+        &owner,
+        &[
+            "trust",
+            "signer",
+            "add",
+            "--key",
+            dir.join("bob.pub").to_str().unwrap(),
+            "bob",
+            &repo,
+        ],
+    );
+    assert_eq!(signer_names(&owner, &repo), vec!["bob", "alice"]);
+    ok(
+        wharf_trust(
+            owner.config.path(),
+            &["trust", "signer", "remove", "bob", &repo],
+            Some(REPO_PASS),
+            dir,
+        ),
+        "signer remove bob",
+    );
+    assert_eq!(signer_names(&owner, &repo), vec!["alice"]);
+
+    // Refused, nothing changed: an unknown signer; a caller without the repository key;
+    // a bad name; a key file that is no public key.
+    let before = signers_of_tags(&owner, &repo);
+    let refusals: [(&DockerClient, Vec<&str>, (&str, String)); 4] = [
+        (
+            &owner,
+            vec!["-o", "json", "trust", "signer", "remove", "carol", &repo],
+            ("INVALID_INPUT", format!("{repo} has no signer \"carol\"")),
+        ),
+        (
+            &alice,
+            vec!["-o", "json", "trust", "signer", "add", "dave", &repo, "--key", alice_pub.to_str().unwrap()],
+            (
+                "NO_SIGNING_KEY",
+                format!(
+                    "no key for role targets of {repo} in {}; nothing was signed (run `wharf trust key load` with the signer's key, or sign as the repository's owner)",
+                    alice.config.path().join("trust/private").display()
+                ),
+            ),
+        ),
+        (
+            &owner,
+            vec!["-o", "json", "trust", "signer", "add", "Releases", &repo, "--key", alice_pub.to_str().unwrap()],
+            (
+                "INVALID_INPUT",
+                "key name \"Releases\" must start with lowercase alphanumeric characters and can include \"-\" or \"_\" after the first character".to_owned(),
+            ),
+        ),
+        (
+            &owner,
+            vec!["-o", "json", "trust", "signer", "add", "erin", &repo, "--key", "/etc/hostname"],
+            ("INVALID_INPUT", "/etc/hostname is not a public key: no PEM block".to_owned()),
+        ),
+    ];
+    for (client, args, (code, message)) in refusals {
+        let out = wharf_trust(client.config.path(), &args, Some(REPO_PASS), dir);
+        assert_eq!(json_error(&out), (code.to_owned(), message), "{args:?}");
+    }
+    assert_eq!(signers_of_tags(&owner, &repo), before);
+    assert_eq!(signer_names(&owner, &repo), vec!["alice"]);
+
+    // alice was the last key of targets/releases: removing her drops the role, and v2,
+    // which only she signed, is no longer trusted; v1 (the repository key's) still is.
+    let removed = ok(
+        wharf_trust(
+            owner.config.path(),
+            &["trust", "signer", "remove", "alice", &repo],
+            Some(REPO_PASS),
+            dir,
+        ),
+        "signer remove alice",
+    );
+    assert!(removed.contains("so that role went too"), "{removed}");
+    let tags: Vec<String> = signers_of_tags(&owner, &repo)
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(tags, vec!["v1"]);
+    let fresh = login(&server, "admin", &server.admin_password);
+    let err = fresh.cmd(&["pull", &v2], DCT);
+    assert!(
+        !err.status.success(),
+        "a DCT pull of v2 must fail: {}",
+        text(&err)
+    );
+    dct_ok(&fresh, &["pull", &v1]);
+}

@@ -32,7 +32,7 @@ pub fn generate_in_store(name: &str, dir: Option<&Path>) -> anyhow::Result<Repor
 }
 
 /// docker's rule for signer names (`cli/command/trust/key_generate.go`).
-fn check_name(name: &str) -> anyhow::Result<()> {
+pub(super) fn check_name(name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();
     let first_ok = chars
         .next()

@@ -18,6 +18,7 @@ pub mod notation;
 mod registry;
 pub mod revoke;
 pub mod sign;
+mod signer;
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -28,7 +29,7 @@ use serde_json::json;
 use self::registry::ImageRef;
 use super::report::{CONFIG_FILE, INVALID_INPUT, Report, fail};
 use super::session::{self, Session};
-use crate::cli::{Output, SignatureFormat, Trust, TrustArgs, TrustKey};
+use crate::cli::{Output, SignatureFormat, Trust, TrustArgs, TrustKey, TrustSigner};
 
 /// One image to sign: the reference given, the digest it resolved to and how to describe
 /// it in a signature.
@@ -126,6 +127,12 @@ pub async fn run(args: TrustArgs, output: Output) -> anyhow::Result<Report> {
             }
         },
         Trust::Key(k) => key::run(k),
+        Trust::Signer(TrustSigner::Add {
+            name,
+            repositories,
+            key,
+        }) => signer::add(name, repositories, key).await,
+        Trust::Signer(TrustSigner::Remove { name, repositories }) => signer::remove(name, repositories).await,
         Trust::Inspect { references, pretty } => inspect::run(references, pretty).await,
         Trust::Revoke { reference, yes } => revoke::run(reference, yes, output).await,
         Trust::Sign {

@@ -22,7 +22,7 @@ use crate::client::session::{Session, open};
 
 /// The tag is not in the registry.
 pub const MANIFEST_UNKNOWN: &str = "MANIFEST_UNKNOWN";
-const TARGETS_EXPIRY_DAYS: i64 = 3 * 365;
+pub(super) const TARGETS_EXPIRY_DAYS: i64 = 3 * 365;
 const ROOT_EXPIRY_DAYS: i64 = 10 * 365;
 const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
@@ -113,14 +113,7 @@ pub async fn run(references: Vec<String>, role: Option<String>) -> anyhow::Resul
                 }
             }
             if chosen.is_empty() {
-                let ids = verified
-                    .root
-                    .roles
-                    .get("targets")
-                    .map(|r| r.keyids.clone())
-                    .unwrap_or_default();
-                let key = key_for(&ids, true).ok_or_else(|| no_key("targets", &gun, &store))?;
-                chosen.push(("targets".to_owned(), key));
+                chosen.push(("targets".to_owned(), repository_key(&store, &verified, &gun)?));
             }
         }
     }
@@ -151,6 +144,26 @@ pub async fn run(references: Vec<String>, role: Option<String>) -> anyhow::Resul
         ));
     }
     finish(&session, &gun, &parts, &entries).await
+}
+
+/// The repository (`targets`) key of `gun` in `store`: one the verified root names for
+/// `targets`, stored with the GUN's `gun:` header.
+pub(super) fn repository_key(
+    store: &KeyStore,
+    verified: &wharf_tuf::TrustedTargets,
+    gun: &str,
+) -> anyhow::Result<StoredKey> {
+    let ids = verified
+        .root
+        .roles
+        .get("targets")
+        .map(|r| r.keyids.clone())
+        .unwrap_or_default();
+    store
+        .list()?
+        .into_iter()
+        .find(|k| ids.contains(&k.id) && k.gun.as_deref() == Some(gun))
+        .ok_or_else(|| no_key("targets", gun, store))
 }
 
 fn empty_targets() -> Value {
@@ -188,7 +201,11 @@ fn signed_targets(
     sign_file(&signed, key, role)
 }
 
-fn sign_file(signed: &Value, signer: &dyn wharf_tuf::Signer, role: &str) -> anyhow::Result<Vec<u8>> {
+pub(super) fn sign_file(
+    signed: &Value,
+    signer: &dyn wharf_tuf::Signer,
+    role: &str,
+) -> anyhow::Result<Vec<u8>> {
     let canonical = wharf_tuf::canonical::to_canonical(signed)
         .map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))?;
     let signature = signer
