@@ -8,9 +8,10 @@
 #
 #   --minutes N      length of the load (default 120)
 #   --kill-every M   kill -9 the server every M minutes and restart it (default 0 = never)
-#   --backend        embedded (SQLite + disk, default) or postgres-s3: the caller exports
-#                    WHARF_DATABASE_URL and the WHARF_STORAGE_S3_* / AWS_* settings of a
-#                    PostgreSQL database and bucket of its own (the run writes to them)
+#   --backend        embedded (SQLite + disk, default) or postgres-s3: a throw-away PostgreSQL
+#                    (fsync on) and one-node Garage started here as bench-scale.sh does, or,
+#                    if WHARF_DATABASE_URL is exported, that database with the caller's
+#                    WHARF_STORAGE_* / AWS_* settings (the run writes to them)
 #   --out DIR        where samples.csv, summary.txt, failures.log and the PNGs go
 #                    (default ./soak-<date>)
 # Knobs: SOAK_SKIP_BUILD=1, SOAK_WHARF_BIN (another binary), SOAK_SAMPLE_SECONDS (default 60),
@@ -25,11 +26,11 @@
 # read down 8 KiB every 0.2 s).
 #
 # Every SOAK_SAMPLE_SECONDS: VmRSS, open fds, threads (/proc/PID), metadata.db + WAL size,
-# files in storage/uploads, per-activity p50/p99 -> samples.csv.
-# Verdict rule: the median of the last third of the samples of RSS / fds / threads / scratch
-# files must be <= 1.10 x the median of the middle third + a floor (8 MiB / 16 / 4 / 10), and
-# api_pull p50 <= 2 x + 20 ms; in kill mode RSS/fds/threads restart with the process and
-# are only reported. DB growth is reported in MB/hour (the audit log grows by design). Any
+# files in storage/uploads, per-activity p50/p99, uploads abandoned -> samples.csv.
+# Verdict rule: the median of the last third of the samples of RSS / fds / threads must be
+# <= 1.10 x the median of the middle third + a floor (8 MiB / 16 / 4), and api_pull p50
+# <= 2 x + 20 ms; in kill mode RSS/fds/threads restart with the process and are only
+# reported. Scratch files in a sample <= uploads abandoned in the last 4 samples + 5. DB growth is reported in MB/hour (the audit log grows by design). Any
 # unexpected request outcome, lost acknowledged manifest, scratch file left 135 s after the
 # load stops (idle timeout 60 s + a housekeeping pass), or integrity check other than ok
 # (PRAGMA integrity_check after every kill and at the end; amcheck bt_index_check of every
@@ -71,6 +72,83 @@ if [ -z "${SOAK_SKIP_BUILD:-}" ] && [ -z "${SOAK_WHARF_BIN:-}" ]; then
 fi
 WHARF_BIN=${SOAK_WHARF_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/wharf}
 [ -x "$WHARF_BIN" ] || die "no binary at $WHARF_BIN"
+
+# ---------------------------------------------------------------- PostgreSQL + Garage
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/wharf-soak-backend.XXXXXX")
+GARAGE_PID=
+PG_STARTED=
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$GARAGE_PID" ]; then kill "$GARAGE_PID" 2>/dev/null || true; wait "$GARAGE_PID" 2>/dev/null || true; fi
+  if [ -n "$PG_STARTED" ]; then
+    (cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -m immediate -w stop) >/dev/null 2>&1 || true
+  fi
+  rm -rf "$TMP"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A throw-away PostgreSQL (Debian's defaults, fsync on) and one-node Garage, as
+# scripts/bench-scale.sh starts them.
+if [ "$BACKEND" = postgres-s3 ] && [ -z "${WHARF_DATABASE_URL:-}" ]; then
+  GARAGE=${WHARF_GARAGE:-/var/cache/wharf-tools/garage/bin/garage}
+  [ -x "$GARAGE" ] || GARAGE=$(command -v garage) || die "no Garage (run scripts/install-garage.sh)"
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin"
+  mkdir "$TMP/pg"; chown postgres:postgres "$TMP/pg"
+  PGPORT=$(free_port)
+  log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PGPORT"
+  (cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/initdb" -D "$TMP/pg/data" -U wharf --auth=trust -E UTF8 --locale=C) \
+    >"$TMP/pg-initdb.log" 2>&1 || { cat "$TMP/pg-initdb.log" >&2; die "initdb failed"; }
+  PG_STARTED=1
+  (cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/log" -w -t 60 \
+    -o "-p $PGPORT -k $TMP/pg -c listen_addresses=127.0.0.1" start) >/dev/null 2>&1 \
+    || { tail -n 20 "$TMP/pg/log" >&2; die "PostgreSQL did not start"; }
+  "$PG_BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U wharf wharf || die "createdb failed"
+  export WHARF_DATABASE_URL=postgres://wharf@127.0.0.1:$PGPORT/wharf
+  mkdir -p "$TMP/garage"
+  G_RPC=$(free_port); G_S3=$(free_port); G_ADMIN=$(free_port)
+  cat >"$TMP/garage/garage.toml" <<GARAGE_TOML
+metadata_dir = "$TMP/garage/meta"
+data_dir = "$TMP/garage/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$G_RPC"
+rpc_public_addr = "127.0.0.1:$G_RPC"
+rpc_secret = "$(openssl rand -hex 32)"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$G_S3"
+root_domain = ".s3.garage.localhost"
+[admin]
+api_bind_addr = "127.0.0.1:$G_ADMIN"
+GARAGE_TOML
+  garage() { "$GARAGE" -c "$TMP/garage/garage.toml" "$@"; }
+  log "starting Garage S3 on 127.0.0.1:$G_S3"
+  "$GARAGE" -c "$TMP/garage/garage.toml" server >"$TMP/garage/garage.log" 2>&1 &
+  GARAGE_PID=$!
+  node_id=
+  for _ in $(seq 1 300); do
+    node_id=$(garage node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$node_id" ] && break
+    kill -0 "$GARAGE_PID" 2>/dev/null || { tail -n 20 "$TMP/garage/garage.log" >&2; die "Garage exited"; }
+    sleep 0.1
+  done
+  [ -n "$node_id" ] || die "Garage did not answer 'node id'"
+  # `node id` answers from its key file before RPC listens: retry the layout change.
+  for _ in $(seq 1 300); do garage layout assign -z dc1 -c 1G "$node_id" >/dev/null 2>&1 && break; sleep 0.1; done
+  garage layout apply --version 1 >/dev/null || die "garage layout apply failed"
+  for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$G_S3") 2>/dev/null && break; sleep 0.1; done
+  garage key create soak-key >"$TMP/garage/key.txt" || die "garage key create failed"
+  garage bucket create wharf >/dev/null || die "garage bucket create failed"
+  garage bucket allow --read --write --owner wharf --key soak-key >/dev/null || die "garage bucket allow failed"
+  WHARF_STORAGE_S3_ACCESS_KEY_ID=$(awk '/Key ID:/{print $NF}' "$TMP/garage/key.txt")
+  WHARF_STORAGE_S3_SECRET_ACCESS_KEY=$(awk '/Secret key:/{print $NF}' "$TMP/garage/key.txt")
+  export WHARF_STORAGE_BACKEND=s3 WHARF_STORAGE_S3_ENDPOINT=http://127.0.0.1:$G_S3 WHARF_STORAGE_S3_REGION=garage \
+    WHARF_STORAGE_S3_BUCKET=wharf WHARF_STORAGE_S3_PATH_STYLE=true WHARF_STORAGE_S3_ACCESS_KEY_ID \
+    WHARF_STORAGE_S3_SECRET_ACCESS_KEY
+fi
 
 log "soak: $MINUTES min, kill -9 every ${KILL_EVERY} min (0 = never), backend $BACKEND, out $OUT"
 rc=0
