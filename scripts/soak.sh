@@ -14,6 +14,7 @@
 #                    WHARF_STORAGE_* / AWS_* settings (the run writes to them)
 #   --out DIR        where samples.csv, summary.txt, failures.log and the PNGs go
 #                    (default ./soak-<date>)
+#   --plot-only DIR  only draw the PNGs again from DIR/samples.csv
 # Knobs: SOAK_SKIP_BUILD=1, SOAK_WHARF_BIN (another binary), SOAK_SAMPLE_SECONDS (default 60),
 # SOAK_KEEP=1 (keep the temp data dir).
 #
@@ -43,12 +44,14 @@ MINUTES=120
 KILL_EVERY=0
 BACKEND=embedded
 OUT=
+PLOT_ONLY=
 while [ $# -gt 0 ]; do
   case $1 in
     --minutes) MINUTES=$2; shift 2 ;;
     --kill-every) KILL_EVERY=$2; shift 2 ;;
     --backend) BACKEND=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --plot-only) PLOT_ONLY=1; OUT=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "soak.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -60,6 +63,9 @@ mkdir -p "$OUT"
 log() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+rc=0
+[ -n "$PLOT_ONLY" ] && [ -s "$OUT/samples.csv" ] || [ -z "$PLOT_ONLY" ] || die "no $OUT/samples.csv"
+if [ -z "$PLOT_ONLY" ]; then
 [ "$(id -u)" = 0 ] || die "run as root (docker, /etc/docker/certs.d, the 127.0.0.2 source address)"
 for t in docker skopeo gnuplot tar /usr/bin/python3; do
   command -v "$t" >/dev/null || die "$t is missing (run scripts/install-deps.sh as root)"
@@ -97,6 +103,7 @@ if [ "$BACKEND" = postgres-s3 ] && [ -z "${WHARF_DATABASE_URL:-}" ]; then
   [ -x "$GARAGE" ] || GARAGE=$(command -v garage) || die "no Garage (run scripts/install-garage.sh)"
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
   [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin"
+  chmod 711 "$TMP"   # initdb runs as postgres and must reach $TMP/pg
   mkdir "$TMP/pg"; chown postgres:postgres "$TMP/pg"
   PGPORT=$(free_port)
   log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PGPORT"
@@ -151,9 +158,9 @@ GARAGE_TOML
 fi
 
 log "soak: $MINUTES min, kill -9 every ${KILL_EVERY} min (0 = never), backend $BACKEND, out $OUT"
-rc=0
 /usr/bin/python3 scripts/soak-driver.py --bin "$WHARF_BIN" --out "$OUT" --minutes "$MINUTES" \
   --kill-every "$KILL_EVERY" --backend "$BACKEND" --sample-seconds "${SOAK_SAMPLE_SECONDS:-60}" || rc=$?
+fi
 
 # ---------------------------------------------------------------- plots
 CSV=$OUT/samples.csv
@@ -165,12 +172,14 @@ set terminal pngcairo size 900,600 font ",10" noenhanced
 set xlabel "minute"
 set grid
 set output "$OUT/resources.png"
-set multiplot layout 2,2 title "Wharf soak: process resources (kill -9 every ${KILL_EVERY} min; 0 = never)"
+set yrange [0:*]
+set multiplot layout 2,2 title "Wharf soak: process resources ($(tail -n 1 "$CSV" | cut -d, -f12) kill -9 restarts)"
 set title "RSS (MiB)"; plot "$CSV" using 1:(\$3/1024) with linespoints title "VmRSS"
 set title "open file descriptors"; plot "$CSV" using 1:4 with linespoints title "fds"
 set title "threads"; plot "$CSV" using 1:5 with linespoints title "threads"
 set title "upload scratch files"; plot "$CSV" using 1:8 with linespoints title "storage/uploads"
 unset multiplot
+set yrange [*:*]
 set output "$OUT/database.png"
 set title "metadata database (MB)"
 plot "$CSV" using 1:(\$6/1e6) with linespoints title "metadata.db", "" using 1:(\$7/1e6) with linespoints title "WAL"
