@@ -722,7 +722,7 @@ class Soak:
             main = col("db_bytes")
             # The WAL is reused in place (about 4 MB here) and restarts after a kill, so the
             # main file's growth is the trend; the sum is there for the total on disk.
-            summary.append(f"metadata.db: {main[third] / 1e6:.2f} MB at the end of the first third, {main[-1] / 1e6:.2f} MB "
+            summary.append(f"database ({'metadata.db' if self.a.backend == 'embedded' else 'pg_database_size'}): {main[third] / 1e6:.2f} MB at the end of the first third, {main[-1] / 1e6:.2f} MB "
                            f"at the end: {(main[-1] - main[third]) / 1e6 / hours:.2f} MB/hour; WAL at most "
                            f"{max(col('wal_bytes')) / 1e6:.2f} MB (reported, not judged)")
             summary.append(f"db+wal: {db[third] / 1e6:.2f} MB at the end of the first third, {db[-1] / 1e6:.2f} MB at the "
