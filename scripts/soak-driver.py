@@ -756,8 +756,11 @@ class Soak:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        refs = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True).stdout.split()
-        mine = [r for r in refs if r.startswith((f"{self.host}/", f"wharf-soak-pool-{self.port}:"))]
+        # By image id: a re-pushed tag leaves the image it replaced untagged (<none>).
+        lines = subprocess.run(["docker", "images", "--format", "{{.ID}} {{.Repository}}"], capture_output=True,
+                               text=True).stdout.splitlines()
+        mine = sorted({line.split()[0] for line in lines
+                       if line.split()[1].startswith((f"{self.host}/", f"wharf-soak-pool-{self.port}"))})
         if mine:
             subprocess.run(["docker", "rmi", "-f", *mine], capture_output=True)
         if not os.environ.get("SOAK_KEEP"):
