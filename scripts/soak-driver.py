@@ -703,8 +703,9 @@ class Soak:
         ok &= not over
         for name, factor, floor, unit in rules:
             xs = col(name)
-            if len(xs) < 3:
-                summary.append(f"{name}: too few samples ({len(xs)}) to judge")
+            # One sample per third would judge the allocator's sawtooth, not a trend.
+            if len(xs) < 9:
+                summary.append(f"{name}: too few samples ({len(xs)}, need 9) to judge")
                 continue
             third = len(xs) // 3
             mid, last = statistics.median(xs[third:2 * third]), statistics.median(xs[2 * third:])
