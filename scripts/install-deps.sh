@@ -18,6 +18,8 @@
 #   podman             podman             podman login/push/pull and manifest lists (rootful, vfs storage)
 #   update-ca-certificates  ca-certificates
 #   haproxy            haproxy            the load balancer in front of the replicas tests (crates/wharf/tests/replicas.rs)
+#   gnuplot            gnuplot-nox        PNG plots of the soak test's samples (scripts/soak.sh)
+#   sqlite3            sqlite3            the soak test's `PRAGMA integrity_check` on the stopped server's database
 #   /usr/lib/postgresql/*/bin/initdb  postgresql  throw-away PostgreSQL for the metadata-store contract tests
 #                                         (crates/wharf-testbed; Debian keeps the server binaries off PATH)
 #   /usr/bin/python3 with cryptography + requests + nacl: python3 python3-cryptography python3-requests
@@ -35,7 +37,7 @@ declare -A pkg_of=(
   [skopeo]=skopeo [notary]=notary [notary-server]=notary [docker-registry]=docker-registry
   [openssl]=openssl [curl]=curl [jq]=jq [wrk]=wrk [update-ca-certificates]=ca-certificates
   [chromium]=chromium [chromedriver]=chromium-driver [podman]=podman
-  [haproxy]=haproxy
+  [haproxy]=haproxy [gnuplot]=gnuplot-nox [sqlite3]=sqlite3
 )
 
 missing=()
@@ -78,7 +80,7 @@ fi
 
 # Report what the tests will actually run (a docker CLI installed earlier in PATH, e.g.
 # /usr/local/bin/docker 28.x, stays in front of Debian's /usr/bin/docker 20.10).
-for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromium chromedriver podman haproxy; do
+for cmd in docker dockerd skopeo notary notary-server docker-registry wrk chromium chromedriver podman haproxy gnuplot sqlite3; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { echo "install-deps.sh: initdb (postgresql) still missing" >&2; exit 1; }
