@@ -80,8 +80,12 @@ fn descriptor(d: &RawDescriptor, what: &str) -> Result<Digest, RegistryError> {
 
 /// Validate `bytes` sent with `content_type` (the request's Content-Type, if any).
 pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest, RegistryError> {
+    // serde skips members it does not know without checking their strings, so invalid
+    // UTF-8 there would pass; JSON is UTF-8 (RFC 8259 §8.1) and we store the bytes as
+    // sent, for every client to read (found by the `manifest` fuzz target).
+    let text = std::str::from_utf8(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     let raw: RawManifest =
-        serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     let header = content_type
         .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "application/json" && c != "application/octet-stream");
@@ -198,6 +202,27 @@ mod tests {
             vec![Digest::parse(&d('a')).unwrap(), Digest::parse(&d('b')).unwrap()]
         );
         assert_eq!(m.media_type, DOCKER_MANIFEST);
+    }
+
+    /// Fuzzing regression (`fuzz/artifacts/manifest/crash-1d2806f4…`): invalid UTF-8 in a
+    /// member the registry does not read was accepted and would have been stored.
+    #[test]
+    fn invalid_utf8_in_an_unread_member_is_refused() {
+        let mut body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","x-note":"ab","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":2}}]}}"#,
+            d('a')
+        )
+        .into_bytes();
+        let note = body.windows(4).position(|w| w == b"\"ab").unwrap() + 1;
+        body[note] = 0xff;
+        assert!(serde_json::from_slice::<Value>(&body).is_err());
+        match parse_manifest(&body, Some(OCI_INDEX)) {
+            Err(RegistryError::ManifestInvalid(msg)) => assert_eq!(
+                msg,
+                "manifest is not valid JSON: invalid utf-8 sequence of 1 bytes from index 83"
+            ),
+            other => panic!("expected ManifestInvalid, got {other:?}"),
+        }
     }
 
     #[test]
