@@ -80,12 +80,14 @@ fn descriptor(d: &RawDescriptor, what: &str) -> Result<Digest, RegistryError> {
 
 /// Validate `bytes` sent with `content_type` (the request's Content-Type, if any).
 pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest, RegistryError> {
-    // serde skips members it does not know without checking their strings, so invalid
-    // UTF-8 there would pass; JSON is UTF-8 (RFC 8259 §8.1) and we store the bytes as
-    // sent, for every client to read (found by the `manifest` fuzz target).
-    let text = std::str::from_utf8(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
+    // The whole document is read once as JSON first: serde skips the members
+    // `RawManifest` does not name without checking them, so invalid UTF-8 or a broken
+    // `\u` escape there would pass, and we store the bytes as sent, for every client to
+    // read (found by the `manifest` fuzz target).
+    serde_json::from_slice::<Value>(bytes)
+        .map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     let raw: RawManifest =
-        serde_json::from_str(text).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     let header = content_type
         .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "application/json" && c != "application/octet-stream");
@@ -204,24 +206,38 @@ mod tests {
         assert_eq!(m.media_type, DOCKER_MANIFEST);
     }
 
-    /// Fuzzing regression (`fuzz/artifacts/manifest/crash-1d2806f4…`): invalid UTF-8 in a
-    /// member the registry does not read was accepted and would have been stored.
+    /// Fuzzing regressions (`manifest` target): invalid UTF-8 or a truncated `\u` escape
+    /// in a member the registry does not read was accepted and would have been stored.
     #[test]
-    fn invalid_utf8_in_an_unread_member_is_refused() {
-        let mut body = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","x-note":"ab","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":2}}]}}"#,
-            d('a')
-        )
-        .into_bytes();
-        let note = body.windows(4).position(|w| w == b"\"ab").unwrap() + 1;
-        body[note] = 0xff;
-        assert!(serde_json::from_slice::<Value>(&body).is_err());
-        match parse_manifest(&body, Some(OCI_INDEX)) {
-            Err(RegistryError::ManifestInvalid(msg)) => assert_eq!(
-                msg,
-                "manifest is not valid JSON: invalid utf-8 sequence of 1 bytes from index 83"
+    fn invalid_json_in_an_unread_member_is_refused() {
+        let index = |note: &[u8]| {
+            let mut body =
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","x-note":""#).into_bytes();
+            body.extend_from_slice(note);
+            body.extend_from_slice(
+                format!(
+                    r#"","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":2}}]}}"#,
+                    d('a')
+                )
+                .as_bytes(),
+            );
+            body
+        };
+        assert!(parse_manifest(&index(b"ok"), Some(OCI_INDEX)).is_ok());
+        for (note, want) in [
+            (
+                &b"a\xffb"[..],
+                "manifest is not valid JSON: invalid unicode code point at line 1 column 85",
             ),
-            other => panic!("expected ManifestInvalid, got {other:?}"),
+            (
+                &b"\\u12"[..],
+                "manifest is not valid JSON: invalid escape at line 1 column 89",
+            ),
+        ] {
+            match parse_manifest(&index(note), Some(OCI_INDEX)) {
+                Err(RegistryError::ManifestInvalid(msg)) => assert_eq!(msg, want),
+                other => panic!("expected ManifestInvalid, got {other:?}"),
+            }
         }
     }
 
