@@ -289,17 +289,33 @@ pub enum ConfigError {
 impl Config {
     /// Defaults, then the file (if any), then `WHARF_*` variables from `env`.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Some((path, text))
+            }
+            None => None,
+        };
+        Self::load_text(file.as_ref().map(|(path, text)| (*path, text.as_str())), env)
+    }
+
+    /// [`Config::load`] with the file's text already read (`path` names it in errors).
+    /// Public for the fuzz targets, which feed the loader without touching the disk.
+    #[doc(hidden)]
+    pub fn load_text(
+        file: Option<(&Path, &str)>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut merged = toml::Value::try_from(Config::default())
             .map_err(|e| ConfigError::Invalid(format!("defaults: {e}")))?;
         let origin = file
-            .map(Path::to_path_buf)
+            .map(|(path, _)| path.to_path_buf())
             .unwrap_or_else(|| PathBuf::from("<defaults>"));
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let from_file: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        if let Some((path, text)) = file {
+            let from_file: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;

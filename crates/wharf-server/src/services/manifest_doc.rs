@@ -80,6 +80,12 @@ fn descriptor(d: &RawDescriptor, what: &str) -> Result<Digest, RegistryError> {
 
 /// Validate `bytes` sent with `content_type` (the request's Content-Type, if any).
 pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest, RegistryError> {
+    // The whole document is read once as JSON first: serde skips the members
+    // `RawManifest` does not name without checking them, so invalid UTF-8 or a broken
+    // `\u` escape there would pass, and we store the bytes as sent, for every client to
+    // read (found by the `manifest` fuzz target).
+    serde_json::from_slice::<Value>(bytes)
+        .map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     let raw: RawManifest =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     let header = content_type
@@ -198,6 +204,41 @@ mod tests {
             vec![Digest::parse(&d('a')).unwrap(), Digest::parse(&d('b')).unwrap()]
         );
         assert_eq!(m.media_type, DOCKER_MANIFEST);
+    }
+
+    /// Fuzzing regressions (`manifest` target): invalid UTF-8 or a truncated `\u` escape
+    /// in a member the registry does not read was accepted and would have been stored.
+    #[test]
+    fn invalid_json_in_an_unread_member_is_refused() {
+        let index = |note: &[u8]| {
+            let mut body =
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","x-note":""#).into_bytes();
+            body.extend_from_slice(note);
+            body.extend_from_slice(
+                format!(
+                    r#"","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":2}}]}}"#,
+                    d('a')
+                )
+                .as_bytes(),
+            );
+            body
+        };
+        assert!(parse_manifest(&index(b"ok"), Some(OCI_INDEX)).is_ok());
+        for (note, want) in [
+            (
+                &b"a\xffb"[..],
+                "manifest is not valid JSON: invalid unicode code point at line 1 column 85",
+            ),
+            (
+                &b"\\u12"[..],
+                "manifest is not valid JSON: invalid escape at line 1 column 89",
+            ),
+        ] {
+            match parse_manifest(&index(note), Some(OCI_INDEX)) {
+                Err(RegistryError::ManifestInvalid(msg)) => assert_eq!(msg, want),
+                other => panic!("expected ManifestInvalid, got {other:?}"),
+            }
+        }
     }
 
     #[test]
