@@ -127,10 +127,11 @@ impl TokenSigner {
         if claims.aud != audience || claims.iss != self.issuer {
             return Err(TokenError::WrongAudience);
         }
-        if now >= claims.exp + leeway {
+        // Saturating: the times are the token's own (signed, but never trusted to be sane).
+        if now >= claims.exp.saturating_add(leeway) {
             return Err(TokenError::Expired);
         }
-        if now + leeway < claims.nbf {
+        if now.saturating_add(leeway) < claims.nbf {
             return Err(TokenError::NotYetValid);
         }
         Ok(claims)
@@ -263,6 +264,28 @@ mod tests {
                 assert_eq!(got, Err(want), "leeway {leeway}, at {}", at - now);
             }
         }
+    }
+
+    /// Extreme times in a validly signed token neither panic nor wrap around.
+    #[test]
+    fn extreme_times_are_judged_without_overflow() {
+        let signer = new_signer();
+        let now = 1_700_000_000;
+        let mut far = claims(now);
+        far.exp = i64::MAX;
+        let token = signer.sign(&far).unwrap();
+        assert_eq!(signer.verify(&token, "wharf", now, LEEWAY), Ok(far));
+        let mut early = claims(now);
+        early.nbf = i64::MAX;
+        let token = signer.sign(&early).unwrap();
+        assert_eq!(
+            signer.verify(&token, "wharf", i64::MAX - 1, LEEWAY),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            signer.verify(&token, "wharf", now, LEEWAY),
+            Err(TokenError::NotYetValid)
+        );
     }
 
     fn new_signer() -> TokenSigner {
