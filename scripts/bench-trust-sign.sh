@@ -80,7 +80,7 @@ DOCKER_CONTENT_TRUST=1 docker push "$IMG:base" >"$TMP/push.log" 2>&1 || { cat "$
 
 # The wharf tags: the same manifest under N tags, through the registry API.
 TOKEN=$(curl -fsS --cacert "$CA" -u "admin:$PW" \
-  "https://$HOST/token?service=$HOST&scope=repository:bench/sign:pull,push" | jq -r .token)
+  "https://$HOST/token?service=wharf&scope=repository:bench/sign:pull,push" | jq -r .token)
 ACCEPT=application/vnd.docker.distribution.manifest.v2+json
 curl -fsS --cacert "$CA" -H "Authorization: Bearer $TOKEN" -H "Accept: $ACCEPT" \
   -o "$TMP/manifest.json" "https://$HOST/v2/bench/sign/manifests/base" || die "manifest GET failed"
