@@ -78,6 +78,19 @@ pub(super) fn parse_reference(reference: &str) -> anyhow::Result<(String, String
     Ok((name.to_owned(), reference[..slash].to_owned(), tag))
 }
 
+/// `host[:port]/path` naming a repository → (GUN, registry host); a tag is refused with
+/// `why_not_a_tag` ("migrate takes a repository").
+pub(super) fn parse_repository(reference: &str, why_not_a_tag: &str) -> anyhow::Result<(String, String)> {
+    let (gun, host, tag) = parse_reference(reference)?;
+    if tag.is_some() {
+        return Err(fail(
+            INVALID_INPUT,
+            format!("{reference}: {why_not_a_tag} (HOST[:PORT]/REPOSITORY), not a tag"),
+        ));
+    }
+    Ok((gun, host))
+}
+
 pub async fn run(references: Vec<String>, pretty: bool) -> anyhow::Result<Report> {
     let mut repos = Vec::new();
     for reference in &references {

@@ -15,10 +15,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wharf_tuf::TrustedTargets;
 
-use super::inspect::{fetch_published, is_released, parse_reference};
+use super::inspect::{fetch_published, is_released, parse_repository};
 use super::registry::{self, ImageRef};
 use super::{SignTarget, Signer, cosign, notation};
-use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
+use crate::client::report::{INVALID_RESPONSE, Report, fail};
 use crate::client::session::{self, Session};
 
 /// One tag's outcome.
@@ -44,13 +44,7 @@ pub async fn run(
     let mut documents = Vec::new();
     let mut lines = Vec::new();
     for reference in repositories {
-        let (gun, host, tag) = parse_reference(reference)?;
-        if tag.is_some() {
-            return Err(fail(
-                INVALID_INPUT,
-                format!("{reference}: migrate takes a repository (HOST[:PORT]/REPOSITORY), not a tag"),
-            ));
-        }
+        let (gun, host) = parse_repository(reference, "migrate takes a repository")?;
         let repository = gun[host.len() + 1..].to_owned();
         let scopes = [
             format!("repository:{gun}:pull"),

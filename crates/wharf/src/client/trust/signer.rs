@@ -13,7 +13,7 @@ use wharf_tuf::PublicKey;
 use wharf_tuf::keyfile::{KeyFileError, parse_pem};
 use wharf_tuf::metadata::format_go_time;
 
-use super::inspect::{NO_SIGNATURES, fetch_published, parse_reference};
+use super::inspect::{NO_SIGNATURES, fetch_published, parse_repository};
 use super::key::check_name;
 use super::keystore::KeyStore;
 use super::revoke::publish;
@@ -84,13 +84,7 @@ async fn change(name: &str, repositories: &[String], change: &SignerChange) -> a
     let mut done = Vec::new();
     let mut lines = Vec::new();
     for reference in repositories {
-        let (gun, host, tag) = parse_reference(reference)?;
-        if tag.is_some() {
-            return Err(fail(
-                INVALID_INPUT,
-                format!("{reference}: signers belong to a repository (HOST[:PORT]/REPOSITORY), not a tag"),
-            ));
-        }
+        let (gun, host) = parse_repository(reference, "signers belong to a repository")?;
         let session = open(Some(host), None, &[&format!("repository:{gun}:push,pull")]).await?;
         let removed_releases = change_one(&session, &gun, &role, change).await?;
         lines.push(match change {
