@@ -275,6 +275,21 @@ pub enum TrustKey {
     },
     /// List the keys in the trust store: key ID, role, repository (GUN).
     List,
+    /// Rotate a repository's root, targets (repository), snapshot or timestamp key.
+    ///
+    /// A new root.json names the new key, signed by the root key (a root rotation by the
+    /// old and the new root key, so clients that trust the old root accept it). root and
+    /// targets keys are yours (new ones go into the store); snapshot and timestamp keys are
+    /// the registry's: rotate those with -r.
+    Rotate {
+        /// HOST[:PORT]/REPOSITORY.
+        repository: String,
+        /// root, targets, snapshot or timestamp.
+        role: String,
+        /// The registry holds the key (snapshot, timestamp): it makes the new one.
+        #[arg(short = 'r', long)]
+        server_managed: bool,
+    },
     /// Write every private key (root, repository, delegation) into one file encrypted with
     /// a backup passphrase (WHARF_BACKUP_PASSPHRASE, or asked twice on the terminal).
     ///

@@ -954,3 +954,93 @@ fn signers_added_and_removed_by_wharf_work_with_docker() {
     );
     dct_ok(&fresh, &["pull", &v1]);
 }
+
+/// `wharf trust key rotate`: the registry's timestamp and snapshot keys (-r), then the
+/// repository (targets) key and the root key. After each, a client that cached the trust
+/// data before the rotations and a fresh one both pull with content trust; after the
+/// targets rotation docker signs a new tag with the new key wharf stored. Wrong forms and
+/// a caller without the root key are refused and change nothing.
+#[test]
+fn rotations_keep_pulls_verifying_for_clients_that_cached_the_old_root() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/rotate", server.host);
+    let (v1, v2) = (format!("{repo}:v1"), format!("{repo}:v2"));
+    owner.import_image(&v1);
+    dct_ok(&owner, &["push", &v1]);
+    let cached = login(&server, "admin", &server.admin_password);
+    dct_ok(&cached, &["pull", &v1]);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+
+    // Refused before anything changes.
+    let stranger = login(&server, "admin", &server.admin_password);
+    for (client, args, code, message) in [
+        (
+            &owner,
+            vec!["root", "-r"],
+            "INVALID_INPUT",
+            "the root key is yours, not the registry's: rotate it without -r".to_owned(),
+        ),
+        (
+            &owner,
+            vec!["snapshot"],
+            "INVALID_INPUT",
+            format!("the registry holds the snapshot key of {repo}: rotate it with -r"),
+        ),
+        (
+            &owner,
+            vec!["releases"],
+            "INVALID_INPUT",
+            "releases is not a role to rotate: root, targets, snapshot or timestamp".to_owned(),
+        ),
+        (
+            &stranger,
+            vec!["targets"],
+            "NO_SIGNING_KEY",
+            format!(
+                "no root key of {repo} in {}; nothing was changed (rotations need the repository's root key)",
+                stranger.config.path().join("trust/private").display()
+            ),
+        ),
+    ] {
+        let mut a = vec!["-o", "json", "trust", "key", "rotate", repo.as_str()];
+        a.extend(args.iter().copied());
+        let out = wharf_trust(client.config.path(), &a, Some(REPO_PASS), dir);
+        assert_eq!(json_error(&out), (code.to_owned(), message), "{args:?}");
+    }
+
+    let mut root_version = 1;
+    for (role, remote) in [
+        ("timestamp", true),
+        ("snapshot", true),
+        ("targets", false),
+        ("root", false),
+    ] {
+        let mut a = vec!["-o", "json", "trust", "key", "rotate", repo.as_str(), role];
+        if remote {
+            a.push("-r");
+        }
+        let out = ok(wharf_trust(owner.config.path(), &a, Some(REPO_PASS), dir), role);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        root_version += 1;
+        assert_eq!(
+            (v["role"].as_str(), v["root_version"].as_i64()),
+            (Some(role), Some(root_version)),
+            "{v}"
+        );
+        dct_ok(&cached, &["pull", &v1]);
+        let fresh = login(&server, "admin", &server.admin_password);
+        dct_ok(&fresh, &["pull", &v1]);
+        if role == "targets" {
+            owner.import_image(&v2);
+            dct_ok(&owner, &["push", &v2]);
+            dct_ok(&cached, &["pull", &v2]);
+        }
+    }
+    let tags: Vec<String> = signers_of_tags(&owner, &repo)
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(tags, vec!["v1", "v2"]);
+}

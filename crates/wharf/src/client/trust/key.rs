@@ -21,6 +21,10 @@ pub fn run(command: TrustKey) -> anyhow::Result<Report> {
         TrustKey::Generate { name, dir, .. } => generate(&store, &name, dir.as_deref()),
         TrustKey::Load { file, name } => load(&store, &file, &name),
         TrustKey::List => list(&store),
+        TrustKey::Rotate { .. } => Err(fail(
+            INVALID_INPUT,
+            "key rotate runs through `wharf trust key rotate`",
+        )),
         TrustKey::Backup { out, force } => super::backup::backup_keys(&out, force),
         TrustKey::Restore { file, overwrite } => super::backup::restore_keys(&file, overwrite),
     }

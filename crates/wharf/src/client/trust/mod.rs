@@ -17,6 +17,7 @@ mod migrate;
 pub mod notation;
 mod registry;
 pub mod revoke;
+mod rotate;
 pub mod sign;
 mod signer;
 
@@ -126,6 +127,11 @@ pub async fn run(args: TrustArgs, output: Output) -> anyhow::Result<Report> {
                 notation::generate(&name, cert.as_deref(), cert_key.as_deref())
             }
         },
+        Trust::Key(TrustKey::Rotate {
+            repository,
+            role,
+            server_managed,
+        }) => rotate::run(repository, role, server_managed).await,
         Trust::Key(k) => key::run(k),
         Trust::Signer(TrustSigner::Add {
             name,

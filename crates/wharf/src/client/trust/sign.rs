@@ -23,7 +23,7 @@ use crate::client::session::{Session, open};
 /// The tag is not in the registry.
 pub const MANIFEST_UNKNOWN: &str = "MANIFEST_UNKNOWN";
 pub(super) const TARGETS_EXPIRY_DAYS: i64 = 3 * 365;
-const ROOT_EXPIRY_DAYS: i64 = 10 * 365;
+pub(super) const ROOT_EXPIRY_DAYS: i64 = 10 * 365;
 const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
@@ -342,7 +342,7 @@ async fn server_key(session: &Session, gun: &str, role: &str) -> anyhow::Result<
 
 /// The self-signed certificate notary makes for a root key: CN = GUN, ten years,
 /// ECDSA-SHA256, key usage digitalSignature + keyEncipherment, code signing, not a CA.
-fn root_certificate(root: &PrivateKey, gun: &str) -> anyhow::Result<PublicKey> {
+pub(super) fn root_certificate(root: &PrivateKey, gun: &str) -> anyhow::Result<PublicKey> {
     use chrono::Datelike as _;
     let der = wharf_tuf::keyfile::pkcs8_der(root).map_err(|e| fail(INVALID_INPUT, e.to_string()))?;
     let pair = rcgen::KeyPair::try_from(der.as_slice())
