@@ -261,6 +261,17 @@ pub(super) async fn fetch_published(session: &Session, gun: &str) -> anyhow::Res
     Ok(Some(Published { files, roles }))
 }
 
+/// `published` verified as a docker client verifies it, or why not (for commands that change
+/// trust data, which must not build on data that does not verify).
+pub(super) fn verified(gun: &str, published: &Published) -> anyhow::Result<TrustedTargets> {
+    wharf_tuf::verify_repository(gun, &published.files, chrono::Utc::now()).map_err(|e| {
+        fail(
+            INVALID_RESPONSE,
+            format!("the trust data of {gun} does not verify: {e}"),
+        )
+    })
+}
+
 /// `GET /v2/<gun>/_trust/tuf/<file>`: the body, `None` on 404.
 async fn fetch(session: &Session, gun: &str, file: &str) -> anyhow::Result<Option<Vec<u8>>> {
     let resp = session

@@ -38,12 +38,7 @@ pub async fn run(reference: String, yes: bool, output: Output) -> anyhow::Result
             format!("no signatures or cannot access {reference}"),
         )
     })?;
-    let verified = wharf_tuf::verify_repository(&gun, &published.files, chrono::Utc::now()).map_err(|e| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the trust data of {gun} does not verify: {e}"),
-        )
-    })?;
+    let verified = super::inspect::verified(&gun, &published)?;
     let store = KeyStore::docker();
     let stored = store.list()?;
 

@@ -15,9 +15,9 @@ use wharf_tuf::{CertSigner, PrivateKey, PublicKey, Signer as _};
 use super::inspect::{fetch_published, parse_repository};
 use super::keystore::{self, KeyStore, ROOT_ROLE};
 use super::revoke::publish;
-use super::sign::{ROOT_EXPIRY_DAYS, TARGETS_EXPIRY_DAYS, root_certificate, sign_file};
+use super::sign::{ROOT_EXPIRY_DAYS, TARGETS_EXPIRY_DAYS, root_certificate, server_key, sign_file};
 use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
-use crate::client::session::{Session, open};
+use crate::client::session::open;
 
 pub async fn run(repository: String, role: String, remote: bool) -> anyhow::Result<Report> {
     let (gun, host) = parse_repository(&repository, "keys belong to a repository")?;
@@ -50,12 +50,7 @@ pub async fn run(repository: String, role: String, remote: bool) -> anyhow::Resu
             format!("{gun} has no trust data to rotate keys of"),
         )
     })?;
-    let verified = wharf_tuf::verify_repository(&gun, &published.files, chrono::Utc::now()).map_err(|e| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the trust data of {gun} does not verify: {e}"),
-        )
-    })?;
+    let verified = super::inspect::verified(&gun, &published)?;
     let store = KeyStore::docker();
     let (root_key, root_cert) = current_root(&store, &verified, &gun)?;
     let root_bytes = published
@@ -87,7 +82,7 @@ pub async fn run(repository: String, role: String, remote: bool) -> anyhow::Resu
             public.key_id()
         }
         server_role => {
-            let public = rotate_on_server(&session, &gun, server_role).await?;
+            let public = server_key(&session, &gun, server_role, reqwest::Method::POST).await?;
             set_role_key(&mut root, server_role, &public);
             public.key_id()
         }
@@ -203,27 +198,4 @@ fn resigned_targets(published: &super::inspect::Published, key: &PrivateKey) -> 
         chrono::Utc::now() + chrono::Duration::days(TARGETS_EXPIRY_DAYS)
     ));
     sign_file(&signed, key, "targets")
-}
-
-/// `POST …/<role>.key`: the registry makes a new key for `role` and answers its public half.
-async fn rotate_on_server(session: &Session, gun: &str, role: &str) -> anyhow::Result<PublicKey> {
-    let resp = session
-        .request(reqwest::Method::POST, &format!("/v2/{gun}/_trust/tuf/{role}.key"))
-        .send()
-        .await
-        .map_err(|e| session.unreachable(&e))?;
-    let status = resp.status();
-    let body = resp.bytes().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(fail(
-            INVALID_RESPONSE,
-            format!(
-                "the registry did not rotate the {role} key of {gun} ({status}): {}",
-                String::from_utf8_lossy(&body).trim()
-            ),
-        ));
-    }
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| fail(INVALID_RESPONSE, format!("the new {role} key is not JSON: {e}")))?;
-    PublicKey::from_value(&v).map_err(|e| fail(INVALID_RESPONSE, format!("the new {role} key: {e}")))
 }

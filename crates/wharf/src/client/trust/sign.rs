@@ -76,12 +76,7 @@ pub async fn run(references: Vec<String>, role: Option<String>) -> anyhow::Resul
         }
         return initialize(&session, &gun, &store, &entries).await;
     };
-    let verified = wharf_tuf::verify_repository(&gun, &published.files, chrono::Utc::now()).map_err(|e| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the trust data of {gun} does not verify: {e}"),
-        )
-    })?;
+    let verified = super::inspect::verified(&gun, &published)?;
     let stored = store.list()?;
 
     // Delegations the verified files declare: name → key IDs.
@@ -248,8 +243,8 @@ async fn initialize(
     store: &KeyStore,
     entries: &[(String, Vec<u8>, u64)],
 ) -> anyhow::Result<Report> {
-    let timestamp_key = server_key(session, gun, "timestamp").await?;
-    let snapshot_key = server_key(session, gun, "snapshot").await?;
+    let timestamp_key = server_key(session, gun, "timestamp", reqwest::Method::GET).await?;
+    let snapshot_key = server_key(session, gun, "snapshot", reqwest::Method::GET).await?;
     let root_key = match store.find(ROOT_ROLE, None)? {
         Some(stored) => store.open(&stored)?.key,
         None => {
@@ -315,29 +310,41 @@ async fn initialize(
     .await
 }
 
-/// `GET …/<role>.key`: the key the server signs `role` with.
-async fn server_key(session: &Session, gun: &str, role: &str) -> anyhow::Result<PublicKey> {
+/// `GET …/<role>.key`: the key the server signs `role` with; `POST` (a rotation): a new key
+/// the registry made for `role`.
+pub(super) async fn server_key(
+    session: &Session,
+    gun: &str,
+    role: &str,
+    method: reqwest::Method,
+) -> anyhow::Result<PublicKey> {
+    let rotating = method == reqwest::Method::POST;
     let resp = session
-        .send(
-            reqwest::Method::GET,
-            &format!("/v2/{gun}/_trust/tuf/{role}.key"),
-            None,
-        )
-        .await?;
+        .request(method, &format!("/v2/{gun}/_trust/tuf/{role}.key"))
+        .send()
+        .await
+        .map_err(|e| session.unreachable(&e))?;
     let status = resp.status();
     let body = resp.bytes().await.unwrap_or_default();
+    let what = if rotating {
+        format!("new {role} key")
+    } else {
+        format!("{role} key")
+    };
     if !status.is_success() {
+        let refusal = if rotating {
+            format!("the registry did not rotate the {role} key of {gun}")
+        } else {
+            format!("the server gave no {role} key for {gun}")
+        };
         return Err(fail(
             INVALID_RESPONSE,
-            format!(
-                "the server gave no {role} key for {gun} ({status}): {}",
-                String::from_utf8_lossy(&body).trim()
-            ),
+            format!("{refusal} ({status}): {}", String::from_utf8_lossy(&body).trim()),
         ));
     }
     let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| fail(INVALID_RESPONSE, format!("the {role} key is not JSON: {e}")))?;
-    PublicKey::from_value(&v).map_err(|e| fail(INVALID_RESPONSE, format!("the {role} key: {e}")))
+        .map_err(|e| fail(INVALID_RESPONSE, format!("the {what} is not JSON: {e}")))?;
+    PublicKey::from_value(&v).map_err(|e| fail(INVALID_RESPONSE, format!("the {what}: {e}")))
 }
 
 /// The self-signed certificate notary makes for a root key: CN = GUN, ten years,

@@ -116,12 +116,7 @@ async fn change_one(session: &Session, gun: &str, role: &str, change: &SignerCha
             ),
         ));
     };
-    let verified = wharf_tuf::verify_repository(gun, &published.files, chrono::Utc::now()).map_err(|e| {
-        fail(
-            INVALID_RESPONSE,
-            format!("the trust data of {gun} does not verify: {e}"),
-        )
-    })?;
+    let verified = super::inspect::verified(gun, &published)?;
     let store = KeyStore::docker();
     let stored = repository_key(&store, &verified, gun)?;
     let targets_key = store.open(&stored)?.key;
