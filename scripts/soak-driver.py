@@ -47,7 +47,9 @@ unexpected request outcome, any acknowledged push lost, scratch files left after
 timeout, an integrity check that is not `ok`.
 """
 import argparse
+import datetime
 import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -91,6 +93,50 @@ def sha(b):
 
 class Interrupted(Exception):
     """The server was killed under this operation (kill mode)."""
+
+
+def s3_upload_sessions(env):
+    """Count the `uploads/<id>/` prefixes in Wharf's bucket with a signed ListObjectsV2
+    (delimiter `/`), paging on the continuation token. Plain SigV4 from the standard library,
+    so the soak needs no AWS SDK; it only runs against the store this script configured."""
+    endpoint = urllib.parse.urlsplit(env["WHARF_STORAGE_S3_ENDPOINT"])
+    region = env.get("WHARF_STORAGE_S3_REGION", "us-east-1")
+    bucket = env["WHARF_STORAGE_S3_BUCKET"]
+    key_id, secret = env["WHARF_STORAGE_S3_ACCESS_KEY_ID"], env["WHARF_STORAGE_S3_SECRET_ACCESS_KEY"]
+    prefix = env.get("WHARF_STORAGE_S3_PREFIX", "") + "uploads/"
+    q = lambda v: urllib.parse.quote(v, safe="-_.~")  # noqa: E731
+    hmac256 = lambda k, m: hmac.new(k, m.encode(), hashlib.sha256).digest()  # noqa: E731
+    sessions, token = 0, None
+    while True:
+        params = {"list-type": "2", "delimiter": "/", "prefix": prefix}
+        if token:
+            params["continuation-token"] = token
+        query = "&".join(f"{q(k)}={q(v)}" for k, v in sorted(params.items()))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        empty = hashlib.sha256(b"").hexdigest()
+        headers = {"host": endpoint.netloc, "x-amz-content-sha256": empty, "x-amz-date": amz_date}
+        signed = ";".join(sorted(headers))
+        canonical = "\n".join(["GET", f"/{bucket}", query, *(f"{k}:{headers[k]}" for k in sorted(headers)), "",
+                               signed, empty])
+        scope = f"{day}/{region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+        k = hmac256(hmac256(hmac256(hmac256(("AWS4" + secret).encode(), day), region), "s3"), "aws4_request")
+        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, SignedHeaders={signed}, "
+                                    f"Signature={hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()}")
+        cls = http.client.HTTPSConnection if endpoint.scheme == "https" else http.client.HTTPConnection
+        conn = cls(endpoint.hostname, endpoint.port, timeout=30)
+        conn.request("GET", f"/{bucket}?{query}", headers=headers)
+        r = conn.getresponse()
+        body = r.read().decode()
+        conn.close()
+        if r.status != 200:
+            raise RuntimeError(f"S3 listing of {prefix} answered {r.status}: {body[:300]}")
+        sessions += len(re.findall(r"<CommonPrefixes>", body))
+        m = re.search(r"<NextContinuationToken>([^<]+)</NextContinuationToken>", body)
+        if "<IsTruncated>true</IsTruncated>" not in body or not m:
+            return sessions
+        token = m.group(1)
 
 
 class Unexpected(Exception):
@@ -560,6 +606,10 @@ class Soak:
             self.fail_now(f"INTEGRITY {line}")
 
     def scratch_files(self):
+        """Upload sessions holding scratch data: files under storage/uploads on disk, or on S3
+        the `uploads/<id>/` prefixes in the bucket (each session keeps its parts there)."""
+        if self.a.backend == "postgres-s3":
+            return s3_upload_sessions(self.backend_env)
         d = os.path.join(self.data, "storage/uploads")
         try:
             return len(os.listdir(d))
