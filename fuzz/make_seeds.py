@@ -98,4 +98,19 @@ max_connections = 1024
 interval_seconds = 86400
 """)
 put("config", "env", "WHARF_LIMITS_MAX_CONNECTIONS=10\nWHARF_STORAGE_BACKEND=s3\nWHARF_DATABASE_URL=postgres://x\n")
+# Key files: docker's own (encrypted with "repopass"), and plain PKCS#8 / SEC1 forms of a fixed
+# P-256 key; mode 0 = the text, mode 1 = label byte + the DER the harness wraps in PEM.
+from cryptography.hazmat.primitives.asymmetric import ec
+alice = open(os.path.join(HERE, "../crates/wharf-tuf/tests/fixtures/docker-alice.key"), "rb").read()
+put("keyfile", "docker-alice", b"\x00" + alice)
+alice_der = base64.b64decode("".join(l for l in alice.decode().splitlines() if l and ":" not in l and "-----" not in l))
+put("keyfile", "docker-alice-der", b"\x01\x00" + alice_der)
+ec_key = ec.derive_private_key(0x5eed, ec.SECP256R1())
+for name, fmt, label in [("pkcs8", serialization.PrivateFormat.PKCS8, 1),
+                         ("sec1", serialization.PrivateFormat.TraditionalOpenSSL, 2)]:
+    pem = ec_key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
+    put("keyfile", f"plain-{name}", b"\x00" + pem.replace(b"KEY-----\n", b"KEY-----\nrole: fuzz\n\n", 1))
+    der = ec_key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
+    put("keyfile", f"plain-{name}-der", bytes([1, label]) + der)
+
 print("key lines for tuf.dict:", deleg_id)

@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 fuzz="$root/fuzz"
 export CARGO_TARGET_DIR=${WHARF_FUZZ_TARGET_DIR:-$root/fuzz/target}
-targets=(canonical_json tuf_metadata tuf_update manifest multipart names jwt config)
+targets=(canonical_json tuf_metadata tuf_update manifest multipart names jwt config keyfile)
 
 dict_for() {
     case $1 in
