@@ -40,18 +40,6 @@ fn post_gc(server: &Server, token: &str, body: Value) -> (u16, Value) {
     (status, r.json().unwrap_or(Value::Null))
 }
 
-/// The status of a blob HEAD in `repo`.
-fn blob_status(server: &Server, token: &str, repo: &str, digest: &str) -> u16 {
-    server
-        .http()
-        .head(server.url(&format!("/v2/{repo}/blobs/{digest}")))
-        .bearer_auth(token)
-        .send()
-        .expect("blob head")
-        .status()
-        .as_u16()
-}
-
 fn delete_manifest(server: &Server, token: &str, repo: &str, digest: &str) {
     let r = server
         .http()
@@ -156,17 +144,13 @@ fn the_admin_api_collects_unreferenced_blobs_and_refuses_what_it_must() {
     );
     assert!(report["duration_ms"].is_u64(), "{report}");
     for d in dropped.iter().chain([&orphan]) {
-        assert_eq!(
-            blob_status(&server, &token, "api/b", d),
-            404,
-            "{d} was not removed"
-        );
+        assert_eq!(server.blob_status(&token, "api/b", d), 404, "{d} was not removed");
         if server.blobs_on_local_disk() {
             assert!(!local_blob_file(&server, d).exists(), "{d} is still on disk");
         }
     }
     for d in &kept {
-        assert_eq!(blob_status(&server, &token, "api/a", d), 200, "{d} was removed");
+        assert_eq!(server.blob_status(&token, "api/a", d), 200, "{d} was removed");
         if server.blobs_on_local_disk() {
             assert!(local_blob_file(&server, d).exists(), "{d} left the disk");
         }
@@ -235,7 +219,7 @@ fn a_blob_head_renews_an_old_link_for_the_manifest_put() {
 
     // The next push of the same image: each blob is there, so no upload.
     for d in &blobs {
-        assert_eq!(blob_status(&server, &token, "renew/app", d), 200);
+        assert_eq!(server.blob_status(&token, "renew/app", d), 200);
     }
     let (status, report) = post_gc(&server, &owner_token(&server), json!({}));
     assert_eq!(status, 200, "{report}");
@@ -244,7 +228,7 @@ fn a_blob_head_renews_an_old_link_for_the_manifest_put() {
         (&json!(1), &json!(1)),
         "{report}"
     );
-    assert_eq!(blob_status(&server, &token, "renew/app", &orphan), 404);
+    assert_eq!(server.blob_status(&token, "renew/app", &orphan), 404);
     common::put_manifest(
         &server,
         &token,
@@ -254,7 +238,7 @@ fn a_blob_head_renews_an_old_link_for_the_manifest_put() {
         body,
     );
     for d in &blobs {
-        assert_eq!(blob_status(&server, &token, "renew/app", d), 200);
+        assert_eq!(server.blob_status(&token, "renew/app", d), 200);
     }
 }
 
@@ -315,7 +299,7 @@ fn wharf_gc_run_reports_and_refuses_in_one_line() {
         )) && printed.ends_with(" ms\n"),
         "{printed}"
     );
-    assert_eq!(blob_status(&server, &token, "cli/app", &layer), 404);
+    assert_eq!(server.blob_status(&token, "cli/app", &layer), 404);
     let (report, _) = json_ok(owner.path(), &["gc", "run", "--grace", "5"], "");
     assert_eq!(
         keys(&report),
@@ -433,11 +417,11 @@ fn docker_images_sharing_layers_survive_gc_and_pull_after_deletions() {
         "{report}"
     );
     for d in &old_only {
-        assert_eq!(blob_status(&server, &token, "team/a", d), 404, "{d} kept");
+        assert_eq!(server.blob_status(&token, "team/a", d), 404, "{d} kept");
     }
     for d in &shared {
-        assert_eq!(blob_status(&server, &token, "team/a", d), 200, "{d} removed");
-        assert_eq!(blob_status(&server, &token, "team/b", d), 200, "{d} removed");
+        assert_eq!(server.blob_status(&token, "team/a", d), 200, "{d} removed");
+        assert_eq!(server.blob_status(&token, "team/b", d), 200, "{d} removed");
     }
 
     docker.ok(&["rmi", &a_v1, &b_v1, &a_old]);
@@ -522,7 +506,7 @@ fn a_push_racing_gc_rounds_never_loses_a_blob() {
                     assert!(blobs.contains(&sha256(shared)), "{blobs:?}");
                     for d in &blobs {
                         assert_eq!(
-                            blob_status(&server, &token, "race/app", d),
+                            server.blob_status(&token, "race/app", d),
                             200,
                             "round {round}: {d} lost after a successful push"
                         );
@@ -644,7 +628,7 @@ fn a_collection_killed_mid_run_leaves_nothing_the_next_run_cannot_finish() {
     );
     // No manifest lost a blob.
     for digest in &kept_blobs {
-        assert_eq!(blob_status(&server, &token, "keep/app", digest), 200, "{digest}");
+        assert_eq!(server.blob_status(&token, "keep/app", digest), 200, "{digest}");
     }
     let waited = std::time::Instant::now();
     while gc_status(&server, &owner)["running"] != Value::Null {

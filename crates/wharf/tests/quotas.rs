@@ -115,17 +115,6 @@ fn tags_status(server: &Server, token: &str, repo: &str) -> (u16, Value) {
     (status, r.json().unwrap_or(Value::Null))
 }
 
-fn blob_status(server: &Server, token: &str, repo: &str, digest: &str) -> u16 {
-    server
-        .http()
-        .head(server.url(&format!("/v2/{repo}/blobs/{digest}")))
-        .bearer_auth(token)
-        .send()
-        .expect("head")
-        .status()
-        .as_u16()
-}
-
 /// A prefix quota on real docker pushes: an image over it is refused with docker showing
 /// the DENIED message and nothing is stored; the same layers pushed to another repository
 /// under the prefix cost only the new manifest (shared blobs count once); raising the
@@ -241,7 +230,7 @@ fn uploads_mounts_and_manifests_over_quota_are_denied_and_store_nothing() {
         .send()
         .expect("post");
     assert_eq!(refusal(r), denied("0 B", "150 B"));
-    assert_eq!(blob_status(&server, &token, "q/app", &sha256(&big)), 404);
+    assert_eq!(server.blob_status(&token, "q/app", &sha256(&big)), 404);
 
     // Chunked: the PATCH is taken (the size is not known yet), the final PUT refused and
     // the session gone with its bytes.
@@ -272,7 +261,7 @@ fn uploads_mounts_and_manifests_over_quota_are_denied_and_store_nothing() {
         .send()
         .expect("put");
     assert_eq!(refusal(r), denied("0 B", "150 B"));
-    assert_eq!(blob_status(&server, &token, "q/app", &sha256(&big)), 404);
+    assert_eq!(server.blob_status(&token, "q/app", &sha256(&big)), 404);
     let r = http.get(&location).bearer_auth(&token).send().expect("status");
     assert_eq!(refusal(r).1, "BLOB_UPLOAD_UNKNOWN");
     assert_eq!(tags_status(&server, &token, "q/app").0, 404, "q/app was created");
@@ -302,7 +291,7 @@ fn uploads_mounts_and_manifests_over_quota_are_denied_and_store_nothing() {
         .send()
         .expect("mount");
     assert_eq!(refusal(r), denied("60 B", "80 B"));
-    assert_eq!(blob_status(&server, &token, "q/app", &mounted), 404);
+    assert_eq!(server.blob_status(&token, "q/app", &mounted), 404);
 
     // A manifest naming the stored blob: its own bytes would go over.
     let manifest = serde_json::to_vec(&json!({
@@ -351,7 +340,7 @@ fn uploads_mounts_and_manifests_over_quota_are_denied_and_store_nothing() {
             )
         )
     );
-    assert_eq!(blob_status(&server, &token, "free/app", &sha256(&other)), 404);
+    assert_eq!(server.blob_status(&token, "free/app", &sha256(&other)), 404);
     // Raised: the same push goes through, into both scopes.
     set_quotas(
         &server,

@@ -219,6 +219,17 @@ impl Server {
             .expect("client")
     }
 
+    /// The status of a blob HEAD in `repo` with `token`.
+    pub fn blob_status(&self, token: &str, repo: &str, digest: &str) -> u16 {
+        self.http()
+            .head(self.url(&format!("/v2/{repo}/blobs/{digest}")))
+            .bearer_auth(token)
+            .send()
+            .expect("blob head")
+            .status()
+            .as_u16()
+    }
+
     /// An access token for `scopes` as the owner.
     pub fn token(&self, scopes: &[&str]) -> String {
         self.token_as("admin", &self.admin_password, scopes)
