@@ -40,11 +40,23 @@ pub fn require_tool(name: &str) {
     );
 }
 
+/// A port nothing listens on, picked at random below Linux's ephemeral range
+/// (32768–60999): a port the kernel hands out (`bind :0`) is also what the next outgoing
+/// connection of a busy machine (docker, Garage, PostgreSQL clients, the soak) may take
+/// before the server binds it, or while a test restarts the server on it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::hash::{BuildHasher as _, Hasher as _};
+    const LOW: u16 = 20_000;
+    const HIGH: u16 = 32_767;
+    for _ in 0..500 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = LOW + (h.finish() % u64::from(HIGH - LOW)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{HIGH}");
 }
 
 pub struct Server {
@@ -103,7 +115,17 @@ impl Server {
 
     /// `WHARF_LISTEN=<listen_host>:<free port>`; `admin_password` `None` = generated.
     pub fn start_listening(env: &[(&str, &str)], listen_host: &str, admin_password: Option<&str>) -> Self {
-        Self::start_at(env, listen_host, free_port(), admin_password)
+        // A port found free can still be taken before the server binds it (by another
+        // test's server): then the next attempt takes another one.
+        let mut attempt = 1;
+        loop {
+            let mut s = Self::prepared(env, listen_host, free_port(), admin_password);
+            match s.try_spawn() {
+                Ok(()) => return s,
+                Err(log) if attempt < 5 && log.contains("Address already in use") => attempt += 1,
+                Err(log) => panic!("wharf did not start; log:\n{log}"),
+            }
+        }
     }
 
     /// A server on a given port with a data directory of its own: the successor of a
@@ -114,6 +136,13 @@ impl Server {
     }
 
     fn start_at(env: &[(&str, &str)], listen_host: &str, port: u16, admin_password: Option<&str>) -> Self {
+        let mut s = Self::prepared(env, listen_host, port, admin_password);
+        s.spawn();
+        s
+    }
+
+    /// The server's settings, data directory and backend, not started yet.
+    fn prepared(env: &[(&str, &str)], listen_host: &str, port: u16, admin_password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         // `WHARF_TEST_BACKEND=postgres-s3`: this server gets its own PostgreSQL database and
@@ -127,7 +156,7 @@ impl Server {
         };
         all_env.retain(|(k, _)| !env.iter().any(|(t, _)| t == k));
         all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut s = Server {
+        Server {
             child: None,
             port,
             host: format!("localhost:{port}"),
@@ -138,12 +167,18 @@ impl Server {
             listen_host: listen_host.to_owned(),
             env: all_env,
             _dir: dir,
-        };
-        s.spawn();
-        s
+        }
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("wharf did not start; log:\n{log}");
+        }
+    }
+
+    /// Starts the process and waits for its "listening" line; on failure the process is
+    /// gone and the error is its log.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -173,8 +208,14 @@ impl Server {
         });
         self.child = Some(child);
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => self.listening = line,
-            Err(_) => panic!("wharf did not start; log:\n{}", self.log()),
+            Ok(line) => {
+                self.listening = line;
+                Ok(())
+            }
+            Err(_) => {
+                self.kill9();
+                Err(self.log())
+            }
         }
     }
 
