@@ -50,8 +50,9 @@ die() { log "ERROR: $*"; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/wharf-bench-scale.XXXXXX")
 # The postgres user must reach its cluster directory inside: traverse, not read.
 chmod 711 "$TMP"
-WHARF_PID= REF_PID= GARAGE_PID= SAMPLER_PID= PG_STARTED=
-PG_BIN=
+WHARF_PID= REF_PID= GARAGE_PID= SAMPLER_PID=
+# shellcheck source=scripts/throwaway-backends.sh
+source "$REPO/scripts/throwaway-backends.sh"
 stop_pid() {   # TERM, wait up to 3 s, then KILL
   local pid=$1
   [ -n "$pid" ] || return 0
@@ -63,10 +64,8 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
-  stop_pid "$WHARF_PID"; stop_pid "$REF_PID"; stop_pid "$GARAGE_PID"
-  if [ -n "$PG_STARTED" ]; then
-    (cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -m immediate -w stop) >/dev/null 2>&1 || true
-  fi
+  stop_pid "$WHARF_PID"; stop_pid "$REF_PID"
+  throwaway_stop "$TMP"
   if [ -n "${BENCH_KEEP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit $rc
 }
@@ -91,10 +90,6 @@ wait_port() {   # wait_port PORT SECONDS
 for t in curl jq wrk openssl sha256sum docker-registry python3 runuser psql; do
   command -v "$t" >/dev/null || die "$t is missing (run scripts/install-deps.sh as root)"
 done
-GARAGE=${WHARF_GARAGE:-/var/cache/wharf-tools/garage/bin/garage}
-[ -x "$GARAGE" ] || GARAGE=$(command -v garage) || die "no Garage (run scripts/install-garage.sh)"
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$PG_BIN/initdb" ] || die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (install postgresql)"
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
   log "cargo build --release -p wharf"
   cargo build --release -p wharf >&2 || die "build failed"
@@ -102,66 +97,13 @@ fi
 WHARF_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/wharf
 [ -x "$WHARF_BIN" ] || die "no binary at $WHARF_BIN"
 
-# ---------------------------------------------------------------- PostgreSQL
-# Debian's defaults (fsync, synchronous_commit, full_page_writes on): what a deployment runs.
-mkdir "$TMP/pg"; chown postgres:postgres "$TMP/pg"
-PGPORT=$(free_port)
-log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PGPORT"
-(cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/initdb" -D "$TMP/pg/data" -U wharf --auth=trust -E UTF8 --locale=C) \
-  >"$TMP/pg-initdb.log" 2>&1 || { cat "$TMP/pg-initdb.log" >&2; die "initdb failed"; }
-PG_STARTED=1
-(cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/log" -w -t 60 \
-  -o "-p $PGPORT -k $TMP/pg -c listen_addresses=127.0.0.1" start) >/dev/null 2>&1 \
-  || { tail -n 20 "$TMP/pg/log" >&2; die "PostgreSQL did not start"; }
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U wharf wharf || die "createdb failed"
-DB_URL=postgres://wharf@127.0.0.1:$PGPORT/wharf
+# ---------------------------------------------------------------- PostgreSQL + Garage
+# (scripts/throwaway-backends.sh: fsync on in PostgreSQL; Garage with its own defaults.)
+throwaway_postgres "$TMP"
+DB_URL=$THROWAWAY_DATABASE_URL
 psql_w() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U wharf -d wharf "$@"; }
 [ "$(psql_w -Atc 'SHOW fsync')" = on ] || die "fsync is not on"
-
-# ---------------------------------------------------------------- Garage
-# A one-node cluster as scripts/install-garage.sh / wharf-testbed's garage.rs set it up.
-# Garage's own defaults (no data/metadata fsync) are left as a deployment would get them.
-mkdir -p "$TMP/garage"
-G_RPC=$(free_port); G_S3=$(free_port); G_ADMIN=$(free_port)
-cat >"$TMP/garage/garage.toml" <<EOF
-metadata_dir = "$TMP/garage/meta"
-data_dir = "$TMP/garage/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$G_RPC"
-rpc_public_addr = "127.0.0.1:$G_RPC"
-rpc_secret = "$(openssl rand -hex 32)"
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:$G_S3"
-root_domain = ".s3.garage.localhost"
-[admin]
-api_bind_addr = "127.0.0.1:$G_ADMIN"
-EOF
-garage() { "$GARAGE" -c "$TMP/garage/garage.toml" "$@"; }
-log "starting Garage ($("$GARAGE" --version 2>/dev/null | awk '{print $2}')) S3 on 127.0.0.1:$G_S3"
-"$GARAGE" -c "$TMP/garage/garage.toml" server >"$TMP/garage/garage.log" 2>&1 &
-GARAGE_PID=$!
-node_id=
-for _ in $(seq 1 300); do
-  node_id=$(garage node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$node_id" ] && break
-  kill -0 "$GARAGE_PID" 2>/dev/null || { tail -n 20 "$TMP/garage/garage.log" >&2; die "Garage exited"; }
-  sleep 0.1
-done
-[ -n "$node_id" ] || die "Garage did not answer 'node id'"
-# `node id` answers from its key file before RPC listens: retry the layout change.
-for _ in $(seq 1 300); do garage layout assign -z dc1 -c 1G "$node_id" >/dev/null 2>&1 && break; sleep 0.1; done
-garage layout apply --version 1 >/dev/null || die "garage layout apply failed"
-wait_port "$G_S3" 30 || die "Garage S3 port never opened"
-garage key create bench-key >"$TMP/garage/key.txt" || die "garage key create failed"
-S3_KEY=$(awk '/Key ID:/{print $NF}' "$TMP/garage/key.txt")
-S3_SECRET=$(awk '/Secret key:/{print $NF}' "$TMP/garage/key.txt")
-[ -n "$S3_KEY" ] && [ -n "$S3_SECRET" ] || die "no key in garage key create's output"
-for b in wharf ref; do
-  garage bucket create "$b" >/dev/null || die "garage bucket create $b failed"
-  garage bucket allow --read --write --owner "$b" --key bench-key >/dev/null || die "garage bucket allow $b failed"
-done
-S3_URL=http://127.0.0.1:$G_S3
+throwaway_garage "$TMP" bench-key wharf ref
 
 # ---------------------------------------------------------------- servers
 WPORT=$(free_port)

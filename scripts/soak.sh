@@ -81,80 +81,25 @@ WHARF_BIN=${SOAK_WHARF_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/wharf}
 
 # ---------------------------------------------------------------- PostgreSQL + Garage
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/wharf-soak-backend.XXXXXX")
-GARAGE_PID=
-PG_STARTED=
+# shellcheck source=scripts/throwaway-backends.sh
+source "$REPO/scripts/throwaway-backends.sh"
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [ -n "$GARAGE_PID" ]; then kill "$GARAGE_PID" 2>/dev/null || true; wait "$GARAGE_PID" 2>/dev/null || true; fi
-  if [ -n "$PG_STARTED" ]; then
-    (cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -m immediate -w stop) >/dev/null 2>&1 || true
-  fi
+  throwaway_stop "$TMP"
   rm -rf "$TMP"
   exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # A throw-away PostgreSQL (Debian's defaults, fsync on) and one-node Garage, as
 # scripts/bench-scale.sh starts them.
 if [ "$BACKEND" = postgres-s3 ] && [ -z "${WHARF_DATABASE_URL:-}" ]; then
-  GARAGE=${WHARF_GARAGE:-/var/cache/wharf-tools/garage/bin/garage}
-  [ -x "$GARAGE" ] || GARAGE=$(command -v garage) || die "no Garage (run scripts/install-garage.sh)"
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-  [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin"
-  chmod 711 "$TMP"   # initdb runs as postgres and must reach $TMP/pg
-  mkdir "$TMP/pg"; chown postgres:postgres "$TMP/pg"
-  PGPORT=$(free_port)
-  log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PGPORT"
-  (cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/initdb" -D "$TMP/pg/data" -U wharf --auth=trust -E UTF8 --locale=C) \
-    >"$TMP/pg-initdb.log" 2>&1 || { cat "$TMP/pg-initdb.log" >&2; die "initdb failed"; }
-  PG_STARTED=1
-  (cd "$TMP/pg" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/log" -w -t 60 \
-    -o "-p $PGPORT -k $TMP/pg -c listen_addresses=127.0.0.1" start) >/dev/null 2>&1 \
-    || { tail -n 20 "$TMP/pg/log" >&2; die "PostgreSQL did not start"; }
-  "$PG_BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U wharf wharf || die "createdb failed"
-  export WHARF_DATABASE_URL=postgres://wharf@127.0.0.1:$PGPORT/wharf
-  mkdir -p "$TMP/garage"
-  G_RPC=$(free_port); G_S3=$(free_port); G_ADMIN=$(free_port)
-  cat >"$TMP/garage/garage.toml" <<GARAGE_TOML
-metadata_dir = "$TMP/garage/meta"
-data_dir = "$TMP/garage/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$G_RPC"
-rpc_public_addr = "127.0.0.1:$G_RPC"
-rpc_secret = "$(openssl rand -hex 32)"
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:$G_S3"
-root_domain = ".s3.garage.localhost"
-[admin]
-api_bind_addr = "127.0.0.1:$G_ADMIN"
-GARAGE_TOML
-  garage() { "$GARAGE" -c "$TMP/garage/garage.toml" "$@"; }
-  log "starting Garage S3 on 127.0.0.1:$G_S3"
-  "$GARAGE" -c "$TMP/garage/garage.toml" server >"$TMP/garage/garage.log" 2>&1 &
-  GARAGE_PID=$!
-  node_id=
-  for _ in $(seq 1 300); do
-    node_id=$(garage node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$node_id" ] && break
-    kill -0 "$GARAGE_PID" 2>/dev/null || { tail -n 20 "$TMP/garage/garage.log" >&2; die "Garage exited"; }
-    sleep 0.1
-  done
-  [ -n "$node_id" ] || die "Garage did not answer 'node id'"
-  # `node id` answers from its key file before RPC listens: retry the layout change.
-  for _ in $(seq 1 300); do garage layout assign -z dc1 -c 1G "$node_id" >/dev/null 2>&1 && break; sleep 0.1; done
-  garage layout apply --version 1 >/dev/null || die "garage layout apply failed"
-  for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$G_S3") 2>/dev/null && break; sleep 0.1; done
-  garage key create soak-key >"$TMP/garage/key.txt" || die "garage key create failed"
-  garage bucket create wharf >/dev/null || die "garage bucket create failed"
-  garage bucket allow --read --write --owner wharf --key soak-key >/dev/null || die "garage bucket allow failed"
-  WHARF_STORAGE_S3_ACCESS_KEY_ID=$(awk '/Key ID:/{print $NF}' "$TMP/garage/key.txt")
-  WHARF_STORAGE_S3_SECRET_ACCESS_KEY=$(awk '/Secret key:/{print $NF}' "$TMP/garage/key.txt")
-  export WHARF_STORAGE_BACKEND=s3 WHARF_STORAGE_S3_ENDPOINT=http://127.0.0.1:$G_S3 WHARF_STORAGE_S3_REGION=garage \
-    WHARF_STORAGE_S3_BUCKET=wharf WHARF_STORAGE_S3_PATH_STYLE=true WHARF_STORAGE_S3_ACCESS_KEY_ID \
-    WHARF_STORAGE_S3_SECRET_ACCESS_KEY
+  throwaway_postgres "$TMP"
+  throwaway_garage "$TMP" soak-key wharf
+  export WHARF_DATABASE_URL=$THROWAWAY_DATABASE_URL WHARF_STORAGE_BACKEND=s3 WHARF_STORAGE_S3_ENDPOINT=$S3_URL \
+    WHARF_STORAGE_S3_REGION=garage WHARF_STORAGE_S3_BUCKET=wharf WHARF_STORAGE_S3_PATH_STYLE=true \
+    WHARF_STORAGE_S3_ACCESS_KEY_ID=$S3_KEY WHARF_STORAGE_S3_SECRET_ACCESS_KEY=$S3_SECRET
 fi
 
 log "soak: $MINUTES min, kill -9 every ${KILL_EVERY} min (0 = never), backend $BACKEND, out $OUT"
