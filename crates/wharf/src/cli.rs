@@ -187,8 +187,11 @@ pub enum Trust {
     /// gets a signature of the same digest. Unsigned tags, trust data that does not verify
     /// (e.g. an expired role) and digests no longer in the registry are skipped and named.
     /// What this key signed already is not signed again, so a second run adds nothing.
+    /// A repository you may not push to is reported as refused (exit status 1); the
+    /// others are still migrated.
     Migrate {
-        /// HOST[:PORT]/REPOSITORY, one or more.
+        /// HOST[:PORT]/REPOSITORY, one or more; HOST[:PORT]/PREFIX/* is every repository
+        /// under PREFIX/ you may see in the catalog, HOST[:PORT]/* every one.
         #[arg(required = true)]
         repositories: Vec<String>,
         /// The format to sign in: cosign or notation.

@@ -814,3 +814,172 @@ fn migrate_signs_exactly_the_valid_dct_tags_with_cosign() {
     ));
     assert_eq!(code, "INVALID_INPUT");
 }
+
+/// Pushes `repo:v1` with docker and content trust on (a signed push); its digest.
+fn dct_push(owner: &DockerClient, repo: &str) -> String {
+    let image = format!("{repo}:v1");
+    owner.import_image(&image);
+    let out = owner.cmd(&["push", &image], DCT);
+    assert!(out.status.success(), "docker push {image}: {}", text(&out));
+    pushed_digest(&text(&out))
+}
+
+const DCT: &[(&str, &str)] = &[
+    ("DOCKER_CONTENT_TRUST", "1"),
+    ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
+    ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
+];
+
+/// Creates user `name` with `password` and the role assignments `(role, scope)`.
+fn user_with(owner: &DockerClient, name: &str, password: &str, roles: &[(&str, &str)]) {
+    let out = wharf_cli(
+        owner.config.path(),
+        &["user", "create", name, "--password-stdin"],
+        password,
+    );
+    assert!(out.status.success(), "user create {name}: {}", text(&out));
+    for (role, scope) in roles {
+        let out = wharf_cli(
+            owner.config.path(),
+            &[
+                "role",
+                "assignment",
+                "create",
+                "--role",
+                role,
+                "--assignee",
+                name,
+                "--scope",
+                scope,
+            ],
+            "",
+        );
+        assert!(out.status.success(), "{role} on {scope}: {}", text(&out));
+    }
+}
+
+/// `wharf trust migrate HOST/PREFIX/*`: the catalog expands the pattern to exactly the
+/// repositories under the prefix the caller may see; one the caller may not push to is
+/// reported as refused while the others are migrated, and the exit status says so; a
+/// second run signs nothing; patterns that cannot be read or match nothing sign nothing.
+#[test]
+fn migrate_of_a_prefix_signs_exactly_its_repositories_and_reports_refusals() {
+    require_tool("docker");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let host = server.host.clone();
+    let mut digests = std::collections::BTreeMap::new();
+    for repo in ["team/a", "team/b", "other/c"] {
+        digests.insert(repo, dct_push(&owner, &format!("{host}/{repo}")));
+    }
+    let signature_of = |repo: &str| manifest(&server, repo, &format!("sha256-{}.sig", &digests[repo][7..]));
+    // May push to team/a, only pull from team/b.
+    user_with(
+        &owner,
+        "mixed",
+        "mixed-password-1",
+        &[("AcrPush", "repository:team/a"), ("AcrPull", "repository:team/b")],
+    );
+    let mixed = logged_in(&server, "mixed", "mixed-password-1");
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    let pattern = format!("{host}/team/*");
+    let migrate = |client: &DockerClient, pattern: &str| {
+        wharf_in(
+            dir,
+            client,
+            &[
+                "-o", "json", "trust", "migrate", pattern, "--to", "cosign", "--key", "mig.key",
+            ],
+            &pass,
+        )
+    };
+    let signed = |repo: &str, added: bool| {
+        json!({"repository": format!("{host}/{repo}"),
+               "signed": [{"tag": "v1", "digest": digests[repo], "added": added}], "skipped": []})
+    };
+
+    // mixed: team/a migrated, team/b refused by name, exit status non-zero.
+    let out = migrate(&mixed, &pattern);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(
+        report["repositories"],
+        json!([signed("team/a", true),
+               {"repository": format!("{host}/team/b"),
+                "refused": "your login may not push to team/b, and storing a signature needs push"}])
+    );
+    assert_eq!(
+        failed_json(out),
+        (
+            "DENIED".to_owned(),
+            format!(
+                "refused for 1 of 2 repositories ({host}/team/b): signing needs push; the others were migrated"
+            )
+        )
+    );
+    assert!(signature_of("team/a").is_some());
+    assert_eq!(
+        signature_of("team/b"),
+        None,
+        "a refused repository got a signature"
+    );
+
+    // The owner: exactly the two repositories under team/, never other/c.
+    let run = ok_json(migrate(&owner, &pattern));
+    assert_eq!(
+        run["repositories"],
+        json!([signed("team/a", false), signed("team/b", true)])
+    );
+    let sig_b = signature_of("team/b").expect("signature of team/b");
+    assert_eq!(signature_of("other/c"), None, "outside the prefix");
+    let again = ok_json(migrate(&owner, &pattern));
+    assert_eq!(
+        again["repositories"],
+        json!([signed("team/a", false), signed("team/b", false)])
+    );
+    assert_eq!(signature_of("team/b"), Some(sig_b));
+
+    // HOST/* is every repository the caller sees; mixed sees team/a and team/b only.
+    let all = migrate(&mixed, &format!("{host}/*"));
+    let report: Value = serde_json::from_slice(&all.stdout).unwrap();
+    let names: Vec<&str> = report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [format!("{host}/team/a"), format!("{host}/team/b")]);
+
+    // Refused before anything is signed: `*` elsewhere than last, a prefix matching nothing.
+    for (pattern, code, message) in [
+        (
+            format!("{host}/te*"),
+            "INVALID_INPUT",
+            format!(
+                "{host}/te*: `*` only stands for every repository under a prefix, as the last component (HOST[:PORT]/PREFIX/* or HOST[:PORT]/*)"
+            ),
+        ),
+        (
+            format!("{host}/nothing/*"),
+            "NAME_UNKNOWN",
+            format!("no repository you may pull from matches {host}/nothing/*; nothing was signed"),
+        ),
+    ] {
+        assert_eq!(
+            failed_json(migrate(&owner, &pattern)),
+            (code.to_owned(), message),
+            "{pattern}"
+        );
+    }
+    assert_eq!(signature_of("other/c"), None);
+}
