@@ -983,3 +983,219 @@ fn migrate_of_a_prefix_signs_exactly_its_repositories_and_reports_refusals() {
     }
     assert_eq!(signature_of("other/c"), None);
 }
+
+/// The signer key `role` in the Docker trust store of `client`, opened with `passphrase`.
+fn stored_key(client: &DockerClient, role: &str, passphrase: &str) -> wharf_tuf::PrivateKey {
+    let dir = client.config.path().join("trust/private");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let file = wharf_tuf::keyfile::decode_key_file(&text, passphrase).unwrap();
+        if file.role == role {
+            return file.key;
+        }
+    }
+    panic!("no {role} key in {}", dir.display());
+}
+
+/// Republishes `role` of `gun` as it is now, but with `expires` and version + 1, signed by
+/// `key`: what a signer whose delegation ran out without being renewed leaves behind.
+fn republish_expiring(server: &Server, gun: &str, role: &str, key: &wharf_tuf::PrivateKey, expires: &str) {
+    let token = server.token(&[&format!("repository:{gun}:pull,push")]);
+    let current: Value = server
+        .http()
+        .get(server.url(&format!("/v2/{gun}/_trust/tuf/{role}.json")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut signed = current["signed"].clone();
+    signed["expires"] = json!(expires);
+    signed["version"] = json!(signed["version"].as_i64().unwrap() + 1);
+    let file = wharf_tuf::update::sign_and_encode(&signed, &[key]).unwrap();
+    let mut body =
+        format!("--B\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{role}\"\r\n\r\n")
+            .into_bytes();
+    body.extend_from_slice(&file);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let r = server
+        .http()
+        .post(server.url(&format!("/v2/{gun}/_trust/tuf/")))
+        .bearer_auth(&token)
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+}
+
+/// Migration over signed, unsigned and expired tags (issue 15): `old` is signed only in
+/// `targets/releases`, whose metadata then expired. A DCT client ignores that role, so
+/// `docker pull` with content trust refuses `old`; migrate skips it by name with the
+/// reason and signs exactly `v1` (the repository key's); a dry run changes nothing; and
+/// `wharf trust inspect` prints what `docker trust inspect` prints for the repository and
+/// for `old`, byte for byte, in both layouts.
+#[test]
+fn migrate_skips_a_tag_only_an_expired_delegation_signs() {
+    require_tool("docker");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let signer = logged_in(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/exp", server.host);
+    let v1 = dct_push(&owner, &repo);
+    let mut digests = std::collections::BTreeMap::from([("v1", v1)]);
+    for tag in ["old", "plain"] {
+        let image = format!("{repo}:{tag}");
+        owner.import_image(&image);
+        let out = owner.cmd(&["push", &image], NO_DCT);
+        assert!(out.status.success(), "docker push {tag}: {}", text(&out));
+        digests.insert(tag, pushed_digest(&text(&out)));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let keys = dir.to_str().unwrap();
+    let repo_pass = [("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123")];
+    // The signer "rel": a key in the signer's own store, added by the owner, signing `old`
+    // into targets/releases only.
+    ok_json(wharf_in(
+        dir,
+        &signer,
+        &["-o", "json", "trust", "key", "generate", "rel", "--dir", keys],
+        &repo_pass,
+    ));
+    let rel_pub = dir.join("rel.pub");
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o",
+            "json",
+            "trust",
+            "signer",
+            "add",
+            "rel",
+            &repo,
+            "--key",
+            rel_pub.to_str().unwrap(),
+        ],
+        &repo_pass,
+    ));
+    ok_json(wharf_in(
+        dir,
+        &signer,
+        &[
+            "-o",
+            "json",
+            "trust",
+            "sign",
+            &format!("{repo}:old"),
+            "--role",
+            "targets/releases",
+        ],
+        &repo_pass,
+    ));
+    // The server refuses metadata that has already expired (as notary-server does), so the
+    // role is published expiring in a few seconds, and the test waits that out.
+    let key = stored_key(&signer, "rel", "repo-pass-123");
+    let now = chrono::Utc::now();
+    let expires = now - chrono::Duration::nanoseconds(now.timestamp_subsec_nanos().into())
+        + chrono::Duration::seconds(4);
+    republish_expiring(
+        &server,
+        &repo,
+        "targets/releases",
+        &key,
+        &wharf_tuf::metadata::format_go_time(expires),
+    );
+    let expired = format!(
+        "targets/releases expired at {}",
+        wharf_tuf::metadata::format_go_expiry(&expires.fixed_offset())
+    );
+    while chrono::Utc::now() <= expires + chrono::Duration::seconds(1) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // What docker does with the expired role: `old` is not trusted, v1 still is.
+    let fresh = logged_in(&server, "admin", &server.admin_password);
+    let refused = fresh.cmd(&["pull", &format!("{repo}:old")], DCT);
+    assert!(!refused.status.success(), "DCT pull of old: {}", text(&refused));
+    assert!(
+        text(&refused).contains("No valid trust data for old"),
+        "{}",
+        text(&refused)
+    );
+    let pulled = fresh.cmd(&["pull", &format!("{repo}:v1")], DCT);
+    assert!(pulled.status.success(), "{}", text(&pulled));
+    // `wharf trust inspect` agrees with `docker trust inspect` on that repository and tag.
+    for args in [
+        vec!["trust", "inspect", repo.as_str()],
+        vec!["trust", "inspect", "--pretty", repo.as_str()],
+    ] {
+        let mut args = args.clone();
+        let old = format!("{repo}:old");
+        for with_old in [false, true] {
+            if with_old {
+                *args.last_mut().unwrap() = old.as_str();
+            }
+            let docker = owner.cmd(&args, DCT);
+            let wharf = wharf_in(dir, &owner, &args, &[]);
+            assert_eq!(
+                (wharf.status.success(), String::from_utf8_lossy(&wharf.stdout)),
+                (docker.status.success(), String::from_utf8_lossy(&docker.stdout)),
+                "{args:?}\ndocker: {}\nwharf: {}",
+                text(&docker),
+                text(&wharf)
+            );
+        }
+    }
+
+    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    let migrate = |extra: &[&str]| {
+        let mut args = vec![
+            "-o",
+            "json",
+            "trust",
+            "migrate",
+            repo.as_str(),
+            "--to",
+            "cosign",
+            "--key",
+            "mig.key",
+        ];
+        args.extend_from_slice(extra);
+        ok_json(wharf_in(dir, &owner, &args, &pass))
+    };
+    let signature_of =
+        |tag: &str| manifest(&server, "team/exp", &format!("sha256-{}.sig", &digests[tag][7..]));
+    let skipped = json!([
+        {"tag": "old", "reason": format!("signed in targets/releases, which a DCT client ignores: {expired}")},
+        {"tag": "plain", "reason": "unsigned: no verified role lists it"},
+    ]);
+    let dry = migrate(&["--dry-run"]);
+    assert_eq!(
+        dry["repositories"],
+        json!([{"repository": repo, "signed": [{"tag": "v1", "digest": digests["v1"], "added": false}],
+                "skipped": skipped}])
+    );
+    for tag in ["v1", "old", "plain"] {
+        assert_eq!(signature_of(tag), None, "the dry run signed {tag}");
+    }
+    let run = migrate(&[]);
+    assert_eq!(
+        run["repositories"],
+        json!([{"repository": repo, "signed": [{"tag": "v1", "digest": digests["v1"], "added": true}],
+                "skipped": skipped}])
+    );
+    assert!(signature_of("v1").is_some());
+    for tag in ["old", "plain"] {
+        assert_eq!(signature_of(tag), None, "{tag} was signed");
+    }
+}

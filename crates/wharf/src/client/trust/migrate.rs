@@ -18,7 +18,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wharf_tuf::TrustedTargets;
 
-use super::inspect::{fetch_published, is_released, parse_repository};
+use super::inspect::{Published, fetch_published, is_released, parse_repository};
 use super::registry::{self, ImageRef};
 use super::{SignTarget, Signer, cosign, notation};
 use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
@@ -199,11 +199,13 @@ async fn migrate_one(
         Ok(v) => v,
         Err(e) => return Ok(skip_all(&tags, &format!("the trust data does not verify: {e}"))),
     };
+    let ignored = ignored_releases(&published, &verified);
     let mut names: BTreeSet<String> = tags.into_iter().collect();
     names.extend(verified.roles.iter().flat_map(|r| r.targets.keys().cloned()));
+    names.extend(ignored.iter().flat_map(|i| i.tags.iter().cloned()));
     let mut outcomes = Vec::new();
     for tag in names {
-        let outcome = match signed_digest(&verified, &tag) {
+        let outcome = match signed_digest(&verified, &ignored, &tag) {
             Err(why) => Outcome::Skipped(why),
             Ok((digest, size)) => sign_one(s, host, repository, &tag, digest, size, signer, dry_run).await?,
         };
@@ -212,27 +214,60 @@ async fn migrate_one(
     Ok(outcomes)
 }
 
+/// A `targets/releases` the client ignores (expired, or too few valid signatures) and the
+/// tags its file lists. Those names are read from the file without trusting it: they only
+/// explain why such a tag is skipped.
+struct IgnoredReleases {
+    role: String,
+    reason: String,
+    tags: BTreeSet<String>,
+}
+
+fn ignored_releases(published: &Published, verified: &TrustedTargets) -> Vec<IgnoredReleases> {
+    verified
+        .ignored
+        .iter()
+        .filter(|i| is_released(&i.role))
+        .map(|i| IgnoredReleases {
+            role: i.role.clone(),
+            reason: i.reason.to_string(),
+            tags: published
+                .roles
+                .get(&i.role)
+                .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok())
+                .and_then(|file| {
+                    file["signed"]["targets"]
+                        .as_object()
+                        .map(|t| t.keys().cloned().collect())
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The digest and size `docker pull` with content trust resolves `tag` to, or why none.
-fn signed_digest(verified: &TrustedTargets, tag: &str) -> Result<(String, u64), String> {
+fn signed_digest(
+    verified: &TrustedTargets,
+    ignored: &[IgnoredReleases],
+    tag: &str,
+) -> Result<(String, u64), String> {
     let released: Vec<_> = verified
         .signatures(tag)
         .into_iter()
         .filter(|(role, _)| is_released(&role.name))
         .collect();
     let Some((_, target)) = released.first() else {
-        let ignored: Vec<String> = verified
-            .ignored
+        let in_ignored: Vec<String> = ignored
             .iter()
-            .map(|i| format!("{} ({})", i.role, i.reason))
+            .filter(|i| i.tags.contains(tag))
+            .map(|i| format!("{}, which a DCT client ignores: {}", i.role, i.reason))
             .collect();
-        return Err(if ignored.is_empty() {
-            "unsigned: no verified role lists it".to_owned()
-        } else {
-            format!(
-                "unsigned: no verified role lists it (roles that count for nothing: {})",
-                ignored.join(", ")
-            )
-        });
+        if !in_ignored.is_empty() {
+            return Err(format!("signed in {}", in_ignored.join("; and in ")));
+        }
+        // Other ignored roles are not named: a tag they list would still not be trusted,
+        // since only `targets` and `targets/releases` count for `docker pull`.
+        return Err("unsigned: no verified role lists it".to_owned());
     };
     let digest = target
         .digest()
