@@ -1199,3 +1199,72 @@ fn migrate_skips_a_tag_only_an_expired_delegation_signs() {
         assert_eq!(signature_of(tag), None, "{tag} was signed");
     }
 }
+
+/// A caller who may pull a DCT-signed repository but not push to it: `wharf trust migrate`
+/// (a run and a dry run, Notation and cosign) is refused with `DENIED`, the report names
+/// the repository as refused, and no signature is stored (no referrer, no `.sig` tag).
+#[test]
+fn migrate_by_a_pull_only_caller_is_refused_and_stores_nothing() {
+    require_tool("docker");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let repo = format!("{}/team/pullonly", server.host);
+    let digest = dct_push(&owner, &repo);
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
+    ok_json(wharf_in(
+        dir,
+        &consumer,
+        &[
+            "-o", "json", "trust", "key", "generate", "n", "--format", "notation",
+        ],
+        &[],
+    ));
+    ok_json(wharf_in(
+        dir,
+        &consumer,
+        &[
+            "-o", "json", "trust", "key", "generate", "c", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    let signers: [&[&str]; 2] = [
+        &["--to", "notation", "--key", "n.key", "--cert", "n.crt"],
+        &["--to", "cosign", "--key", "c.key"],
+    ];
+    for signer in signers {
+        for dry_run in [false, true] {
+            let mut args = vec!["-o", "json", "trust", "migrate", repo.as_str()];
+            args.extend_from_slice(signer);
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let out = wharf_in(dir, &consumer, &args, &pass);
+            let report: Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+            assert_eq!(
+                report["repositories"],
+                json!([{"repository": repo,
+                        "refused": "your login may not push to team/pullonly, and storing a signature needs push"}]),
+                "{args:?}"
+            );
+            assert_eq!(
+                failed_json(out),
+                (
+                    "DENIED".to_owned(),
+                    format!(
+                        "refused for {repo}: your login may not push there, and storing a signature needs push; nothing was signed"
+                    )
+                ),
+                "{args:?}"
+            );
+        }
+    }
+    assert_eq!(referrers(&server, "team/pullonly", &digest), Vec::<Value>::new());
+    assert_eq!(
+        manifest(&server, "team/pullonly", &format!("sha256-{}.sig", &digest[7..])),
+        None
+    );
+}

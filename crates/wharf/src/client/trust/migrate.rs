@@ -105,15 +105,20 @@ pub async fn run(
     if refused.is_empty() {
         return Ok(report);
     }
-    Ok(report.with_refusal(
-        DENIED,
+    let message = if refused.len() == repositories.len() {
+        format!(
+            "refused for {}: your login may not push there, and storing a signature needs push; nothing was signed",
+            refused.join(", ")
+        )
+    } else {
         format!(
             "refused for {} of {} repositories ({}): signing needs push; the others were migrated",
             refused.len(),
             repositories.len(),
             refused.join(", ")
-        ),
-    ))
+        )
+    };
+    Ok(report.with_refusal(DENIED, message))
 }
 
 /// `HOST/REPOSITORY` as itself; `HOST/PREFIX/*` as every repository under `PREFIX/`, and
