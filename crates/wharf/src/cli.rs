@@ -231,7 +231,8 @@ pub enum TrustSigner {
     /// `targets/releases`, published in targets.json signed by the repository key.
     Add {
         name: String,
-        /// HOST[:PORT]/REPOSITORY, one or more (with trust data already).
+        /// HOST[:PORT]/REPOSITORY, one or more. One without trust data is initialised
+        /// first, as docker does: the store's root key (or a new one), a new repository key.
         #[arg(required = true)]
         repositories: Vec<String>,
         /// The signer's public key (PEM PUBLIC KEY or CERTIFICATE), e.g. NAME.pub; repeatable.
