@@ -187,8 +187,11 @@ pub enum Trust {
     /// gets a signature of the same digest. Unsigned tags, trust data that does not verify
     /// (e.g. an expired role) and digests no longer in the registry are skipped and named.
     /// What this key signed already is not signed again, so a second run adds nothing.
+    /// A repository you may not push to is reported as refused (exit status 1); the
+    /// others are still migrated.
     Migrate {
-        /// HOST[:PORT]/REPOSITORY, one or more.
+        /// HOST[:PORT]/REPOSITORY, one or more; HOST[:PORT]/PREFIX/* is every repository
+        /// under PREFIX/ you may see in the catalog, HOST[:PORT]/* every one.
         #[arg(required = true)]
         repositories: Vec<String>,
         /// The format to sign in: cosign or notation.
@@ -228,7 +231,8 @@ pub enum TrustSigner {
     /// `targets/releases`, published in targets.json signed by the repository key.
     Add {
         name: String,
-        /// HOST[:PORT]/REPOSITORY, one or more (with trust data already).
+        /// HOST[:PORT]/REPOSITORY, one or more. One without trust data is initialised
+        /// first, as docker does: the store's root key (or a new one), a new repository key.
         #[arg(required = true)]
         repositories: Vec<String>,
         /// The signer's public key (PEM PUBLIC KEY or CERTIFICATE), e.g. NAME.pub; repeatable.

@@ -29,10 +29,17 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(done) => {
-            if let Some(r) = done {
-                r.print(output);
+            let Some(r) = done else {
+                return std::process::ExitCode::SUCCESS;
+            };
+            r.print(output);
+            match &r.refused {
+                Some((code, message)) => {
+                    report::print_error(output, code, message);
+                    std::process::ExitCode::FAILURE
+                }
+                None => std::process::ExitCode::SUCCESS,
             }
-            std::process::ExitCode::SUCCESS
         }
         Err(e) => {
             // One line, actionable: the chain of causes joined.

@@ -1044,3 +1044,111 @@ fn rotations_keep_pulls_verifying_for_clients_that_cached_the_old_root() {
         .collect();
     assert_eq!(tags, vec!["v1", "v2"]);
 }
+
+/// `wharf trust signer add` on a repository without trust data initialises it as `docker
+/// trust signer add` does (the store's root key, a new repository key) with the signer in
+/// its first targets.json; `docker trust inspect` shows the signer, `docker trust sign`
+/// with the signer's key works, and a fresh client pulls that tag with content trust.
+/// Removing a signer from a repository without trust data is refused and creates nothing.
+#[test]
+fn signer_add_initialises_a_repository_without_trust_data() {
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = login(&server, "admin", &server.admin_password);
+    let alice = login(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/newsigner", server.host);
+    let v1 = format!("{repo}:v1");
+    owner.import_image(&v1);
+    let digest = pushed_digest(&owner.ok(&["push", &v1]));
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let keys = dir.to_str().unwrap();
+    ok(
+        wharf_trust(
+            alice.config.path(),
+            &["trust", "key", "generate", "alice", "--dir", keys],
+            Some(REPO_PASS),
+            dir,
+        ),
+        "key generate",
+    );
+
+    // Refused, nothing created: no signer to remove where there is no trust data.
+    let out = wharf_trust(
+        owner.config.path(),
+        &["-o", "json", "trust", "signer", "remove", "alice", &repo],
+        Some(REPO_PASS),
+        dir,
+    );
+    assert_eq!(
+        json_error(&out),
+        (
+            "NO_SIGNATURES".to_owned(),
+            format!("{repo} has no trust data, so no signer to remove")
+        )
+    );
+    assert_eq!(server.trust_root("team/newsigner"), None);
+    assert!(key_files(owner.config.path()).is_empty());
+
+    let added = ok(
+        wharf_trust(
+            owner.config.path(),
+            &[
+                "-o",
+                "json",
+                "trust",
+                "signer",
+                "add",
+                "alice",
+                &repo,
+                "--key",
+                dir.join("alice.pub").to_str().unwrap(),
+            ],
+            Some(REPO_PASS),
+            dir,
+        ),
+        "signer add (new repository)",
+    );
+    let added: serde_json::Value = serde_json::from_str(&added).unwrap();
+    assert_eq!(
+        added,
+        serde_json::json!({"signer": "alice", "added": [{"repository": repo, "role": "targets/alice",
+                                                         "releases_removed": false, "initialized": true}]})
+    );
+    // The owner's store now holds a root key and the repository key for the GUN.
+    assert_eq!(key_files(owner.config.path()).len(), 2);
+    assert_eq!(signer_names(&owner, &repo), vec!["alice"]);
+    assert_eq!(signers_of_tags(&owner, &repo), vec![]);
+
+    let signed = dct_ok(&alice, &["trust", "sign", &v1]);
+    assert!(signed.contains(&format!("Successfully signed {v1}")), "{signed}");
+    assert_eq!(
+        signers_of_tags(&owner, &repo),
+        vec![(
+            "v1".to_owned(),
+            digest.trim_start_matches("sha256:").to_owned(),
+            vec!["alice".to_owned()]
+        )]
+    );
+    let fresh = login(&server, "admin", &server.admin_password);
+    dct_ok(&fresh, &["pull", &v1]);
+    // A second add on the now initialised repository edits it (no new keys).
+    ok(
+        wharf_trust(
+            owner.config.path(),
+            &[
+                "trust",
+                "signer",
+                "add",
+                "bob",
+                &repo,
+                "--key",
+                dir.join("alice.pub").to_str().unwrap(),
+            ],
+            Some(REPO_PASS),
+            dir,
+        ),
+        "signer add (initialised repository)",
+    );
+    assert_eq!(signer_names(&owner, &repo), vec!["bob", "alice"]);
+    assert_eq!(key_files(owner.config.path()).len(), 2);
+}

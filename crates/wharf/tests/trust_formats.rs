@@ -814,3 +814,457 @@ fn migrate_signs_exactly_the_valid_dct_tags_with_cosign() {
     ));
     assert_eq!(code, "INVALID_INPUT");
 }
+
+/// Pushes `repo:v1` with docker and content trust on (a signed push); its digest.
+fn dct_push(owner: &DockerClient, repo: &str) -> String {
+    let image = format!("{repo}:v1");
+    owner.import_image(&image);
+    let out = owner.cmd(&["push", &image], DCT);
+    assert!(out.status.success(), "docker push {image}: {}", text(&out));
+    pushed_digest(&text(&out))
+}
+
+const DCT: &[(&str, &str)] = &[
+    ("DOCKER_CONTENT_TRUST", "1"),
+    ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
+    ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
+];
+
+/// Creates user `name` with `password` and the role assignments `(role, scope)`.
+fn user_with(owner: &DockerClient, name: &str, password: &str, roles: &[(&str, &str)]) {
+    let out = wharf_cli(
+        owner.config.path(),
+        &["user", "create", name, "--password-stdin"],
+        password,
+    );
+    assert!(out.status.success(), "user create {name}: {}", text(&out));
+    for (role, scope) in roles {
+        let out = wharf_cli(
+            owner.config.path(),
+            &[
+                "role",
+                "assignment",
+                "create",
+                "--role",
+                role,
+                "--assignee",
+                name,
+                "--scope",
+                scope,
+            ],
+            "",
+        );
+        assert!(out.status.success(), "{role} on {scope}: {}", text(&out));
+    }
+}
+
+/// `wharf trust migrate HOST/PREFIX/*`: the catalog expands the pattern to exactly the
+/// repositories under the prefix the caller may see; one the caller may not push to is
+/// reported as refused while the others are migrated, and the exit status says so; a
+/// second run signs nothing; patterns that cannot be read or match nothing sign nothing.
+#[test]
+fn migrate_of_a_prefix_signs_exactly_its_repositories_and_reports_refusals() {
+    require_tool("docker");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let host = server.host.clone();
+    let mut digests = std::collections::BTreeMap::new();
+    for repo in ["team/a", "team/b", "other/c"] {
+        digests.insert(repo, dct_push(&owner, &format!("{host}/{repo}")));
+    }
+    let signature_of = |repo: &str| manifest(&server, repo, &format!("sha256-{}.sig", &digests[repo][7..]));
+    // May push to team/a, only pull from team/b.
+    user_with(
+        &owner,
+        "mixed",
+        "mixed-password-1",
+        &[("AcrPush", "repository:team/a"), ("AcrPull", "repository:team/b")],
+    );
+    let mixed = logged_in(&server, "mixed", "mixed-password-1");
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    let pattern = format!("{host}/team/*");
+    let migrate = |client: &DockerClient, pattern: &str| {
+        wharf_in(
+            dir,
+            client,
+            &[
+                "-o", "json", "trust", "migrate", pattern, "--to", "cosign", "--key", "mig.key",
+            ],
+            &pass,
+        )
+    };
+    let signed = |repo: &str, added: bool| {
+        json!({"repository": format!("{host}/{repo}"),
+               "signed": [{"tag": "v1", "digest": digests[repo], "added": added}], "skipped": []})
+    };
+
+    // mixed: team/a migrated, team/b refused by name, exit status non-zero.
+    let out = migrate(&mixed, &pattern);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(
+        report["repositories"],
+        json!([signed("team/a", true),
+               {"repository": format!("{host}/team/b"),
+                "refused": "your login may not push to team/b, and storing a signature needs push"}])
+    );
+    assert_eq!(
+        failed_json(out),
+        (
+            "DENIED".to_owned(),
+            format!(
+                "refused for 1 of 2 repositories ({host}/team/b): signing needs push; the others were migrated"
+            )
+        )
+    );
+    assert!(signature_of("team/a").is_some());
+    assert_eq!(
+        signature_of("team/b"),
+        None,
+        "a refused repository got a signature"
+    );
+
+    // The owner: exactly the two repositories under team/, never other/c.
+    let run = ok_json(migrate(&owner, &pattern));
+    assert_eq!(
+        run["repositories"],
+        json!([signed("team/a", false), signed("team/b", true)])
+    );
+    let sig_b = signature_of("team/b").expect("signature of team/b");
+    assert_eq!(signature_of("other/c"), None, "outside the prefix");
+    let again = ok_json(migrate(&owner, &pattern));
+    assert_eq!(
+        again["repositories"],
+        json!([signed("team/a", false), signed("team/b", false)])
+    );
+    assert_eq!(signature_of("team/b"), Some(sig_b));
+
+    // HOST/* is every repository the caller sees; mixed sees team/a and team/b only.
+    let all = migrate(&mixed, &format!("{host}/*"));
+    let report: Value = serde_json::from_slice(&all.stdout).unwrap();
+    let names: Vec<&str> = report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [format!("{host}/team/a"), format!("{host}/team/b")]);
+
+    // Refused before anything is signed: `*` elsewhere than last, a prefix matching nothing.
+    for (pattern, code, message) in [
+        (
+            format!("{host}/te*"),
+            "INVALID_INPUT",
+            format!(
+                "{host}/te*: `*` only stands for every repository under a prefix, as the last component (HOST[:PORT]/PREFIX/* or HOST[:PORT]/*)"
+            ),
+        ),
+        (
+            format!("{host}/nothing/*"),
+            "NAME_UNKNOWN",
+            format!("no repository you may pull from matches {host}/nothing/*; nothing was signed"),
+        ),
+    ] {
+        assert_eq!(
+            failed_json(migrate(&owner, &pattern)),
+            (code.to_owned(), message),
+            "{pattern}"
+        );
+    }
+    assert_eq!(signature_of("other/c"), None);
+}
+
+/// The signer key `role` in the Docker trust store of `client`, opened with `passphrase`.
+fn stored_key(client: &DockerClient, role: &str, passphrase: &str) -> wharf_tuf::PrivateKey {
+    let dir = client.config.path().join("trust/private");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let file = wharf_tuf::keyfile::decode_key_file(&text, passphrase).unwrap();
+        if file.role == role {
+            return file.key;
+        }
+    }
+    panic!("no {role} key in {}", dir.display());
+}
+
+/// Republishes `role` of `gun` as it is now, but with `expires` and version + 1, signed by
+/// `key`: what a signer whose delegation ran out without being renewed leaves behind.
+fn republish_expiring(server: &Server, gun: &str, role: &str, key: &wharf_tuf::PrivateKey, expires: &str) {
+    let token = server.token(&[&format!("repository:{gun}:pull,push")]);
+    let current: Value = server
+        .http()
+        .get(server.url(&format!("/v2/{gun}/_trust/tuf/{role}.json")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut signed = current["signed"].clone();
+    signed["expires"] = json!(expires);
+    signed["version"] = json!(signed["version"].as_i64().unwrap() + 1);
+    let file = wharf_tuf::update::sign_and_encode(&signed, &[key]).unwrap();
+    let mut body =
+        format!("--B\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{role}\"\r\n\r\n")
+            .into_bytes();
+    body.extend_from_slice(&file);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let r = server
+        .http()
+        .post(server.url(&format!("/v2/{gun}/_trust/tuf/")))
+        .bearer_auth(&token)
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+}
+
+/// Migration over signed, unsigned and expired tags (issue 15): `old` is signed only in
+/// `targets/releases`, whose metadata then expired. A DCT client ignores that role, so
+/// `docker pull` with content trust refuses `old`; migrate skips it by name with the
+/// reason and signs exactly `v1` (the repository key's); a dry run changes nothing; and
+/// `wharf trust inspect` prints what `docker trust inspect` prints for the repository and
+/// for `old`, byte for byte, in both layouts.
+#[test]
+fn migrate_skips_a_tag_only_an_expired_delegation_signs() {
+    require_tool("docker");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let signer = logged_in(&server, "admin", &server.admin_password);
+    let repo = format!("{}/team/exp", server.host);
+    let v1 = dct_push(&owner, &repo);
+    let mut digests = std::collections::BTreeMap::from([("v1", v1)]);
+    for tag in ["old", "plain"] {
+        let image = format!("{repo}:{tag}");
+        owner.import_image(&image);
+        let out = owner.cmd(&["push", &image], NO_DCT);
+        assert!(out.status.success(), "docker push {tag}: {}", text(&out));
+        digests.insert(tag, pushed_digest(&text(&out)));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let keys = dir.to_str().unwrap();
+    let repo_pass = [("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123")];
+    // The signer "rel": a key in the signer's own store, added by the owner, signing `old`
+    // into targets/releases only.
+    ok_json(wharf_in(
+        dir,
+        &signer,
+        &["-o", "json", "trust", "key", "generate", "rel", "--dir", keys],
+        &repo_pass,
+    ));
+    let rel_pub = dir.join("rel.pub");
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o",
+            "json",
+            "trust",
+            "signer",
+            "add",
+            "rel",
+            &repo,
+            "--key",
+            rel_pub.to_str().unwrap(),
+        ],
+        &repo_pass,
+    ));
+    ok_json(wharf_in(
+        dir,
+        &signer,
+        &[
+            "-o",
+            "json",
+            "trust",
+            "sign",
+            &format!("{repo}:old"),
+            "--role",
+            "targets/releases",
+        ],
+        &repo_pass,
+    ));
+    // The server refuses metadata that has already expired (as notary-server does), so the
+    // role is published expiring in a few seconds, and the test waits that out.
+    let key = stored_key(&signer, "rel", "repo-pass-123");
+    let now = chrono::Utc::now();
+    let expires = now - chrono::Duration::nanoseconds(now.timestamp_subsec_nanos().into())
+        + chrono::Duration::seconds(4);
+    republish_expiring(
+        &server,
+        &repo,
+        "targets/releases",
+        &key,
+        &wharf_tuf::metadata::format_go_time(expires),
+    );
+    let expired = format!(
+        "targets/releases expired at {}",
+        wharf_tuf::metadata::format_go_expiry(&expires.fixed_offset())
+    );
+    while chrono::Utc::now() <= expires + chrono::Duration::seconds(1) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // What docker does with the expired role: `old` is not trusted, v1 still is.
+    let fresh = logged_in(&server, "admin", &server.admin_password);
+    let refused = fresh.cmd(&["pull", &format!("{repo}:old")], DCT);
+    assert!(!refused.status.success(), "DCT pull of old: {}", text(&refused));
+    assert!(
+        text(&refused).contains("No valid trust data for old"),
+        "{}",
+        text(&refused)
+    );
+    let pulled = fresh.cmd(&["pull", &format!("{repo}:v1")], DCT);
+    assert!(pulled.status.success(), "{}", text(&pulled));
+    // `wharf trust inspect` agrees with `docker trust inspect` on that repository and tag.
+    for args in [
+        vec!["trust", "inspect", repo.as_str()],
+        vec!["trust", "inspect", "--pretty", repo.as_str()],
+    ] {
+        let mut args = args.clone();
+        let old = format!("{repo}:old");
+        for with_old in [false, true] {
+            if with_old {
+                *args.last_mut().unwrap() = old.as_str();
+            }
+            let docker = owner.cmd(&args, DCT);
+            let wharf = wharf_in(dir, &owner, &args, &[]);
+            assert_eq!(
+                (wharf.status.success(), String::from_utf8_lossy(&wharf.stdout)),
+                (docker.status.success(), String::from_utf8_lossy(&docker.stdout)),
+                "{args:?}\ndocker: {}\nwharf: {}",
+                text(&docker),
+                text(&wharf)
+            );
+        }
+    }
+
+    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
+    ok_json(wharf_in(
+        dir,
+        &owner,
+        &[
+            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    let migrate = |extra: &[&str]| {
+        let mut args = vec![
+            "-o",
+            "json",
+            "trust",
+            "migrate",
+            repo.as_str(),
+            "--to",
+            "cosign",
+            "--key",
+            "mig.key",
+        ];
+        args.extend_from_slice(extra);
+        ok_json(wharf_in(dir, &owner, &args, &pass))
+    };
+    let signature_of =
+        |tag: &str| manifest(&server, "team/exp", &format!("sha256-{}.sig", &digests[tag][7..]));
+    let skipped = json!([
+        {"tag": "old", "reason": format!("signed in targets/releases, which a DCT client ignores: {expired}")},
+        {"tag": "plain", "reason": "unsigned: no verified role lists it"},
+    ]);
+    let dry = migrate(&["--dry-run"]);
+    assert_eq!(
+        dry["repositories"],
+        json!([{"repository": repo, "signed": [{"tag": "v1", "digest": digests["v1"], "added": false}],
+                "skipped": skipped}])
+    );
+    for tag in ["v1", "old", "plain"] {
+        assert_eq!(signature_of(tag), None, "the dry run signed {tag}");
+    }
+    let run = migrate(&[]);
+    assert_eq!(
+        run["repositories"],
+        json!([{"repository": repo, "signed": [{"tag": "v1", "digest": digests["v1"], "added": true}],
+                "skipped": skipped}])
+    );
+    assert!(signature_of("v1").is_some());
+    for tag in ["old", "plain"] {
+        assert_eq!(signature_of(tag), None, "{tag} was signed");
+    }
+}
+
+/// A caller who may pull a DCT-signed repository but not push to it: `wharf trust migrate`
+/// (a run and a dry run, Notation and cosign) is refused with `DENIED`, the report names
+/// the repository as refused, and no signature is stored (no referrer, no `.sig` tag).
+#[test]
+fn migrate_by_a_pull_only_caller_is_refused_and_stores_nothing() {
+    require_tool("docker");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let owner = logged_in(&server, "admin", &server.admin_password);
+    let consumer = consumer(&server, &owner);
+    let repo = format!("{}/team/pullonly", server.host);
+    let digest = dct_push(&owner, &repo);
+    let keys = tempfile::tempdir().unwrap();
+    let dir = keys.path();
+    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
+    ok_json(wharf_in(
+        dir,
+        &consumer,
+        &[
+            "-o", "json", "trust", "key", "generate", "n", "--format", "notation",
+        ],
+        &[],
+    ));
+    ok_json(wharf_in(
+        dir,
+        &consumer,
+        &[
+            "-o", "json", "trust", "key", "generate", "c", "--format", "cosign",
+        ],
+        &pass,
+    ));
+    let signers: [&[&str]; 2] = [
+        &["--to", "notation", "--key", "n.key", "--cert", "n.crt"],
+        &["--to", "cosign", "--key", "c.key"],
+    ];
+    for signer in signers {
+        for dry_run in [false, true] {
+            let mut args = vec!["-o", "json", "trust", "migrate", repo.as_str()];
+            args.extend_from_slice(signer);
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let out = wharf_in(dir, &consumer, &args, &pass);
+            let report: Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+            assert_eq!(
+                report["repositories"],
+                json!([{"repository": repo,
+                        "refused": "your login may not push to team/pullonly, and storing a signature needs push"}]),
+                "{args:?}"
+            );
+            assert_eq!(
+                failed_json(out),
+                (
+                    "DENIED".to_owned(),
+                    format!(
+                        "refused for {repo}: your login may not push there, and storing a signature needs push; nothing was signed"
+                    )
+                ),
+                "{args:?}"
+            );
+        }
+    }
+    assert_eq!(referrers(&server, "team/pullonly", &digest), Vec::<Value>::new());
+    assert_eq!(
+        manifest(&server, "team/pullonly", &format!("sha256-{}.sig", &digest[7..])),
+        None
+    );
+}

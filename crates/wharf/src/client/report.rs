@@ -16,6 +16,10 @@ pub struct Report {
     /// A next step for people (the table output's standard error only: in JSON mode
     /// standard error carries nothing but an error object).
     pub hint: Option<String>,
+    /// Part of the work was refused (code, message): the report still goes to standard
+    /// output, the refusal to standard error as an error, and the exit status is non-zero,
+    /// so a script sees both what was done and that not everything was.
+    pub refused: Option<(String, String)>,
 }
 
 impl Report {
@@ -24,7 +28,14 @@ impl Report {
             json,
             text: text.into(),
             hint: None,
+            refused: None,
         }
+    }
+
+    /// The same report, marked as partly refused with `code` and `message`.
+    pub fn with_refusal(mut self, code: &str, message: impl Into<String>) -> Self {
+        self.refused = Some((code.to_owned(), message.into()));
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

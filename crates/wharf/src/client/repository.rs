@@ -139,7 +139,7 @@ fn next_page(session: &Session, headers: &reqwest::header::HeaderMap) -> anyhow:
 
 /// Every entry of the list `field` over all pages of `path` (`n`/`last` paging through
 /// the `Link` header).
-async fn all_pages(
+pub(crate) async fn all_pages(
     session: &Session,
     path: &str,
     page_size: u32,

@@ -142,6 +142,28 @@ impl Session {
             .bearer_auth(&self.token)
     }
 
+    /// The actions the token service granted on `repository` (`pull`, `push`, `*`…), as the
+    /// token's `access` claim lists them. Read without checking the signature: this only
+    /// lets a command tell "refused" before it starts; the registry checks every request.
+    pub(crate) fn granted(&self, repository: &str) -> Vec<String> {
+        use base64::Engine as _;
+        let claims = self
+            .token
+            .split('.')
+            .nth(1)
+            .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .unwrap_or_default();
+        claims["access"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "repository" && e["name"] == repository)
+            .flat_map(|e| e["actions"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// What a transport failure of a [`Session::request`] says.
     pub(crate) fn unreachable(&self, e: &reqwest::Error) -> anyhow::Error {
         connection_failed(&self.base, e, "")

@@ -213,10 +213,10 @@ async fn inspect_one(reference: &str) -> anyhow::Result<TrustRepo> {
             format!("no signatures or cannot access {reference}: {e}"),
         )
     })?;
+    // A tag no verified release role lists (unsigned, or signed only in an expired
+    // `targets/releases`) is, as docker 28 shows it, the repository with no signed tags —
+    // not an error: notary's `ErrNoSuchTarget` is the one failure docker lets through.
     let signed_tags = tag_rows(&verified, tag.as_deref());
-    if tag.is_some() && signed_tags.is_empty() {
-        return Err(no_signatures());
-    }
     Ok(TrustRepo {
         name: reference.to_owned(),
         signed_tags,

@@ -1,4 +1,7 @@
 //! `wharf trust migrate HOST/REPO… --to cosign|notation`: the way off Docker Content Trust.
+//! `HOST/PREFIX/*` stands for every repository under `PREFIX/` the catalog shows the caller
+//! (`HOST/*`: all of them); one the caller may not push to is reported as refused, the
+//! others are migrated, and the command then fails (`DENIED`).
 //!
 //! For each repository the published trust data is fetched and verified here, as a DCT
 //! client without a cache would (`wharf_tuf::verify_repository`); every tag that verifies
@@ -15,11 +18,17 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wharf_tuf::TrustedTargets;
 
-use super::inspect::{fetch_published, is_released, parse_repository};
+use super::inspect::{Published, fetch_published, is_released, parse_repository};
 use super::registry::{self, ImageRef};
 use super::{SignTarget, Signer, cosign, notation};
-use crate::client::report::{INVALID_RESPONSE, Report, fail};
+use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
+use crate::client::repository::all_pages;
 use crate::client::session::{self, Session};
+
+/// The caller may not push to a repository (the registry's own code for a refusal).
+const DENIED: &str = "DENIED";
+/// A `HOST/PREFIX/*` that matches no repository the caller may see.
+const NAME_UNKNOWN: &str = "NAME_UNKNOWN";
 
 /// One tag's outcome.
 enum Outcome {
@@ -34,36 +43,143 @@ enum Outcome {
     Skipped(String),
 }
 
+/// Catalog page size when expanding `HOST/PREFIX/*`.
+const CATALOG_PAGE: u32 = 1000;
+
+/// One repository to migrate: its trust GUN, registry host and name in the registry.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Repository {
+    gun: String,
+    host: String,
+    name: String,
+}
+
 /// `wharf trust migrate`; the signer is opened (passphrase checked) before anything else.
+/// Every argument is expanded first (`HOST/PREFIX/*` through the catalog), so a pattern
+/// that matches nothing or a malformed name is refused before the first signature.
 pub async fn run(
-    repositories: &[String],
+    references: &[String],
     signer: Signer,
     dry_run: bool,
     ca_file: Option<std::path::PathBuf>,
 ) -> anyhow::Result<Report> {
+    let mut repositories: Vec<Repository> = Vec::new();
+    for reference in references {
+        for r in expand(reference, ca_file.clone()).await? {
+            if !repositories.contains(&r) {
+                repositories.push(r);
+            }
+        }
+    }
     let mut documents = Vec::new();
     let mut lines = Vec::new();
-    for reference in repositories {
-        let (gun, host) = parse_repository(reference, "migrate takes a repository")?;
-        let repository = gun[host.len() + 1..].to_owned();
+    let mut refused = Vec::new();
+    for Repository { gun, host, name } in &repositories {
         let scopes = [
             format!("repository:{gun}:pull"),
-            format!("repository:{repository}:pull,push"),
+            format!("repository:{name}:pull,push"),
         ];
         let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
         let s = session::open(Some(host.clone()), ca_file.clone(), &scopes).await?;
-        let outcomes = migrate_one(&s, &gun, &host, &repository, &signer, dry_run).await?;
-        lines.push(text_of(&gun, &outcomes, dry_run));
-        documents.push(json_of(&gun, &outcomes));
+        // The token service leaves out what the login may not do: without push nothing
+        // could be stored, so the repository is reported as refused and the others go on.
+        if !s.granted(name).iter().any(|a| a == "push" || a == "*") {
+            let why = format!("your login may not push to {name}, and storing a signature needs push");
+            lines.push(format!("{gun}: refused: {why}; nothing was signed"));
+            documents.push(json!({"repository": gun, "refused": why}));
+            refused.push(gun.clone());
+            continue;
+        }
+        let outcomes = migrate_one(&s, gun, host, name, &signer, dry_run).await?;
+        lines.push(text_of(gun, &outcomes, dry_run));
+        documents.push(json_of(gun, &outcomes));
     }
     let format = match signer {
         Signer::Cosign(_) => "cosign",
         Signer::Notation(_) => "notation",
     };
-    Ok(Report::new(
+    let report = Report::new(
         json!({"to": format, "dry_run": dry_run, "repositories": documents}),
         lines.join("\n"),
-    ))
+    );
+    if refused.is_empty() {
+        return Ok(report);
+    }
+    let message = if refused.len() == repositories.len() {
+        format!(
+            "refused for {}: your login may not push there, and storing a signature needs push; nothing was signed",
+            refused.join(", ")
+        )
+    } else {
+        format!(
+            "refused for {} of {} repositories ({}): signing needs push; the others were migrated",
+            refused.len(),
+            repositories.len(),
+            refused.join(", ")
+        )
+    };
+    Ok(report.with_refusal(DENIED, message))
+}
+
+/// `HOST/REPOSITORY` as itself; `HOST/PREFIX/*` as every repository under `PREFIX/`, and
+/// `HOST/*` as every repository, that the catalog shows the caller (every page).
+async fn expand(reference: &str, ca_file: Option<std::path::PathBuf>) -> anyhow::Result<Vec<Repository>> {
+    let Some(pattern) = reference.strip_suffix("/*") else {
+        if reference.contains('*') {
+            return Err(wildcard_misplaced(reference));
+        }
+        let (gun, host) = parse_repository(reference, "migrate takes a repository")?;
+        let name = gun[host.len() + 1..].to_owned();
+        return Ok(vec![Repository { gun, host, name }]);
+    };
+    if pattern.contains('*') {
+        return Err(wildcard_misplaced(reference));
+    }
+    let (host, prefix) = match pattern.split_once('/') {
+        Some((host, prefix)) => (host, Some(prefix)),
+        None => (pattern, None),
+    };
+    if host.is_empty() || prefix.is_some_and(|p| p.is_empty() || p.ends_with('/')) {
+        return Err(fail(
+            INVALID_INPUT,
+            format!("{reference} is not HOST[:PORT]/PREFIX/* or HOST[:PORT]/*"),
+        ));
+    }
+    let s = session::open(Some(host.to_owned()), ca_file, &["registry:catalog:*"]).await?;
+    let names = all_pages(
+        &s,
+        "/v2/_catalog",
+        CATALOG_PAGE,
+        "repositories",
+        "listing repositories needs a login that may pull from at least one",
+    )
+    .await?;
+    let under = prefix.map(|p| format!("{p}/"));
+    let found: Vec<Repository> = names
+        .into_iter()
+        .filter(|n| under.as_deref().is_none_or(|u| n.starts_with(u)))
+        .map(|name| Repository {
+            gun: format!("{host}/{name}"),
+            host: host.to_owned(),
+            name,
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(fail(
+            NAME_UNKNOWN,
+            format!("no repository you may pull from matches {reference}; nothing was signed"),
+        ));
+    }
+    Ok(found)
+}
+
+fn wildcard_misplaced(reference: &str) -> anyhow::Error {
+    fail(
+        INVALID_INPUT,
+        format!(
+            "{reference}: `*` only stands for every repository under a prefix, as the last component (HOST[:PORT]/PREFIX/* or HOST[:PORT]/*)"
+        ),
+    )
 }
 
 async fn migrate_one(
@@ -74,7 +190,13 @@ async fn migrate_one(
     signer: &Signer,
     dry_run: bool,
 ) -> anyhow::Result<Vec<(String, Outcome)>> {
-    let tags = tags_of(s, repository).await?;
+    // cosign's own artifact tags are not images: listing them as "unsigned" after every
+    // run would be noise (one a DCT role does list still comes back through `names`).
+    let tags: Vec<String> = tags_of(s, repository)
+        .await?
+        .into_iter()
+        .filter(|t| !is_cosign_artifact_tag(t))
+        .collect();
     let Some(published) = fetch_published(s, gun).await? else {
         return Ok(skip_all(&tags, "no Docker Content Trust data"));
     };
@@ -82,11 +204,13 @@ async fn migrate_one(
         Ok(v) => v,
         Err(e) => return Ok(skip_all(&tags, &format!("the trust data does not verify: {e}"))),
     };
+    let ignored = ignored_releases(&published, &verified);
     let mut names: BTreeSet<String> = tags.into_iter().collect();
     names.extend(verified.roles.iter().flat_map(|r| r.targets.keys().cloned()));
+    names.extend(ignored.iter().flat_map(|i| i.tags.iter().cloned()));
     let mut outcomes = Vec::new();
     for tag in names {
-        let outcome = match signed_digest(&verified, &tag) {
+        let outcome = match signed_digest(&verified, &ignored, &tag) {
             Err(why) => Outcome::Skipped(why),
             Ok((digest, size)) => sign_one(s, host, repository, &tag, digest, size, signer, dry_run).await?,
         };
@@ -95,27 +219,60 @@ async fn migrate_one(
     Ok(outcomes)
 }
 
+/// A `targets/releases` the client ignores (expired, or too few valid signatures) and the
+/// tags its file lists. Those names are read from the file without trusting it: they only
+/// explain why such a tag is skipped.
+struct IgnoredReleases {
+    role: String,
+    reason: String,
+    tags: BTreeSet<String>,
+}
+
+fn ignored_releases(published: &Published, verified: &TrustedTargets) -> Vec<IgnoredReleases> {
+    verified
+        .ignored
+        .iter()
+        .filter(|i| is_released(&i.role))
+        .map(|i| IgnoredReleases {
+            role: i.role.clone(),
+            reason: i.reason.to_string(),
+            tags: published
+                .roles
+                .get(&i.role)
+                .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok())
+                .and_then(|file| {
+                    file["signed"]["targets"]
+                        .as_object()
+                        .map(|t| t.keys().cloned().collect())
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The digest and size `docker pull` with content trust resolves `tag` to, or why none.
-fn signed_digest(verified: &TrustedTargets, tag: &str) -> Result<(String, u64), String> {
+fn signed_digest(
+    verified: &TrustedTargets,
+    ignored: &[IgnoredReleases],
+    tag: &str,
+) -> Result<(String, u64), String> {
     let released: Vec<_> = verified
         .signatures(tag)
         .into_iter()
         .filter(|(role, _)| is_released(&role.name))
         .collect();
     let Some((_, target)) = released.first() else {
-        let ignored: Vec<String> = verified
-            .ignored
+        let in_ignored: Vec<String> = ignored
             .iter()
-            .map(|i| format!("{} ({})", i.role, i.reason))
+            .filter(|i| i.tags.contains(tag))
+            .map(|i| format!("{}, which a DCT client ignores: {}", i.role, i.reason))
             .collect();
-        return Err(if ignored.is_empty() {
-            "unsigned: no verified role lists it".to_owned()
-        } else {
-            format!(
-                "unsigned: no verified role lists it (roles that count for nothing: {})",
-                ignored.join(", ")
-            )
-        });
+        if !in_ignored.is_empty() {
+            return Err(format!("signed in {}", in_ignored.join("; and in ")));
+        }
+        // Other ignored roles are not named: a tag they list would still not be trusted,
+        // since only `targets` and `targets/releases` count for `docker pull`.
+        return Err("unsigned: no verified role lists it".to_owned());
     };
     let digest = target
         .digest()
@@ -166,6 +323,21 @@ async fn sign_one(
         Signer::Notation(k) => notation::sign(s, k, &target).await?.0,
     };
     Ok(Outcome::Signed { digest, added })
+}
+
+/// `sha256-<64 hex>.sig|.att|.sbom`: where cosign keeps signatures, attestations and SBOMs.
+fn is_cosign_artifact_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let Some((hex, kind)) = rest.split_once('.') else {
+        return false;
+    };
+    hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && matches!(kind, "sig" | "att" | "sbom")
 }
 
 fn skip_all(tags: &[String], why: &str) -> Vec<(String, Outcome)> {
@@ -255,4 +427,26 @@ fn text_of(gun: &str, outcomes: &[(String, Outcome)], dry_run: bool) -> String {
         out.push_str(&line);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cosign_artifact_tag;
+
+    #[test]
+    fn cosign_artifact_tags_are_told_from_image_tags() {
+        let hex = "dde9f7f71a9b399021ab1f05c6443589d02aec18eb21d748a4aa9b0f986a75a0";
+        for kind in ["sig", "att", "sbom"] {
+            assert!(is_cosign_artifact_tag(&format!("sha256-{hex}.{kind}")), "{kind}");
+        }
+        for tag in [
+            "v1".to_owned(),
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}.tar"),
+            format!("sha256-{}.sig", &hex[1..]),
+            format!("sha256-{}.sig", hex.to_uppercase()),
+        ] {
+            assert!(!is_cosign_artifact_tag(&tag), "{tag}");
+        }
+    }
 }

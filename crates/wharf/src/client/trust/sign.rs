@@ -3,8 +3,8 @@
 //! registry (HEAD with every manifest type accepted), added to the roles this key store
 //! can sign — the delegations it holds a key for (docker's `targets/releases` plus the
 //! signer's own), else `targets` with the repository key — re-signed and published in
-//! ONE upload. A repository without trust data is initialised first (`initialize`), in the
-//! same upload. The server then writes snapshot and timestamp.
+//! ONE upload. A repository without trust data is initialised first (`initialize`, shared
+//! with `signer add`), in the same upload. The server then writes snapshot and timestamp.
 
 use std::collections::BTreeMap;
 
@@ -74,7 +74,11 @@ pub async fn run(references: Vec<String>, role: Option<String>) -> anyhow::Resul
                 format!("{gun} has no trust data yet, so no delegation; sign without --role first"),
             ));
         }
-        return initialize(&session, &gun, &store, &entries).await;
+        let parts = initialize(&session, &gun, &store, |signed| {
+            add_targets(signed, &entries, "targets")
+        })
+        .await?;
+        return finish(&session, &gun, &parts, &entries).await;
     };
     let verified = super::inspect::verified(&gun, &published)?;
     let stored = store.list()?;
@@ -171,6 +175,20 @@ fn empty_targets() -> Value {
     })
 }
 
+/// The tags added to a targets role's `signed`.
+fn add_targets(signed: &mut Value, entries: &[(String, Vec<u8>, u64)], role: &str) -> anyhow::Result<()> {
+    let targets = signed["targets"]
+        .as_object_mut()
+        .ok_or_else(|| fail(INVALID_RESPONSE, format!("{role}.json has no targets")))?;
+    for (tag, digest, size) in entries {
+        targets.insert(
+            tag.clone(),
+            json!({"hashes": {"sha256": B64.encode(digest)}, "length": size}),
+        );
+    }
+    Ok(())
+}
+
 /// `signed` with the tags added, version + 1 and a new expiry, signed by `key`: the file.
 fn signed_targets(
     mut signed: Value,
@@ -179,17 +197,7 @@ fn signed_targets(
     key: &PrivateKey,
     role: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    {
-        let targets = signed["targets"]
-            .as_object_mut()
-            .ok_or_else(|| fail(INVALID_RESPONSE, format!("{role}.json has no targets")))?;
-        for (tag, digest, size) in entries {
-            targets.insert(
-                tag.clone(),
-                json!({"hashes": {"sha256": B64.encode(digest)}, "length": size}),
-            );
-        }
-    }
+    add_targets(&mut signed, entries, role)?;
     let version = signed["version"].as_i64().unwrap_or(0) + 1;
     signed["version"] = json!(version);
     signed["expires"] = json!(expires);
@@ -233,16 +241,19 @@ async fn finish(
     ))
 }
 
-/// docker's first signing of a repository: the root key from the store (the first by
-/// ID, as docker reuses it across repositories) or a new one, a new repository
-/// (`targets`) key, the server's snapshot and timestamp keys, a self-signed root
-/// certificate naming the GUN; root and targets published together.
-async fn initialize(
+/// New trust data for `gun`, as docker makes it on the first signing or `docker trust signer
+/// add` of a repository: the root key from the store (the first by ID, as docker reuses it
+/// across repositories) or a new one, a new repository (`targets`) key, the server's
+/// snapshot and timestamp keys, a self-signed root certificate naming the GUN, and targets
+/// v1 as `edit` fills it (the tags to sign, or the first signer's delegations). The new
+/// repository key is in the store when this returns; publishing root and targets, in one
+/// upload, is the caller's.
+pub(super) async fn initialize(
     session: &Session,
     gun: &str,
     store: &KeyStore,
-    entries: &[(String, Vec<u8>, u64)],
-) -> anyhow::Result<Report> {
+    edit: impl FnOnce(&mut Value) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let timestamp_key = server_key(session, gun, "timestamp", reqwest::Method::GET).await?;
     let snapshot_key = server_key(session, gun, "snapshot", reqwest::Method::GET).await?;
     let root_key = match store.find(ROOT_ROLE, None)? {
@@ -293,21 +304,17 @@ async fn initialize(
         cert_key,
     };
     let root_file = sign_file(&root_signed, &root_signer, ROOT_ROLE)?;
+    let mut targets = empty_targets();
+    edit(&mut targets)?;
     let expires = format_go_time(now + chrono::Duration::days(TARGETS_EXPIRY_DAYS));
-    let targets_file = signed_targets(empty_targets(), entries, &expires, &targets_key, "targets")?;
+    let targets_file = signed_targets(targets, &[], &expires, &targets_key, "targets")?;
     // The repository key is stored only once the files are built, and before they are
     // published: a key the published root names must never be lost.
     store.save(&targets_key, "targets", Some(gun), &pass)?;
-    finish(
-        session,
-        gun,
-        &[
-            (ROOT_ROLE.to_owned(), root_file),
-            ("targets".to_owned(), targets_file),
-        ],
-        entries,
-    )
-    .await
+    Ok(vec![
+        (ROOT_ROLE.to_owned(), root_file),
+        ("targets".to_owned(), targets_file),
+    ])
 }
 
 /// `GET …/<role>.key`: the key the server signs `role` with; `POST` (a rotation): a new key

@@ -3,7 +3,8 @@
 //! signer's keys in `targets/releases` (the role `docker pull` with content trust reads
 //! first); both live in `targets.json`, which the repository (`targets`) key re-signs and
 //! publishes. Docker and wharf can then take turns: a signer added here signs with
-//! `docker trust sign`, and the other way round.
+//! `docker trust sign`, and the other way round. A repository without trust data is
+//! initialised first, as docker does it (`sign::initialize`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use super::inspect::{NO_SIGNATURES, fetch_published, parse_repository};
 use super::key::check_name;
 use super::keystore::KeyStore;
 use super::revoke::publish;
-use super::sign::{TARGETS_EXPIRY_DAYS, repository_key, sign_file};
+use super::sign::{TARGETS_EXPIRY_DAYS, initialize, repository_key, sign_file};
 use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
 use crate::client::session::{Session, open};
 
@@ -86,15 +87,24 @@ async fn change(name: &str, repositories: &[String], change: &SignerChange) -> a
     for reference in repositories {
         let (gun, host) = parse_repository(reference, "signers belong to a repository")?;
         let session = open(Some(host), None, &[&format!("repository:{gun}:push,pull")]).await?;
-        let removed_releases = change_one(&session, &gun, &role, change).await?;
+        let Changed {
+            removed_releases,
+            initialized,
+        } = change_one(&session, &gun, &role, change).await?;
         lines.push(match change {
+            SignerChange::Add(_) if initialized => format!(
+                "Initialized trust data for {gun} (a new repository key is in your trust store; back it up) and added signer \"{name}\""
+            ),
             SignerChange::Add(_) => format!("Added signer \"{name}\" to {gun}"),
             SignerChange::Remove if removed_releases => format!(
                 "Removed signer \"{name}\" from {gun}; it was the last key of {RELEASES}, so that role went too (tags signed by the repository key stay)"
             ),
             SignerChange::Remove => format!("Removed signer \"{name}\" from {gun}"),
         });
-        done.push(json!({"repository": gun, "role": role, "releases_removed": removed_releases}));
+        done.push(
+            json!({"repository": gun, "role": role, "releases_removed": removed_releases,
+                         "initialized": initialized}),
+        );
     }
     let action = match change {
         SignerChange::Add(_) => "added",
@@ -106,18 +116,42 @@ async fn change(name: &str, repositories: &[String], change: &SignerChange) -> a
     ))
 }
 
-/// Edit, re-sign and publish `gun`'s targets.json; whether `targets/releases` went.
-async fn change_one(session: &Session, gun: &str, role: &str, change: &SignerChange) -> anyhow::Result<bool> {
+/// What one repository's change did.
+struct Changed {
+    /// The last signer left `targets/releases`, so that role went too.
+    removed_releases: bool,
+    /// The repository had no trust data and was initialised.
+    initialized: bool,
+}
+
+/// Edit, re-sign and publish `gun`'s targets.json (or initialise it with the signer).
+async fn change_one(
+    session: &Session,
+    gun: &str,
+    role: &str,
+    change: &SignerChange,
+) -> anyhow::Result<Changed> {
+    let store = KeyStore::docker();
     let Some(published) = fetch_published(session, gun).await? else {
-        return Err(fail(
-            NO_SIGNATURES,
-            format!(
-                "{gun} has no trust data yet; sign a tag first (`wharf trust sign {gun}:TAG`), then add signers"
-            ),
-        ));
+        if let SignerChange::Remove = change {
+            return Err(fail(
+                NO_SIGNATURES,
+                format!("{gun} has no trust data, so no signer to remove"),
+            ));
+        }
+        // As `docker trust signer add` does: the repository is initialised (root, a new
+        // repository key) with the delegation in its first targets.json, one upload.
+        let parts = initialize(session, gun, &store, |signed| {
+            edit_delegations(signed, role, change, gun).map(|_| ())
+        })
+        .await?;
+        publish(session, gun, &parts).await?;
+        return Ok(Changed {
+            removed_releases: false,
+            initialized: true,
+        });
     };
     let verified = super::inspect::verified(gun, &published)?;
-    let store = KeyStore::docker();
     let stored = repository_key(&store, &verified, gun)?;
     let targets_key = store.open(&stored)?.key;
     let targets_file = published
@@ -135,7 +169,10 @@ async fn change_one(session: &Session, gun: &str, role: &str, change: &SignerCha
     ));
     let file = sign_file(&signed, &targets_key, "targets")?;
     publish(session, gun, &[("targets".to_owned(), file)]).await?;
-    Ok(removed_releases)
+    Ok(Changed {
+        removed_releases,
+        initialized: false,
+    })
 }
 
 /// `targets.signed` with the signer added (its keys in `targets/NAME` and in
