@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Server, logged_in, repo_root, require_tool, text, wharf_cli};
+use common::{Server, assign_role, logged_in, repo_root, require_tool, text, wharf_cli};
 use serde_json::Value;
 
 const ROOT_PASS: &str = "root-pass-123";
@@ -114,22 +114,7 @@ fn a_pipeline_without_docker_pushes_and_signs_what_a_dct_pull_verifies() {
         sp["client_id"].as_str().unwrap().to_owned(),
         sp["secret"].as_str().unwrap().to_owned(),
     );
-    let out = wharf_cli(
-        owner.config.path(),
-        &[
-            "role",
-            "assignment",
-            "create",
-            "--role",
-            "AcrImageSigner",
-            "--assignee",
-            "ci",
-            "--scope",
-            "repository:team/*",
-        ],
-        "",
-    );
-    assert!(out.status.success(), "AcrImageSigner: {}", text(&out));
+    assign_role(owner.config.path(), "AcrImageSigner", "ci", "repository:team/*");
 
     // The build's output, an OCI layout (made here with docker; the job only reads it).
     let build = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{
-    DockerClient, Server, logged_in as login, pushed_digest, require_tool, sha256, text, wharf_cli,
+    DockerClient, Server, create_user, logged_in as login, pushed_digest, require_tool, sha256, text,
     write_oci_layout,
 };
 use serde_json::{Value, json};
@@ -39,33 +39,13 @@ fn plain_ok(client: &DockerClient, args: &[&str]) -> String {
     t
 }
 
-fn wharf(client: &DockerClient, args: &[&str], stdin: &str) -> Output {
-    let out = wharf_cli(client.config.path(), args, stdin);
-    assert!(out.status.success(), "wharf {args:?} failed: {}", text(&out));
-    out
-}
-
 /// A user who may only pull under `team/*`, logged in with docker.
 fn consumer(server: &Server, owner: &DockerClient) -> DockerClient {
-    wharf(
-        owner,
-        &["user", "create", "consumer", "--password-stdin"],
+    create_user(
+        owner.config.path(),
+        "consumer",
         CONSUMER_PASSWORD,
-    );
-    wharf(
-        owner,
-        &[
-            "role",
-            "assignment",
-            "create",
-            "--role",
-            "AcrPull",
-            "--assignee",
-            "consumer",
-            "--scope",
-            "repository:team/*",
-        ],
-        "",
+        &[("AcrPull", "repository:team/*")],
     );
     login(server, "consumer", CONSUMER_PASSWORD)
 }

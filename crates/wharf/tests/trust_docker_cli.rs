@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, logged_in as login, pushed_digest, text, wharf_cli};
+use common::{DockerClient, Server, create_user, logged_in as login, pushed_digest, text, wharf_cli};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
@@ -91,28 +91,12 @@ fn delegated_signer_signs_inspects_revokes_and_is_removed() {
     let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
     let owner = login(&server, "admin", &server.admin_password);
     let alice_password = "alice-password-1";
-    wharf(
-        &owner,
-        &["user", "create", "alice", "--password-stdin"],
+    create_user(
+        owner.config.path(),
+        "alice",
         alice_password,
+        &[("AcrPush", "registry"), ("AcrImageSigner", "repository:team/*")],
     );
-    for (role, scope) in [("AcrPush", "registry"), ("AcrImageSigner", "repository:team/*")] {
-        wharf(
-            &owner,
-            &[
-                "role",
-                "assignment",
-                "create",
-                "--role",
-                role,
-                "--assignee",
-                "alice",
-                "--scope",
-                scope,
-            ],
-            "",
-        );
-    }
     let repo = format!("{}/team/deleg", server.host);
     let (v1, v2, v3) = (format!("{repo}:v1"), format!("{repo}:v2"), format!("{repo}:v3"));
 

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, logged_in, pushed_digest, require_tool, text, wharf_cli};
+use common::{DockerClient, Server, create_user, logged_in, pushed_digest, require_tool, text, wharf_cli};
 use serde_json::{Value, json};
 
 const CONSUMER_PASSWORD: &str = "consumer-password-1";
@@ -708,30 +708,8 @@ fn migrate_signs_exactly_the_valid_dct_tags_with_cosign() {
     assert!(revoked.status.success(), "{}", text(&revoked));
     let keys = tempfile::tempdir().unwrap();
     let dir = keys.path();
-    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
-    ok_json(wharf_in(
-        dir,
-        &owner,
-        &[
-            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
-        ],
-        &pass,
-    ));
-    let migrate = |extra: &[&str]| {
-        let mut args = vec![
-            "-o",
-            "json",
-            "trust",
-            "migrate",
-            repo.as_str(),
-            "--to",
-            "cosign",
-            "--key",
-            "mig.key",
-        ];
-        args.extend_from_slice(extra);
-        ok_json(wharf_in(dir, &owner, &args, &pass))
-    };
+    generate_migration_key(dir, &owner);
+    let migrate = |extra: &[&str]| ok_json(migrate_to_cosign(dir, &owner, &repo, extra));
     let skipped = json!([
         {"tag": "plain", "reason": "unsigned: no verified role lists it"},
         {"tag": "v2", "reason": "unsigned: no verified role lists it"},
@@ -797,7 +775,7 @@ fn migrate_signs_exactly_the_valid_dct_tags_with_cosign() {
             "--key",
             "mig.key",
         ],
-        &pass,
+        MIGRATE_PASS,
     ));
     assert_eq!(
         (code.as_str(), message.as_str()),
@@ -810,7 +788,7 @@ fn migrate_signs_exactly_the_valid_dct_tags_with_cosign() {
         dir,
         &owner,
         &["-o", "json", "trust", "migrate", &repo, "--to", "dct"],
-        &pass,
+        MIGRATE_PASS,
     ));
     assert_eq!(code, "INVALID_INPUT");
 }
@@ -824,39 +802,35 @@ fn dct_push(owner: &DockerClient, repo: &str) -> String {
     pushed_digest(&text(&out))
 }
 
+/// The cosign key passphrase of the migration tests.
+const MIGRATE_PASS: &[(&str, &str)] = &[("COSIGN_PASSWORD", "migrate-pass-1")];
+
+/// A cosign key `mig.key` in `dir`, made with `wharf trust key generate`.
+fn generate_migration_key(dir: &Path, client: &DockerClient) {
+    ok_json(wharf_in(
+        dir,
+        client,
+        &[
+            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
+        ],
+        MIGRATE_PASS,
+    ));
+}
+
+/// `wharf -o json trust migrate PATTERN --to cosign --key mig.key EXTRA…` as `client` in `dir`.
+fn migrate_to_cosign(dir: &Path, client: &DockerClient, pattern: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "-o", "json", "trust", "migrate", pattern, "--to", "cosign", "--key", "mig.key",
+    ];
+    args.extend_from_slice(extra);
+    wharf_in(dir, client, &args, MIGRATE_PASS)
+}
+
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
     ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-123"),
     ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-123"),
 ];
-
-/// Creates user `name` with `password` and the role assignments `(role, scope)`.
-fn user_with(owner: &DockerClient, name: &str, password: &str, roles: &[(&str, &str)]) {
-    let out = wharf_cli(
-        owner.config.path(),
-        &["user", "create", name, "--password-stdin"],
-        password,
-    );
-    assert!(out.status.success(), "user create {name}: {}", text(&out));
-    for (role, scope) in roles {
-        let out = wharf_cli(
-            owner.config.path(),
-            &[
-                "role",
-                "assignment",
-                "create",
-                "--role",
-                role,
-                "--assignee",
-                name,
-                "--scope",
-                scope,
-            ],
-            "",
-        );
-        assert!(out.status.success(), "{role} on {scope}: {}", text(&out));
-    }
-}
 
 /// `wharf trust migrate HOST/PREFIX/*`: the catalog expands the pattern to exactly the
 /// repositories under the prefix the caller may see; one the caller may not push to is
@@ -874,8 +848,8 @@ fn migrate_of_a_prefix_signs_exactly_its_repositories_and_reports_refusals() {
     }
     let signature_of = |repo: &str| manifest(&server, repo, &format!("sha256-{}.sig", &digests[repo][7..]));
     // May push to team/a, only pull from team/b.
-    user_with(
-        &owner,
+    create_user(
+        owner.config.path(),
         "mixed",
         "mixed-password-1",
         &[("AcrPush", "repository:team/a"), ("AcrPull", "repository:team/b")],
@@ -883,26 +857,9 @@ fn migrate_of_a_prefix_signs_exactly_its_repositories_and_reports_refusals() {
     let mixed = logged_in(&server, "mixed", "mixed-password-1");
     let keys = tempfile::tempdir().unwrap();
     let dir = keys.path();
-    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
-    ok_json(wharf_in(
-        dir,
-        &owner,
-        &[
-            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
-        ],
-        &pass,
-    ));
+    generate_migration_key(dir, &owner);
     let pattern = format!("{host}/team/*");
-    let migrate = |client: &DockerClient, pattern: &str| {
-        wharf_in(
-            dir,
-            client,
-            &[
-                "-o", "json", "trust", "migrate", pattern, "--to", "cosign", "--key", "mig.key",
-            ],
-            &pass,
-        )
-    };
+    let migrate = |client: &DockerClient, pattern: &str| migrate_to_cosign(dir, client, pattern, &[]);
     let signed = |repo: &str, added: bool| {
         json!({"repository": format!("{host}/{repo}"),
                "signed": [{"tag": "v1", "digest": digests[repo], "added": added}], "skipped": []})
@@ -1149,30 +1106,8 @@ fn migrate_skips_a_tag_only_an_expired_delegation_signs() {
         }
     }
 
-    let pass = [("COSIGN_PASSWORD", "migrate-pass-1")];
-    ok_json(wharf_in(
-        dir,
-        &owner,
-        &[
-            "-o", "json", "trust", "key", "generate", "mig", "--format", "cosign",
-        ],
-        &pass,
-    ));
-    let migrate = |extra: &[&str]| {
-        let mut args = vec![
-            "-o",
-            "json",
-            "trust",
-            "migrate",
-            repo.as_str(),
-            "--to",
-            "cosign",
-            "--key",
-            "mig.key",
-        ];
-        args.extend_from_slice(extra);
-        ok_json(wharf_in(dir, &owner, &args, &pass))
-    };
+    generate_migration_key(dir, &owner);
+    let migrate = |extra: &[&str]| ok_json(migrate_to_cosign(dir, &owner, &repo, extra));
     let signature_of =
         |tag: &str| manifest(&server, "team/exp", &format!("sha256-{}.sig", &digests[tag][7..]));
     let skipped = json!([

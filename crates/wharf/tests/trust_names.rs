@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Server, text, wharf_cli};
+use common::{Server, create_user, text, wharf_cli};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -124,21 +124,7 @@ impl Owner {
     /// A user holding `role` on `scope`; returns its password.
     fn user(&self, name: &str, role: &str, scope: &str) -> String {
         let password = format!("{name}-password-1");
-        self.ok(&["user", "create", name, "--password-stdin"], &password);
-        self.ok(
-            &[
-                "role",
-                "assignment",
-                "create",
-                "--role",
-                role,
-                "--assignee",
-                name,
-                "--scope",
-                scope,
-            ],
-            "",
-        );
+        create_user(self.config.path(), name, &password, &[(role, scope)]);
         password
     }
 }

@@ -566,6 +566,44 @@ pub fn text(o: &Output) -> String {
 
 /// `wharf ARGS` as a user runs it, with the login stored in the Docker config directory
 /// `config` (never the tester's own `WHARF_*` settings), `stdin` piped in.
+/// Gives `assignee` (a user or service principal) `role` on `scope`, through the CLI
+/// signed in as the owner whose docker config is `owner_config`.
+pub fn assign_role(owner_config: &Path, role: &str, assignee: &str, scope: &str) {
+    let out = wharf_cli(
+        owner_config,
+        &[
+            "role",
+            "assignment",
+            "create",
+            "--role",
+            role,
+            "--assignee",
+            assignee,
+            "--scope",
+            scope,
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{role} on {scope} for {assignee}: {}",
+        text(&out)
+    );
+}
+
+/// Creates user `name` with `password` and the role assignments `(role, scope)`.
+pub fn create_user(owner_config: &Path, name: &str, password: &str, roles: &[(&str, &str)]) {
+    let out = wharf_cli(
+        owner_config,
+        &["user", "create", name, "--password-stdin"],
+        password,
+    );
+    assert!(out.status.success(), "user create {name}: {}", text(&out));
+    for (role, scope) in roles {
+        assign_role(owner_config, role, name, scope);
+    }
+}
+
 pub fn wharf_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
