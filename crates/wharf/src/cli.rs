@@ -211,6 +211,31 @@ pub enum Trust {
     /// signer` manages them; needs the repository key in the store.
     #[command(subcommand)]
     Signer(TrustSigner),
+    /// Copy signed images and their Docker Content Trust data from another registry.
+    ///
+    /// SOURCE is any registry (with its notary server); DESTINATION a repository of the
+    /// Wharf you are logged in to. The source's trust data is verified first; every tag
+    /// `docker pull` trusts is copied as the signed digest, and the trust data is published
+    /// with the publisher's targets and delegation signatures unchanged and a new root,
+    /// signed by the publisher's root key (which must be in your trust store), naming the
+    /// destination's snapshot and timestamp keys. Source credentials come from the Docker
+    /// config (`docker login`), else anonymous.
+    Copy {
+        /// HOST[:PORT]/REPOSITORY to copy from.
+        source: String,
+        /// HOST[:PORT]/REPOSITORY to copy to (a Wharf; needs push and sign).
+        destination: String,
+        /// Also copy unsigned tags, as plain images.
+        #[arg(long)]
+        all_tags: bool,
+        /// The source's trust server (https://…); the source registry itself by default, as
+        /// docker does.
+        #[arg(long, value_name = "URL")]
+        source_trust_server: Option<String>,
+        /// A CA certificate (PEM) the source registry and trust server are trusted by.
+        #[arg(long, value_name = "FILE")]
+        source_ca: Option<PathBuf>,
+    },
     /// Remove the DCT signature of REPO:TAG, or of every tag of REPO (--yes).
     ///
     /// From `targets` and every delegation holding it whose key is in the store; one

@@ -109,6 +109,21 @@ pub fn stored_username(dir: &Path, registry: &str) -> anyhow::Result<Option<Stri
         .filter(|u| !u.is_empty()))
 }
 
+/// The user name and password `docker login` stored for `registry` (`auth`, base64 of
+/// `user:password`), if it stored a password (a login with an identity token stores none).
+pub fn stored_password(dir: &Path, registry: &str) -> anyhow::Result<Option<(String, String)>> {
+    let doc = read_config(&dir.join("config.json"))?;
+    Ok(doc
+        .get("auths")
+        .and_then(|a| a.get(registry))
+        .and_then(|e| e.get("auth"))
+        .and_then(Value::as_str)
+        .and_then(|a| STANDARD.decode(a).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
+        .filter(|(u, p)| !u.is_empty() && !p.is_empty()))
+}
+
 /// Remove `registry`'s entry from `auths` (what `docker logout` does for a file-stored
 /// login), keeping every other key. Whether there was one.
 pub fn remove_login(dir: &Path, registry: &str) -> anyhow::Result<bool> {

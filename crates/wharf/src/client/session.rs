@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::docker_config::{config_dir, load_settings, stored_identity_token, stored_username};
+use super::docker_config::{
+    config_dir, load_settings, stored_identity_token, stored_password, stored_username,
+};
 use super::http::percent_encode;
 use super::report::{INVALID_RESPONSE, NOT_LOGGED_IN, connection_failed, fail, read_answer, server_error};
 
@@ -17,7 +19,27 @@ pub(crate) struct Session {
     registry: String,
     /// The user name of the stored login, if the config records one.
     username: Option<String>,
-    token: String,
+    auth: Auth,
+}
+
+/// How a session's requests prove who sends them.
+enum Auth {
+    /// An access token from the server's token service.
+    Bearer(String),
+    /// A server that asks for basic authentication (user, password).
+    Basic(String, String),
+    /// A server that asks for nothing (a registry or notary server without auth).
+    Anonymous,
+}
+
+impl Auth {
+    fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::Bearer(token) => req.bearer_auth(token),
+            Auth::Basic(user, password) => req.basic_auth(user, Some(password)),
+            Auth::Anonymous => req,
+        }
+    }
 }
 
 /// The refresh token `wharf login` stored for `registry`.
@@ -116,8 +138,114 @@ pub(crate) async fn open(
         base,
         registry,
         username,
-        token,
+        auth: Auth::Bearer(token),
     })
+}
+
+/// A session with any registry or trust server at `base` (`https://…`), as docker reaches
+/// one: what its `/v2/` ping asks for decides. Nothing: no credentials. A Bearer
+/// challenge: a token for `scopes` from its token service — with the identity token or the
+/// user and password docker's config stores for `registry` (`auths`), else anonymous. A
+/// Basic challenge: the stored user and password. For reading another registry (`wharf
+/// trust copy`), which need not be a Wharf and need not have a `wharf login`.
+pub(crate) async fn open_foreign(
+    base: &str,
+    registry: &str,
+    ca_file: Option<&Path>,
+    scopes: &[&str],
+) -> anyhow::Result<Session> {
+    let http = super::http::client(ca_file)?;
+    let ping = http
+        .get(format!("{base}/v2/"))
+        .send()
+        .await
+        .map_err(|e| connection_failed(base, &e, "use --source-ca if it uses a private CA"))?;
+    let challenge = ping
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let dir = config_dir();
+    let identity = stored_identity_token(&dir, registry)?;
+    let password = stored_password(&dir, registry)?;
+    let username = stored_username(&dir, registry)?;
+    let session = |auth| Session {
+        http: http.clone(),
+        base: base.to_owned(),
+        registry: registry.to_owned(),
+        username: username.clone(),
+        auth,
+    };
+    if ping.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return Ok(session(Auth::Anonymous));
+    }
+    let challenge = challenge.unwrap_or_default();
+    if challenge.to_ascii_lowercase().starts_with("basic") {
+        let Some((user, pass)) = password else {
+            return Err(fail(
+                NOT_LOGGED_IN,
+                format!(
+                    "{base} asks for a password and the Docker config stores none for {registry}: run `docker login {registry}` first"
+                ),
+            ));
+        };
+        return Ok(session(Auth::Basic(user, pass)));
+    }
+    let (realm, service) = super::login::parse_challenge(&challenge).ok_or_else(|| {
+        fail(
+            INVALID_RESPONSE,
+            format!("{base}/v2/ answered 401 without a Bearer or Basic challenge"),
+        )
+    })?;
+    let scope = scopes.join(" ");
+    let resp = match (&identity, &password) {
+        (Some(refresh), _) => {
+            let mut pairs = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+                ("service", service.as_str()),
+                ("client_id", "wharf"),
+            ];
+            if !scope.is_empty() {
+                pairs.push(("scope", scope.as_str()));
+            }
+            http.post(&realm)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&pairs))
+                .send()
+                .await
+        }
+        (None, credentials) => {
+            let mut query = vec![("service", service.as_str())];
+            query.extend(scopes.iter().map(|s| ("scope", *s)));
+            let mut req = http.get(&realm).query(&query);
+            if let Some((user, pass)) = credentials {
+                req = req.basic_auth(user, Some(pass));
+            }
+            req.send().await
+        }
+    }
+    .map_err(|e| connection_failed(&format!("the token service {realm}"), &e, ""))?;
+    let (status, body) = read_answer(resp).await;
+    if !status.is_success() {
+        let (code, message) = server_error(&body)
+            .unwrap_or_else(|| (INVALID_RESPONSE.to_owned(), format!("it answered {status}")));
+        let who = if identity.is_some() || password.is_some() {
+            format!("the login the Docker config stores for {registry}")
+        } else {
+            "an anonymous request (the Docker config stores no login for it)".to_owned()
+        };
+        return Err(fail(
+            &code,
+            format!("the token service of {registry} refused {who}: {message}"),
+        ));
+    }
+    let token = body["access_token"]
+        .as_str()
+        .or(body["token"].as_str())
+        .ok_or_else(|| fail(INVALID_RESPONSE, "the token service returned no token"))?
+        .to_owned();
+    Ok(session(Auth::Bearer(token)))
 }
 
 /// The command that logs `username` (or a placeholder) in to `registry` again.
@@ -137,9 +265,8 @@ impl Session {
 
     /// A request with the session's token, for bodies other than JSON (blobs, manifests).
     pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+        self.auth
+            .apply(self.http.request(method, format!("{}{path}", self.base)))
     }
 
     /// The actions the token service granted on `repository` (`pull`, `push`, `*`…), as the
@@ -177,10 +304,7 @@ impl Session {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<reqwest::Response> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+        let mut req = self.request(method, path);
         if let Some(b) = body {
             req = req.json(&b);
         }

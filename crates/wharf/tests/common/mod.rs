@@ -7,6 +7,7 @@ pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod portal_client;
+pub mod reference_stack;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -347,7 +347,7 @@ fn skip_all(tags: &[String], why: &str) -> Vec<(String, Outcome)> {
 }
 
 /// The repository's tags (`GET /v2/<name>/tags/list`, every page).
-async fn tags_of(s: &Session, repository: &str) -> anyhow::Result<Vec<String>> {
+pub(super) async fn tags_of(s: &Session, repository: &str) -> anyhow::Result<Vec<String>> {
     let mut tags = Vec::new();
     let mut path = format!("/v2/{repository}/tags/list?n=1000");
     loop {

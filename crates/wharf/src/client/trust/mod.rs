@@ -5,9 +5,11 @@
 //! can take turns signing the same repositories. `--format cosign` (`cosign.rs`, key files
 //! in `cosign_key.rs`) and `--format notation` (`notation.rs`) write signatures in those
 //! tools' own formats through the registry API (`registry.rs`). `backup.rs`: one encrypted
-//! file of every key in docker's store, and its restore.
+//! file of every key in docker's store, and its restore. `copy.rs`: signed images and their
+//! trust data from another registry into this one.
 
 pub mod backup;
+mod copy;
 pub mod cosign;
 mod cosign_key;
 pub mod inspect;
@@ -139,6 +141,23 @@ pub async fn run(args: TrustArgs, output: Output) -> anyhow::Result<Report> {
             key,
         }) => signer::add(name, repositories, key).await,
         Trust::Signer(TrustSigner::Remove { name, repositories }) => signer::remove(name, repositories).await,
+        Trust::Copy {
+            source,
+            destination,
+            all_tags,
+            source_trust_server,
+            source_ca,
+        } => {
+            copy::run(copy::CopyRequest {
+                source,
+                destination,
+                all_tags,
+                source_trust_server,
+                source_ca,
+                destination_ca: args.server.ca_file,
+            })
+            .await
+        }
         Trust::Inspect { references, pretty } => inspect::run(references, pretty).await,
         Trust::Revoke { reference, yes } => revoke::run(reference, yes, output).await,
         Trust::Sign {

@@ -9,7 +9,7 @@ use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, fail, server_error}
 use crate::client::session::Session;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
 application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json";
@@ -105,7 +105,7 @@ pub struct Manifest {
 }
 
 /// The registry's refusal of `what`, with its code and message.
-async fn refused(resp: reqwest::Response, what: &str) -> anyhow::Error {
+pub async fn refused(resp: reqwest::Response, what: &str) -> anyhow::Error {
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     match server_error(&body) {
