@@ -306,7 +306,7 @@ fn signed_images_copy_from_the_reference_stack_and_pull_from_wharf_with_content_
         &[("DOCKER_CONTENT_TRUST", "1")],
     );
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("No trust data for plain"), "{}", text(&out));
+    assert!(text(&out).contains("No valid trust data for plain"), "{}", text(&out));
 }
 
 #[test]
