@@ -306,7 +306,11 @@ fn signed_images_copy_from_the_reference_stack_and_pull_from_wharf_with_content_
         &[("DOCKER_CONTENT_TRUST", "1")],
     );
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("No valid trust data for plain"), "{}", text(&out));
+    assert!(
+        text(&out).contains("No valid trust data for plain"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -483,5 +487,138 @@ fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// `GET /v2/<repo>/manifests/<reference>` on `server` as the owner: digest and body, or
+/// `None` on 404.
+fn wharf_manifest(server: &Server, repo: &str, reference: &str) -> Option<(String, Value)> {
+    let token = server.token(&[&format!("repository:{repo}:pull")]);
+    let r = server
+        .http()
+        .get(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header(
+            "accept",
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .bearer_auth(token)
+        .send()
+        .expect("manifest");
+    if r.status() == 404 {
+        return None;
+    }
+    assert_eq!(r.status(), 200, "{repo}@{reference}");
+    let bytes = r.bytes().unwrap();
+    Some((common::sha256(&bytes), serde_json::from_slice(&bytes).unwrap()))
+}
+
+/// Another Wharf as the source: read with the login `wharf login` stored for it (its token
+/// service, an identity token), its trust data from the registry itself (no
+/// --source-trust-server); an index signed with `wharf trust sign` arrives with every
+/// child manifest, and an image pulls from the destination with content trust.
+#[test]
+fn a_wharf_source_is_read_with_its_stored_login_and_an_index_comes_with_its_children() {
+    common::require_tool("skopeo");
+    let trust_on = [("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")];
+    let (source, target) = (Server::start_with(&trust_on), Server::start_with(&trust_on));
+    let publisher = logged_in(&source, "admin", &source.admin_password);
+    let src = format!("{}/team/app", source.host);
+    let dct = [
+        ("DOCKER_CONTENT_TRUST", "1"),
+        ("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", ROOT_PASS),
+        ("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", REPO_PASS),
+    ];
+    publisher.import_image(&format!("{src}:v1"));
+    let out = publisher.cmd(&["push", &format!("{src}:v1")], &dct);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let layout = source.scratch("layout");
+    common::write_oci_layout(&layout, &[("linux", "amd64"), ("linux", "arm64")]);
+    let certs = source.cert_dir();
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--dest-cert-dir",
+            certs.to_str().unwrap(),
+            "--dest-creds",
+        ])
+        .arg(format!("admin:{}", source.admin_password))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{src}:multi"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["trust", "sign", &format!("{src}:multi")])
+        .env("DOCKER_CONFIG", publisher.config.path())
+        .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", ROOT_PASS)
+        .env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", REPO_PASS)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (index_digest, index) = wharf_manifest(&source, "team/app", "multi").unwrap();
+
+    // The same Docker config logs in to the destination; the source keeps its stored login.
+    let login = publisher.wharf_login(&target, "admin", &target.admin_password);
+    assert!(login.status.success(), "{}", text(&login));
+    let dst = format!("{}/mirror/app", target.host);
+    let report = json_ok(&wharf_copy(
+        publisher.config.path(),
+        &[&src, &dst, "--source-ca", source.ca.to_str().unwrap()],
+    ));
+    assert_eq!(
+        report["signed_tags"],
+        serde_json::json!(["multi", "v1"]),
+        "{report}"
+    );
+    assert_eq!(report["trust_data"], "published");
+    let (copied_digest, _) = wharf_manifest(&target, "mirror/app", "multi").unwrap();
+    assert_eq!(copied_digest, index_digest);
+    for child in index["manifests"].as_array().unwrap() {
+        let digest = child["digest"].as_str().unwrap();
+        let (got, manifest) = wharf_manifest(&target, "mirror/app", digest).expect("child manifest copied");
+        assert_eq!(got, digest);
+        assert!(
+            manifest["layers"].as_array().is_some_and(|l| !l.is_empty()),
+            "{manifest}"
+        );
+    }
+    let fresh = logged_in(&target, "admin", &target.admin_password);
+    let out = fresh.cmd(&["pull", &format!("{dst}:v1")], &[("DOCKER_CONTENT_TRUST", "1")]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Bad command lines are refused before any server is asked (none runs here).
+#[test]
+fn bad_arguments_are_refused_before_anything_is_asked() {
+    let config = tempfile::tempdir().unwrap();
+    for (args, message) in [
+        (
+            vec!["localhost:1/team/app:v1", "localhost:2/team/app"],
+            "localhost:1/team/app:v1: copy takes a repository (HOST[:PORT]/REPOSITORY), not a tag",
+        ),
+        (
+            vec!["localhost:1/team/app", "localhost:1/team/app"],
+            "localhost:1/team/app is both source and destination",
+        ),
+        (
+            vec![
+                "localhost:1/team/app",
+                "localhost:2/team/app",
+                "--source-trust-server",
+                "http://localhost:3",
+            ],
+            "--source-trust-server http://localhost:3: a trust server is reached over https://, as docker requires",
+        ),
+    ] {
+        let (code, got) = json_error(&wharf_copy(config.path(), &args));
+        assert_eq!(
+            (code.as_str(), got.as_str()),
+            ("INVALID_INPUT", message),
+            "{args:?}"
+        );
     }
 }
