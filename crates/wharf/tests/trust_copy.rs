@@ -129,7 +129,28 @@ fn signed_images_copy_from_the_reference_stack_and_pull_from_wharf_with_content_
     let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
     let env = dct_env(&stack);
     let src = format!("{}/team/app", stack.registry);
-    let publisher = publish_signed(&stack, "team/app", &["v1", "v2"], true);
+    let publisher = publish_signed(&stack, "team/app", &["v1"], true);
+    // v2's layer is 20 MiB of random bytes: the copy sends it in several upload chunks.
+    let big = format!("{src}:v2");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut random = vec![0u8; 20 << 20];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut random).unwrap();
+    std::fs::write(root.join("random.bin"), random).unwrap();
+    let tar = dir.path().join("big.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    publisher.ok(&["import", tar.to_str().unwrap(), &big]);
+    let out = docker_ok(&publisher, &["push", &big], &env);
+    assert!(out.contains(&format!("Successfully signed {big}")), "{out}");
 
     // v3 is signed by the delegation signer alice (docker signs into targets/releases and
     // targets/alice with her key).

@@ -249,8 +249,9 @@ fn plan(
     (planned, skipped)
 }
 
-/// The private root keys of the store that the verified root names, each with the
-/// certificate that names `gun`… — enough of them to meet the root's threshold.
+/// The private keys in `store` of the root keys the verified root of `gun` names, as many
+/// as its threshold asks for; too few is `NO_SIGNING_KEY`, naming the missing key IDs (the
+/// names of their files in the store).
 fn root_keys(store: &KeyStore, verified: &TrustedTargets, gun: &str) -> anyhow::Result<Vec<PrivateKey>> {
     let role = verified.root.roles.get(ROOT_ROLE);
     let ids = role.map(|r| r.keyids.clone()).unwrap_or_default();
