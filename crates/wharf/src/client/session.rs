@@ -274,8 +274,11 @@ impl Session {
     /// lets a command tell "refused" before it starts; the registry checks every request.
     pub(crate) fn granted(&self, repository: &str) -> Vec<String> {
         use base64::Engine as _;
-        let claims = self
-            .token
+        // Only a Wharf session's bearer token lists grants; other servers' sessions say none.
+        let Auth::Bearer(token) = &self.auth else {
+            return Vec::new();
+        };
+        let claims = token
             .split('.')
             .nth(1)
             .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
