@@ -643,3 +643,61 @@ fn bad_arguments_are_refused_before_anything_is_asked() {
         );
     }
 }
+
+/// A source registry that asks for a password: read with the user and password `docker
+/// login` stored for it (basic authentication); without a stored login the copy stops
+/// with what to do, before the destination is asked.
+#[test]
+fn a_source_behind_basic_authentication_is_read_with_the_password_docker_login_stored() {
+    let stack = ReferenceStack::start_with_password("reader", "reader-pass-1");
+    let server = Server::start_with(&[("WHARF_CONTENT_TRUST_ENABLED_AT_BOOTSTRAP", "true")]);
+    let publisher = DockerClient::new();
+    // The password on standard input, as a script logs in (docker stores it in config.json:
+    // this config has no credential helper).
+    let mut login = Command::new("docker")
+        .args(["login", &stack.registry, "-u", "reader", "--password-stdin"])
+        .env("DOCKER_CONFIG", publisher.config.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut login.stdin.take().unwrap(), b"reader-pass-1\n").unwrap();
+    let login = login.wait_with_output().unwrap();
+    assert!(login.status.success(), "{}", text(&login));
+    let src = format!("{}/team/locked", stack.registry);
+    let env = dct_env(&stack);
+    publisher.import_image(&format!("{src}:v1"));
+    let out = docker_ok(&publisher, &["push", &format!("{src}:v1")], &env);
+    assert!(out.contains(&format!("Successfully signed {src}:v1")), "{out}");
+
+    let dst = format!("{}/mirror/locked", server.host);
+    let args = [
+        src.as_str(),
+        dst.as_str(),
+        "--source-trust-server",
+        &stack.trust_url,
+        "--source-ca",
+        stack.ca.to_str().unwrap(),
+    ];
+    // Without the stored password: refused, nothing at the destination.
+    let stranger = tempfile::tempdir().unwrap();
+    let (code, message) = json_error(&wharf_copy(stranger.path(), &args));
+    assert_eq!(code, "NOT_LOGGED_IN");
+    assert_eq!(
+        message,
+        format!(
+            "https://{} asks for a password and the Docker config stores none for {}: run `docker login {}` first",
+            stack.registry, stack.registry, stack.registry
+        )
+    );
+    assert_untouched(&server, "mirror/locked");
+
+    let login = publisher.wharf_login(&server, "admin", &server.admin_password);
+    assert!(login.status.success(), "{}", text(&login));
+    let report = json_ok(&wharf_copy(publisher.config.path(), &args));
+    assert_eq!(report["signed_tags"], serde_json::json!(["v1"]), "{report}");
+    let fresh = logged_in(&server, "admin", &server.admin_password);
+    let out = fresh.cmd(&["pull", &format!("{dst}:v1")], &[("DOCKER_CONTENT_TRUST", "1")]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -112,6 +112,16 @@ fn wait_for(url: &str, ca: &Path, log: &Path) {
 
 impl ReferenceStack {
     pub fn start() -> Self {
+        Self::start_with_login(None)
+    }
+
+    /// The registry asks for `user` and `password` (basic authentication, an htpasswd
+    /// file with a bcrypt hash as Distribution requires); notary still asks for nothing.
+    pub fn start_with_password(user: &str, password: &str) -> Self {
+        Self::start_with_login(Some((user, password)))
+    }
+
+    fn start_with_login(login: Option<(&str, &str)>) -> Self {
         require_tool("docker-registry");
         require_tool("notary-server");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -119,16 +129,32 @@ impl ReferenceStack {
         make_tls(d);
         let (registry_port, trust_port) = (free_port(), free_port());
         let (cert, key) = (d.join("server.crt"), d.join("server.key"));
-        std::fs::write(
-            d.join("registry.yml"),
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{registry_port}\n  tls:\n    certificate: {}\n    key: {}\n",
-                d.join("registry-data").display(),
-                cert.display(),
-                key.display()
-            ),
-        )
-        .expect("registry.yml");
+        let mut registry_yml = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{registry_port}\n  tls:\n    certificate: {}\n    key: {}\n",
+            d.join("registry-data").display(),
+            cert.display(),
+            key.display()
+        );
+        if let Some((user, password)) = login {
+            let out = Command::new("/usr/bin/python3")
+                .args([
+                    "-W",
+                    "ignore",
+                    "-c",
+                    "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    password,
+                ])
+                .output()
+                .expect("python3 for a bcrypt hash");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let hash = String::from_utf8(out.stdout).unwrap();
+            std::fs::write(d.join("htpasswd"), format!("{user}:{}\n", hash.trim())).expect("htpasswd");
+            registry_yml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                d.join("htpasswd").display()
+            ));
+        }
+        std::fs::write(d.join("registry.yml"), registry_yml).expect("registry.yml");
         std::fs::write(
             d.join("notary-server.json"),
             serde_json::json!({
