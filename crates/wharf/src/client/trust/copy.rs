@@ -21,14 +21,14 @@ use std::path::PathBuf;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use wharf_tuf::metadata::{encode_file, format_go_time};
-use wharf_tuf::{CertSigner, PrivateKey, Signer as _, TrustedTargets};
+use wharf_tuf::metadata::format_go_time;
+use wharf_tuf::{CertSigner, PrivateKey, TrustedTargets};
 
 use super::inspect::{Published, fetch_published, parse_repository};
 use super::keystore::{KeyStore, ROOT_ROLE};
 use super::registry;
 use super::revoke::{NO_SIGNING_KEY, publish};
-use super::sign::{ROOT_EXPIRY_DAYS, root_certificate, server_key};
+use super::sign::{ROOT_EXPIRY_DAYS, root_certificate, server_key, sign_file_by_all};
 use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
 use crate::client::session::{self, Session};
 
@@ -370,16 +370,8 @@ async fn destination_root(
         },
         "version": 1,
     });
-    let canonical =
-        wharf_tuf::canonical::to_canonical(&root).map_err(|e| fail(INVALID_INPUT, format!("root: {e}")))?;
-    let signatures = signers
-        .iter()
-        .map(|s| {
-            s.sign(&canonical)
-                .map_err(|e| fail(INVALID_INPUT, format!("signing root: {e}")))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    encode_file(&root, &signatures).map_err(|e| fail(INVALID_INPUT, format!("root: {e}")))
+    let signers: Vec<&dyn wharf_tuf::Signer> = signers.iter().map(|s| s as &dyn wharf_tuf::Signer).collect();
+    sign_file_by_all(&root, &signers, ROOT_ROLE)
 }
 
 /// Copy one tag. `Ok(Err(why))`: skipped (the source no longer has what was signed);
@@ -540,7 +532,7 @@ async fn copy_blob(
     if start.status() != StatusCode::ACCEPTED {
         return Err(registry::refused(start, &what).await);
     }
-    let mut location = upload_location(&start, &what)?;
+    let mut location = registry::upload_location(&start, &what)?;
     let mut hasher = Sha256::new();
     let mut offset = 0u64;
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK);
@@ -563,7 +555,7 @@ async fn copy_blob(
             if resp.status() != StatusCode::ACCEPTED {
                 return Err(registry::refused(resp, &what).await);
             }
-            location = upload_location(&resp, &what)?;
+            location = registry::upload_location(&resp, &what)?;
             offset = end + 1;
         }
         if piece.is_none() {
@@ -590,24 +582,6 @@ async fn copy_blob(
         return Err(registry::refused(done, &what).await);
     }
     Ok(())
-}
-
-/// The upload's `Location` as a path of the session's server.
-fn upload_location(resp: &reqwest::Response, what: &str) -> anyhow::Result<String> {
-    let location = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            fail(
-                INVALID_RESPONSE,
-                format!("{what}: the registry named no upload location"),
-            )
-        })?;
-    Ok(match location.strip_prefix("https://") {
-        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]).to_owned(),
-        None => location.to_owned(),
-    })
 }
 
 fn report(

@@ -188,22 +188,7 @@ pub async fn push_blob(s: &Session, repository: &str, bytes: &[u8]) -> anyhow::R
     if start.status() != StatusCode::ACCEPTED {
         return Err(refused(start, &what).await);
     }
-    let location = start
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            fail(
-                INVALID_RESPONSE,
-                format!("{what}: the registry named no upload location"),
-            )
-        })?
-        .to_owned();
-    // The location may be absolute; the session adds its own base.
-    let path = match location.strip_prefix("https://") {
-        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]).to_owned(),
-        None => location,
-    };
+    let path = upload_location(&start, &what)?;
     let sep = if path.contains('?') { '&' } else { '?' };
     let done = s
         .request(Method::PUT, &format!("{path}{sep}digest={digest}"))
@@ -262,6 +247,24 @@ pub async fn referrers(
         .into_iter()
         .filter(|d| d["artifactType"].as_str() == Some(artifact_type))
         .collect())
+}
+
+/// The upload's `Location` as a path of the session's server.
+pub(super) fn upload_location(resp: &reqwest::Response, what: &str) -> anyhow::Result<String> {
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            fail(
+                INVALID_RESPONSE,
+                format!("{what}: the registry named no upload location"),
+            )
+        })?;
+    Ok(match location.strip_prefix("https://") {
+        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]).to_owned(),
+        None => location.to_owned(),
+    })
 }
 
 #[cfg(test)]

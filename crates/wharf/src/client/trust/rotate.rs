@@ -9,13 +9,15 @@
 //!   key on request and keeps signing with the old one until the new root names the new.
 
 use serde_json::{Value, json};
-use wharf_tuf::metadata::{encode_file, format_go_time};
+use wharf_tuf::metadata::format_go_time;
 use wharf_tuf::{CertSigner, PrivateKey, PublicKey, Signer as _};
 
 use super::inspect::{fetch_published, parse_repository};
 use super::keystore::{self, KeyStore, ROOT_ROLE};
 use super::revoke::publish;
-use super::sign::{ROOT_EXPIRY_DAYS, TARGETS_EXPIRY_DAYS, root_certificate, server_key, sign_file};
+use super::sign::{
+    ROOT_EXPIRY_DAYS, TARGETS_EXPIRY_DAYS, root_certificate, server_key, sign_file, sign_file_by_all,
+};
 use crate::client::report::{INVALID_INPUT, INVALID_RESPONSE, Report, fail};
 use crate::client::session::open;
 
@@ -99,16 +101,8 @@ pub async fn run(repository: String, role: String, remote: bool) -> anyhow::Resu
     root["expires"] = json!(format_go_time(
         chrono::Utc::now() + chrono::Duration::days(ROOT_EXPIRY_DAYS)
     ));
-    let canonical =
-        wharf_tuf::canonical::to_canonical(&root).map_err(|e| fail(INVALID_INPUT, format!("root: {e}")))?;
-    let signatures = signers
-        .iter()
-        .map(|s| {
-            s.sign(&canonical)
-                .map_err(|e| fail(INVALID_INPUT, format!("signing root: {e}")))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let root_file = encode_file(&root, &signatures).map_err(|e| fail(INVALID_INPUT, format!("root: {e}")))?;
+    let signers: Vec<&dyn wharf_tuf::Signer> = signers.iter().map(|s| s as &dyn wharf_tuf::Signer).collect();
+    let root_file = sign_file_by_all(&root, &signers, ROOT_ROLE)?;
     parts.insert(0, (ROOT_ROLE.to_owned(), root_file));
     publish(&session, &gun, &parts).await?;
     Ok(Report::new(

@@ -209,12 +209,26 @@ pub(super) fn sign_file(
     signer: &dyn wharf_tuf::Signer,
     role: &str,
 ) -> anyhow::Result<Vec<u8>> {
+    sign_file_by_all(signed, &[signer], role)
+}
+
+/// `signed` as a metadata file signed by each of `signers` (a root signed by the old and
+/// the new root key, or by every root key it names).
+pub(super) fn sign_file_by_all(
+    signed: &Value,
+    signers: &[&dyn wharf_tuf::Signer],
+    role: &str,
+) -> anyhow::Result<Vec<u8>> {
     let canonical = wharf_tuf::canonical::to_canonical(signed)
         .map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))?;
-    let signature = signer
-        .sign(&canonical)
-        .map_err(|e| fail(INVALID_INPUT, format!("signing {role}: {e}")))?;
-    encode_file(signed, &[signature]).map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))
+    let signatures = signers
+        .iter()
+        .map(|s| {
+            s.sign(&canonical)
+                .map_err(|e| fail(INVALID_INPUT, format!("signing {role}: {e}")))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    encode_file(signed, &signatures).map_err(|e| fail(INVALID_INPUT, format!("{role}: {e}")))
 }
 
 /// Publishes `parts` in one upload and reports the signed tags.
