@@ -97,21 +97,19 @@ pub fn stored_identity_token(dir: &Path, registry: &str) -> anyhow::Result<Optio
 /// The user name of the login stored for `registry` (the part of `auth` before `:`), if
 /// any: what to suggest when that login has to be renewed.
 pub fn stored_username(dir: &Path, registry: &str) -> anyhow::Result<Option<String>> {
-    let doc = read_config(&dir.join("config.json"))?;
-    Ok(doc
-        .get("auths")
-        .and_then(|a| a.get(registry))
-        .and_then(|e| e.get("auth"))
-        .and_then(Value::as_str)
-        .and_then(|a| STANDARD.decode(a).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(user, _)| user.to_owned()))
+    Ok(stored_auth(dir, registry)?
+        .map(|(user, _)| user)
         .filter(|u| !u.is_empty()))
 }
 
 /// The user name and password `docker login` stored for `registry` (`auth`, base64 of
 /// `user:password`), if it stored a password (a login with an identity token stores none).
 pub fn stored_password(dir: &Path, registry: &str) -> anyhow::Result<Option<(String, String)>> {
+    Ok(stored_auth(dir, registry)?.filter(|(u, p)| !u.is_empty() && !p.is_empty()))
+}
+
+/// `auths.<registry>.auth` decoded and split at the first `:`.
+fn stored_auth(dir: &Path, registry: &str) -> anyhow::Result<Option<(String, String)>> {
     let doc = read_config(&dir.join("config.json"))?;
     Ok(doc
         .get("auths")
@@ -120,8 +118,7 @@ pub fn stored_password(dir: &Path, registry: &str) -> anyhow::Result<Option<(Str
         .and_then(Value::as_str)
         .and_then(|a| STANDARD.decode(a).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
-        .filter(|(u, p)| !u.is_empty() && !p.is_empty()))
+        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned()))))
 }
 
 /// Remove `registry`'s entry from `auths` (what `docker logout` does for a file-stored

@@ -100,19 +100,7 @@ pub(crate) async fn open(
     let base = format!("https://{registry}");
     let (realm, service) = super::login::token_service(&http, &base).await?;
     let scope = scopes.join(" ");
-    let mut pairs = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh.as_str()),
-        ("service", service.as_str()),
-        ("client_id", "wharf"),
-    ];
-    if !scope.is_empty() {
-        pairs.push(("scope", scope.as_str()));
-    }
-    let resp = http
-        .post(&realm)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&pairs))
+    let resp = refresh_request(&http, &realm, &refresh, &service, &scope)
         .send()
         .await
         .map_err(|e| connection_failed(&format!("the token service {realm}"), &e, ""))?;
@@ -200,18 +188,7 @@ pub(crate) async fn open_foreign(
     let scope = scopes.join(" ");
     let resp = match (&identity, &password) {
         (Some(refresh), _) => {
-            let mut pairs = vec![
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.as_str()),
-                ("service", service.as_str()),
-                ("client_id", "wharf"),
-            ];
-            if !scope.is_empty() {
-                pairs.push(("scope", scope.as_str()));
-            }
-            http.post(&realm)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form(&pairs))
+            refresh_request(&http, &realm, refresh, &service, &scope)
                 .send()
                 .await
         }
@@ -345,4 +322,27 @@ impl Session {
         }
         Err(fail(&code, format!("the server answered {status}: {message}")))
     }
+}
+
+/// The OAuth2 refresh-token exchange (the identity token `wharf login` stored) for `scope`
+/// (space-separated; empty = no scope).
+fn refresh_request(
+    http: &reqwest::Client,
+    realm: &str,
+    refresh: &str,
+    service: &str,
+    scope: &str,
+) -> reqwest::RequestBuilder {
+    let mut pairs = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("service", service),
+        ("client_id", "wharf"),
+    ];
+    if !scope.is_empty() {
+        pairs.push(("scope", scope));
+    }
+    http.post(realm)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&pairs))
 }
