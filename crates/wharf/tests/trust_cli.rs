@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, logged_in as login, pushed_digest, text, wharf_cli};
+use common::{DockerClient, Server, logged_in as login, pushed_digest, signed_tags, text, wharf_cli};
 
 const ROOT_PASS: &str = "root-pass-123";
 const REPO_PASS: &str = "repo-pass-123";
@@ -76,23 +76,7 @@ fn signers_of_tags(client: &DockerClient, repo: &str) -> Vec<(String, String, Ve
     let out = client.cmd(&["trust", "inspect", repo], DCT);
     assert!(out.status.success(), "trust inspect:\n{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
-    v[0]["SignedTags"]
-        .as_array()
-        .expect("SignedTags")
-        .iter()
-        .map(|t| {
-            (
-                t["SignedTag"].as_str().unwrap().to_owned(),
-                t["Digest"].as_str().unwrap().to_owned(),
-                t["Signers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.as_str().unwrap().to_owned())
-                    .collect(),
-            )
-        })
-        .collect()
+    signed_tags(&v[0])
 }
 
 #[test]

@@ -11,7 +11,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::{DockerClient, Server, create_user, logged_in as login, pushed_digest, text, wharf_cli};
+use common::{
+    DockerClient, Server, create_user, logged_in as login, pushed_digest, signed_tags, text, wharf_cli,
+};
 
 const DCT: &[(&str, &str)] = &[
     ("DOCKER_CONTENT_TRUST", "1"),
@@ -44,27 +46,6 @@ fn inspect(client: &DockerClient, repo: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("inspect output is not JSON ({e}):\n{}", text(&out)));
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
     v[0].clone()
-}
-
-/// tag -> (digest, signers) from an inspect document.
-fn signed_tags(doc: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
-    doc["SignedTags"]
-        .as_array()
-        .expect("SignedTags")
-        .iter()
-        .map(|t| {
-            (
-                t["SignedTag"].as_str().unwrap().to_owned(),
-                t["Digest"].as_str().unwrap().to_owned(),
-                t["Signers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.as_str().unwrap().to_owned())
-                    .collect(),
-            )
-        })
-        .collect()
 }
 
 fn signer_names(doc: &serde_json::Value) -> Vec<String> {

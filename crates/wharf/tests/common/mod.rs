@@ -567,6 +567,27 @@ pub fn text(o: &Output) -> String {
 
 /// `wharf ARGS` as a user runs it, with the login stored in the Docker config directory
 /// `config` (never the tester's own `WHARF_*` settings), `stdin` piped in.
+/// tag -> (digest, signers) from one repository of a `docker trust inspect` document.
+pub fn signed_tags(doc: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    doc["SignedTags"]
+        .as_array()
+        .expect("SignedTags")
+        .iter()
+        .map(|t| {
+            (
+                t["SignedTag"].as_str().unwrap().to_owned(),
+                t["Digest"].as_str().unwrap().to_owned(),
+                t["Signers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// Gives `assignee` (a user or service principal) `role` on `scope`, through the CLI
 /// signed in as the owner whose docker config is `owner_config`.
 pub fn assign_role(owner_config: &Path, role: &str, assignee: &str, scope: &str) {
